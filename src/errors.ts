@@ -1,0 +1,111 @@
+/**
+ * The error registry: every error Pixelift raises has a stable `code` that callers branch on,
+ * the HTTP status the API answers with, whether retrying the same request can succeed, and a
+ * message template. Callers never match on message text.
+ *
+ * Adding a code: add it here and document it in docs/errors.md (a test checks both).
+ */
+
+export interface ErrorSpec {
+  /** HTTP status the API maps this error to. */
+  readonly status: number;
+  /** True when the same request may succeed if tried again later. */
+  readonly retryable: boolean;
+  /** Message template; `{name}` placeholders are filled from the error's details. */
+  readonly message: string;
+}
+
+export const ERRORS = {
+  // --- arguments and configuration -------------------------------------------------------------
+  invalid_argument: { status: 400, retryable: false, message: '{message}' },
+  invalid_config: { status: 500, retryable: false, message: 'Invalid configuration: {message}' },
+
+  // --- models -----------------------------------------------------------------------------------
+  model_not_found: { status: 404, retryable: false, message: 'Unknown model "{model}"' },
+  model_not_installed: {
+    status: 503,
+    retryable: false,
+    message: 'Model "{model}" is not installed: {reason}',
+  },
+  model_scale_unsupported: {
+    status: 400,
+    retryable: false,
+    message: 'Model "{model}" does not run at scale {scale}; it supports {scales}',
+  },
+  model_format_invalid: { status: 422, retryable: false, message: 'Invalid model file {file}: {message}' },
+  model_layer_unsupported: {
+    status: 422,
+    retryable: false,
+    message: 'Unsupported {format} layer type "{layer}" ({name}) at {file}:{line}',
+  },
+  model_manifest_invalid: {
+    status: 422,
+    retryable: false,
+    message: 'Invalid model manifest {file}: {message}',
+  },
+  model_verification_failed: {
+    status: 500,
+    retryable: false,
+    message: 'Model "{model}" failed verification: {message}',
+  },
+
+  // --- runtime ----------------------------------------------------------------------------------
+  device_unavailable: {
+    status: 503,
+    retryable: false,
+    message: 'Execution provider "{device}" is not available on this machine: {reason}',
+  },
+  inference_failed: { status: 500, retryable: true, message: 'Inference failed: {message}' },
+  internal: { status: 500, retryable: true, message: 'Internal error: {message}' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export type ErrorDetails = Record<string, unknown>;
+
+/** The one error class. `code` is the stable identifier; `details` fill the message template. */
+export class PixeliftError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    const spec: ErrorSpec = ERRORS[code];
+    super(formatMessage(spec.message, details), options);
+    this.name = 'PixeliftError';
+    this.code = code;
+    this.status = spec.status;
+    this.retryable = spec.retryable;
+    this.details = details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: ErrorDetails } {
+    const { message: _m, ...rest } = this.details;
+    return Object.keys(rest).length > 0
+      ? { code: this.code, message: this.message, details: rest }
+      : { code: this.code, message: this.message };
+  }
+}
+
+export function isPixeliftError(err: unknown, code?: ErrorCode): err is PixeliftError {
+  return err instanceof PixeliftError && (code === undefined || err.code === code);
+}
+
+function formatMessage(template: string, details: ErrorDetails): string {
+  return template.replace(/\{(\w+)\}/g, (whole, key: string) =>
+    key in details ? String(details[key]) : whole,
+  );
+}
+
+/**
+ * Argument errors that read the same everywhere (after sharp's `is.invalidParameterError`):
+ * `Expected positive integer for tile but received 1.5 of type number`.
+ */
+export function invalidArgument(name: string, expected: string, actual: unknown): PixeliftError {
+  const shown = typeof actual === 'string' ? JSON.stringify(actual) : String(actual);
+  return new PixeliftError('invalid_argument', {
+    param: name,
+    message: `Expected ${expected} for ${name} but received ${shown} of type ${typeof actual}`,
+  });
+}

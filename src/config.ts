@@ -38,6 +38,8 @@ export interface Config {
   readonly redisUrl: string | undefined;
   readonly s3Url: string | undefined;
   readonly logLevel: string;
+  /** `json` (pino lines) or `pretty` (one readable line); the CLI defaults to pretty. */
+  readonly logFormat: 'json' | 'pretty' | undefined;
 }
 
 /** Defaults in one place; units in the comments. */
@@ -77,6 +79,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     redisUrl: str(env, 'PIXELIFT_REDIS_URL'),
     s3Url: str(env, 'PIXELIFT_S3_URL'),
     logLevel: str(env, 'PIXELIFT_LOG_LEVEL') ?? DEFAULTS.logLevel,
+    logFormat: oneOf(env, 'PIXELIFT_LOG_FORMAT', ['json', 'pretty'] as const),
     ...overrides,
   };
   return Object.freeze(config);

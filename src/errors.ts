@@ -20,6 +20,9 @@ export const ERRORS = {
   invalid_argument: { status: 400, retryable: false, message: '{message}' },
   invalid_config: { status: 500, retryable: false, message: 'Invalid configuration: {message}' },
 
+  // --- images ---------------------------------------------------------------------------------
+  image_unreadable: { status: 422, retryable: false, message: 'Cannot read the image {file}: {reason}' },
+
   // --- models -----------------------------------------------------------------------------------
   model_not_found: { status: 404, retryable: false, message: 'Unknown model "{model}"' },
   model_not_installed: {

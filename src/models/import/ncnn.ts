@@ -254,10 +254,18 @@ export function importNcnn(
         break;
       }
       case 'Split':
-      case 'Noop':
-      case 'Dropout': {
+      case 'Noop': {
         const b = input(l, 0);
         for (let i = 0; i < l.outputs.length; i++) set(l, b.value, b.channels, b.scale, i);
+        break;
+      }
+      case 'Dropout': {
+        // ncnn's inference-time Dropout multiplies by param 0 (scale, default 1).
+        const b = input(l, 0);
+        const scale = int(l, 0, 1);
+        const out =
+          scale === 1 ? b.value : g.node('Mul', [b.value, g.scalar(`${l.name}.scale`, scale)], {}, l.name);
+        set(l, out, b.channels, b.scale);
         break;
       }
       case 'Convolution':
@@ -361,7 +369,7 @@ export function importNcnn(
       }
       case 'Eltwise': {
         const ins = l.inputs.map((_, i) => input(l, i));
-        const op = int(l, 0, 1);
+        const op = int(l, 0, 0); // ncnn Eltwise::load_param: op_type = pd.get(0, 0), PROD
         const coeffs = arr(l, 1);
         let terms = ins.map((b) => b.value);
         if (op === 1 && coeffs.length > 0) {
@@ -375,6 +383,10 @@ export function importNcnn(
         }
         const onnxOp = ({ 0: 'Mul', 1: 'Sum', 2: 'Max' } as Record<number, string>)[op];
         if (!onnxOp) throw unsupported(l, `operation ${op}`);
+        // ONNX Mul takes exactly two inputs (Sum and Max are variadic): chain a product of more.
+        while (onnxOp === 'Mul' && terms.length > 2) {
+          terms = [g.node('Mul', terms.slice(0, 2), {}, `${l.name}_p`), ...terms.slice(2)];
+        }
         set(l, g.node(onnxOp, terms, {}, l.name), ins[0]!.channels, ins[0]!.scale);
         break;
       }
@@ -416,6 +428,10 @@ export function importNcnn(
           throw unsupported(l, 'fixed output size');
         if (hs !== ws) throw unsupported(l, `unequal scales ${hs}x${ws}`);
         const alignCorner = int(l, 6, 0) === 1;
+        // Half-pixel bilinear/bicubic: ncnn samples at the in/out size ratio, ONNX at 1/scale;
+        // they agree only when every output size is exactly size × scale, i.e. integer scales.
+        if ((mode === 2 || mode === 3) && !alignCorner && !Number.isInteger(ws))
+          throw unsupported(l, `non-integer scale ${ws} without align_corner`);
         const attrs =
           mode === 1
             ? { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }

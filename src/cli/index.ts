@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/** The `pixelift` command. Each verb lives in its own file and registers itself here. */
+import { createRequire } from 'node:module';
+import { Command } from 'commander';
+import { isPixeliftError } from '../errors.js';
+import { registerModels } from './models.js';
+import { registerUpscale } from './upscale.js';
+
+const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+const program = new Command()
+  .name('pixelift')
+  .description('Self-hosted AI image upscaling: real super-resolution networks on your own CPU or GPU.')
+  .version(pkg.version)
+  .showHelpAfterError();
+
+registerUpscale(program);
+registerModels(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (isPixeliftError(err)) {
+    console.error(`pixelift: [${err.code}] ${err.message}`);
+  } else {
+    console.error(`pixelift: ${(err as Error).stack ?? err}`);
+  }
+  process.exitCode = 1;
+});

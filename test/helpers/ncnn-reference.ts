@@ -7,6 +7,8 @@
  * It also writes synthetic `.bin` files (its own fp32 → fp16 encoder) from a seeded PRNG.
  */
 
+import { seededRandom } from './random.js';
+
 // --- .param -------------------------------------------------------------------------------------
 
 export type RefValue = number | number[];
@@ -222,17 +224,8 @@ export class BinWriter {
   }
 }
 
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The shared seeded PRNG (test/helpers/random.ts). */
+export const prng = seededRandom;
 
 /**
  * A `.bin` for `paramText` with random weights: convolution weights uniform in ±√(3/fan_in)

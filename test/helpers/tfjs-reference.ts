@@ -15,6 +15,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { repoPath } from './paths.js';
+import { seededRandom } from './random.js';
 
 const require = createRequire(import.meta.url);
 
@@ -130,17 +131,7 @@ export function nhwcToNchw(src: Float32Array, c: number, h: number, w: number): 
   return out;
 }
 
-/** mulberry32: a small seeded PRNG, so fixtures are the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** NCHW RGB patch, values 0..1: gradients, a diagonal edge and a ring, plus seeded noise. */
 export function texturedPatch(size: number, seed = 1): Float32Array {

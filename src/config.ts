@@ -19,6 +19,17 @@ export const GRAPH_OPTIMIZATION_LEVELS: readonly GraphOptimizationLevel[] = [
   'all',
 ];
 
+export interface Limits {
+  /** Largest input file, bytes. */
+  readonly maxInputBytes: number;
+  /** Largest input, megapixels (checked from the header, before decoding). */
+  readonly maxInputMegapixels: number;
+  /** Longest input side, pixels. */
+  readonly maxSide: number;
+  /** Largest output, megapixels. */
+  readonly maxOutputMegapixels: number;
+}
+
 export interface Config {
   /** Root of everything Pixelift writes (model cache, jobs, blobs). */
   readonly dataDir: string;
@@ -27,8 +38,13 @@ export interface Config {
   /** Converted ONNX files, keyed by a hash of their sources. */
   readonly modelCacheDir: string;
   readonly device: Device;
-  /** onnxruntime intra-op threads per session. */
+  /** Worker processes that run inference (each holds its own sessions). */
+  readonly workers: number;
+  /** onnxruntime intra-op threads per session (per worker). */
   readonly threads: number;
+  /** Tile side in input pixels. */
+  readonly tile: number;
+  readonly limits: Limits;
   readonly graphOptimizationLevel: GraphOptimizationLevel;
   readonly host: string;
   readonly port: number;
@@ -46,8 +62,24 @@ export interface Config {
 export const DEFAULTS = {
   dataDir: './data',
   device: 'auto' as Device,
-  /** threads per session: every core; a worker pool divides them among its processes */
-  threads: Math.max(1, os.availableParallelism()),
+  /**
+   * One worker per 4 cores, each with its share of the cores as onnxruntime threads: on 2
+   * cores one worker with 2 threads (bench: two 1-thread sessions give the same throughput
+   * at twice the latency), on 16 cores 4 workers x 4 threads.
+   */
+  workers: Math.max(1, Math.floor(os.availableParallelism() / 4)),
+  threads: Math.max(
+    1,
+    Math.floor(os.availableParallelism() / Math.max(1, Math.floor(os.availableParallelism() / 4))),
+  ),
+  /** tile side, input px: per-tile efficiency falls past 256 (bench:models) while context overhead falls with size */
+  tile: 256,
+  limits: {
+    maxInputBytes: 50 * 1024 * 1024, // 50 MiB
+    maxInputMegapixels: 50,
+    maxSide: 16384, // px
+    maxOutputMegapixels: 128,
+  } satisfies Limits,
   /** 'all' turns on onnxruntime's NCHWc layout transform, the fastest CPU path measured here */
   graphOptimizationLevel: 'all' as GraphOptimizationLevel,
   host: '127.0.0.1',
@@ -65,7 +97,17 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     modelsDir: path.resolve(str(env, 'PIXELIFT_MODELS_DIR') ?? path.join(dataDir, 'models')),
     modelCacheDir: path.join(dataDir, 'cache', 'models'),
     device: oneOf(env, 'PIXELIFT_DEVICE', DEVICES) ?? DEFAULTS.device,
+    workers: int(env, 'PIXELIFT_WORKERS', 1, 256) ?? DEFAULTS.workers,
     threads: int(env, 'PIXELIFT_THREADS', 1, 1024) ?? DEFAULTS.threads,
+    tile: int(env, 'PIXELIFT_TILE', 16, 4096) ?? DEFAULTS.tile,
+    limits: Object.freeze({
+      maxInputBytes: int(env, 'PIXELIFT_MAX_INPUT_BYTES', 1, 2 ** 40) ?? DEFAULTS.limits.maxInputBytes,
+      maxInputMegapixels:
+        num(env, 'PIXELIFT_MAX_INPUT_MEGAPIXELS', 0.001, 10_000) ?? DEFAULTS.limits.maxInputMegapixels,
+      maxSide: int(env, 'PIXELIFT_MAX_SIDE', 1, 1_000_000) ?? DEFAULTS.limits.maxSide,
+      maxOutputMegapixels:
+        num(env, 'PIXELIFT_MAX_OUTPUT_MEGAPIXELS', 0.001, 100_000) ?? DEFAULTS.limits.maxOutputMegapixels,
+    }),
     graphOptimizationLevel:
       oneOf(env, 'PIXELIFT_GRAPH_OPTIMIZATION', GRAPH_OPTIMIZATION_LEVELS) ?? DEFAULTS.graphOptimizationLevel,
     host: str(env, 'PIXELIFT_HOST') ?? DEFAULTS.host,
@@ -105,6 +147,19 @@ function int(env: Env, name: string, min: number, max: number): number | undefin
     throw new PixeliftError('invalid_config', {
       param: name,
       message: `${name} must be an integer in [${min}, ${max}], got "${v}"`,
+    });
+  }
+  return n;
+}
+
+function num(env: Env, name: string, min: number, max: number): number | undefined {
+  const v = str(env, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new PixeliftError('invalid_config', {
+      param: name,
+      message: `${name} must be a number in [${min}, ${max}], got "${v}"`,
     });
   }
   return n;

@@ -22,6 +22,12 @@ export const ERRORS = {
 
   // --- images ---------------------------------------------------------------------------------
   image_unreadable: { status: 422, retryable: false, message: 'Cannot read the image {file}: {reason}' },
+  image_too_large: { status: 413, retryable: false, message: 'The image is too large: {reason}' },
+  output_too_large: {
+    status: 422,
+    retryable: false,
+    message: 'The output would be {width}x{height} ({megapixels} MP), above the limit of {limit} MP',
+  },
 
   // --- models -----------------------------------------------------------------------------------
   model_not_found: { status: 404, retryable: false, message: 'Unknown model "{model}"' },
@@ -59,6 +65,12 @@ export const ERRORS = {
     message: 'Execution provider "{device}" is not available on this machine: {reason}',
   },
   inference_failed: { status: 500, retryable: true, message: 'Inference failed: {message}' },
+  canceled: { status: 409, retryable: false, message: 'The work was canceled' },
+  worker_crashed: {
+    status: 500,
+    retryable: true,
+    message: 'The worker process running this image exited ({reason}); it has been replaced',
+  },
   internal: { status: 500, retryable: true, message: 'Internal error: {message}' },
 } as const satisfies Record<string, ErrorSpec>;
 

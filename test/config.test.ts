@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { DEFAULTS, loadConfig } from '../src/config.js';
@@ -14,6 +15,13 @@ test('defaults apply when the environment is empty, and the result is frozen', (
   assert.deepEqual(c.apiKeys, []);
   assert.equal(c.allowPrivateUrls, false);
   assert.ok(Object.isFrozen(c));
+  assert.ok(Object.isFrozen(c.limits));
+  assert.equal(c.limits.maxOutputMegapixels, 128);
+  assert.equal(
+    c.workers * c.threads <= Math.max(2, os.availableParallelism()),
+    true,
+    'workers x threads fit the cores',
+  );
 });
 
 test('PIXELIFT_* variables are parsed and typed', () => {
@@ -24,7 +32,11 @@ test('PIXELIFT_* variables are parsed and typed', () => {
     PIXELIFT_THREADS: '3',
     PIXELIFT_API_KEYS: ' a, b ,,c',
     PIXELIFT_ALLOW_PRIVATE_URLS: 'true',
+    PIXELIFT_MAX_INPUT_MEGAPIXELS: '0.5',
+    PIXELIFT_WORKERS: '2',
   });
+  assert.equal(c.limits.maxInputMegapixels, 0.5);
+  assert.equal(c.workers, 2);
   assert.equal(c.dataDir, '/tmp/px');
   assert.equal(c.modelCacheDir, '/tmp/px/cache/models');
   assert.equal(c.port, 9000);

@@ -1,11 +1,13 @@
-/** `pixelift upscale IN… -o OUT -s SCALE -m MODEL [--json]`: enlarge files and folders. */
+/** `pixelift upscale <files|dirs…>`: enlarge files and folders. */
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DEVICES } from '../config.js';
-import { OUTPUT_FORMATS, type OutputFormat, upscaleImage } from '../engine/pipeline.js';
-import { isPixeliftError } from '../errors.js';
+import { OUTPUT_FORMATS, type OutputFormat, type UpscaleOptions, upscaleImage } from '../engine/pipeline.js';
+import { FITS, type Fit, OVERSIZE_POLICIES, type OversizePolicy } from '../engine/plan.js';
+import { isPixeliftError, PixeliftError } from '../errors.js';
 import { cliContext } from './context.js';
+import { batchProgress } from './progress.js';
 
 const IMAGE_EXT = new Set([
   '.png',
@@ -30,98 +32,182 @@ const EXT_OF: Record<OutputFormat, string> = {
 interface Opts {
   output?: string;
   scale?: number;
+  width?: number;
+  height?: number;
+  fit?: Fit;
+  oversize?: OversizePolicy;
   model?: string;
   format?: OutputFormat;
   quality?: number;
+  progressive?: boolean;
+  lossless?: boolean;
+  bitDepth?: 8 | 16;
+  background?: string;
+  denoise?: number;
+  sharpen?: number;
+  fixCompression?: number;
   tile?: number;
   device?: (typeof DEVICES)[number];
   threads?: number;
+  keepMetadata?: boolean;
   overwrite?: boolean;
   json?: boolean;
 }
 
-const number = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
-  return n;
-};
+const number =
+  (name: string, min: number, max: number, integer = false) =>
+  (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+      throw new InvalidArgumentError(
+        `${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}]`,
+      );
+    }
+    return n;
+  };
 
 export function registerUpscale(program: Command): void {
   program
     .command('upscale')
-    .description('upscale image files and folders (folders are walked recursively)')
+    .description('upscale image files and folders (folders are walked recursively, keeping relative paths)')
     .argument('<inputs...>', 'image files or folders')
-    .option('-o, --output <path>', 'output file (one input) or folder; default: beside each input')
-    .option('-s, --scale <factor>', 'scale factor, any number in [1, 16] (default: 4)', number('scale'))
+    .option(
+      '-o, --output <path>',
+      'output file (one input) or folder; default: beside each input, named NAME_xS',
+    )
+    .option('-s, --scale <factor>', 'scale factor, any number in [1, 16] (default 4)', number('scale', 1, 16))
+    .option('--width <px>', 'output width (with --height: see --fit)', number('width', 1, 65535, true))
+    .option('--height <px>', 'output height', number('height', 1, 65535, true))
+    .addOption(
+      new Option('--fit <fit>', 'with --width and --height: contain, cover (crop to fill) or fill').choices(
+        FITS,
+      ),
+    )
+    .addOption(
+      new Option(
+        '--oversize <policy>',
+        'when the output exceeds the size cap: reject, or shrink the input',
+      ).choices(OVERSIZE_POLICIES),
+    )
     .option('-m, --model <id>', 'model id or provider alias (see `pixelift models`)')
     .addOption(
-      new Option('-f, --format <format>', 'output format (default: from -o, else png)').choices(
+      new Option('-f, --format <format>', 'output format (default: from -o, else the input format)').choices(
         OUTPUT_FORMATS,
       ),
     )
-    .option('-q, --quality <1-100>', 'quality for jpeg/webp/avif', number('quality'))
-    .option('--tile <px>', 'tile side in input pixels', number('tile'))
+    .option(
+      '-q, --quality <1-100>',
+      'quality for jpeg, webp, avif (and JPEG-in-TIFF)',
+      number('quality', 1, 100, true),
+    )
+    .option('--progressive', 'progressive JPEG / interlaced PNG')
+    .option('--lossless', 'lossless WebP / AVIF')
+    .addOption(
+      new Option('--bit-depth <bits>', 'PNG/TIFF bit depth (default: the input’s)')
+        .choices(['8', '16'])
+        .argParser(Number),
+    )
+    .option('--background <colour>', 'colour JPEG flattens transparency onto (default #ffffff)')
+    .option('--denoise <0-1>', 'reduce noise before the model', number('denoise', 0, 1))
+    .option(
+      '--fix-compression <0-1>',
+      'smooth JPEG block artefacts before the model',
+      number('fix-compression', 0, 1),
+    )
+    .option('--sharpen <0-1>', 'sharpen after the model', number('sharpen', 0, 1))
+    .option('--tile <px>', 'tile side in input pixels (smaller: less memory)', number('tile', 16, 4096, true))
     .addOption(new Option('--device <device>', 'execution provider').choices(DEVICES))
-    .option('--threads <n>', 'onnxruntime threads', number('threads'))
+    .option('--threads <n>', 'onnxruntime threads', number('threads', 1, 1024, true))
+    .option('--keep-metadata', 'keep EXIF and XMP (the colour profile is always kept)')
     .option('--overwrite', 'replace existing outputs (default: skip them)')
     .option('--json', 'print one JSON result per file on stdout')
     .action(run);
 }
 
 async function run(inputs: string[], opts: Opts): Promise<void> {
-  const { store } = cliContext({ device: opts.device, threads: opts.threads });
+  const { config, store } = cliContext({ device: opts.device, threads: opts.threads });
   const jobs = plan(inputs, opts);
+  const progress = batchProgress(jobs.length);
+  const say = (line: string) => (opts.json ? undefined : progress.log(line));
+  const ac = new AbortController();
+  const onSigint = () => ac.abort();
+  process.once('SIGINT', onSigint);
   let failed = 0;
   let skipped = 0;
   const t0 = performance.now();
   for (const [i, job] of jobs.entries()) {
-    const label = `[${i + 1}/${jobs.length}] ${job.input}`;
+    if (ac.signal.aborted) break;
     if (!opts.overwrite && fs.existsSync(job.output)) {
       skipped++;
-      report(opts, {
+      emit(opts, {
         file: job.input,
         written: job.output,
         status: 'skipped',
         reason: 'output exists (use --overwrite)',
       });
+      say(`${job.input}: skipped, output exists (use --overwrite)`);
       continue;
     }
+    progress.file(i, job.input);
     try {
-      let last = -1;
-      const result = await upscaleImage(
-        store,
-        job.input,
-        { model: opts.model, scale: opts.scale, format: job.format, quality: opts.quality, tile: opts.tile },
-        {
-          onProgress: (f) => {
-            const pct = Math.floor(f * 100);
-            if (!opts.json && pct >= last + 10) {
-              last = pct;
-              process.stderr.write(`${label}: ${pct}%\n`);
-            }
-          },
-        },
-      );
+      const options: UpscaleOptions = {
+        model: opts.model,
+        scale: opts.scale,
+        width: opts.width,
+        height: opts.height,
+        fit: opts.fit,
+        oversize: opts.oversize,
+        format: job.format,
+        quality: opts.quality,
+        progressive: opts.progressive,
+        lossless: opts.lossless,
+        bitDepth: opts.bitDepth,
+        background: opts.background,
+        denoise: opts.denoise,
+        fix_compression: opts.fixCompression,
+        sharpen: opts.sharpen,
+        tile: opts.tile ?? config.tile,
+        keepMetadata: opts.keepMetadata,
+        limits: config.limits,
+      };
+      const result = await upscaleImage(store, job.input, options, {
+        signal: ac.signal,
+        onProgress: (f) => (opts.json ? undefined : progress.update(f)),
+      });
       fs.mkdirSync(path.dirname(job.output), { recursive: true });
       fs.writeFileSync(job.output, result.data);
       const { input, output, model, timings, warnings } = result.info;
-      report(opts, { file: job.input, written: job.output, status: 'ok', ...result.info }, () => {
-        const secs = ((timings.decodeMs + timings.inferMs + timings.encodeMs) / 1000).toFixed(1);
-        return `${label} → ${job.output}: ${input.width}x${input.height} → ${output.width}x${output.height} with ${model.used} in ${secs} s${warnings.length ? `\n  warning: ${warnings.join('\n  warning: ')}` : ''}`;
-      });
+      emit(opts, { file: job.input, written: job.output, status: 'ok', ...result.info });
+      const secs = ((timings.decodeMs + timings.inferMs + timings.encodeMs) / 1000).toFixed(1);
+      say(
+        `[${i + 1}/${jobs.length}] ${job.input} → ${job.output}: ${input.width}x${input.height} → ${output.width}x${output.height} with ${model.used} in ${secs} s`,
+      );
+      for (const w of warnings) say(`  warning: ${w}`);
     } catch (err) {
+      const e = isPixeliftError(err)
+        ? err
+        : ac.signal.aborted
+          ? new PixeliftError('canceled')
+          : new PixeliftError('internal', { message: (err as Error).message });
+      if (e.code === 'canceled' || ac.signal.aborted) {
+        say(`${job.input}: canceled`);
+        failed++;
+        break;
+      }
       failed++;
-      const code = isPixeliftError(err) ? err.code : 'internal';
-      report(opts, { file: job.input, status: 'failed', error: { code, message: (err as Error).message } });
+      emit(opts, { file: job.input, status: 'failed', error: { code: e.code, message: e.message } });
+      say(`${job.input}: failed [${e.code}] ${e.message}`);
     }
   }
+  progress.done();
+  process.off('SIGINT', onSigint);
   await store.close();
   const ok = jobs.length - failed - skipped;
   if (!opts.json) {
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
     console.error(`done: ${ok} upscaled, ${skipped} skipped, ${failed} failed in ${secs} s`);
   }
-  if (failed > 0 || jobs.length === 0) process.exitCode = 1;
+  if (failed > 0 || jobs.length === 0) process.exitCode = ac.signal.aborted ? 130 : 1;
 }
 
 interface Job {
@@ -146,19 +232,23 @@ function plan(inputs: string[], opts: Opts): Job[] {
     files.length === 1 &&
     IMAGE_EXT.has(path.extname(opts.output).toLowerCase()) &&
     !fs.statSync(opts.output, { throwIfNoEntry: false })?.isDirectory();
+  const suffix = opts.output
+    ? ''
+    : opts.width || opts.height
+      ? `_${opts.width ?? ''}x${opts.height ?? ''}`
+      : `_x${opts.scale ?? 4}`;
   return files.map(({ file, root }) => {
-    if (outIsFile) {
+    if (outIsFile)
       return { input: file, output: opts.output!, format: opts.format ?? formatOf(opts.output!) };
-    }
     const format = opts.format ?? formatOf(file);
     const stem = path.basename(file, path.extname(file));
-    const suffix = opts.output ? '' : `_x${opts.scale ?? 'model'}`;
     const rel = root ? path.dirname(path.relative(root, file)) : '';
     const dir = opts.output ? path.join(opts.output, rel) : path.dirname(file);
     return { input: file, output: path.join(dir, `${stem}${suffix}${EXT_OF[format]}`), format };
   });
 }
 
+/** The output format for a path: its extension; GIF and HEIF inputs become PNG. */
 function formatOf(file: string): OutputFormat {
   const ext = path.extname(file).toLowerCase();
   if (ext === '.jpg' || ext === '.jpeg') return 'jpeg';
@@ -176,17 +266,6 @@ function* walk(dir: string): Generator<string> {
   }
 }
 
-function report(opts: Opts, result: Record<string, unknown>, text?: () => string): void {
-  if (opts.json) {
-    console.log(JSON.stringify(result));
-    return;
-  }
-  if (result.status === 'failed') {
-    const e = result.error as { code: string; message: string };
-    console.error(`${result.file}: failed [${e.code}] ${e.message}`);
-  } else if (result.status === 'skipped') {
-    console.error(`${result.file}: skipped, ${result.reason}`);
-  } else {
-    console.error(text?.() ?? String(result.written));
-  }
+function emit(opts: Opts, result: Record<string, unknown>): void {
+  if (opts.json) console.log(JSON.stringify(result));
 }

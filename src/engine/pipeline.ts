@@ -1,39 +1,66 @@
 /**
- * One image through one model (DESIGN §4): decode upright in sRGB → plan passes → tiled
- * inference → exact-size resample → encode. Alpha is upscaled separately (Lanczos) and
- * recombined. Pure of HTTP and jobs; the CLI and (later) the worker pool call it.
+ * One image through one model (DESIGN §4):
+ *   probe (limits, from the header) → plan → decode (upright, alpha split off)
+ *   → fix_compression, denoise → network passes, tiled → exact-size resample → crop
+ *   → sharpen → encode (ICC re-attached, metadata on request).
+ * Alpha is resampled separately (Lanczos-3) and recombined at encode. Pure of HTTP and jobs;
+ * the worker pool runs it in child processes, never on a server's event loop.
  */
-import sharp, { type Sharp } from 'sharp';
-import { invalidArgument, PixeliftError } from '../errors.js';
-import type { ModelEntry } from '../models/catalog.js';
+import { DEFAULTS, type Limits } from '../config.js';
+import { PixeliftError } from '../errors.js';
 import type { Tile } from '../models/runner.js';
-import { defaultScale, type ModelStore } from '../models/store.js';
-import { runTiled } from './tiles.js';
+import type { ModelStore } from '../models/store.js';
+import { decode, probe } from './decode.js';
+import { type EncodeOptions, encode, type OutputFormat } from './encode.js';
+import { type Fit, type OversizePolicy, plan } from './plan.js';
+import { checkKnobs, denoise, fixCompression, type Knobs, sharpen } from './post.js';
+import { type Kernel, resample } from './resample.js';
+import { crop, planarSink, runTiled } from './tiles.js';
 
-export type OutputFormat = 'png' | 'jpeg' | 'webp' | 'avif' | 'tiff';
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ['png', 'jpeg', 'webp', 'avif', 'tiff'];
+export { OUTPUT_FORMATS, type OutputFormat } from './encode.js';
 
-export interface UpscaleOptions {
+export interface UpscaleOptions extends Knobs {
   /** Model id or provider alias; default: the best installed general model. */
   readonly model?: string;
-  /** Output / input size ratio, any float in [1, 16]; default: the model's native scale. */
+  /** Output/input ratio, any number in [1, 16]; default 4 (unless width/height are given). */
   readonly scale?: number;
+  readonly width?: number;
+  readonly height?: number;
+  /** With both width and height: contain (default), cover (crop to fill) or fill (stretch). */
+  readonly fit?: Fit;
+  /** When the output would exceed the cap: reject (default) or shrink the input to fit. */
+  readonly oversize?: OversizePolicy;
   readonly format?: OutputFormat;
-  /** 1..100 for lossy formats. */
   readonly quality?: number;
+  readonly progressive?: boolean;
+  readonly lossless?: boolean;
+  readonly bitDepth?: 8 | 16;
+  /** Keep EXIF/XMP (the ICC profile is always kept). */
+  readonly keepMetadata?: boolean;
+  /** Colour JPEG flattens transparency onto. */
+  readonly background?: string;
   /** Tile side in input pixels. */
   readonly tile?: number;
+  readonly limits?: Limits;
 }
 
 export interface UpscaleHooks {
   readonly signal?: AbortSignal;
-  /** Fraction 0..1 of the inference work done. */
+  /** Fraction 0..1 of the inference work done (per tile). */
   readonly onProgress?: (fraction: number) => void;
 }
 
 export interface UpscaleInfo {
-  readonly input: { readonly width: number; readonly height: number; readonly format: string | undefined };
-  readonly output: { readonly width: number; readonly height: number; readonly format: OutputFormat };
+  readonly input: { readonly width: number; readonly height: number; readonly format: string };
+  /** The input after the `downscale_input` oversize policy, when it applied. */
+  readonly networkInput: { readonly width: number; readonly height: number };
+  readonly output: {
+    readonly width: number;
+    readonly height: number;
+    readonly format: OutputFormat;
+    readonly bitDepth: 8 | 16;
+    readonly bytes: number;
+  };
   readonly model: { readonly requested: string; readonly used: string };
   /** Native network scales run in order (empty for classical resampling). */
   readonly passes: readonly number[];
@@ -48,17 +75,8 @@ export interface UpscaleResult {
   readonly info: UpscaleInfo;
 }
 
-/**
- * Context pixels around each tile. Real-ESRGAN uses 10, which leaves visible seams: measured
- * here on a 50x37 test pattern (tile 16), realesrgan-x4fast's tiled output differs from its
- * whole-image output by up to 43/255 with 12 px, 1.2/255 with 24 px and 0 with 32 px (its
- * receptive field is 34 convolutions deep). realesrgan-x4plus (~350 deep) still differs by up
- * to 31/255 with 48 px; that needs feathered overlap blending (engine issue).
- */
-export const TILE_PAD = 32;
-export const DEFAULT_TILE = 256;
-/** Input limits checked from the header before any pixel is decoded. */
-export const LIMITS = { maxInputPixels: 50e6, maxSide: 16384, maxOutputPixels: 128e6 };
+/** Input pixels neighbouring tiles share and blend across (on top of each model's context). */
+export const TILE_OVERLAP = 8;
 
 export async function upscaleImage(
   store: ModelStore,
@@ -66,101 +84,120 @@ export async function upscaleImage(
   options: UpscaleOptions = {},
   hooks: UpscaleHooks = {},
 ): Promise<UpscaleResult> {
+  const t0 = performance.now();
+  const limits = options.limits ?? DEFAULTS.limits;
+  const tile = options.tile ?? DEFAULTS.tile;
+  if (!Number.isInteger(tile) || tile < 16 || tile > 4096) {
+    throw new PixeliftError('invalid_argument', {
+      param: 'tile',
+      message: `Expected integer in [16, 4096] for tile but received ${tile}`,
+    });
+  }
+  checkKnobs(options);
   const resolved = store.resolve(options.model);
   const model = resolved.model;
+  const knobs = {
+    denoise: options.denoise ?? resolved.preset.denoise ?? 0,
+    fix_compression: options.fix_compression ?? resolved.preset.fix_compression ?? 0,
+    sharpen: options.sharpen ?? resolved.preset.sharpen ?? 0,
+  };
+
+  // Everything that can be refused is refused from the header, before pixels are decoded.
+  const source = await probe(input, limits);
+  const p = plan(
+    {
+      input: { width: source.width, height: source.height },
+      scale: options.scale,
+      width: options.width,
+      height: options.height,
+      fit: options.fit,
+      oversize: options.oversize,
+      maxOutputMegapixels: limits.maxOutputMegapixels,
+    },
+    model,
+  );
   const format = options.format ?? 'png';
-  if (!OUTPUT_FORMATS.includes(format)) throw invalidArgument('format', OUTPUT_FORMATS.join(' | '), format);
-  const tile = options.tile ?? DEFAULT_TILE;
-  if (!Number.isInteger(tile) || tile < 16 || tile > 2048)
-    throw invalidArgument('tile', 'integer in [16, 2048]', tile);
-  const t0 = performance.now();
+  const encodeOptions: EncodeOptions = {
+    format,
+    quality: options.quality,
+    progressive: options.progressive,
+    lossless: options.lossless,
+    bitDepth: options.bitDepth,
+    keepMetadata: options.keepMetadata,
+    background: options.background,
+  };
+  hooks.signal?.throwIfAborted();
 
-  const meta = await sharp(input, { limitInputPixels: LIMITS.maxInputPixels })
-    .metadata()
-    .catch((err: Error) => {
-      throw new PixeliftError(
-        'image_unreadable',
-        { file: typeof input === 'string' ? input : '(buffer)', reason: err.message },
-        { cause: err },
-      );
-    });
-  const upright = (meta.orientation ?? 1) >= 5;
-  const width = upright ? meta.height : meta.width;
-  const height = upright ? meta.width : meta.height;
-  if (!width || !height) throw invalidArgument('input', 'an image', 'unreadable data');
-  if (width > LIMITS.maxSide || height > LIMITS.maxSide) {
-    throw invalidArgument('input', `sides of at most ${LIMITS.maxSide} px`, `${width}x${height}`);
+  const decoded = await decode(input, limits);
+  let rgb: Tile = { data: decoded.rgb, width: decoded.width, height: decoded.height };
+  let alpha = decoded.alpha;
+  if (p.networkInput.width !== rgb.width || p.networkInput.height !== rgb.height) {
+    rgb = resized(rgb, p.networkInput.width, p.networkInput.height, 'lanczos3');
   }
-  // 4x unless the model cannot do 4x natively (then its largest native scale).
-  const scale = options.scale ?? (model.source.format === 'classical' ? 4 : defaultScale(model));
-  if (!(scale >= 1 && scale <= 16)) throw invalidArgument('scale', 'number in [1, 16]', scale);
-  const outW = Math.round(width * scale);
-  const outH = Math.round(height * scale);
-  if (outW * outH > LIMITS.maxOutputPixels) {
-    throw invalidArgument(
-      'scale',
-      `an output of at most ${LIMITS.maxOutputPixels / 1e6} MP`,
-      `${outW}x${outH}`,
-    );
-  }
-
-  const { data: raw, info: rawInfo } = await sharp(input, { limitInputPixels: LIMITS.maxInputPixels })
-    .rotate()
-    .toColourspace('srgb')
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const channels = rawInfo.channels;
-  const hasAlpha = channels === 4 || channels === 2;
-  let rgb: Tile = { data: toPlanarRgb(raw, width, height, channels), width, height };
+  rgb = denoise(fixCompression(rgb, knobs.fix_compression), knobs.denoise);
   const decodeMs = performance.now() - t0;
 
   const t1 = performance.now();
-  const passes = model.source.format === 'classical' ? [] : planPasses(model, scale);
   let device = 'cpu';
-  let done = 0;
-  for (const s of passes) {
+  for (const [i, s] of p.passes.entries()) {
     const runner = await store.open(model.id, s);
     device = runner.device;
-    const base = done;
-    rgb = await runTiled(rgb, s, (t) => runner.run(t), {
-      tile,
-      pad: TILE_PAD,
-      signal: hooks.signal,
-      onProgress: (d, total) => hooks.onProgress?.((base + d / total) / passes.length),
-    });
-    done++;
+    rgb = await runTiled(
+      rgb,
+      s,
+      (t) => runner.run(t),
+      {
+        tile,
+        pad: model.context,
+        overlap: TILE_OVERLAP,
+        signal: hooks.signal,
+        onProgress: (d, total) => hooks.onProgress?.((i + d / total) / p.passes.length),
+      },
+      planarSink(rgb.width * s, rgb.height * s),
+    );
   }
+  if (p.passes.length === 0) hooks.onProgress?.(1);
+  const kernel: Kernel =
+    model.source.format === 'classical' && model.source.kernel === 'cubic' ? 'cubic' : 'lanczos3';
+  if (rgb.width !== p.resized.width || rgb.height !== p.resized.height) {
+    rgb = resized(rgb, p.resized.width, p.resized.height, kernel);
+  }
+  if (alpha) {
+    alpha = clamp01(
+      resample(alpha, 1, decoded.width, decoded.height, p.resized.width, p.resized.height, 'lanczos3'),
+    );
+  }
+  if (p.crop) {
+    const { left, top, width, height } = p.crop;
+    rgb = { data: crop(rgb, left, top, width, height), width, height };
+    if (alpha) alpha = cropPlane(alpha, p.resized.width, left, top, width, height);
+  }
+  rgb = sharpen(rgb, knobs.sharpen);
   const inferMs = performance.now() - t1;
 
+  hooks.signal?.throwIfAborted();
   const t2 = performance.now();
-  const kernel =
-    model.source.format === 'classical' && model.source.kernel === 'cubic' ? 'cubic' : 'lanczos3';
-  // The network's float output goes to sharp as 16-bit so the final resample loses nothing.
-  let image = sharp(toInterleaved16(rgb), { raw: { width: rgb.width, height: rgb.height, channels: 3 } });
-  if (rgb.width !== outW || rgb.height !== outH) image = image.resize(outW, outH, { kernel, fit: 'fill' });
-  const rgb8 = await image.toColourspace('srgb').raw().toBuffer();
-  let final = sharp(rgb8, { raw: { width: outW, height: outH, channels: 3 } });
-  if (hasAlpha) {
-    const alpha = await sharp(raw, { raw: { width, height, channels } })
-      .extractChannel((channels - 1) as 1 | 3)
-      .resize(outW, outH, { kernel: 'lanczos3', fit: 'fill' })
-      .raw()
-      .toBuffer();
-    final = final.joinChannel(alpha, { raw: { width: outW, height: outH, channels: 1 } });
-  }
-  const warnings = [...resolved.warnings];
-  if (hasAlpha && format === 'jpeg')
-    warnings.push('JPEG cannot hold transparency; alpha was flattened onto black.');
-  const data = await encode(final, format, options.quality);
+  const encoded = await encode(
+    { rgb: rgb.data, alpha, width: rgb.width, height: rgb.height },
+    decoded.source,
+    encodeOptions,
+  );
   const encodeMs = performance.now() - t2;
 
   return {
-    data,
+    data: encoded.data,
     info: {
-      input: { width, height, format: meta.format },
-      output: { width: outW, height: outH, format },
+      input: { width: source.width, height: source.height, format: source.format },
+      networkInput: p.networkInput,
+      output: {
+        width: rgb.width,
+        height: rgb.height,
+        format,
+        bitDepth: encoded.bitDepth,
+        bytes: encoded.data.length,
+      },
       model: { requested: resolved.requested, used: model.id },
-      passes,
+      passes: p.passes,
       tile,
       device,
       timings: {
@@ -168,73 +205,30 @@ export async function upscaleImage(
         inferMs: Math.round(inferMs),
         encodeMs: Math.round(encodeMs),
       },
-      warnings,
+      warnings: [...resolved.warnings, ...p.warnings, ...decoded.warnings, ...encoded.warnings],
     },
   };
 }
 
-/**
- * Native passes whose product reaches `scale`: the smallest native scale that covers what is
- * left, else the largest and repeat (8x on a 4x-only model = 4x then 4x, resampled down).
- */
-export function planPasses(model: ModelEntry, scale: number): number[] {
-  const natives = [...model.scales].sort((a, b) => a - b);
-  const passes: number[] = [];
-  let reached = 1;
-  while (reached < scale - 1e-9) {
-    const left = scale / reached;
-    const s = natives.find((n) => n >= left - 1e-9) ?? natives[natives.length - 1]!;
-    passes.push(s);
-    reached *= s;
-  }
-  return passes;
+function resized(img: Tile, width: number, height: number, kernel: Kernel): Tile {
+  return { data: resample(img.data, 3, img.width, img.height, width, height, kernel), width, height };
 }
 
-async function encode(image: Sharp, format: OutputFormat, quality?: number): Promise<Buffer> {
-  if (quality !== undefined && (!Number.isInteger(quality) || quality < 1 || quality > 100)) {
-    throw invalidArgument('quality', 'integer in [1, 100]', quality);
-  }
-  switch (format) {
-    case 'png':
-      return image.png().toBuffer();
-    case 'jpeg':
-      return image
-        .flatten({ background: '#000000' })
-        .jpeg({ quality: quality ?? 90 })
-        .toBuffer();
-    case 'webp':
-      return image.webp({ quality: quality ?? 90 }).toBuffer();
-    case 'avif':
-      return image.avif({ quality: quality ?? 60 }).toBuffer();
-    case 'tiff':
-      return image.tiff({ quality: quality ?? 90 }).toBuffer();
-    default:
-      throw new PixeliftError('invalid_argument', { param: 'format', message: `unknown format ${format}` });
-  }
+function clamp01(a: Float32Array): Float32Array {
+  for (let i = 0; i < a.length; i++) a[i] = a[i]! < 0 ? 0 : a[i]! > 1 ? 1 : a[i]!;
+  return a;
 }
 
-function toPlanarRgb(raw: Buffer, width: number, height: number, channels: number): Float32Array {
-  const n = width * height;
-  const out = new Float32Array(3 * n);
-  const gray = channels < 3;
-  for (let i = 0; i < n; i++) {
-    const p = i * channels;
-    out[i] = raw[p]! / 255;
-    out[n + i] = raw[gray ? p : p + 1]! / 255;
-    out[2 * n + i] = raw[gray ? p : p + 2]! / 255;
-  }
-  return out;
-}
-
-/** Planar float 0..1 → interleaved 16-bit, so the final resample loses nothing to rounding. */
-function toInterleaved16(t: Tile): Uint16Array {
-  const n = t.width * t.height;
-  const out = new Uint16Array(3 * n);
-  for (let i = 0; i < n; i++) {
-    for (let c = 0; c < 3; c++) {
-      const v = t.data[c * n + i]!;
-      out[3 * i + c] = v <= 0 ? 0 : v >= 1 ? 65535 : Math.round(v * 65535);
-    }
-  }
+function cropPlane(
+  plane: Float32Array,
+  width: number,
+  left: number,
+  top: number,
+  w: number,
+  h: number,
+): Float32Array {
+  const out = new Float32Array(w * h);
+  for (let y = 0; y < h; y++)
+    out.set(plane.subarray((top + y) * width + left, (top + y) * width + left + w), y * w);
   return out;
 }

@@ -159,6 +159,7 @@ function entry(
     id,
     name: m?.name ?? id,
     scales: [scale],
+    context: 32,
     kind: m?.kind ?? 'gan',
     purpose: m?.purpose ?? 'User-supplied model.',
     cost: {},

@@ -53,7 +53,9 @@ test('pixelift upscale enlarges a folder recursively, skips existing outputs, an
   assert.equal(byFile.get('broken.png').status, 'failed');
   assert.equal(byFile.get('broken.png').error.code, 'image_unreadable');
   assert.equal(byFile.get('a.png').status, 'ok', 'the batch went on after the failure');
-  assert.deepEqual(byFile.get('a.png').output, { width: 160, height: 96, format: 'png' });
+  const aOut = byFile.get('a.png').output;
+  assert.deepEqual([aOut.width, aOut.height, aOut.format, aOut.bitDepth], [160, 96, 'png', 8]);
+  assert.equal(aOut.bytes, fs.statSync(path.join(out, 'a.png')).size);
   assert.equal(byFile.get('b.jpg').model.used, 'realesrgan-x4fast');
 
   const a = await sharp(path.join(out, 'a.png')).metadata();
@@ -69,6 +71,7 @@ test('pixelift upscale enlarges a folder recursively, skips existing outputs, an
   );
   assert.equal(again.code, 0);
   assert.match(again.stderr, /skipped, output exists/);
+  assert.doesNotMatch(again.stderr, /\x1b\[/, 'no TTY escape codes when stderr is not a terminal');
   assert.match(again.stderr, /0 upscaled, 1 skipped, 0 failed/);
 });
 
@@ -83,7 +86,7 @@ test('pixelift upscale -s 3 runs the 4x network then resamples to the exact size
   assert.equal(res.code, 0, res.stderr);
   const r = JSON.parse(res.stdout);
   assert.deepEqual(r.passes, [4]);
-  assert.deepEqual(r.output, { width: 99, height: 63, format: 'webp' });
+  assert.deepEqual([r.output.width, r.output.height, r.output.format], [99, 63, 'webp']);
   const m = await sharp(path.join(data, 'x3.webp')).metadata();
   assert.deepEqual([m.format, m.width, m.height, m.hasAlpha], ['webp', 99, 63, false]);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { crop, reflect, runTiled } from '../../src/engine/tiles.js';
+import { crop, interleaved16Sink, planarSink, reflect, runTiled, spans } from '../../src/engine/tiles.js';
 import type { Tile } from '../../src/models/runner.js';
 import { testStore } from '../helpers/models.js';
 
@@ -38,9 +38,15 @@ test('tiled inference with 32 px of reflected context matches a whole-image run 
   const image = pattern(50, 37);
   const run = (t: Tile) => runner.run(t);
   // "Whole image": one tile covering everything, with the same reflected border.
-  const whole = await runTiled(image, 4, run, { tile: 64, pad: 32 });
+  const whole = await runTiled(image, 4, run, { tile: 64, pad: 32 }, planarSink(200, 148));
   let calls = 0;
-  const tiled = await runTiled(image, 4, run, { tile: 16, pad: 32, onProgress: () => calls++ });
+  const tiled = await runTiled(
+    image,
+    4,
+    run,
+    { tile: 16, pad: 32, overlap: 4, onProgress: () => calls++ },
+    planarSink(200, 148),
+  );
   assert.equal(calls, 4 * 3, 'progress once per tile');
   assert.equal(tiled.width, 200);
   let worst = 0;
@@ -58,6 +64,50 @@ test('EXPECTED FAILURE - an aborted signal stops tiling before the next tile', a
     ac.abort();
     return { data: new Float32Array(t.data.length * 4), width: t.width * 2, height: t.height * 2 };
   };
-  await assert.rejects(runTiled(pattern(20, 20), 2, run, { tile: 8, pad: 2, signal: ac.signal }), /abort/i);
+  await assert.rejects(
+    runTiled(pattern(20, 20), 2, run, { tile: 8, pad: 2, signal: ac.signal }, planarSink(40, 40)),
+    /abort/i,
+  );
   assert.equal(calls, 1);
+});
+
+test('tile spans cover the axis, and their blend weights sum to exactly 1 at every output pixel', () => {
+  for (const [size, tile, overlap, scale] of [
+    [50, 16, 4, 4],
+    [37, 16, 8, 2],
+    [16, 16, 4, 4],
+    [100, 30, 15, 3],
+    [7, 64, 8, 4],
+  ] as const) {
+    const s = spans(size, tile, overlap, scale);
+    assert.equal(s[0]!.a, 0);
+    assert.equal(s[s.length - 1]!.b, size);
+    const sum = new Float64Array(size * scale);
+    for (const sp of s) {
+      assert.ok(sp.b - sp.a <= tile);
+      sp.weights.forEach((w, x) => {
+        sum[sp.a * scale + x]! += w;
+      });
+    }
+    for (let x = 0; x < sum.length; x++)
+      assert.ok(Math.abs(sum[x]! - 1) < 1e-6, `${size}/${tile}: x=${x} sums to ${sum[x]}`);
+    if (s.length > 1) {
+      const first = s[0]!.weights;
+      assert.ok(first[first.length - 1]! < 0.5, 'a tile fades out towards its neighbour');
+      assert.equal(first[0], 1, 'no fade at the image border');
+    }
+  }
+});
+
+test('the 16-bit sink blends, clamps to 0..1 and never wraps', () => {
+  const sink = interleaved16Sink(2, 1);
+  sink.add(0, 0, 0.5);
+  sink.add(0, 0, 0.5);
+  sink.add(1, 0, 0.75);
+  sink.add(1, 0, 0.75); // 1.5 clamps
+  sink.add(2, 1, -0.2); // negative contributes nothing
+  const out = sink.result();
+  assert.equal(out[0], 65535);
+  assert.equal(out[1], 65535);
+  assert.equal(out[5], 0);
 });

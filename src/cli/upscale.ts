@@ -3,9 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DEVICES } from '../config.js';
-import { OUTPUT_FORMATS, type OutputFormat, type UpscaleOptions, upscaleImage } from '../engine/pipeline.js';
+import { OUTPUT_FORMATS, type OutputFormat, type UpscaleOptions } from '../engine/pipeline.js';
 import { FITS, type Fit, OVERSIZE_POLICIES, type OversizePolicy } from '../engine/plan.js';
 import { isPixeliftError, PixeliftError } from '../errors.js';
+import { WorkerPool } from '../workers/pool.js';
+import { workerSettings } from '../workers/protocol.js';
 import { cliContext } from './context.js';
 import { batchProgress } from './progress.js';
 
@@ -125,7 +127,14 @@ export function registerUpscale(program: Command): void {
 }
 
 async function run(inputs: string[], opts: Opts): Promise<void> {
-  const { config, store } = cliContext({ device: opts.device, threads: opts.threads });
+  const { config, log } = cliContext({ device: opts.device, threads: opts.threads });
+  // Inference runs in a worker process (never on this event loop), so Ctrl-C and the progress
+  // bar stay responsive and cancelling kills the work outright. Files go one at a time.
+  const pool = new WorkerPool({
+    size: 1,
+    settings: workerSettings(config, config.logFormat ?? 'pretty'),
+    log,
+  });
   const jobs = plan(inputs, opts);
   const progress = batchProgress(jobs.length);
   const say = (line: string) => (opts.json ? undefined : progress.log(line));
@@ -170,10 +179,13 @@ async function run(inputs: string[], opts: Opts): Promise<void> {
         keepMetadata: opts.keepMetadata,
         limits: config.limits,
       };
-      const result = await upscaleImage(store, job.input, options, {
-        signal: ac.signal,
-        onProgress: (f) => (opts.json ? undefined : progress.update(f)),
-      });
+      const result = await pool.run(
+        { input: path.resolve(job.input), options },
+        {
+          signal: ac.signal,
+          onProgress: (f) => (opts.json ? undefined : progress.update(f)),
+        },
+      );
       fs.mkdirSync(path.dirname(job.output), { recursive: true });
       fs.writeFileSync(job.output, result.data);
       const { input, output, model, timings, warnings } = result.info;
@@ -201,7 +213,7 @@ async function run(inputs: string[], opts: Opts): Promise<void> {
   }
   progress.done();
   process.off('SIGINT', onSigint);
-  await store.close();
+  await pool.close();
   const ok = jobs.length - failed - skipped;
   if (!opts.json) {
     const secs = ((performance.now() - t0) / 1000).toFixed(1);

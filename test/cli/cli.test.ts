@@ -71,7 +71,7 @@ test('pixelift upscale enlarges a folder recursively, skips existing outputs, an
   );
   assert.equal(again.code, 0);
   assert.match(again.stderr, /skipped, output exists/);
-  assert.doesNotMatch(again.stderr, /\x1b\[/, 'no TTY escape codes when stderr is not a terminal');
+  assert.ok(!again.stderr.includes('\u001b['), 'no TTY escape codes when stderr is not a terminal');
   assert.match(again.stderr, /0 upscaled, 1 skipped, 0 failed/);
 });
 
@@ -115,4 +115,38 @@ test('EXPECTED FAILURE - an unknown model fails with its code and names the mode
   const res = await pixelift(['upscale', PHOTO, '-o', path.join(data, 'o.png'), '-m', 'nope'], data);
   assert.equal(res.code, 1);
   assert.match(res.stderr, /\[model_not_found\] Unknown model "nope"/);
+});
+
+test('Ctrl-C (SIGINT) cancels the running image at once, exits 130 and leaves no worker process', async () => {
+  const { spawn } = await import('node:child_process');
+  const data = tempDir();
+  const child = spawn(
+    process.execPath,
+    [CLI, 'upscale', PHOTO, '-o', path.join(data, 'o.png'), '-m', 'realesrgan-x4plus', '--tile', '32'],
+    {
+      env: { ...process.env, PIXELIFT_DATA_DIR: data, PIXELIFT_DEVICE: 'cpu' },
+    },
+  );
+  let stderr = '';
+  const started = new Promise<void>((resolve) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/\d+%/.test(stderr)) resolve();
+    });
+  });
+  await started; // the first tile is done: inference is under way in the worker
+  const sent = performance.now();
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const ms = performance.now() - sent;
+  assert.equal(code, 130, stderr);
+  assert.ok(ms < 2000, `exited ${ms.toFixed(0)} ms after SIGINT`);
+  assert.match(stderr, /canceled/);
+  assert.ok(!fs.existsSync(path.join(data, 'o.png')), 'no partial output is written');
+  const { execFileSync } = await import('node:child_process');
+  const ps = execFileSync('ps', ['-eo', 'ppid,pid,args'], { encoding: 'utf8' });
+  assert.ok(
+    !ps.split('\n').some((l) => l.trim().startsWith(`${child.pid} `)),
+    'no child of the CLI survives',
+  );
 });

@@ -1,0 +1,95 @@
+/**
+ * The messages between the pool (parent) and a worker child, as discriminated unions. They
+ * travel over the IPC channel of `child_process.fork` with `serialization: 'advanced'` (V8's
+ * structured clone), so image Buffers cross as bytes, not base64 JSON.
+ *
+ * Handshake: the child loads onnxruntime and sharp, then says `ready`; the parent answers
+ * `init` (the settings its store is built from, once) and then sends `run`s, one at a time.
+ * The child speaks first because IPC messages that arrive before its listener is attached
+ * would be lost while its modules are still loading.
+ */
+import type { Config, Device, GraphOptimizationLevel } from '../config.js';
+import type { UpscaleInfo, UpscaleOptions } from '../engine/pipeline.js';
+import { ERRORS, type ErrorCode, type ErrorDetails, isPixeliftError, PixeliftError } from '../errors.js';
+
+/**
+ * What a child needs to build its ModelStore and logger: the parent's *effective* config
+ * (env plus CLI flags such as --device/--threads). The child never reads process.env itself.
+ */
+export interface WorkerSettings {
+  readonly modelCacheDir: string;
+  readonly modelsDir: string;
+  readonly device: Device;
+  /** onnxruntime intra-op threads per session, in each child. */
+  readonly threads: number;
+  readonly graphOptimizationLevel: GraphOptimizationLevel;
+  /** A pino level, or `silent`. */
+  readonly logLevel: string;
+  /** `json`: pino lines on stderr; `pretty`: the human one-line format. */
+  readonly logFormat: 'json' | 'pretty';
+  /** Where the weight packages are looked up (default: the child's own node_modules chain). */
+  readonly packageRoot?: string;
+}
+
+/** The settings a child gets from a resolved Config; the CLI defaults to `pretty` logs. */
+export function workerSettings(config: Config, logFormat: 'json' | 'pretty' = 'json'): WorkerSettings {
+  return {
+    modelCacheDir: config.modelCacheDir,
+    modelsDir: config.modelsDir,
+    device: config.device,
+    threads: config.threads,
+    graphOptimizationLevel: config.graphOptimizationLevel,
+    logLevel: config.logLevel,
+    logFormat: config.logFormat ?? logFormat,
+  };
+}
+
+/** Jobs are numbered by the pool; a child answers with the id it was given. */
+export type JobId = number;
+
+export type ParentMessage =
+  | { readonly type: 'init'; readonly settings: WorkerSettings }
+  | {
+      readonly type: 'run';
+      readonly jobId: JobId;
+      /** Encoded image bytes, or a path the child reads itself. */
+      readonly input: Buffer | string;
+      readonly options: UpscaleOptions;
+    };
+
+export type ChildMessage =
+  | { readonly type: 'ready' }
+  | { readonly type: 'progress'; readonly jobId: JobId; readonly fraction: number }
+  | { readonly type: 'done'; readonly jobId: JobId; readonly data: Buffer; readonly info: UpscaleInfo }
+  | { readonly type: 'failed'; readonly jobId: JobId; readonly error: WireError };
+
+/** A PixeliftError as plain data. */
+export interface WireError {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly retryable: boolean;
+  readonly details: ErrorDetails;
+}
+
+/** PixeliftError → its code and details; anything else → `internal` with its message. */
+export function toWireError(err: unknown): WireError {
+  const e = isPixeliftError(err)
+    ? err
+    : new PixeliftError('internal', { message: err instanceof Error ? err.message : String(err) });
+  return { code: e.code, message: e.message, retryable: e.retryable, details: plain(e.details) };
+}
+
+/** The parent's side: the same code, details and (re-rendered) message. */
+export function fromWireError(wire: WireError): PixeliftError {
+  if (!Object.hasOwn(ERRORS, wire.code)) return new PixeliftError('internal', { message: wire.message });
+  return new PixeliftError(wire.code, wire.details);
+}
+
+/** Details may hold anything; only what JSON can carry is sure to survive the structured clone. */
+function plain(details: ErrorDetails): ErrorDetails {
+  try {
+    return JSON.parse(JSON.stringify(details)) as ErrorDetails;
+  } catch {
+    return typeof details.message === 'string' ? { message: details.message } : {};
+  }
+}

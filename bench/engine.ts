@@ -4,7 +4,7 @@
  * Target (engine issue): 1500x1000 → 6000x4000 (24 MP) with peak RSS < 1.5 GB; time should grow
  * linearly with output pixels and memory should stay flat.
  *
- *   npm run bench:engine [-- --sizes=6,24,96 --model=realesrgan-x4fast --tile=256]
+ *   npm run bench:engine [-- --sizes=6,24,96 --model=realesrgan-x4fast --tile=N (default: the model's)]
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -47,7 +47,7 @@ async function child(): Promise<void> {
   const r = await upscaleImage(store, input, {
     model: args.get('model'),
     scale: 4,
-    tile: Number(args.get('tile')),
+    tile: args.has('tile') ? Number(args.get('tile')) : undefined,
     limits: { maxInputBytes: 2 ** 31, maxInputMegapixels: 100, maxSide: 65535, maxOutputMegapixels: 1000 },
   });
   const ms = performance.now() - t0;
@@ -59,10 +59,12 @@ async function child(): Promise<void> {
 async function parent(): Promise<void> {
   const sizes = (args.get('sizes') ?? '6,24,96').split(',').map(Number);
   const model = args.get('model') ?? 'realesrgan-x4fast';
-  const tile = args.get('tile') ?? '256';
+  const tile = args.get('tile');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelift-bench-engine-'));
   const cache = path.join(dir, 'cache');
-  console.log(`bench:engine — ${model}, 4x, tile ${tile}, ${os.availableParallelism()} cores, PNG out`);
+  console.log(
+    `bench:engine — ${model}, 4x, tile ${tile ?? 'default'}, ${os.availableParallelism()} cores, PNG out`,
+  );
   console.log(
     'output MP  input       output        time s  kpx/s in  peak RSS MB  RSS before MB  decode/infer/encode s',
   );
@@ -98,7 +100,7 @@ async function parent(): Promise<void> {
         `--input=${input}`,
         `--cache=${cache}`,
         `--model=${model}`,
-        `--tile=${tile}`,
+        ...(tile ? [`--tile=${tile}`] : []),
       ],
       { encoding: 'utf8', maxBuffer: 1 << 24 },
     );

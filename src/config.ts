@@ -42,8 +42,8 @@ export interface Config {
   readonly workers: number;
   /** onnxruntime intra-op threads per session (per worker). */
   readonly threads: number;
-  /** Tile side in input pixels. */
-  readonly tile: number;
+  /** Tile side in input pixels for every model; unset: each model's own default. */
+  readonly tile: number | undefined;
   readonly limits: Limits;
   readonly graphOptimizationLevel: GraphOptimizationLevel;
   readonly host: string;
@@ -72,8 +72,6 @@ export const DEFAULTS = {
     1,
     Math.floor(os.availableParallelism() / Math.max(1, Math.floor(os.availableParallelism() / 4))),
   ),
-  /** tile side, input px: per-tile efficiency falls past 256 (bench:models) while context overhead falls with size */
-  tile: 256,
   limits: {
     maxInputBytes: 50 * 1024 * 1024, // 50 MiB
     maxInputMegapixels: 50,
@@ -99,7 +97,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     device: oneOf(env, 'PIXELIFT_DEVICE', DEVICES) ?? DEFAULTS.device,
     workers: int(env, 'PIXELIFT_WORKERS', 1, 256) ?? DEFAULTS.workers,
     threads: int(env, 'PIXELIFT_THREADS', 1, 1024) ?? DEFAULTS.threads,
-    tile: int(env, 'PIXELIFT_TILE', 16, 4096) ?? DEFAULTS.tile,
+    tile: int(env, 'PIXELIFT_TILE', 16, 4096),
     limits: Object.freeze({
       maxInputBytes: int(env, 'PIXELIFT_MAX_INPUT_BYTES', 1, 2 ** 40) ?? DEFAULTS.limits.maxInputBytes,
       maxInputMegapixels:

@@ -56,6 +56,12 @@ export interface ModelEntry {
    * with 48 px; x4fast and rrdn-thick are identical with 32 px.
    */
   readonly context: number;
+  /**
+   * Default tile side in input pixels: as large as memory allows, since context is paid per
+   * tile. Peak RSS of one tile with context, measured (memory-pattern planner off):
+   * x4plus 288 px window 1.30 GB (352 px: 1.73 GB); rrdn-thick 576 px 1.47 GB; x4fast 576 px 0.53 GB.
+   */
+  readonly tile: number;
   /** Indicative speed in input kpx/s at the default scale (see header). */
   readonly kpxPerSecond?: number;
   readonly source: ModelSource;
@@ -82,6 +88,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     name: 'Real-ESRGAN x4plus',
     scales: [4],
     context: 48,
+    tile: 192,
     kind: 'gan',
     purpose:
       'General photos with real-world degradation (blur, noise, JPEG). GAN-trained RRDBNet: crisp edges and restored texture; may invent fine detail.',
@@ -108,6 +115,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     name: 'Real-ESRGAN x4 fast (general-x4v3)',
     scales: [4],
     context: 32,
+    tile: 512,
     kind: 'fast',
     purpose:
       'Fast general-purpose 4x (SRVGGNetCompact, ~14x faster than x4plus). Good for previews, large batches and CPUs.',
@@ -134,6 +142,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     name: 'RRDN thick (UpscalerJS ESRGAN thick)',
     scales: [2, 3, 4, 8],
     context: 32,
+    tile: 384,
     kind: 'faithful',
     purpose:
       'Highest-fidelity MIT model at 2/3/4/8x: residual-in-residual dense network; sharp without inventing detail.',
@@ -155,6 +164,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     name: 'RDN medium (UpscalerJS ESRGAN medium)',
     scales: [2, 3, 4, 8],
     context: 32,
+    tile: 512,
     kind: 'faithful',
     purpose: 'Balanced MIT model at 2/3/4/8x: a residual dense network (RDN), ~10x cheaper than thick.',
     kpxPerSecond: 210,
@@ -177,6 +187,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     name: 'RDN slim (UpscalerJS ESRGAN slim)',
     scales: [2, 3, 4, 8],
     context: 32,
+    tile: 512,
     kind: 'fast',
     purpose: 'Smallest MIT model at 2/3/4/8x: very fast, mild sharpening.',
     kpxPerSecond: 420,
@@ -199,6 +210,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     name: 'Lanczos-3 resampling',
     scales: [1],
     context: 0,
+    tile: 512,
     kind: 'classical',
     purpose:
       'Classical windowed-sinc resampling: no network, no invented detail; the baseline and the fastest path.',
@@ -214,6 +226,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     name: 'Bicubic resampling',
     scales: [1],
     context: 0,
+    tile: 512,
     kind: 'classical',
     purpose: 'Classical bicubic interpolation: the reference every super-resolution paper compares against.',
     cost: { 1: { params: 0, flops: 0 } },

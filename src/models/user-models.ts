@@ -160,6 +160,7 @@ function entry(
     name: m?.name ?? id,
     scales: [scale],
     context: 32,
+    tile: 256,
     kind: m?.kind ?? 'gan',
     purpose: m?.purpose ?? 'User-supplied model.',
     cost: {},

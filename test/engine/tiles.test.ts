@@ -111,3 +111,23 @@ test('the 16-bit sink blends, clamps to 0..1 and never wraps', () => {
   assert.equal(out[1], 65535);
   assert.equal(out[5], 0);
 });
+
+test('the 16-bit sink gives the planar result, quantised (the direct final pass loses nothing visible)', async () => {
+  const store = testStore();
+  const runner = await store.open('realesrgan-x4fast');
+  const image = pattern(30, 20);
+  const opts = { tile: 16, pad: 32, overlap: 4 };
+  const run = (t: Tile) => runner.run(t);
+  const planar = await runTiled(image, 4, run, opts, planarSink(120, 80));
+  const packed = await runTiled(image, 4, run, opts, interleaved16Sink(120, 80));
+  const n = 120 * 80;
+  let worst = 0;
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < 3; c++) {
+      const want = Math.min(1, Math.max(0, planar.data[c * n + i]!));
+      worst = Math.max(worst, Math.abs(packed[3 * i + c]! / 65535 - want));
+    }
+  }
+  assert.ok(worst < 4 / 65535, `worst ${worst * 65535}/65535`);
+  await store.close();
+});

@@ -128,24 +128,24 @@ export function registerUpscale(program: Command): void {
 
 async function run(inputs: string[], opts: Opts): Promise<void> {
   const { config, log } = cliContext({ device: opts.device, threads: opts.threads });
-  // Inference runs in a worker process (never on this event loop), so Ctrl-C and the progress
-  // bar stay responsive and cancelling kills the work outright. Files go one at a time.
-  const pool = new WorkerPool({
-    size: 1,
-    settings: workerSettings(config, config.logFormat ?? 'pretty'),
-    log,
-  });
   const jobs = plan(inputs, opts);
+  // Inference runs in worker processes (never on this event loop), so Ctrl-C and the progress
+  // bar stay responsive and cancelling kills the work outright. Up to PIXELIFT_WORKERS files
+  // run at once.
+  const size = Math.max(1, Math.min(config.workers, jobs.length));
+  const pool = new WorkerPool({ size, settings: workerSettings(config, config.logFormat ?? 'pretty'), log });
   const progress = batchProgress(jobs.length);
   const say = (line: string) => (opts.json ? undefined : progress.log(line));
   const ac = new AbortController();
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
+  let succeeded = 0;
   let failed = 0;
   let skipped = 0;
+  let canceled = false;
   const t0 = performance.now();
-  for (const [i, job] of jobs.entries()) {
-    if (ac.signal.aborted) break;
+
+  const one = async (i: number, job: Job): Promise<void> => {
     if (!opts.overwrite && fs.existsSync(job.output)) {
       skipped++;
       emit(opts, {
@@ -155,9 +155,9 @@ async function run(inputs: string[], opts: Opts): Promise<void> {
         reason: 'output exists (use --overwrite)',
       });
       say(`${job.input}: skipped, output exists (use --overwrite)`);
-      continue;
+      return;
     }
-    progress.file(i, job.input);
+    progress.start(i, job.input);
     try {
       const options: UpscaleOptions = {
         model: opts.model,
@@ -181,13 +181,11 @@ async function run(inputs: string[], opts: Opts): Promise<void> {
       };
       const result = await pool.run(
         { input: path.resolve(job.input), options },
-        {
-          signal: ac.signal,
-          onProgress: (f) => (opts.json ? undefined : progress.update(f)),
-        },
+        { signal: ac.signal, onProgress: (f) => (opts.json ? undefined : progress.update(i, f)) },
       );
       fs.mkdirSync(path.dirname(job.output), { recursive: true });
       fs.writeFileSync(job.output, result.data);
+      succeeded++;
       const { input, output, model, timings, warnings } = result.info;
       emit(opts, { file: job.input, written: job.output, status: 'ok', ...result.info });
       const secs = ((timings.decodeMs + timings.inferMs + timings.encodeMs) / 1000).toFixed(1);
@@ -196,30 +194,42 @@ async function run(inputs: string[], opts: Opts): Promise<void> {
       );
       for (const w of warnings) say(`  warning: ${w}`);
     } catch (err) {
+      failed++;
+      if (ac.signal.aborted) {
+        canceled = true;
+        say(`${job.input}: canceled`);
+        return;
+      }
       const e = isPixeliftError(err)
         ? err
-        : ac.signal.aborted
-          ? new PixeliftError('canceled')
-          : new PixeliftError('internal', { message: (err as Error).message });
-      if (e.code === 'canceled' || ac.signal.aborted) {
-        say(`${job.input}: canceled`);
-        failed++;
-        break;
-      }
-      failed++;
+        : new PixeliftError('internal', { message: (err as Error).message });
       emit(opts, { file: job.input, status: 'failed', error: { code: e.code, message: e.message } });
       say(`${job.input}: failed [${e.code}] ${e.message}`);
+    } finally {
+      progress.finish(i);
     }
-  }
+  };
+
+  let next = 0;
+  const lanes = Array.from({ length: size }, async () => {
+    while (next < jobs.length && !ac.signal.aborted) {
+      const i = next++;
+      await one(i, jobs[i]!);
+    }
+  });
+  await Promise.all(lanes);
   progress.done();
   process.off('SIGINT', onSigint);
   await pool.close();
-  const ok = jobs.length - failed - skipped;
   if (!opts.json) {
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
-    console.error(`done: ${ok} upscaled, ${skipped} skipped, ${failed} failed in ${secs} s`);
+    const notRun = jobs.length - succeeded - skipped - failed;
+    console.error(
+      `done: ${succeeded} upscaled, ${skipped} skipped, ${failed} failed${notRun > 0 ? `, ${notRun} not started` : ''} in ${secs} s`,
+    );
   }
-  if (failed > 0 || jobs.length === 0) process.exitCode = ac.signal.aborted ? 130 : 1;
+  if (canceled) process.exitCode = 130;
+  else if (failed > 0 || jobs.length === 0) process.exitCode = 1;
 }
 
 interface Job {

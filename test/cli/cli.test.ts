@@ -150,3 +150,38 @@ test('Ctrl-C (SIGINT) cancels the running image at once, exits 130 and leaves no
     'no child of the CLI survives',
   );
 });
+
+test('with PIXELIFT_WORKERS=2 (files run concurrently) every file of a batch completes with the right size', async () => {
+  const data = tempDir();
+  const src = path.join(data, 'in');
+  fs.mkdirSync(src);
+  for (let i = 0; i < 4; i++) {
+    await sharp(PHOTO)
+      .extract({ left: i * 10, top: 0, width: 40, height: 30 })
+      .png()
+      .toFile(path.join(src, `p${i}.png`));
+  }
+  const { stdout, stderr } = await run(
+    process.execPath,
+    [CLI, 'upscale', src, '-o', path.join(data, 'out'), '-m', 'realesrgan-x4fast', '--json'],
+    {
+      env: {
+        ...process.env,
+        PIXELIFT_DATA_DIR: data,
+        PIXELIFT_DEVICE: 'cpu',
+        PIXELIFT_WORKERS: '2',
+        PIXELIFT_THREADS: '1',
+      },
+    },
+  );
+  const results = stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.equal(results.length, 4, stderr);
+  assert.ok(results.every((r) => r.status === 'ok'));
+  for (let i = 0; i < 4; i++) {
+    const m = await sharp(path.join(data, 'out', `p${i}.png`)).metadata();
+    assert.deepEqual([m.width, m.height], [160, 120]);
+  }
+});

@@ -29,6 +29,21 @@ export const ERRORS = {
     message: 'The output would be {width}x{height} ({megapixels} MP), above the limit of {limit} MP',
   },
 
+  // --- fetching image URLs (src/delivery/fetch-url.ts) -------------------------------------------
+  url_invalid: { status: 400, retryable: false, message: 'Cannot fetch {url}: {reason}' },
+  /**
+   * 400, not 403: the request itself names a target this server will never fetch, whoever sends it;
+   * no credential changes that, and 403 would send clients looking at their API key.
+   */
+  url_forbidden: {
+    status: 400,
+    retryable: false,
+    message:
+      'Refusing to fetch {url}: {address} is {reason}. Set PIXELIFT_ALLOW_PRIVATE_URLS=true to let image URLs reach private and local addresses',
+  },
+  url_fetch_failed: { status: 502, retryable: true, message: 'Fetching {url} failed: {reason}' },
+  url_timeout: { status: 504, retryable: true, message: 'Fetching {url} took longer than {timeoutMs} ms' },
+
   // --- models -----------------------------------------------------------------------------------
   model_not_found: { status: 404, retryable: false, message: 'Unknown model "{model}"' },
   model_not_installed: {

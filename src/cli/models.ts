@@ -108,6 +108,9 @@ function describe(m: ModelEntry) {
     packageLicense: m.packageLicense ?? null,
     origin: m.origin,
     format: m.source.format,
+    package: 'package' in m.source ? m.source.package : null,
+    context: m.context,
+    tile: m.tile,
   };
 }
 

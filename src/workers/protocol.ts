@@ -14,7 +14,7 @@ import { ERRORS, type ErrorCode, type ErrorDetails, isPixeliftError, PixeliftErr
 
 /**
  * What a child needs to build its ModelStore and logger: the parent's *effective* config
- * (env plus CLI flags such as --device/--threads). The child never reads process.env itself.
+ * (env plus CLI flags such as --device/--threads). The child never reads the environment itself.
  */
 export interface WorkerSettings {
   readonly modelCacheDir: string;

@@ -23,7 +23,7 @@ import type { ImportResult, ImportStats } from './import/ncnn.js';
 import { importNcnn } from './import/ncnn.js';
 import { importTfjsDir } from './import/tfjs.js';
 import { ModelRunner } from './runner.js';
-import { createSession, type SessionSettings } from './session.js';
+import { createSession, resolveDevice, type SessionSettings } from './session.js';
 import { scanUserModels, type UserModelProblem } from './user-models.js';
 
 /** Bump when an importer's output for the same source changes; it invalidates the cache. */
@@ -76,7 +76,11 @@ export class ModelStore {
   private entries: ModelEntry[] | undefined;
   private unavailable = new Map<string, string>();
   private problems: UserModelProblem[] = [];
-  private readonly prepared = new Map<string, Promise<PreparedModel>>();
+  /** Preparations, shared by callers; `session` is the verified CPU session until open() claims it. */
+  private readonly prepared = new Map<
+    string,
+    Promise<{ prep: PreparedModel; session?: ort.InferenceSession }>
+  >();
   private readonly runners = new Map<string, Promise<ModelRunner>>();
 
   constructor(private readonly options: ModelStoreOptions) {}
@@ -153,6 +157,19 @@ export class ModelStore {
    * Concurrent callers share one conversion.
    */
   prepare(id: string, scale?: number): Promise<PreparedModel> {
+    return this.prepared_(id, scale, false).then((p) => p.prep);
+  }
+
+  /**
+   * Shared preparation. The golden check needs a session; when `keepSession` (open() asked)
+   * that verified session is kept for the runner, which saves opening the model twice
+   * (x4plus: ~500 ms per process start). Otherwise it is released at once.
+   */
+  private prepared_(
+    id: string,
+    scale: number | undefined,
+    keepSession: boolean,
+  ): Promise<{ prep: PreparedModel; session?: ort.InferenceSession }> {
     const model = this.get(id);
     const s = scale ?? defaultScale(model);
     if (!model.scales.includes(s)) {
@@ -167,7 +184,11 @@ export class ModelStore {
     const key = `${id}@${s}`;
     let p = this.prepared.get(key);
     if (!p) {
-      p = this.prepareUncached(model, s);
+      p = this.prepareUncached(model, s).then(async (r) => {
+        if (keepSession || !r.session) return r;
+        await r.session.release();
+        return { prep: r.prep };
+      });
       this.prepared.set(key, p);
       p.catch(() => this.prepared.delete(key));
     }
@@ -181,13 +202,14 @@ export class ModelStore {
     const key = `${id}@${s}`;
     let r = this.runners.get(key);
     if (!r) {
-      r = this.prepare(id, s).then(async (prep) => {
-        const { session, device } = await createSession(
-          prep.onnxPath,
-          this.options.session,
-          this.options.log,
-        );
-        return new ModelRunner(model, s, session, device);
+      r = this.prepared_(id, s, true).then(async (prepared) => {
+        const verified = prepared.session;
+        prepared.session = undefined; // claimed: never handed out twice
+        const device = await resolveDevice(this.options.session.device, this.options.log);
+        if (verified && device === 'cpu') return new ModelRunner(model, s, verified, 'cpu');
+        await verified?.release();
+        const opened = await createSession(prepared.prep.onnxPath, this.options.session, this.options.log);
+        return new ModelRunner(model, s, opened.session, opened.device);
       });
       this.runners.set(key, r);
       r.catch(() => this.runners.delete(key));
@@ -197,21 +219,28 @@ export class ModelStore {
 
   async close(): Promise<void> {
     const runners = [...this.runners.values()];
+    const prepared = [...this.prepared.values()];
     this.runners.clear();
+    this.prepared.clear();
     await Promise.all(runners.map((r) => r.then((x) => x.release()).catch(() => undefined)));
+    // Verified sessions that no open() claimed.
+    await Promise.all(prepared.map((p) => p.then((x) => x.session?.release()).catch(() => undefined)));
   }
 
-  private async prepareUncached(model: ModelEntry, scale: number): Promise<PreparedModel> {
+  /** A CPU session with this store's settings: what golden checks run on and runners reuse. */
+  private async cpuSession(onnx: Uint8Array): Promise<ort.InferenceSession> {
+    return (await createSession(onnx, { ...this.options.session, device: 'cpu' }, this.options.log)).session;
+  }
+
+  private async prepareUncached(
+    model: ModelEntry,
+    scale: number,
+  ): Promise<{ prep: PreparedModel; session?: ort.InferenceSession }> {
     const log = this.options.log;
     if (model.source.format === 'onnx') {
       // A user's ONNX file is used as it is; opening it is its verification.
-      return {
-        id: model.id,
-        scale,
-        onnxPath: model.source.files[scale]!,
-        stats: undefined,
-        converted: false,
-      };
+      const onnxPath = model.source.files[scale]!;
+      return { prep: { id: model.id, scale, onnxPath, stats: undefined, converted: false } };
     }
     const files = this.sourceFiles(model, scale);
     const sourceHash = hashFiles(files);
@@ -227,8 +256,17 @@ export class ModelStore {
         message: `the converted network scales by ${result.stats.scale}, the catalog says ${scale}`,
       });
     }
-    const golden = await runGolden(result.onnx, scale, model.inputRange);
-    checkSane(model.id, golden);
+    const session = await this.cpuSession(result.onnx);
+    const golden = await runGolden(session, scale, model.inputRange).catch(async (err: unknown) => {
+      await session.release();
+      throw err;
+    });
+    try {
+      checkSane(model.id, golden);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
     fs.mkdirSync(this.options.modelCacheDir, { recursive: true });
     const manifest: CacheManifest = {
       id: model.id,
@@ -247,7 +285,10 @@ export class ModelStore {
       { model: model.id, scale, ms: Math.round(performance.now() - t0), params: result.stats.params },
       'converted model to ONNX',
     );
-    return { id: model.id, scale, onnxPath: `${base}.onnx`, stats: result.stats, converted: true };
+    return {
+      prep: { id: model.id, scale, onnxPath: `${base}.onnx`, stats: result.stats, converted: true },
+      session,
+    };
   }
 
   /** The cached conversion if its bytes and its golden output check out; otherwise undefined. */
@@ -256,7 +297,7 @@ export class ModelStore {
     scale: number,
     base: string,
     sourceHash: string,
-  ): Promise<PreparedModel | undefined> {
+  ): Promise<{ prep: PreparedModel; session: ort.InferenceSession } | undefined> {
     let manifest: CacheManifest;
     let onnx: Buffer;
     let golden: Float32Array;
@@ -279,15 +320,24 @@ export class ModelStore {
       return reject('manifest does not match the sources');
     }
     if (sha256(onnx) !== manifest.onnxSha256) return reject('file bytes changed since conversion');
+    let session: ort.InferenceSession | undefined;
     let out: Float32Array;
     try {
-      out = await runGolden(onnx, scale, model.inputRange);
+      session = await this.cpuSession(onnx);
+      out = await runGolden(session, scale, model.inputRange);
     } catch (err) {
+      await session?.release();
       return reject(`does not run: ${(err as Error).message}`);
     }
     const diff = maxAbsDiff(out, golden);
-    if (!(diff <= GOLDEN_TOLERANCE)) return reject(`golden output differs by ${diff}`);
-    return { id: model.id, scale, onnxPath: `${base}.onnx`, stats: manifest.stats, converted: false };
+    if (!(diff <= GOLDEN_TOLERANCE)) {
+      await session.release();
+      return reject(`golden output differs by ${diff}`);
+    }
+    return {
+      prep: { id: model.id, scale, onnxPath: `${base}.onnx`, stats: manifest.stats, converted: false },
+      session,
+    };
   }
 
   private async convert(model: ModelEntry, scale: number): Promise<ImportResult> {
@@ -384,34 +434,29 @@ export function goldenInput(size = GOLDEN_SIZE): Float32Array {
   return out;
 }
 
-/** The network's output for the golden input, fed and read in the network's own value range. */
+/**
+ * The network's output for the golden input, fed and read in the network's own value range.
+ * Always on CPU; thread count and optimisation level may differ between the run that stored a
+ * golden and the one checking it, which GOLDEN_TOLERANCE (1e-3) absorbs: a corrupted weight or
+ * a wrong conversion moves outputs by far more.
+ */
 async function runGolden(
-  onnx: Uint8Array,
+  session: ort.InferenceSession,
   scale: number,
   range: readonly [number, number],
 ): Promise<Float32Array> {
   const [lo, hi] = range;
-  // Golden runs use fixed, single-threaded settings so the comparison is reproducible.
-  const session = await ort.InferenceSession.create(onnx, {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-  });
-  try {
-    const x = goldenInput().map((v) => lo + v * (hi - lo));
-    const input = new ort.Tensor('float32', x, [1, 3, GOLDEN_SIZE, GOLDEN_SIZE]);
-    const out = (await session.run({ [session.inputNames[0]!]: input }))[session.outputNames[0]!]!;
-    const expected = [1, 3, GOLDEN_SIZE * scale, GOLDEN_SIZE * scale];
-    if (out.dims.join('x') !== expected.join('x')) {
-      throw new PixeliftError('model_verification_failed', {
-        model: 'golden',
-        message: `output ${out.dims.join('x')}, expected ${expected.join('x')}`,
-      });
-    }
-    return (out.data as Float32Array).map((v) => (v - lo) / (hi - lo));
-  } finally {
-    await session.release();
+  const x = goldenInput().map((v) => lo + v * (hi - lo));
+  const input = new ort.Tensor('float32', x, [1, 3, GOLDEN_SIZE, GOLDEN_SIZE]);
+  const out = (await session.run({ [session.inputNames[0]!]: input }))[session.outputNames[0]!]!;
+  const expected = [1, 3, GOLDEN_SIZE * scale, GOLDEN_SIZE * scale];
+  if (out.dims.join('x') !== expected.join('x')) {
+    throw new PixeliftError('model_verification_failed', {
+      model: 'golden',
+      message: `output ${out.dims.join('x')}, expected ${expected.join('x')}`,
+    });
   }
+  return (out.data as Float32Array).map((v) => (v - lo) / (hi - lo));
 }
 
 /** A fresh conversion must give finite values in a plausible range with the input's mean. */

@@ -115,10 +115,6 @@ export class GraphBuilder {
     return out;
   }
 
-  get nodeCount(): number {
-    return this.nodes.length;
-  }
-
   /** Every float initializer, for passes that rewrite weights (precision experiments). */
   mapInitializers(fn: (name: string, init: TensorInit) => TensorInit): void {
     for (const [name, init] of this.initializers) this.initializers.set(name, fn(name, init));

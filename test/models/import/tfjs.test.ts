@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { isPixeliftError } from '../../../src/errors.js';
-import { importTfjs, importTfjsDir } from '../../../src/models/import/tfjs.js';
+import { importTfjs, importTfjsDir, TFJS_LAYER_CLASSES } from '../../../src/models/import/tfjs.js';
 import {
   type LayersModelFiles,
   loadTfModel,
@@ -285,4 +285,18 @@ test('EXPECTED FAILURE - a model folder missing a shard is rejected with model_f
 
 test('the TF.js reference runs on the wasm backend, not the ~20× slower cpu fallback', async () => {
   assert.equal(await tfBackend(), 'wasm');
+});
+
+test('the layer classes the importer lists are exactly those the 12 shipped UpscalerJS models use', () => {
+  const used = new Set<string>();
+  for (const variant of VARIANTS) {
+    for (const scale of [2, 3, 4, 8] as const) {
+      const file = path.join(modelDir(variant, scale), 'model.json');
+      const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+      for (const l of json.modelTopology.model_config.config.layers) {
+        used.add(String(l.class_name).replace(/^PixelShuffle\d+x$/, 'PixelShuffle<N>x'));
+      }
+    }
+  }
+  assert.deepEqual([...used].sort(), [...TFJS_LAYER_CLASSES].sort());
 });

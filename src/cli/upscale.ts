@@ -127,7 +127,9 @@ export function registerUpscale(program: Command): void {
 }
 
 async function run(inputs: string[], opts: Opts): Promise<void> {
-  const { config, log } = cliContext({ device: opts.device, threads: opts.threads });
+  const { config, log, store } = cliContext({ device: opts.device, threads: opts.threads });
+  // An unknown or uninstalled model fails once, here, not once per file in the workers.
+  store.resolve(opts.model);
   const jobs = plan(inputs, opts);
   // Inference runs in worker processes (never on this event loop), so Ctrl-C and the progress
   // bar stay responsive and cancelling kills the work outright. Up to PIXELIFT_WORKERS files

@@ -115,11 +115,12 @@ test('pixelift models lists the catalog with scales, kind, speed and licence', a
   ]);
 });
 
-test('EXPECTED FAILURE - an unknown model fails with its code and names the model', async () => {
+test('EXPECTED FAILURE - an unknown model fails once, with its code and the model name, before any file', async () => {
   const data = tempDir();
-  const res = await pixelift(['upscale', PHOTO, '-o', path.join(data, 'o.png'), '-m', 'nope'], data);
+  const res = await pixelift(['upscale', PHOTO, PHOTO, '-o', path.join(data, 'out'), '-m', 'nope'], data);
   assert.equal(res.code, 1);
-  assert.match(res.stderr, /\[model_not_found\] Unknown model "nope"/);
+  assert.equal(res.stderr.match(/\[model_not_found\] Unknown model "nope"/g)?.length, 1, res.stderr);
+  assert.ok(!fs.existsSync(path.join(data, 'out')), 'nothing was started');
 });
 
 test('Ctrl-C (SIGINT) cancels the running image at once, exits 130 and leaves no worker process', async () => {

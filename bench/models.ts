@@ -325,24 +325,17 @@ function report(
     formatTable(
       ['when', 'activation', 'depth', 'ms', 'GFLOP/s', 'cpu', 'tries'],
       [
-        ...peaks.start.map((p) => [
-          'start',
-          `64×${p.side}×${p.side}`,
-          p.depth,
-          fmt(p.medianMs),
-          fmt(p.gflops),
-          pct(p.cpuShare),
-          p.attempts,
-        ]),
-        ...peaks.end.map((p) => [
-          'end',
-          `64×${p.side}×${p.side}`,
-          p.depth,
-          fmt(p.medianMs),
-          fmt(p.gflops),
-          pct(p.cpuShare),
-          p.attempts,
-        ]),
+        ...(['start', 'end'] as const).flatMap((when) =>
+          peaks[when].map((p) => [
+            when,
+            `64×${p.side}×${p.side}`,
+            p.depth,
+            fmt(p.medianMs),
+            fmt(p.gflops),
+            pct(p.cpuShare),
+            p.attempts,
+          ]),
+        ),
       ],
     ),
   );

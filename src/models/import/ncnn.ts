@@ -37,6 +37,11 @@ export interface ImportStats {
   outputChannels: number;
 }
 
+/** Counters an importer fills in as it walks the layers. */
+export function newImportStats(): ImportStats {
+  return { params: 0, flopsPerInputPixel: 0, scale: 1, inputChannels: 3, outputChannels: 3 };
+}
+
 export interface ImportResult {
   readonly onnx: Uint8Array;
   readonly stats: ImportStats;
@@ -200,13 +205,7 @@ export function importNcnn(
   const w = new WeightReader(bin, binFile);
   const blobs = new Map<string, BlobInfo>();
   const consumed = new Set<string>();
-  const stats: ImportStats = {
-    params: 0,
-    flopsPerInputPixel: 0,
-    scale: 1,
-    inputChannels: 3,
-    outputChannels: 3,
-  };
+  const stats = newImportStats();
   let inputSeen = false;
 
   const unsupported = (l: NcnnLayer, why?: string) =>

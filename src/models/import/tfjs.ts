@@ -17,7 +17,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PixeliftError } from '../../errors.js';
 import { type Attrs, GraphBuilder } from '../onnx/builder.js';
-import type { ImportResult, ImportStats } from './ncnn.js';
+import { type ImportResult, newImportStats } from './ncnn.js';
 
 export interface TfjsImportOptions {
   /** Used in error messages; defaults to `model.json`. */
@@ -218,13 +218,7 @@ export function importTfjs(
   const g = new GraphBuilder(options.graphName ?? 'tfjs');
   const tensors = new Map<string, TensorInfo>();
   const usedWeights = new Set<string>();
-  const stats: ImportStats = {
-    params: 0,
-    flopsPerInputPixel: 0,
-    scale: 1,
-    inputChannels: 3,
-    outputChannels: 3,
-  };
+  const stats = newImportStats();
 
   const unsupported = (l: TfjsLayer, why?: string) =>
     new PixeliftError('model_layer_unsupported', {

@@ -87,6 +87,61 @@ export const ERRORS = {
     message: 'The worker process running this image exited ({reason}); it has been replaced',
   },
   internal: { status: 500, retryable: true, message: 'Internal error: {message}' },
+  // --- the service: requests ----------------------------------------------------------------------
+  unauthorized: {
+    status: 401,
+    retryable: false,
+    message: 'A valid API key is required: send it as "Authorization: Bearer <key>", "X-API-Key: <key>" or Basic auth with the key as user name',
+  },
+  invalid_json: { status: 400, retryable: false, message: 'The request body is not valid JSON: {reason}' },
+  body_too_large: { status: 413, retryable: false, message: 'The request body is larger than {limit} bytes' },
+  unsupported_media_type: {
+    status: 415,
+    retryable: false,
+    message: 'Unsupported Content-Type "{contentType}"; send {expected}',
+  },
+  route_not_found: { status: 404, retryable: false, message: 'No route {method} {url}' },
+  idempotency_key_reused: {
+    status: 422,
+    retryable: false,
+    message: 'Idempotency-Key "{key}" was already used with a different request body',
+  },
+  insufficient_credits: {
+    status: 402,
+    retryable: false,
+    message: 'This job costs {cost} credits and the key has {credits} left',
+  },
+  rate_limited: {
+    status: 429,
+    retryable: true,
+    message: 'Too many requests: {limit} per {window}; retry in {retryAfter} s',
+  },
+  queue_full: {
+    status: 503,
+    retryable: true,
+    message: 'The queue is full ({queued} jobs waiting); retry in {retryAfter} s',
+  },
+  shutting_down: { status: 503, retryable: true, message: 'The server is shutting down; retry on another node or later' },
+
+  // --- the service: jobs, files, webhooks -------------------------------------------------------
+  job_not_found: { status: 404, retryable: false, message: 'No job "{id}"' },
+  job_not_cancelable: { status: 409, retryable: false, message: 'Job "{id}" has already ended ({status})' },
+  upload_not_found: { status: 404, retryable: false, message: 'No upload "{id}" (uploads expire after {ttl})' },
+  file_not_found: { status: 404, retryable: false, message: 'No file "{id}": it was deleted or has expired' },
+  file_link_invalid: {
+    status: 403,
+    retryable: false,
+    message: 'The file link is invalid or has expired; fetch the job again for a fresh link',
+  },
+  blob_not_found: { status: 404, retryable: false, message: 'No stored blob "{key}"' },
+  attempts_exhausted: {
+    status: 500,
+    retryable: false,
+    message: 'The job was interrupted {attempts} times (worker or server crashes) and was given up',
+  },
+  webhook_not_configured: { status: 409, retryable: false, message: 'Job "{id}" has no webhook' },
+  upload_failed: { status: 502, retryable: true, message: 'PUT of the result to {url} failed: {reason}' },
+
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

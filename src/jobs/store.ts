@@ -1,0 +1,199 @@
+/**
+ * What the service persists, as interfaces: the embedded implementation is SQLite
+ * (sqlite/), the scale-out one PostgreSQL (issue 7). All methods are async so that both fit.
+ * Each interface is small and owns one table family; the service gets the few it uses.
+ */
+import type { Job, JobEvent, JobEventType, JobStatus } from './types.js';
+
+/** Fields the runner and the API change after creation. */
+export type JobPatch = Partial<
+  Pick<
+    Job,
+    | 'status'
+    | 'progress'
+    | 'etaSeconds'
+    | 'model'
+    | 'output'
+    | 'warnings'
+    | 'error'
+    | 'result'
+    | 'timings'
+    | 'startedAt'
+    | 'finishedAt'
+    | 'expiresAt'
+  >
+>;
+
+export interface CreateJobOptions {
+  /** Same key + same fingerprint → the stored job, replayed; different fingerprint → idempotency_key_reused. */
+  readonly idempotency?: { readonly key: string; readonly fingerprint: string };
+  /** Debit `job.cost` from `job.keyId`'s credits in the same transaction (insufficient_credits when short). */
+  readonly charge?: boolean;
+  /** Refuse with queue_full when this many jobs are queued already. */
+  readonly maxQueued?: number;
+}
+
+export interface ListJobsQuery {
+  /** Only this key's jobs; undefined: every key's (open mode, admin). */
+  readonly keyId?: string | null;
+  readonly status?: JobStatus;
+  /** 1..100 */
+  readonly limit: number;
+  /** Opaque cursor from a previous page's `nextCursor`. */
+  readonly cursor?: string;
+}
+
+export interface JobStore {
+  /** Insert a new job (status queued), atomically with idempotency, credit and queue-depth checks. */
+  create(job: Job, options?: CreateJobOptions): Promise<{ job: Job; replayed: boolean }>;
+  get(id: string): Promise<Job | undefined>;
+  /** Newest first. */
+  list(query: ListJobsQuery): Promise<{ jobs: Job[]; nextCursor: string | null }>;
+  /**
+   * Take the oldest queued job whose key runs fewer than `maxRunningPerKey` jobs: status running,
+   * attempts + 1, startedAt now. Undefined when nothing can run.
+   */
+  claim(options: { readonly maxRunningPerKey: number; readonly now: Date }): Promise<Job | undefined>;
+  /**
+   * Apply `patch` if the job still matches `fence` (status and/or attempts), so that a stale
+   * attempt never overwrites a newer one. Undefined when the job is gone or the fence failed.
+   */
+  update(
+    id: string,
+    patch: JobPatch,
+    fence?: { readonly status?: JobStatus | readonly JobStatus[]; readonly attempts?: number },
+  ): Promise<Job | undefined>;
+  /** Give a charge back to the key, once (failed, canceled, expired-before-run). Returns the job. */
+  refund(id: string): Promise<Job | undefined>;
+  /**
+   * After a crash: every `running` job goes back to `queued` while attempts < maxAttempts,
+   * else becomes `failed` with error `attempts_exhausted`.
+   */
+  recover(options: { readonly maxAttempts: number; readonly now: Date }): Promise<{ requeued: Job[]; failed: Job[] }>;
+  /** A running job interrupted by a graceful shutdown: back to queued, the attempt not counted. */
+  requeue(id: string, fence: { readonly attempts: number }): Promise<Job | undefined>;
+  /** Jobs whose expiresAt ≤ now and that still hold a result: status expired, result null. */
+  expire(now: Date): Promise<Job[]>;
+  /** Remove the job record (its events and deliveries go with it). */
+  delete(id: string): Promise<Job | undefined>;
+  /** Jobs per status, all keys (metrics, queue depth). */
+  counts(): Promise<Record<JobStatus, number>>;
+  /** Running and queued jobs of one key. */
+  activeCount(keyId: string | null): Promise<{ queued: number; running: number }>;
+}
+
+export interface EventLog {
+  append(event: Omit<JobEvent, 'id' | 'createdAt'> & { readonly createdAt?: string }): Promise<JobEvent>;
+  /** Events with id > afterId, oldest first; filtered by job, or by key (undefined key: every key). */
+  since(query: {
+    readonly afterId: number;
+    readonly jobId?: string;
+    readonly keyId?: string | null;
+    readonly limit?: number;
+  }): Promise<JobEvent[]>;
+}
+
+export interface DeliveryAttempt {
+  readonly at: string;
+  /** HTTP status, or null when no response came (timeout, connection error, refused URL). */
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  readonly durationMs: number;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookDelivery {
+  readonly id: string;
+  readonly jobId: string;
+  readonly eventType: JobEventType;
+  readonly url: string;
+  /** Standard Webhooks `webhook-id`; the same on a redelivery of the same message. */
+  readonly messageId: string;
+  /** The exact JSON body signed and sent. */
+  readonly payload: string;
+  /** Which signing scheme the dialect uses (`standard` for native; compat dialects add theirs). */
+  readonly scheme: string;
+  readonly status: DeliveryStatus;
+  readonly attempts: readonly DeliveryAttempt[];
+  readonly nextAttemptAt: string | null;
+  readonly createdAt: string;
+}
+
+export interface WebhookOutbox {
+  enqueue(delivery: {
+    readonly jobId: string;
+    readonly eventType: JobEventType;
+    readonly url: string;
+    readonly messageId: string;
+    readonly payload: string;
+    readonly scheme: string;
+    readonly now: Date;
+  }): Promise<WebhookDelivery>;
+  /**
+   * Pending deliveries due at `now`, oldest first; each is leased (nextAttemptAt pushed to
+   * now + leaseMs) so that a second dispatcher does not send it at the same time.
+   */
+  claimDue(options: { readonly now: Date; readonly limit: number; readonly leaseMs: number }): Promise<WebhookDelivery[]>;
+  /** Record one attempt; `next` null means final (delivered when ok, else failed). */
+  recordAttempt(
+    id: string,
+    attempt: DeliveryAttempt,
+    outcome: { readonly ok: boolean; readonly next: Date | null },
+  ): Promise<WebhookDelivery | undefined>;
+  list(jobId: string): Promise<WebhookDelivery[]>;
+  get(id: string): Promise<WebhookDelivery | undefined>;
+  /** Pending deliveries in total (metrics). */
+  pendingCount(): Promise<number>;
+}
+
+export interface Upload {
+  readonly id: string;
+  readonly keyId: string | null;
+  readonly blobKey: string;
+  readonly bytes: number;
+  readonly contentType: string;
+  readonly width: number;
+  readonly height: number;
+  readonly format: string;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+}
+
+export interface UploadStore {
+  create(upload: Upload): Promise<Upload>;
+  get(id: string): Promise<Upload | undefined>;
+  /** Uploads whose expiresAt ≤ now, removed from the store and returned (to delete their blobs). */
+  expire(now: Date): Promise<Upload[]>;
+}
+
+export interface ApiKey {
+  readonly id: string;
+  readonly name: string;
+  /** Remaining credits; null: unlimited. */
+  readonly credits: number | null;
+  readonly createdAt: string;
+  readonly revokedAt: string | null;
+  /** `config` (PIXELIFT_API_KEYS) or `store` (`pixelift keys create`). */
+  readonly origin: 'config' | 'store';
+}
+
+export interface KeyStore {
+  /** A new key; the secret is returned once and only its hash is stored. */
+  create(options: { readonly name: string; readonly credits: number | null }): Promise<{ key: ApiKey; secret: string }>;
+  /**
+   * Make the keys given in configuration exist (id derived from the secret's hash), with the
+   * given credits when stated; keys no longer in configuration are revoked.
+   */
+  syncConfigKeys(keys: readonly { readonly secret: string; readonly credits: number | null }[]): Promise<void>;
+  /** The live (not revoked) key with this secret, compared by hash. */
+  authenticate(secret: string): Promise<ApiKey | undefined>;
+  get(id: string): Promise<ApiKey | undefined>;
+  list(): Promise<ApiKey[]>;
+  /** Add (or with a negative amount, remove) credits; setting null makes the key unlimited. */
+  setCredits(id: string, credits: number | null): Promise<ApiKey | undefined>;
+  addCredits(id: string, amount: number): Promise<ApiKey | undefined>;
+  revoke(id: string): Promise<ApiKey | undefined>;
+  /** Live keys (auth on/off, open mode). */
+  count(): Promise<number>;
+}

@@ -47,6 +47,8 @@ export interface JobStore {
   /** Insert a new job (status queued), atomically with idempotency, credit and queue-depth checks. */
   create(job: Job, options?: CreateJobOptions): Promise<{ job: Job; replayed: boolean }>;
   get(id: string): Promise<Job | undefined>;
+  /** The job created with this idempotency key by this key (null: open mode), and its body fingerprint. */
+  findIdempotent(keyId: string | null, key: string): Promise<{ job: Job; fingerprint: string } | undefined>;
   /** Newest first. */
   list(query: ListJobsQuery): Promise<{ jobs: Job[]; nextCursor: string | null }>;
   /**
@@ -69,7 +71,10 @@ export interface JobStore {
    * After a crash: every `running` job goes back to `queued` while attempts < maxAttempts,
    * else becomes `failed` with error `attempts_exhausted`.
    */
-  recover(options: { readonly maxAttempts: number; readonly now: Date }): Promise<{ requeued: Job[]; failed: Job[] }>;
+  recover(options: {
+    readonly maxAttempts: number;
+    readonly now: Date;
+  }): Promise<{ requeued: Job[]; failed: Job[] }>;
   /** A running job interrupted by a graceful shutdown: back to queued, the attempt not counted. */
   requeue(id: string, fence: { readonly attempts: number }): Promise<Job | undefined>;
   /** Jobs whose expiresAt ≤ now and that still hold a result: status expired, result null. */
@@ -134,7 +139,11 @@ export interface WebhookOutbox {
    * Pending deliveries due at `now`, oldest first; each is leased (nextAttemptAt pushed to
    * now + leaseMs) so that a second dispatcher does not send it at the same time.
    */
-  claimDue(options: { readonly now: Date; readonly limit: number; readonly leaseMs: number }): Promise<WebhookDelivery[]>;
+  claimDue(options: {
+    readonly now: Date;
+    readonly limit: number;
+    readonly leaseMs: number;
+  }): Promise<WebhookDelivery[]>;
   /** Record one attempt; `next` null means final (delivered when ok, else failed). */
   recordAttempt(
     id: string,
@@ -180,12 +189,17 @@ export interface ApiKey {
 
 export interface KeyStore {
   /** A new key; the secret is returned once and only its hash is stored. */
-  create(options: { readonly name: string; readonly credits: number | null }): Promise<{ key: ApiKey; secret: string }>;
+  create(options: {
+    readonly name: string;
+    readonly credits: number | null;
+  }): Promise<{ key: ApiKey; secret: string }>;
   /**
    * Make the keys given in configuration exist (id derived from the secret's hash), with the
    * given credits when stated; keys no longer in configuration are revoked.
    */
-  syncConfigKeys(keys: readonly { readonly secret: string; readonly credits: number | null }[]): Promise<void>;
+  syncConfigKeys(
+    keys: readonly { readonly secret: string; readonly credits: number | null }[],
+  ): Promise<void>;
   /** The live (not revoked) key with this secret, compared by hash. */
   authenticate(secret: string): Promise<ApiKey | undefined>;
   get(id: string): Promise<ApiKey | undefined>;

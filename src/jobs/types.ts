@@ -25,7 +25,14 @@ export type OutputType = 'url' | 'base64' | 'data_uri';
 export const OUTPUT_TYPES: readonly OutputType[] = ['url', 'base64', 'data_uri'];
 
 /** Events a client can follow (SSE) and subscribe a webhook to. */
-export type JobEventType = 'queued' | 'started' | 'progress' | 'completed' | 'failed' | 'canceled' | 'expired';
+export type JobEventType =
+  | 'queued'
+  | 'started'
+  | 'progress'
+  | 'completed'
+  | 'failed'
+  | 'canceled'
+  | 'expired';
 export const JOB_EVENT_TYPES: readonly JobEventType[] = [
   'queued',
   'started',

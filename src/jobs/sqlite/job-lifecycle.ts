@@ -1,0 +1,96 @@
+/**
+ * The state moves that touch many jobs or pick one by rule: claim, crash recovery, requeue after
+ * a graceful stop, result expiry. Each runs inside the job store's IMMEDIATE transaction and
+ * writes through its `put`, which keeps the indexed columns and the JSON record in step.
+ */
+import { invalidArgument, PixeliftError } from '../../errors.js';
+import type { Job } from '../types.js';
+import type { SqliteDatabase } from './database.js';
+import { type JobRow, rowToJob } from './job-row.js';
+
+type Put = (job: Job) => Job;
+
+/**
+ * The oldest queued job (by seq, so ties in createdAt keep FIFO) whose key runs fewer than
+ * `maxRunningPerKey` jobs; open-mode jobs (NULL key) share one allowance, as `IS` matches NULLs.
+ */
+export function claimNext(
+  db: SqliteDatabase,
+  options: { readonly maxRunningPerKey: number; readonly now: Date },
+  put: Put,
+): Job | undefined {
+  if (!Number.isInteger(options.maxRunningPerKey) || options.maxRunningPerKey < 1) {
+    throw invalidArgument('maxRunningPerKey', 'positive integer', options.maxRunningPerKey);
+  }
+  const row = db
+    .prepare<[number], JobRow>(
+      `SELECT * FROM jobs q WHERE q.status = 'queued'
+         AND (SELECT count(*) FROM jobs r WHERE r.status = 'running' AND r.key_id IS q.key_id) < ?
+       ORDER BY q.seq LIMIT 1`,
+    )
+    .get(options.maxRunningPerKey);
+  if (!row) return undefined;
+  const job = rowToJob(row);
+  return put({
+    ...job,
+    status: 'running',
+    attempts: job.attempts + 1,
+    startedAt: options.now.toISOString(),
+    progress: 0,
+  });
+}
+
+/** After a crash nothing is running: each `running` job is requeued, or failed once out of attempts. */
+export function recoverRunning(
+  db: SqliteDatabase,
+  options: { readonly maxAttempts: number; readonly now: Date },
+  put: Put,
+): { requeued: Job[]; failed: Job[] } {
+  const rows = db.prepare<[], JobRow>("SELECT * FROM jobs WHERE status = 'running' ORDER BY seq").all();
+  const requeued: Job[] = [];
+  const failed: Job[] = [];
+  for (const job of rows.map(rowToJob)) {
+    if (job.attempts < options.maxAttempts) {
+      requeued.push(put(backToQueue(job, job.attempts)));
+      continue;
+    }
+    const error = new PixeliftError('attempts_exhausted', { attempts: job.attempts });
+    failed.push(
+      put({
+        ...job,
+        status: 'failed',
+        etaSeconds: null,
+        error: { code: error.code, message: error.message },
+        finishedAt: options.now.toISOString(),
+      }),
+    );
+  }
+  return { requeued, failed };
+}
+
+/** A graceful stop is not the job's fault: the attempt it was on is given back. */
+export function requeueRunning(job: Job): Job {
+  return backToQueue(job, Math.max(0, job.attempts - 1));
+}
+
+/**
+ * Succeeded jobs past expiresAt that still hold a result: status expired, result null. Returns
+ * them as they were before, because the caller needs `result.blobKey` to delete the file.
+ * Failed and canceled jobs hold no result, so they keep their status.
+ */
+export function expireResults(db: SqliteDatabase, now: Date, put: Put): Job[] {
+  const rows = db
+    .prepare<[number], JobRow>(
+      `SELECT * FROM jobs WHERE status = 'succeeded' AND expires_at_ms <= ?
+         AND json_extract(data, '$.result') IS NOT NULL
+       ORDER BY seq`,
+    )
+    .all(now.getTime());
+  const before = rows.map(rowToJob);
+  for (const job of before) put({ ...job, status: 'expired', result: null });
+  return before;
+}
+
+function backToQueue(job: Job, attempts: number): Job {
+  return { ...job, status: 'queued', attempts, progress: 0, etaSeconds: null, startedAt: null };
+}

@@ -1,0 +1,248 @@
+/**
+ * Jobs in SQLite. Every read-then-write runs in one IMMEDIATE transaction: it takes the write
+ * lock up front, so two processes on the same file (server, CLI) serialize instead of one
+ * failing with SQLITE_BUSY when it tries to upgrade a read lock.
+ */
+import type { Statement } from 'better-sqlite3';
+import { invalidArgument, PixeliftError } from '../../errors.js';
+import type { CreateJobOptions, JobPatch, JobStore, ListJobsQuery } from '../store.js';
+import { JOB_STATUSES, type Job, type JobStatus } from '../types.js';
+import type { SqliteDatabase } from './database.js';
+import { claimNext, expireResults, recoverRunning, requeueRunning } from './job-lifecycle.js';
+import {
+  applyPatch,
+  decodeCursor,
+  encodeCursor,
+  type JobRow,
+  jobColumns,
+  normalizeCost,
+  rowToJob,
+} from './job-row.js';
+import { fromHundredths, toHundredths } from './money.js';
+
+/** Seconds a client is told to wait after queue_full: the queue drains one job per worker at a time. */
+const QUEUE_FULL_RETRY_AFTER_S = 5;
+
+type Fence = { readonly status?: JobStatus | readonly JobStatus[]; readonly attempts?: number };
+
+export class SqliteJobStore implements JobStore {
+  readonly #db: SqliteDatabase;
+  readonly #byId: Statement<[string], JobRow>;
+  readonly #byIdempotency: Statement<[string | null, string], JobRow>;
+  readonly #countStatus: Statement<[JobStatus], number>;
+  readonly #insert: Statement<[Record<string, string | number | null>]>;
+  readonly #write: Statement<[Record<string, string | number | null>]>;
+  readonly #keyCredits: Statement<[string], { credits: number | null }>;
+  readonly #addCredits: Statement<[number, string]>;
+
+  constructor(db: SqliteDatabase) {
+    this.#db = db;
+    this.#byId = db.prepare('SELECT * FROM jobs WHERE id = ?');
+    this.#byIdempotency = db.prepare(
+      "SELECT * FROM jobs WHERE coalesce(key_id, '') = coalesce(?, '') AND idempotency_key = ?",
+    );
+    this.#countStatus = db.prepare('SELECT count(*) FROM jobs WHERE status = ?').pluck() as Statement<
+      [JobStatus],
+      number
+    >;
+    this.#insert = db.prepare(
+      `INSERT INTO jobs (id, status, key_id, created_at, attempts, idempotency_key, idempotency_fingerprint,
+         expires_at_ms, cost, charged, refunded, data)
+       VALUES (@id, @status, @key_id, @created_at, @attempts, @idempotency_key, @idempotency_fingerprint,
+         @expires_at_ms, @cost, @charged, @refunded, @data)`,
+    );
+    this.#write = db.prepare(
+      `UPDATE jobs SET status = @status, key_id = @key_id, created_at = @created_at, attempts = @attempts,
+         expires_at_ms = @expires_at_ms, cost = @cost, refunded = @refunded, data = @data
+       WHERE id = @id`,
+    );
+    this.#keyCredits = db.prepare('SELECT credits FROM api_keys WHERE id = ?');
+    this.#addCredits = db.prepare(
+      'UPDATE api_keys SET credits = credits + ? WHERE id = ? AND credits IS NOT NULL',
+    );
+  }
+
+  async create(job: Job, options: CreateJobOptions = {}): Promise<{ job: Job; replayed: boolean }> {
+    const idempotency = options.idempotency;
+    return this.#immediate(() => {
+      // Replay first: a retried request whose job was accepted must get it back, even if the
+      // queue has filled or the credits have run out since.
+      if (idempotency) {
+        const row = this.#byIdempotency.get(job.keyId, idempotency.key);
+        if (row) {
+          if (row.idempotency_fingerprint !== idempotency.fingerprint) {
+            throw new PixeliftError('idempotency_key_reused', { key: idempotency.key });
+          }
+          return { job: rowToJob(row), replayed: true };
+        }
+      }
+      if (options.maxQueued !== undefined) {
+        const queued = this.#countStatus.get('queued') ?? 0;
+        if (queued >= options.maxQueued) {
+          throw new PixeliftError('queue_full', { queued, retryAfter: QUEUE_FULL_RETRY_AFTER_S });
+        }
+      }
+      const stored = normalizeCost(job);
+      const charged = options.charge && stored.keyId !== null ? this.#debit(stored.keyId, stored.cost) : 0;
+      this.#insert.run({
+        ...jobColumns(stored),
+        idempotency_key: idempotency?.key ?? null,
+        idempotency_fingerprint: idempotency?.fingerprint ?? null,
+        charged,
+      });
+      return { job: stored, replayed: false };
+    });
+  }
+
+  async get(id: string): Promise<Job | undefined> {
+    const row = this.#byId.get(id);
+    return row && rowToJob(row);
+  }
+
+  async findIdempotent(keyId: string | null, key: string): Promise<{ job: Job; fingerprint: string } | undefined> {
+    const row = this.#byIdempotency.get(keyId, key);
+    return row && { job: rowToJob(row), fingerprint: row.idempotency_fingerprint ?? '' };
+  }
+
+  async list(query: ListJobsQuery): Promise<{ jobs: Job[]; nextCursor: string | null }> {
+    const { limit } = query;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      throw invalidArgument('limit', 'an integer from 1 to 100', limit);
+    }
+    const where: string[] = [];
+    const params: (string | number | null)[] = [];
+    if (query.keyId !== undefined) {
+      where.push('key_id IS ?');
+      params.push(query.keyId);
+    }
+    if (query.status !== undefined) {
+      where.push('status = ?');
+      params.push(query.status);
+    }
+    if (query.cursor !== undefined) {
+      where.push('seq < ?');
+      params.push(decodeCursor(query.cursor));
+    }
+    const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    // One row past the page tells whether another page exists without a count query.
+    const rows = this.#db
+      .prepare<unknown[], JobRow>(`SELECT * FROM jobs ${filter} ORDER BY seq DESC LIMIT ?`)
+      .all(...params, limit + 1);
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      jobs: page.map(rowToJob),
+      nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null,
+    };
+  }
+
+  async claim(options: { readonly maxRunningPerKey: number; readonly now: Date }): Promise<Job | undefined> {
+    return this.#immediate(() => claimNext(this.#db, options, (job) => this.#put(job)));
+  }
+
+  async update(id: string, patch: JobPatch, fence: Fence = {}): Promise<Job | undefined> {
+    return this.#immediate(() => {
+      const job = this.#read(id);
+      if (!job || !fenceHolds(job, fence)) return undefined;
+      return this.#put(applyPatch(job, patch));
+    });
+  }
+
+  async refund(id: string): Promise<Job | undefined> {
+    return this.#immediate(() => {
+      const row = this.#byId.get(id);
+      if (!row) return undefined;
+      const job = rowToJob(row);
+      if (job.refunded) return job;
+      // Give back what was taken at creation, not the cost: a job created without a charge (or
+      // while the key was unlimited) must not mint credits when it fails.
+      if (row.charged > 0 && row.key_id !== null) this.#addCredits.run(row.charged, row.key_id);
+      return this.#put({ ...job, refunded: true });
+    });
+  }
+
+  async recover(options: {
+    readonly maxAttempts: number;
+    readonly now: Date;
+  }): Promise<{ requeued: Job[]; failed: Job[] }> {
+    return this.#immediate(() => recoverRunning(this.#db, options, (job) => this.#put(job)));
+  }
+
+  async requeue(id: string, fence: { readonly attempts: number }): Promise<Job | undefined> {
+    return this.#immediate(() => {
+      const job = this.#read(id);
+      if (!job || !fenceHolds(job, { status: 'running', attempts: fence.attempts })) return undefined;
+      return this.#put(requeueRunning(job));
+    });
+  }
+
+  async expire(now: Date): Promise<Job[]> {
+    return this.#immediate(() => expireResults(this.#db, now, (job) => this.#put(job)));
+  }
+
+  async delete(id: string): Promise<Job | undefined> {
+    return this.#immediate(() => {
+      const job = this.#read(id);
+      if (!job) return undefined;
+      // No foreign keys from events and deliveries: a late event for a deleted job must not make
+      // the runner fail, so they are removed here instead of by cascade.
+      this.#db.prepare('DELETE FROM job_events WHERE job_id = ?').run(id);
+      this.#db.prepare('DELETE FROM webhook_deliveries WHERE job_id = ?').run(id);
+      this.#db.prepare('DELETE FROM jobs WHERE id = ?').run(id);
+      return job;
+    });
+  }
+
+  async counts(): Promise<Record<JobStatus, number>> {
+    const counts = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    const rows = this.#db
+      .prepare<[], { status: JobStatus; n: number }>('SELECT status, count(*) AS n FROM jobs GROUP BY status')
+      .all();
+    for (const { status, n } of rows) counts[status] = n;
+    return counts;
+  }
+
+  async activeCount(keyId: string | null): Promise<{ queued: number; running: number }> {
+    const rows = this.#db
+      .prepare<[string | null], { status: JobStatus; n: number }>(
+        `SELECT status, count(*) AS n FROM jobs
+         WHERE key_id IS ? AND status IN ('queued', 'running') GROUP BY status`,
+      )
+      .all(keyId);
+    const of = (status: JobStatus) => rows.find((r) => r.status === status)?.n ?? 0;
+    return { queued: of('queued'), running: of('running') };
+  }
+
+  #immediate<T>(fn: () => T): T {
+    return this.#db.transaction(fn).immediate();
+  }
+
+  #read(id: string): Job | undefined {
+    const row = this.#byId.get(id);
+    return row && rowToJob(row);
+  }
+
+  #put(job: Job): Job {
+    this.#write.run(jobColumns(job));
+    return job;
+  }
+
+  /** Debit `cost` credits from the key inside the caller's transaction; the hundredths taken. */
+  #debit(keyId: string, cost: number): number {
+    const credits = this.#keyCredits.get(keyId)?.credits ?? null;
+    if (credits === null) return 0; // unlimited, or a key this store does not hold
+    const amount = toHundredths(cost);
+    if (credits < amount) {
+      throw new PixeliftError('insufficient_credits', { cost, credits: fromHundredths(credits) });
+    }
+    this.#addCredits.run(-amount, keyId);
+    return amount;
+  }
+}
+
+function fenceHolds(job: Job, fence: Fence): boolean {
+  if (fence.attempts !== undefined && job.attempts !== fence.attempts) return false;
+  if (fence.status === undefined) return true;
+  const allowed: readonly JobStatus[] = typeof fence.status === 'string' ? [fence.status] : fence.status;
+  return allowed.includes(job.status);
+}

@@ -1,0 +1,161 @@
+/**
+ * Webhook deliveries as an outbox: the job's transition and the delivery row are written by the
+ * service, a dispatcher sends them later. A claim leases a row by pushing its next attempt past
+ * the lease, so a second dispatcher (or the same one on its next tick) does not send it twice
+ * while the first is still waiting on the receiver; if the first dies, the lease simply lapses.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
+import { invalidArgument } from '../../errors.js';
+import type { DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookOutbox } from '../store.js';
+import type { JobEventType } from '../types.js';
+import type { SqliteDatabase } from './database.js';
+
+interface DeliveryRow {
+  readonly id: string;
+  readonly job_id: string;
+  readonly event_type: JobEventType;
+  readonly url: string;
+  readonly message_id: string;
+  readonly payload: string;
+  readonly scheme: string;
+  readonly status: DeliveryStatus;
+  readonly attempts: string;
+  readonly next_attempt_at_ms: number | null;
+  readonly created_at: string;
+}
+
+export class SqliteWebhookOutbox implements WebhookOutbox {
+  readonly #db: SqliteDatabase;
+  readonly #byId: Statement<[string], DeliveryRow>;
+
+  constructor(db: SqliteDatabase) {
+    this.#db = db;
+    this.#byId = db.prepare('SELECT * FROM webhook_deliveries WHERE id = ?');
+  }
+
+  async enqueue(delivery: {
+    readonly jobId: string;
+    readonly eventType: JobEventType;
+    readonly url: string;
+    readonly messageId: string;
+    readonly payload: string;
+    readonly scheme: string;
+    readonly now: Date;
+  }): Promise<WebhookDelivery> {
+    const id = `whd_${randomUUID().replaceAll('-', '')}`;
+    this.#db
+      .prepare(
+        `INSERT INTO webhook_deliveries (id, job_id, event_type, url, message_id, payload, scheme, status,
+           attempts, next_attempt_at_ms, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', '[]', ?, ?)`,
+      )
+      .run(
+        id,
+        delivery.jobId,
+        delivery.eventType,
+        delivery.url,
+        delivery.messageId,
+        delivery.payload,
+        delivery.scheme,
+        delivery.now.getTime(),
+        delivery.now.toISOString(),
+      );
+    return this.#get(id)!;
+  }
+
+  async claimDue(options: {
+    readonly now: Date;
+    readonly limit: number;
+    readonly leaseMs: number;
+  }): Promise<WebhookDelivery[]> {
+    const { now, limit, leaseMs } = options;
+    if (!Number.isInteger(limit) || limit < 1) throw invalidArgument('limit', 'positive integer', limit);
+    if (!Number.isFinite(leaseMs) || leaseMs <= 0)
+      throw invalidArgument('leaseMs', 'positive number', leaseMs);
+    const claim = this.#db.transaction(() => {
+      const rows = this.#db
+        .prepare<[number, number], DeliveryRow>(
+          `SELECT * FROM webhook_deliveries
+           WHERE status = 'pending' AND next_attempt_at_ms <= ? ORDER BY seq LIMIT ?`,
+        )
+        .all(now.getTime(), limit);
+      const lease = this.#db.prepare('UPDATE webhook_deliveries SET next_attempt_at_ms = ? WHERE id = ?');
+      const until = now.getTime() + leaseMs;
+      return rows.map((row) => {
+        lease.run(until, row.id);
+        return toDelivery({ ...row, next_attempt_at_ms: until });
+      });
+    });
+    return claim.immediate();
+  }
+
+  async recordAttempt(
+    id: string,
+    attempt: DeliveryAttempt,
+    outcome: { readonly ok: boolean; readonly next: Date | null },
+  ): Promise<WebhookDelivery | undefined> {
+    const record = this.#db.transaction(() => {
+      const row = this.#byId.get(id);
+      if (!row) return undefined;
+      const attempts = [...(JSON.parse(row.attempts) as DeliveryAttempt[]), attempt];
+      const { status, next } = nextState(outcome);
+      this.#db
+        .prepare(
+          'UPDATE webhook_deliveries SET attempts = ?, status = ?, next_attempt_at_ms = ? WHERE id = ?',
+        )
+        .run(JSON.stringify(attempts), status, next, id);
+      return this.#get(id);
+    });
+    return record.immediate();
+  }
+
+  async list(jobId: string): Promise<WebhookDelivery[]> {
+    return this.#db
+      .prepare<[string], DeliveryRow>('SELECT * FROM webhook_deliveries WHERE job_id = ? ORDER BY seq')
+      .all(jobId)
+      .map(toDelivery);
+  }
+
+  async get(id: string): Promise<WebhookDelivery | undefined> {
+    return this.#get(id);
+  }
+
+  async pendingCount(): Promise<number> {
+    return this.#db
+      .prepare<[], number>("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
+      .pluck()
+      .get()!;
+  }
+
+  #get(id: string): WebhookDelivery | undefined {
+    const row = this.#byId.get(id);
+    return row && toDelivery(row);
+  }
+}
+
+/** ok → delivered; not ok with a next time → pending until then; not ok and no next → failed. */
+function nextState(outcome: { readonly ok: boolean; readonly next: Date | null }): {
+  status: DeliveryStatus;
+  next: number | null;
+} {
+  if (outcome.ok) return { status: 'delivered', next: null };
+  if (outcome.next === null) return { status: 'failed', next: null };
+  return { status: 'pending', next: outcome.next.getTime() };
+}
+
+function toDelivery(row: DeliveryRow): WebhookDelivery {
+  return {
+    id: row.id,
+    jobId: row.job_id,
+    eventType: row.event_type,
+    url: row.url,
+    messageId: row.message_id,
+    payload: row.payload,
+    scheme: row.scheme,
+    status: row.status,
+    attempts: JSON.parse(row.attempts) as DeliveryAttempt[],
+    nextAttemptAt: row.next_attempt_at_ms === null ? null : new Date(row.next_attempt_at_ms).toISOString(),
+    createdAt: row.created_at,
+  };
+}

@@ -1,0 +1,75 @@
+/** Stores over a fresh SQLite file in a temp dir, and a minimal valid Job to put in them. */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { after } from 'node:test';
+import { openSqliteStores, type SqliteStores } from '../../../src/jobs/sqlite/index.js';
+import type { Job } from '../../../src/jobs/types.js';
+import { tempDir } from '../../helpers/models.js';
+
+const opened: SqliteStores[] = [];
+after(() => {
+  for (const stores of opened) stores.close();
+});
+
+/** A new database file (in a directory that does not exist yet) and the stores over it. */
+export function freshStores(): SqliteStores & { file: string } {
+  const file = path.join(tempDir('pixelift-sqlite-'), 'db', 'pixelift.db');
+  return Object.assign(reopen(file), { file });
+}
+
+/** The stores over an existing file, closed after the test file runs. */
+export function reopen(file: string): SqliteStores {
+  const stores = openSqliteStores(file);
+  opened.push(stores);
+  return stores;
+}
+
+export const T0 = new Date('2026-01-01T00:00:00.000Z');
+
+/** `ms` after T0. */
+export function at(ms: number): Date {
+  return new Date(T0.getTime() + ms);
+}
+
+export function makeJob(overrides: Partial<Job> = {}): Job {
+  const id = overrides.id ?? `job_${randomUUID().replaceAll('-', '')}`;
+  return {
+    id,
+    status: 'queued',
+    progress: 0,
+    etaSeconds: null,
+    keyId: null,
+    request: {
+      inputBlob: `inputs/${id}.bin`,
+      inputSource: 'inline',
+      output: { type: 'url', ttlSeconds: 3600 },
+      dialect: 'native',
+    },
+    model: { requested: null, used: 'realesrgan-x4fast' },
+    input: { width: 64, height: 64, format: 'png' },
+    output: { width: 256, height: 256, format: 'png' },
+    cost: 1,
+    refunded: false,
+    warnings: [],
+    error: null,
+    result: null,
+    attempts: 0,
+    metadata: null,
+    timings: {},
+    createdAt: T0.toISOString(),
+    startedAt: null,
+    finishedAt: null,
+    expiresAt: null,
+    ...overrides,
+  };
+}
+
+/** The rejection of `promise`, which must reject. */
+export async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}

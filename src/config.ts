@@ -48,7 +48,8 @@ export interface Config {
   readonly graphOptimizationLevel: GraphOptimizationLevel;
   readonly host: string;
   readonly port: number;
-  readonly apiKeys: readonly string[];
+  /** PIXELIFT_API_KEYS entries, `key` or `key:credits` (credits: the starting balance). */
+  readonly apiKeys: readonly ConfigKey[];
   readonly allowPrivateUrls: boolean;
   readonly databaseUrl: string | undefined;
   readonly redisUrl: string | undefined;
@@ -56,6 +57,41 @@ export interface Config {
   readonly logLevel: string;
   /** `json` (pino lines) or `pretty` (one readable line); the CLI defaults to pretty. */
   readonly logFormat: 'json' | 'pretty' | undefined;
+  readonly service: ServiceSettings;
+}
+
+export interface ConfigKey {
+  readonly secret: string;
+  /** Starting credits; null: unlimited. */
+  readonly credits: number | null;
+}
+
+/** `pixelift serve` settings. */
+export interface ServiceSettings {
+  /** Base of the URLs the server hands out (signed file links); default http://host:port. */
+  readonly publicUrl: string | undefined;
+  /** Standard Webhooks secret (`whsec_…`); unset: generated once and kept in the data dir. */
+  readonly webhookSecret: string | undefined;
+  /** HMAC key for signed file URLs; unset: generated once and kept in the data dir. */
+  readonly urlSigningSecret: string | undefined;
+  /** Longest `Prefer: wait=N` honoured, s. */
+  readonly maxWaitSeconds: number;
+  /** Queued jobs beyond which submissions get 503 queue_full. */
+  readonly maxQueueDepth: number;
+  /** Requests per minute per key (per client address in open mode). */
+  readonly rateLimitPerMinute: number;
+  /** Jobs of one key running at once; more wait in the queue (never rejected for this). */
+  readonly maxRunningPerKey: number;
+  /** Default time a result is kept after its job ends, s. */
+  readonly resultTtlSeconds: number;
+  /** Longest TTL a request may ask for, s. */
+  readonly maxResultTtlSeconds: number;
+  /** Runs a job gets (crash-resume counts) before it fails with attempts_exhausted. */
+  readonly maxAttempts: number;
+  /** On SIGTERM/SIGINT, how long running jobs may take to finish before they are re-queued, s. */
+  readonly shutdownGraceSeconds: number;
+  /** SSE comment line interval, s. */
+  readonly sseHeartbeatSeconds: number;
 }
 
 /** Defaults in one place; units in the comments. */
@@ -80,6 +116,17 @@ export const DEFAULTS = {
   } satisfies Limits,
   /** 'all' turns on onnxruntime's NCHWc layout transform, the fastest CPU path measured here */
   graphOptimizationLevel: 'all' as GraphOptimizationLevel,
+  service: {
+    maxWaitSeconds: 60, // s; gateways commonly cut requests at 60 s
+    maxQueueDepth: 1000, // jobs
+    rateLimitPerMinute: 600, // requests per key
+    maxRunningPerKey: 2, // jobs
+    resultTtlSeconds: 24 * 3600, // s (Replicate keeps 1 h, Topaz 7 d)
+    maxResultTtlSeconds: 30 * 24 * 3600, // s
+    maxAttempts: 3,
+    shutdownGraceSeconds: 30, // s; below the usual 30-60 s a container manager waits before SIGKILL
+    sseHeartbeatSeconds: 15, // s; under the 30-60 s idle timeouts of common proxies
+  },
   host: '127.0.0.1',
   port: 8080,
   logLevel: 'info',
@@ -110,16 +157,32 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       oneOf(env, 'PIXELIFT_GRAPH_OPTIMIZATION', GRAPH_OPTIMIZATION_LEVELS) ?? DEFAULTS.graphOptimizationLevel,
     host: str(env, 'PIXELIFT_HOST') ?? DEFAULTS.host,
     port: int(env, 'PIXELIFT_PORT', 0, 65535) ?? DEFAULTS.port,
-    apiKeys: (str(env, 'PIXELIFT_API_KEYS') ?? '')
-      .split(',')
-      .map((k) => k.trim())
-      .filter((k) => k.length > 0),
+    apiKeys: parseKeys(str(env, 'PIXELIFT_API_KEYS')),
     allowPrivateUrls: bool(env, 'PIXELIFT_ALLOW_PRIVATE_URLS') ?? false,
     databaseUrl: str(env, 'PIXELIFT_DATABASE_URL'),
     redisUrl: str(env, 'PIXELIFT_REDIS_URL'),
     s3Url: str(env, 'PIXELIFT_S3_URL'),
     logLevel: str(env, 'PIXELIFT_LOG_LEVEL') ?? DEFAULTS.logLevel,
     logFormat: oneOf(env, 'PIXELIFT_LOG_FORMAT', ['json', 'pretty'] as const),
+    service: Object.freeze({
+      publicUrl: url(env, 'PIXELIFT_PUBLIC_URL'),
+      webhookSecret: webhookSecret(env, 'PIXELIFT_WEBHOOK_SECRET'),
+      urlSigningSecret: str(env, 'PIXELIFT_URL_SIGNING_SECRET'),
+      maxWaitSeconds: int(env, 'PIXELIFT_MAX_WAIT', 0, 3600) ?? DEFAULTS.service.maxWaitSeconds,
+      maxQueueDepth: int(env, 'PIXELIFT_MAX_QUEUE_DEPTH', 1, 10_000_000) ?? DEFAULTS.service.maxQueueDepth,
+      rateLimitPerMinute:
+        int(env, 'PIXELIFT_RATE_LIMIT', 1, 10_000_000) ?? DEFAULTS.service.rateLimitPerMinute,
+      maxRunningPerKey: int(env, 'PIXELIFT_MAX_JOBS_PER_KEY', 1, 10_000) ?? DEFAULTS.service.maxRunningPerKey,
+      resultTtlSeconds:
+        int(env, 'PIXELIFT_RESULT_TTL', 1, 10 * 365 * 86400) ?? DEFAULTS.service.resultTtlSeconds,
+      maxResultTtlSeconds:
+        int(env, 'PIXELIFT_MAX_RESULT_TTL', 1, 10 * 365 * 86400) ?? DEFAULTS.service.maxResultTtlSeconds,
+      maxAttempts: int(env, 'PIXELIFT_MAX_ATTEMPTS', 1, 100) ?? DEFAULTS.service.maxAttempts,
+      shutdownGraceSeconds:
+        num(env, 'PIXELIFT_SHUTDOWN_GRACE', 0, 24 * 3600) ?? DEFAULTS.service.shutdownGraceSeconds,
+      sseHeartbeatSeconds:
+        num(env, 'PIXELIFT_SSE_HEARTBEAT', 0.05, 3600) ?? DEFAULTS.service.sseHeartbeatSeconds,
+    }),
     ...overrides,
   };
   return Object.freeze(config);
@@ -148,6 +211,49 @@ function int(env: Env, name: string, min: number, max: number): number | undefin
     });
   }
   return n;
+}
+
+/** `a,b:100` → [{secret a, unlimited}, {secret b, 100 credits}]. */
+function parseKeys(v: string | undefined): ConfigKey[] {
+  const keys: ConfigKey[] = [];
+  for (const entry of (v ?? '').split(',')) {
+    const [secret, credits, ...rest] = entry.trim().split(':');
+    if (!secret) continue;
+    const n = credits === undefined ? null : Number(credits);
+    if (rest.length > 0 || (n !== null && !(Number.isFinite(n) && n >= 0))) {
+      throw new PixeliftError('invalid_config', {
+        param: 'PIXELIFT_API_KEYS',
+        message: `PIXELIFT_API_KEYS entries are "key" or "key:credits" (credits a number >= 0), got "${entry.trim()}"`,
+      });
+    }
+    keys.push({ secret, credits: n });
+  }
+  return keys;
+}
+
+function url(env: Env, name: string): string | undefined {
+  const v = str(env, name);
+  if (v === undefined) return undefined;
+  if (!URL.canParse(v) || !/^https?:$/.test(new URL(v).protocol)) {
+    throw new PixeliftError('invalid_config', {
+      param: name,
+      message: `${name} must be an http(s) URL, got "${v}"`,
+    });
+  }
+  return v.replace(/\/+$/, '');
+}
+
+function webhookSecret(env: Env, name: string): string | undefined {
+  const v = str(env, name);
+  if (v === undefined) return undefined;
+  const body = v.startsWith('whsec_') ? v.slice(6) : v;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body) || Buffer.from(body, 'base64').length < 16) {
+    throw new PixeliftError('invalid_config', {
+      param: name,
+      message: `${name} must be a Standard Webhooks secret: "whsec_" + base64 of at least 16 bytes`,
+    });
+  }
+  return `whsec_${body}`;
 }
 
 function num(env: Env, name: string, min: number, max: number): number | undefined {

@@ -29,8 +29,8 @@ export const ERRORS = {
     message: 'The output would be {width}x{height} ({megapixels} MP), above the limit of {limit} MP',
   },
 
-  // --- fetching image URLs (src/delivery/fetch-url.ts) -------------------------------------------
-  url_invalid: { status: 400, retryable: false, message: 'Cannot fetch {url}: {reason}' },
+  // --- outbound requests to client-given URLs: images, webhooks, result uploads (src/delivery/) ----
+  url_invalid: { status: 400, retryable: false, message: 'Cannot use the URL {url}: {reason}' },
   /**
    * 400, not 403: the request itself names a target this server will never fetch, whoever sends it;
    * no credential changes that, and 403 would send clients looking at their API key.
@@ -39,10 +39,14 @@ export const ERRORS = {
     status: 400,
     retryable: false,
     message:
-      'Refusing to fetch {url}: {address} is {reason}. Set PIXELIFT_ALLOW_PRIVATE_URLS=true to let image URLs reach private and local addresses',
+      'Refusing to connect to {url}: {address} is {reason}. Set PIXELIFT_ALLOW_PRIVATE_URLS=true to let image, webhook and upload URLs reach private and local addresses',
   },
-  url_fetch_failed: { status: 502, retryable: true, message: 'Fetching {url} failed: {reason}' },
-  url_timeout: { status: 504, retryable: true, message: 'Fetching {url} took longer than {timeoutMs} ms' },
+  url_fetch_failed: { status: 502, retryable: true, message: 'The request to {url} failed: {reason}' },
+  url_timeout: {
+    status: 504,
+    retryable: true,
+    message: 'The request to {url} took longer than {timeoutMs} ms',
+  },
 
   // --- models -----------------------------------------------------------------------------------
   model_not_found: { status: 404, retryable: false, message: 'Unknown model "{model}"' },
@@ -91,7 +95,8 @@ export const ERRORS = {
   unauthorized: {
     status: 401,
     retryable: false,
-    message: 'A valid API key is required: send it as "Authorization: Bearer <key>", "X-API-Key: <key>" or Basic auth with the key as user name',
+    message:
+      'A valid API key is required: send it as "Authorization: Bearer <key>", "X-API-Key: <key>" or Basic auth with the key as user name',
   },
   invalid_json: { status: 400, retryable: false, message: 'The request body is not valid JSON: {reason}' },
   body_too_large: { status: 413, retryable: false, message: 'The request body is larger than {limit} bytes' },
@@ -121,12 +126,20 @@ export const ERRORS = {
     retryable: true,
     message: 'The queue is full ({queued} jobs waiting); retry in {retryAfter} s',
   },
-  shutting_down: { status: 503, retryable: true, message: 'The server is shutting down; retry on another node or later' },
+  shutting_down: {
+    status: 503,
+    retryable: true,
+    message: 'The server is shutting down; retry on another node or later',
+  },
 
   // --- the service: jobs, files, webhooks -------------------------------------------------------
   job_not_found: { status: 404, retryable: false, message: 'No job "{id}"' },
   job_not_cancelable: { status: 409, retryable: false, message: 'Job "{id}" has already ended ({status})' },
-  upload_not_found: { status: 404, retryable: false, message: 'No upload "{id}" (uploads expire after {ttl})' },
+  upload_not_found: {
+    status: 404,
+    retryable: false,
+    message: 'No upload "{id}" (uploads expire after {ttl})',
+  },
   file_not_found: { status: 404, retryable: false, message: 'No file "{id}": it was deleted or has expired' },
   file_link_invalid: {
     status: 403,
@@ -141,7 +154,6 @@ export const ERRORS = {
   },
   webhook_not_configured: { status: 409, retryable: false, message: 'Job "{id}" has no webhook' },
   upload_failed: { status: 502, retryable: true, message: 'PUT of the result to {url} failed: {reason}' },
-
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -32,3 +32,21 @@ export function createHumanLogger(level = 'info'): Logger {
 
 const noop = () => undefined;
 export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop } as unknown as Logger;
+
+/** A logger that adds `fields` (job id, request id, …) to every line. */
+export function withFields(log: Logger, fields: Record<string, unknown>): Logger {
+  const maybeChild = (log as Partial<pino.Logger>).child;
+  if (typeof maybeChild === 'function') return maybeChild.call(log, fields) as Logger;
+  const at =
+    (fn: (obj: unknown, msg?: string) => void) =>
+    (obj: unknown, msg?: string): void => {
+      if (typeof obj === 'string') fn.call(log, { ...fields }, obj);
+      else fn.call(log, { ...fields, ...(obj as object) }, msg);
+    };
+  return {
+    debug: at(log.debug as never),
+    info: at(log.info as never),
+    warn: at(log.warn as never),
+    error: at(log.error as never),
+  } as unknown as Logger;
+}

@@ -42,7 +42,11 @@ test('PIXELIFT_* variables are parsed and typed', () => {
   assert.equal(c.port, 9000);
   assert.equal(c.device, 'cpu');
   assert.equal(c.threads, 3);
-  assert.deepEqual(c.apiKeys, ['a', 'b', 'c']);
+  assert.deepEqual(c.apiKeys, [
+    { secret: 'a', credits: null },
+    { secret: 'b', credits: null },
+    { secret: 'c', credits: null },
+  ]);
   assert.equal(c.allowPrivateUrls, true);
 });
 
@@ -60,3 +64,32 @@ for (const [name, value] of [
     );
   });
 }
+
+test('PIXELIFT_API_KEYS takes key:credits entries and refuses a malformed balance', () => {
+  const c = loadConfig({ PIXELIFT_API_KEYS: 'pk_a:100,pk_b, pk_c:0.5' });
+  assert.deepEqual(c.apiKeys, [
+    { secret: 'pk_a', credits: 100 },
+    { secret: 'pk_b', credits: null },
+    { secret: 'pk_c', credits: 0.5 },
+  ]);
+  assert.throws(() => loadConfig({ PIXELIFT_API_KEYS: 'pk_a:lots' }), /key:credits/);
+  assert.throws(() => loadConfig({ PIXELIFT_API_KEYS: 'pk_a:-1' }), /key:credits/);
+});
+
+test('service settings: defaults, overrides and a webhook secret in Standard Webhooks form', () => {
+  const d = loadConfig({});
+  assert.equal(d.service.maxWaitSeconds, 60);
+  assert.equal(d.service.webhookSecret, undefined);
+  const c = loadConfig({
+    PIXELIFT_MAX_WAIT: '5',
+    PIXELIFT_MAX_QUEUE_DEPTH: '3',
+    PIXELIFT_PUBLIC_URL: 'https://px.example.com/',
+    PIXELIFT_WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+  });
+  assert.equal(c.service.maxWaitSeconds, 5);
+  assert.equal(c.service.maxQueueDepth, 3);
+  assert.equal(c.service.publicUrl, 'https://px.example.com');
+  assert.equal(c.service.webhookSecret, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+  assert.throws(() => loadConfig({ PIXELIFT_WEBHOOK_SECRET: 'short' }), /PIXELIFT_WEBHOOK_SECRET/);
+  assert.throws(() => loadConfig({ PIXELIFT_PUBLIC_URL: 'ftp://x' }), /PIXELIFT_PUBLIC_URL/);
+});

@@ -3,7 +3,9 @@
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { isPixeliftError } from '../errors.js';
+import { registerKeys } from './keys.js';
 import { registerModels } from './models.js';
+import { registerServe } from './serve.js';
 import { registerUpscale } from './upscale.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -16,6 +18,8 @@ const program = new Command()
 
 registerUpscale(program);
 registerModels(program);
+registerServe(program);
+registerKeys(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isPixeliftError(err)) {

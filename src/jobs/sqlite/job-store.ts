@@ -99,7 +99,10 @@ export class SqliteJobStore implements JobStore {
     return row && rowToJob(row);
   }
 
-  async findIdempotent(keyId: string | null, key: string): Promise<{ job: Job; fingerprint: string } | undefined> {
+  async findIdempotent(
+    keyId: string | null,
+    key: string,
+  ): Promise<{ job: Job; fingerprint: string } | undefined> {
     const row = this.#byIdempotency.get(keyId, key);
     return row && { job: rowToJob(row), fingerprint: row.idempotency_fingerprint ?? '' };
   }

@@ -1,0 +1,145 @@
+/**
+ * The Fastify app factory (inject-testable, no port): plugins, auth, rate limits, one error
+ * envelope, request ids, metrics, OpenAPI generated from the route schemas, and the native
+ * /v1 routes. boot.ts builds the dependencies and listens.
+ */
+import { randomBytes } from 'node:crypto';
+import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Ajv } from 'ajv';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { PixeliftError } from '../errors.js';
+import { authenticate } from './auth.js';
+import type { ApiDeps } from './deps.js';
+import { sendError } from './errors.js';
+import { eventRoutes } from './routes/events.js';
+import { fileRoutes } from './routes/files.js';
+import { jobRoutes } from './routes/jobs.js';
+import { metaRoutes } from './routes/meta.js';
+import { uploadRoutes } from './routes/uploads.js';
+import { upscaleRoutes } from './routes/upscale.js';
+
+/** Routes open to anyone: probes, metrics, docs, and signed file links (the signature is the key). */
+const PUBLIC = [
+  /^\/healthz$/,
+  /^\/readyz$/,
+  /^\/metrics$/,
+  /^\/openapi\.json$/,
+  /^\/docs(\/|$)/,
+  /^\/v1\/files\//,
+];
+
+export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : {}),
+    bodyLimit: deps.settings.bodyLimit,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given)
+        ? given
+        : `req_${randomBytes(9).toString('base64url')}`;
+    },
+    // ajv: no type coercion, so "scale": "4" is an error that names the field, not a silent fix.
+    ajv: {
+      customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false },
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  // Bodies are checked without type coercion, so "scale": "4" is an error that names the field
+  // rather than a silent fix; query strings and path parameters are text and are coerced.
+  const strict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false });
+  const lenient = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
+
+  app.setErrorHandler((err, request, reply) => sendError(request, reply, err as Error));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(
+      request,
+      reply,
+      new PixeliftError('route_not_found', { method: request.method, url: request.url.split('?')[0] }),
+    ),
+  );
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    (request as { startedAt?: bigint }).startedAt = process.hrtime.bigint();
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const started = (request as { startedAt?: bigint }).startedAt;
+    if (started === undefined) return;
+    deps.metrics.requests.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      },
+      Number(process.hrtime.bigint() - started) / 1e9,
+    );
+  });
+
+  // Image bytes as a body (uploads); JSON and multipart have their own parsers.
+  app.addContentTypeParser(
+    /^(?:image\/[\w.+-]+|application\/octet-stream)$/,
+    { parseAs: 'buffer', bodyLimit: deps.settings.limits.maxInputBytes },
+    (_req, body, done) => done(null, body),
+  );
+  await app.register(multipart, {
+    limits: { fileSize: deps.settings.limits.maxInputBytes, files: 1, fields: 50, fieldSize: 1024 * 1024 },
+    throwFileSizeLimit: true,
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Pixelift API',
+        version: '1',
+        description:
+          'Self-hosted image upscaling. Errors: `{error: {code, message, param?, details?}}`; codes in docs/errors.md.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          basic: { type: 'http', scheme: 'basic' },
+        },
+      },
+      security: [{ bearer: [] }, { apiKey: [] }, { basic: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.addHook('onRequest', async (request) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (PUBLIC.some((p) => p.test(path))) {
+      request.caller = { keyId: null };
+      return;
+    }
+    request.caller = await authenticate(request, deps.keys);
+  });
+
+  await app.register(async (api) => {
+    await api.register(rateLimit, {
+      max: deps.settings.rateLimitPerMinute,
+      timeWindow: 60_000,
+      hook: 'preHandler',
+      keyGenerator: (request) => request.caller?.keyId ?? request.ip,
+      errorResponseBuilder: (_request, ctx) =>
+        new PixeliftError('rate_limited', {
+          limit: ctx.max,
+          window: 'minute',
+          retryAfter: Math.max(1, Math.ceil(ctx.ttl / 1000)),
+        }),
+    });
+    upscaleRoutes(api, deps);
+    jobRoutes(api, deps);
+    eventRoutes(api, deps);
+    uploadRoutes(api, deps);
+    fileRoutes(api, deps);
+    metaRoutes(api, deps);
+  });
+  return app as unknown as FastifyInstance;
+}

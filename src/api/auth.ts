@@ -1,0 +1,39 @@
+/**
+ * Auth (DESIGN §5): with no live keys the server is in open mode (and bound to loopback by the
+ * boot check); with keys, every API route needs one, as `Authorization: Bearer <key>`,
+ * `X-API-Key: <key>` or Basic auth with the key as the user name (Scenario's clients send
+ * key:secret, so the password is tried too).
+ */
+import type { FastifyRequest } from 'fastify';
+import { PixeliftError } from '../errors.js';
+import type { Caller } from '../jobs/service.js';
+import type { KeyStore } from '../jobs/store.js';
+
+/** Candidate secrets a request carries, in the order they are tried. */
+export function presentedKeys(request: FastifyRequest): string[] {
+  const found: string[] = [];
+  const auth = request.headers.authorization;
+  if (auth) {
+    const [scheme, value = ''] = auth.split(/\s+/, 2);
+    if (/^bearer$/i.test(scheme ?? '')) found.push(value.trim());
+    else if (/^basic$/i.test(scheme ?? '')) {
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      const i = decoded.indexOf(':');
+      const user = i < 0 ? decoded : decoded.slice(0, i);
+      const pass = i < 0 ? '' : decoded.slice(i + 1);
+      found.push(user, pass);
+    } else found.push(auth.trim()); // a bare key, as some providers' clients send it
+  }
+  const x = request.headers['x-api-key'];
+  if (typeof x === 'string') found.push(x.trim());
+  return found.filter((k) => k.length > 0);
+}
+
+export async function authenticate(request: FastifyRequest, keys: KeyStore): Promise<Caller> {
+  if ((await keys.count()) === 0) return { keyId: null };
+  for (const secret of presentedKeys(request)) {
+    const key = await keys.authenticate(secret);
+    if (key) return { keyId: key.id };
+  }
+  throw new PixeliftError('unauthorized');
+}

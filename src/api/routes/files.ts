@@ -1,0 +1,58 @@
+/**
+ * GET /v1/files/:id — result files behind signed, expiring links (no API key needed, so the
+ * link works in an <img>, a browser or curl), with single byte ranges (resumable downloads).
+ */
+import type { FastifyInstance } from 'fastify';
+import { PixeliftError } from '../../errors.js';
+import { parseRange } from '../../storage/byte-range.js';
+import type { ApiDeps } from '../deps.js';
+
+export function fileRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.get<{ Params: { id: string }; Querystring: { expires?: string; signature?: string } }>(
+    '/v1/files/:id',
+    {
+      schema: {
+        summary: 'Download a result (signed link from the job)',
+        tags: ['files'],
+        params: { type: 'object', properties: { id: { type: 'string', maxLength: 100 } } },
+        querystring: {
+          type: 'object',
+          properties: {
+            expires: { type: 'string', maxLength: 20 },
+            signature: { type: 'string', maxLength: 200 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const { expires = '', signature = '' } = request.query;
+      if (!deps.verifyFileLink(id, expires, signature)) throw new PixeliftError('file_link_invalid');
+      const job = await deps.service.get(id, undefined).catch(() => undefined);
+      const result = job?.result;
+      if (!job || !result) throw new PixeliftError('file_not_found', { id });
+      const size = await deps.blobs.size(result.blobKey);
+      if (size === undefined) throw new PixeliftError('file_not_found', { id });
+      const ext = result.format === 'jpeg' ? 'jpg' : result.format;
+      reply
+        .header('content-type', result.contentType)
+        .header('accept-ranges', 'bytes')
+        .header('cache-control', 'private, max-age=3600')
+        .header('etag', `"${job.id}-${size}"`)
+        .header('content-disposition', `inline; filename="${job.id}.${ext}"`);
+      const range = parseRange(request.headers.range, size);
+      if (range === 'unsatisfiable') {
+        return reply.code(416).header('content-range', `bytes */${size}`).send();
+      }
+      if (range) {
+        reply
+          .code(206)
+          .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+          .header('content-length', String(range.end - range.start + 1));
+        return reply.send(await deps.blobs.stream(result.blobKey, range));
+      }
+      reply.header('content-length', String(size));
+      return reply.send(await deps.blobs.stream(result.blobKey));
+    },
+  );
+}

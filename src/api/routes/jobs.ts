@@ -1,0 +1,162 @@
+/** Jobs: get, list (cursor pages), cancel, delete, webhook delivery log and redelivery. */
+import type { FastifyInstance } from 'fastify';
+import { PixeliftError } from '../../errors.js';
+import type { JobStatus } from '../../jobs/types.js';
+import type { ApiDeps } from '../deps.js';
+import { presentJob } from '../present.js';
+import { errorEnvelope, jobIdParams, jobSchema, listJobsQuery } from '../schemas.js';
+
+const errors = { '4XX': errorEnvelope, '5XX': errorEnvelope };
+
+export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.get<{ Params: { id: string } }>(
+    '/v1/jobs/:id',
+    {
+      schema: {
+        summary: 'Get a job',
+        tags: ['jobs'],
+        params: jobIdParams,
+        response: { 200: jobSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const job = await deps.service.get(request.params.id, request.caller);
+      const inline =
+        job.result && job.request.output.type !== 'url'
+          ? await deps.blobs.get(job.result.blobKey)
+          : undefined;
+      return presentJob(job, deps.presenter, { inline });
+    },
+  );
+
+  app.get<{ Querystring: { status?: JobStatus; limit: number; cursor?: string } }>(
+    '/v1/jobs',
+    {
+      schema: {
+        summary: 'List jobs, newest first',
+        tags: ['jobs'],
+        querystring: listJobsQuery,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              object: { type: 'string' },
+              data: { type: 'array', items: jobSchema },
+              next_cursor: { type: 'string', nullable: true },
+              has_more: { type: 'boolean' },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { status, limit, cursor } = request.query;
+      const page = await deps.service.list(request.caller, { status, limit, cursor });
+      return {
+        object: 'list',
+        data: page.jobs.map((j) => presentJob(j, deps.presenter)),
+        next_cursor: page.nextCursor,
+        has_more: page.nextCursor !== null,
+      };
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/jobs/:id/cancel',
+    {
+      schema: {
+        summary: 'Cancel a job (stops its worker)',
+        tags: ['jobs'],
+        params: jobIdParams,
+        response: { 200: jobSchema, ...errors },
+      },
+    },
+    async (request) =>
+      presentJob(await deps.service.cancel(request.params.id, request.caller), deps.presenter),
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/jobs/:id',
+    {
+      schema: {
+        summary: 'Delete a job and its files (cancels it first)',
+        tags: ['jobs'],
+        params: jobIdParams,
+      },
+    },
+    async (request, reply) => {
+      await deps.service.delete(request.params.id, request.caller);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/jobs/:id/webhook/deliveries',
+    { schema: { summary: "The job's webhook delivery log", tags: ['webhooks'], params: jobIdParams } },
+    async (request) => {
+      const job = await deps.service.get(request.params.id, request.caller);
+      const deliveries = await deps.outbox.list(job.id);
+      return { object: 'list', data: deliveries.map(presentDelivery) };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { delivery_id?: string } | undefined }>(
+    '/v1/jobs/:id/webhook/redeliver',
+    {
+      schema: {
+        summary: 'Send a webhook again (the latest delivery, or the one named); same webhook-id',
+        tags: ['webhooks'],
+        params: jobIdParams,
+        body: {
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                additionalProperties: false,
+                properties: { delivery_id: { type: 'string' } },
+              },
+            },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const job = await deps.service.get(request.params.id, request.caller);
+      const deliveries = await deps.outbox.list(job.id);
+      const wanted = request.body?.delivery_id;
+      const source = wanted ? deliveries.find((d) => d.id === wanted) : deliveries.at(-1);
+      if (!job.request.webhook && deliveries.length === 0)
+        throw new PixeliftError('webhook_not_configured', { id: job.id });
+      if (!source) {
+        throw new PixeliftError('invalid_argument', {
+          param: 'delivery_id',
+          message: wanted
+            ? `No delivery "${wanted}" for job ${job.id}`
+            : `Job ${job.id} has no delivery to send again yet`,
+        });
+      }
+      return reply.code(202).send(presentDelivery(await deps.redeliver(source)));
+    },
+  );
+}
+
+function presentDelivery(d: import('../../jobs/store.js').WebhookDelivery): Record<string, unknown> {
+  return {
+    id: d.id,
+    object: 'webhook_delivery',
+    job_id: d.jobId,
+    event: d.eventType,
+    url: d.url,
+    webhook_id: d.messageId,
+    status: d.status,
+    attempts: d.attempts.map((a) => ({
+      at: a.at,
+      status_code: a.statusCode,
+      error: a.error,
+      duration_ms: a.durationMs,
+    })),
+    next_attempt_at: d.nextAttemptAt,
+    created_at: d.createdAt,
+  };
+}

@@ -1,0 +1,59 @@
+/** GET /v1/models, /healthz, /readyz, /metrics. */
+import type { FastifyInstance } from 'fastify';
+import { CREDITS_PER_MEGAPIXEL } from '../../jobs/cost.js';
+import { MODEL_ALIASES } from '../../models/aliases.js';
+import type { ApiDeps } from '../deps.js';
+
+export function metaRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.get(
+    '/v1/models',
+    { schema: { summary: 'Installed models and provider aliases', tags: ['models'] } },
+    async () => {
+      const models = deps.models.list();
+      const defaultId = deps.models.resolve().model.id;
+      return {
+        object: 'list',
+        data: models.map((m) => ({
+          id: m.id,
+          object: 'model',
+          name: m.name,
+          kind: m.kind,
+          purpose: m.purpose,
+          scales: m.scales,
+          default: m.id === defaultId,
+          input_kpx_per_second: m.kpxPerSecond ?? null,
+          credits_per_megapixel: CREDITS_PER_MEGAPIXEL[m.kind],
+          license: m.license,
+          origin: m.origin,
+          aliases: MODEL_ALIASES.filter((a) => a.model === m.id).map((a) => ({
+            name: a.name,
+            provider: a.provider,
+            ...(a.warning ? { warning: a.warning } : {}),
+          })),
+        })),
+      };
+    },
+  );
+
+  app.get('/healthz', { schema: { summary: 'Liveness', tags: ['health'] } }, async () => ({ status: 'ok' }));
+
+  app.get(
+    '/readyz',
+    { schema: { summary: 'Readiness: store, blobs and workers answer', tags: ['health'] } },
+    async (_req, reply) => {
+      const checks = await deps.ready();
+      const ok = !deps.shuttingDown() && Object.values(checks).every(Boolean);
+      return reply
+        .code(ok ? 200 : 503)
+        .send({ status: ok ? 'ready' : 'not_ready', checks, shutting_down: deps.shuttingDown() });
+    },
+  );
+
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics', tags: ['health'] } },
+    async (_req, reply) => {
+      return reply.type(deps.metrics.contentType).send(await deps.metrics.text());
+    },
+  );
+}

@@ -1,0 +1,227 @@
+/**
+ * POST /v1/upscale and POST /v1/estimate: JSON or multipart in, a Job (or an estimate) out.
+ * `Prefer: wait=N` holds the request up to N s (capped by config) and answers 200 with the
+ * finished job, or 202 if it is still running; `Idempotency-Key` makes a retry safe.
+ */
+
+import { Ajv } from 'ajv';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { OutputFormat } from '../../engine/encode.js';
+import type { Fit, OversizePolicy } from '../../engine/plan.js';
+import { PixeliftError } from '../../errors.js';
+import type { SubmitRequest } from '../../jobs/service.js';
+import { isTerminal, type Job, type JobEventType, type OutputType } from '../../jobs/types.js';
+import type { ApiDeps } from '../deps.js';
+import { validationError } from '../errors.js';
+import { presentJob } from '../present.js';
+import { errorEnvelope, jobSchema, upscaleBody } from '../schemas.js';
+
+type UpscaleBody = {
+  image: string | Buffer;
+  model?: string;
+  scale?: number;
+  width?: number;
+  height?: number;
+  fit?: Fit;
+  oversize?: OversizePolicy;
+  denoise?: number;
+  fix_compression?: number;
+  sharpen?: number;
+  output?: {
+    format?: OutputFormat;
+    quality?: number;
+    keep_metadata?: boolean;
+    type?: OutputType;
+    upload_url?: string;
+    ttl?: number;
+  };
+  webhook?: { url: string; events?: JobEventType[] };
+  metadata?: Record<string, unknown>;
+};
+
+const NUMERIC_FIELDS = new Set(['scale', 'width', 'height', 'denoise', 'fix_compression', 'sharpen']);
+const JSON_FIELDS = new Set(['output', 'webhook', 'metadata']);
+
+// Multipart fields arrive as strings; they are turned into the JSON body's types and checked
+// against the same schema, so both forms of the request obey one set of rules.
+const ajv = new Ajv({ allErrors: false, strict: false });
+const validateMultipart = ajv.compile({ ...upscaleBody, $id: undefined });
+
+export function upscaleRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const schema = (summary: string, ok: object) => ({
+    summary,
+    body: { content: { 'application/json': { schema: upscaleBody } } },
+    headers: {
+      type: 'object',
+      properties: {
+        'idempotency-key': { type: 'string', maxLength: 255 },
+        prefer: { type: 'string', description: '`wait=N`: hold the request up to N seconds' },
+      },
+    },
+    response: { ...ok, '4XX': errorEnvelope, '5XX': errorEnvelope },
+  });
+
+  app.post(
+    '/v1/upscale',
+    { schema: { ...schema('Create an upscale job', { 200: jobSchema, 202: jobSchema }), tags: ['jobs'] } },
+    async (request, reply) => {
+      if (deps.shuttingDown()) throw new PixeliftError('shutting_down');
+      const body = await readBody(request);
+      const abort = abortOnClose(request);
+      const idemKey = header(request, 'idempotency-key');
+      const { job, replayed } = await deps.service.submit(
+        toSubmit(body, deps),
+        request.caller,
+        idemKey ? { key: idemKey, body: bodyForFingerprint(body) } : undefined,
+        abort.signal,
+      );
+      let current: Job = job;
+      const wait = preferWait(request, deps.settings.maxWaitSeconds);
+      if (wait !== undefined && !isTerminal(job.status)) {
+        current = await deps.service.wait(job.id, request.caller, wait * 1000);
+        reply.header('preference-applied', `wait=${wait}`);
+      }
+      reply.header('location', `/v1/jobs/${job.id}`);
+      if (replayed) reply.header('idempotent-replayed', 'true');
+      const inline =
+        current.result && current.request.output.type !== 'url'
+          ? await deps.blobs.get(current.result.blobKey)
+          : undefined;
+      return reply
+        .code(isTerminal(current.status) ? 200 : 202)
+        .send(presentJob(current, deps.presenter, { inline, replayed }));
+    },
+  );
+
+  app.post(
+    '/v1/estimate',
+    {
+      schema: {
+        ...schema('Validate a request and return its output size, cost and ETA without running it', {
+          200: { type: 'object', additionalProperties: true },
+        }),
+        tags: ['jobs'],
+      },
+    },
+    async (request) => {
+      const body = await readBody(request);
+      const e = await deps.service.estimate(
+        toSubmit(body, deps),
+        request.caller,
+        abortOnClose(request).signal,
+      );
+      return {
+        object: 'estimate',
+        model: e.model,
+        input: e.input,
+        output: e.output,
+        cost: e.cost,
+        run_seconds: e.runSeconds,
+        eta_seconds: e.etaSeconds,
+        warnings: e.warnings,
+      };
+    },
+  );
+}
+
+async function readBody(request: FastifyRequest): Promise<UpscaleBody> {
+  if (!request.isMultipart()) {
+    const body = request.body;
+    if (body === undefined || body === null || typeof body !== 'object' || Buffer.isBuffer(body)) {
+      throw new PixeliftError('unsupported_media_type', {
+        contentType: request.headers['content-type'] ?? '(none)',
+        expected: 'application/json or multipart/form-data',
+      });
+    }
+    return request.body as UpscaleBody;
+  }
+  const fields: Record<string, unknown> = {};
+  let file: Buffer | undefined;
+  for await (const part of request.parts()) {
+    if (part.type === 'file') {
+      if (part.fieldname !== 'image' && part.fieldname !== 'file') {
+        await part.toBuffer();
+        throw new PixeliftError('invalid_argument', {
+          param: part.fieldname,
+          message: `Unknown file field "${part.fieldname}"; send the image as "image"`,
+        });
+      }
+      file = await part.toBuffer();
+    } else {
+      const raw = String(part.value);
+      fields[part.fieldname] = coerceField(part.fieldname, raw);
+    }
+  }
+  if (file) fields.image = 'multipart';
+  if (!validateMultipart(fields)) throw validationError(validateMultipart.errors ?? []);
+  return { ...(fields as UpscaleBody), image: file ?? (fields.image as string) };
+}
+
+function coerceField(name: string, raw: string): unknown {
+  if (NUMERIC_FIELDS.has(name)) {
+    const n = Number(raw);
+    return raw.trim() !== '' && Number.isFinite(n) ? n : raw;
+  }
+  if (JSON_FIELDS.has(name)) {
+    try {
+      return JSON.parse(raw);
+    } catch {
+      throw new PixeliftError('invalid_json', { reason: `multipart field "${name}" must hold JSON` });
+    }
+  }
+  return raw;
+}
+
+function toSubmit(body: UpscaleBody, deps: ApiDeps): SubmitRequest {
+  const o = body.output;
+  return {
+    image: Buffer.isBuffer(body.image) ? { kind: 'bytes', data: body.image } : deps.parseImage(body.image),
+    model: body.model,
+    scale: body.scale,
+    width: body.width,
+    height: body.height,
+    fit: body.fit,
+    oversize: body.oversize,
+    denoise: body.denoise,
+    fix_compression: body.fix_compression,
+    sharpen: body.sharpen,
+    output: o && {
+      format: o.format,
+      quality: o.quality,
+      keepMetadata: o.keep_metadata,
+      type: o.type,
+      uploadUrl: o.upload_url,
+      ttlSeconds: o.ttl,
+    },
+    webhook: body.webhook,
+    metadata: body.metadata,
+    dialect: 'native',
+  };
+}
+
+function bodyForFingerprint(body: UpscaleBody): unknown {
+  return body; // Buffers hash by content (fingerprintOf)
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const v = request.headers[name];
+  const s = Array.isArray(v) ? v[0] : v;
+  return s && s.trim() !== '' ? s.trim() : undefined;
+}
+
+/** `Prefer: wait=N` (RFC 7240), capped at `max`. */
+export function preferWait(request: FastifyRequest, max: number): number | undefined {
+  const prefer = header(request, 'prefer');
+  const m = prefer && /(?:^|[,;\s])wait=(\d+)/i.exec(prefer);
+  if (!m) return undefined;
+  return Math.min(Number(m[1]), max);
+}
+
+/** Aborts when the client goes away (stops a URL fetch nobody waits for). */
+function abortOnClose(request: FastifyRequest): AbortController {
+  const controller = new AbortController();
+  request.raw.once('close', () => {
+    if (!request.raw.complete) controller.abort();
+  });
+  return controller;
+}

@@ -1,0 +1,49 @@
+/**
+ * `pixelift serve` (and `npm start`): the HTTP service on this machine. SIGTERM/SIGINT start
+ * a graceful shutdown (running jobs get PIXELIFT_SHUTDOWN_GRACE seconds, the rest go back to
+ * the queue for the next start); a second signal exits at once.
+ */
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { startService } from '../api/boot.js';
+import { config as loadConfig } from '../config.js';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('start the HTTP API (native /v1) with an embedded job queue and worker pool')
+    .option('-p, --port <n>', 'port (PIXELIFT_PORT, default 8080)', (v) => Number(v))
+    .option('-H, --host <addr>', 'address to bind (PIXELIFT_HOST, default 127.0.0.1)')
+    .action(async (opts: { port?: number; host?: string }) => {
+      const base = loadConfig();
+      const config = {
+        ...base,
+        ...(opts.port !== undefined ? { port: opts.port } : {}),
+        ...(opts.host !== undefined ? { host: opts.host } : {}),
+      };
+      // JSON lines on stdout, the usual place for a service's logs (request id and job id on each).
+      const logger = pino({
+        level: config.logLevel,
+        base: { name: 'pixelift' },
+      });
+      const service = await startService(config, logger);
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals) => {
+        signals++;
+        if (signals > 1) {
+          logger.warn({ signal }, 'second signal: exiting now');
+          process.exit(130);
+        }
+        logger.info({ signal }, 'signal received');
+        service.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            logger.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+}

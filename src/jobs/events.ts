@@ -1,0 +1,88 @@
+/**
+ * Everything that happens to a job becomes one event: appended to the event log (so that SSE
+ * clients can resume with Last-Event-ID), published on the in-process bus (live SSE streams,
+ * `Prefer: wait`), and, when the job's webhook subscribed to it, queued in the webhook outbox.
+ * What a webhook body looks like is the dialect's business: each registers a formatter.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../log.js';
+import type { EventLog, WebhookOutbox } from './store.js';
+import type { Job, JobEvent, JobEventType } from './types.js';
+
+export interface WebhookMessage {
+  readonly url: string;
+  readonly payload: string;
+  readonly scheme: string;
+  readonly messageId: string;
+}
+
+/** Builds the webhook message a dialect sends for an event, or undefined to send none. */
+export type WebhookFormatter = (job: Job, event: JobEvent) => WebhookMessage | undefined;
+
+export interface JobBusEvents {
+  event: [event: JobEvent];
+}
+
+export class JobEvents {
+  /** Live events of every job; subscribers filter. */
+  readonly bus = new EventEmitter<JobBusEvents>();
+  private readonly formatters = new Map<string, WebhookFormatter>();
+
+  constructor(
+    private readonly deps: {
+      readonly log: EventLog;
+      readonly outbox: WebhookOutbox;
+      /** Wakes the webhook dispatcher after a delivery is queued. */
+      readonly kickWebhooks: () => void;
+      readonly logger: Logger;
+    },
+  ) {
+    // One listener per open SSE stream and per waiting request.
+    this.bus.setMaxListeners(0);
+  }
+
+  /** The formatter for jobs created by `dialect` (`native`, `runflow`, …). */
+  setFormatter(dialect: string, formatter: WebhookFormatter): void {
+    this.formatters.set(dialect, formatter);
+  }
+
+  async emit(job: Job, type: JobEventType, data?: Record<string, unknown>): Promise<JobEvent> {
+    const event = await this.deps.log.append({
+      jobId: job.id,
+      keyId: job.keyId,
+      type,
+      data: data ?? snapshot(job),
+    });
+    this.bus.emit('event', event);
+    const hook = job.request.webhook;
+    if (hook && (hook.events.includes(type) || job.request.dialect !== 'native')) {
+      const message = this.formatters.get(job.request.dialect)?.(job, event);
+      if (message) {
+        await this.deps.outbox.enqueue({ ...message, jobId: job.id, eventType: type, now: new Date() });
+        this.deps.kickWebhooks();
+      }
+    }
+    return event;
+  }
+
+  /** Resolves with the job's first event matching `until` or undefined after `timeoutMs`. */
+  waitFor(jobId: string, until: (e: JobEvent) => boolean, timeoutMs: number): Promise<JobEvent | undefined> {
+    return new Promise((resolve) => {
+      const done = (e: JobEvent | undefined) => {
+        clearTimeout(timer);
+        this.bus.off('event', onEvent);
+        resolve(e);
+      };
+      const onEvent = (e: JobEvent) => {
+        if (e.jobId === jobId && until(e)) done(e);
+      };
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      this.bus.on('event', onEvent);
+    });
+  }
+}
+
+/** A job as an event carries it: everything but the request's dialect-private data. */
+export function snapshot(job: Job): Record<string, unknown> {
+  return { ...job } as unknown as Record<string, unknown>;
+}

@@ -1,0 +1,349 @@
+/**
+ * Submitting and managing jobs, whatever dialect the request came in (DESIGN §1): a dialect
+ * turns its body into a SubmitRequest; this turns that into a stored, charged, queued Job.
+ *
+ * The input is resolved at submission (a URL fetched, an upload looked up, inline bytes taken)
+ * and stored as a blob: its header gives the output size, hence the cost charged now and the
+ * ETA, and a job that must run again after a crash never depends on a remote server again.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Limits } from '../config.js';
+import { probe } from '../engine/decode.js';
+import type { OutputFormat } from '../engine/encode.js';
+import { type Fit, type OversizePolicy, plan } from '../engine/plan.js';
+import { checkKnobs } from '../engine/post.js';
+import { PixeliftError } from '../errors.js';
+import type { ModelStore } from '../models/store.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { jobCost, runSeconds } from './cost.js';
+import type { JobEvents } from './events.js';
+import type { JobStore, ListJobsQuery, UploadStore } from './store.js';
+import { isTerminal, type Job, type JobEventType, type OutputType, type UpscaleRequest } from './types.js';
+
+/** The image as the client gave it, already told apart (see delivery/image-input.ts). */
+export type ImageInput =
+  | { readonly kind: 'url'; readonly url: string }
+  | { readonly kind: 'upload'; readonly id: string }
+  | { readonly kind: 'bytes'; readonly data: Buffer };
+
+export interface SubmitRequest {
+  readonly image: ImageInput;
+  readonly model?: string;
+  readonly scale?: number;
+  readonly width?: number;
+  readonly height?: number;
+  readonly fit?: Fit;
+  readonly oversize?: OversizePolicy;
+  readonly denoise?: number;
+  readonly fix_compression?: number;
+  readonly sharpen?: number;
+  readonly output?: {
+    readonly format?: OutputFormat;
+    readonly quality?: number;
+    readonly keepMetadata?: boolean;
+    readonly type?: OutputType;
+    readonly uploadUrl?: string;
+    readonly ttlSeconds?: number;
+  };
+  readonly webhook?: { readonly url: string; readonly events?: readonly JobEventType[] };
+  readonly metadata?: Readonly<Record<string, unknown>>;
+  /** `native` unless a compat dialect submits it. */
+  readonly dialect?: string;
+  readonly dialectData?: Readonly<Record<string, unknown>>;
+  /** Extra warnings the dialect wants on the job (parameters it accepted but cannot honour). */
+  readonly warnings?: readonly string[];
+}
+
+/** Who is asking: the key's id, or null in open mode. */
+export interface Caller {
+  readonly keyId: string | null;
+}
+
+export interface Estimate {
+  readonly model: { readonly requested: string | null; readonly used: string };
+  readonly input: { readonly width: number; readonly height: number; readonly format: string };
+  readonly output: { readonly width: number; readonly height: number; readonly format: OutputFormat };
+  readonly cost: number;
+  /** Run time alone, s. */
+  readonly runSeconds: number;
+  /** Including the queue ahead, s. */
+  readonly etaSeconds: number;
+  readonly warnings: readonly string[];
+}
+
+export interface JobServiceOptions {
+  readonly jobs: JobStore;
+  readonly uploads: UploadStore;
+  readonly blobs: BlobStore;
+  readonly events: JobEvents;
+  readonly models: ModelStore;
+  /** Fetches an image URL under the SSRF rules (delivery/fetch-url.ts, bound to config). */
+  readonly fetchImage: (url: string, signal?: AbortSignal) => Promise<Buffer>;
+  readonly limits: Limits;
+  /** Worker processes: the ETA divides the queue ahead among them. */
+  readonly workers: number;
+  readonly resultTtlSeconds: number;
+  readonly maxResultTtlSeconds: number;
+  readonly maxQueueDepth: number;
+  /** Whether keys carry credits at all (keys configured); open mode never charges. */
+  readonly charge: boolean;
+  /** Wakes the runner after a job is queued. */
+  readonly kickRunner: () => void;
+  /** Stops a job running in this process (runner.cancel). */
+  readonly stopRunning: (jobId: string) => void;
+}
+
+const DEFAULT_WEBHOOK_EVENTS: readonly JobEventType[] = ['completed', 'failed', 'canceled'];
+
+export class JobService {
+  constructor(private readonly o: JobServiceOptions) {}
+
+  /** Validate, price and size a request without running it or storing anything. */
+  async estimate(req: SubmitRequest, caller: Caller, signal?: AbortSignal): Promise<Estimate> {
+    const data = await this.inputBytes(req.image, caller, signal);
+    return (await this.assess(req, data)).estimate;
+  }
+
+  /** Create and queue a job. Same idempotency key + same body → the first job, `replayed`. */
+  async submit(
+    req: SubmitRequest,
+    caller: Caller,
+    idempotency?: { readonly key: string; readonly body: unknown },
+    signal?: AbortSignal,
+  ): Promise<{ job: Job; replayed: boolean }> {
+    const fingerprint = idempotency && fingerprintOf(idempotency.body);
+    if (idempotency && fingerprint) {
+      // A replay must not fetch the URL again nor fail on a limit that changed since.
+      const prior = await this.o.jobs.findIdempotent(caller.keyId, idempotency.key);
+      if (prior?.fingerprint === fingerprint) return { job: prior.job, replayed: true };
+      if (prior) throw new PixeliftError('idempotency_key_reused', { key: idempotency.key });
+    }
+    const data = await this.inputBytes(req.image, caller, signal);
+    const { estimate, request } = await this.assess(req, data);
+    const id = newId('job');
+    const inputBlob = `inputs/${id}`;
+    await this.o.blobs.put(inputBlob, data);
+    const now = new Date().toISOString();
+    const job: Job = {
+      id,
+      status: 'queued',
+      progress: 0,
+      etaSeconds: Math.round(estimate.etaSeconds),
+      keyId: caller.keyId,
+      request: { ...request, inputBlob },
+      model: estimate.model,
+      input: estimate.input,
+      output: estimate.output,
+      cost: estimate.cost,
+      refunded: false,
+      warnings: estimate.warnings,
+      error: null,
+      result: null,
+      attempts: 0,
+      metadata: req.metadata ?? null,
+      timings: {},
+      createdAt: now,
+      startedAt: null,
+      finishedAt: null,
+      expiresAt: null,
+    };
+    let created: { job: Job; replayed: boolean };
+    try {
+      created = await this.o.jobs.create(job, {
+        idempotency: idempotency && fingerprint ? { key: idempotency.key, fingerprint } : undefined,
+        charge: this.o.charge && caller.keyId !== null,
+        maxQueued: this.o.maxQueueDepth,
+      });
+    } catch (err) {
+      await this.o.blobs.delete(inputBlob);
+      throw err;
+    }
+    if (created.replayed) {
+      await this.o.blobs.delete(inputBlob);
+      return created;
+    }
+    await this.o.events.emit(created.job, 'queued');
+    this.o.kickRunner();
+    return created;
+  }
+
+  /** The caller's job (another key's job is reported as not found, never as forbidden). */
+  async get(id: string, caller: Caller | undefined): Promise<Job> {
+    const job = await this.o.jobs.get(id);
+    if (!job || (caller && caller.keyId !== null && job.keyId !== caller.keyId)) {
+      throw new PixeliftError('job_not_found', { id });
+    }
+    return job;
+  }
+
+  list(caller: Caller, query: Omit<ListJobsQuery, 'keyId'>) {
+    // Open mode (null key) sees every job: there is one user, on loopback.
+    return this.o.jobs.list({ ...query, keyId: caller.keyId === null ? undefined : caller.keyId });
+  }
+
+  /** Cancel a queued or running job: the worker running it is stopped and the charge refunded. */
+  async cancel(id: string, caller: Caller): Promise<Job> {
+    const job = await this.get(id, caller);
+    if (isTerminal(job.status)) throw new PixeliftError('job_not_cancelable', { id, status: job.status });
+    const canceled = await this.o.jobs.update(
+      id,
+      {
+        status: 'canceled',
+        etaSeconds: null,
+        finishedAt: new Date().toISOString(),
+        expiresAt: new Date(Date.now() + this.ttlOf(job) * 1000).toISOString(),
+        error: { code: 'canceled', message: new PixeliftError('canceled').message },
+      },
+      { status: ['queued', 'running'] },
+    );
+    if (!canceled) return this.cancel(id, caller); // it moved on meanwhile: answer from its new state
+    this.o.stopRunning(id);
+    const refunded = (await this.o.jobs.refund(id)) ?? canceled;
+    await this.o.events.emit(refunded, 'canceled');
+    return refunded;
+  }
+
+  /** Cancel if needed, then remove the job, its input and its result. */
+  async delete(id: string, caller: Caller): Promise<void> {
+    const job = await this.get(id, caller);
+    if (!isTerminal(job.status)) await this.cancel(id, caller).catch(() => undefined);
+    const gone = (await this.o.jobs.delete(id)) ?? job;
+    await this.o.blobs.delete(gone.request.inputBlob);
+    if (gone.result) await this.o.blobs.delete(gone.result.blobKey);
+  }
+
+  /** Wait until the job ends or `timeoutMs` passes; the job as it is then. */
+  async wait(id: string, caller: Caller, timeoutMs: number): Promise<Job> {
+    const ended = this.o.events.waitFor(
+      id,
+      (e) => e.type === 'completed' || e.type === 'failed' || e.type === 'canceled',
+      timeoutMs,
+    );
+    const now = await this.get(id, caller);
+    if (isTerminal(now.status)) return now;
+    await ended;
+    return this.get(id, caller);
+  }
+
+  ttlOf(job: Job): number {
+    return job.request.output.ttlSeconds;
+  }
+
+  private async inputBytes(image: ImageInput, caller: Caller, signal?: AbortSignal): Promise<Buffer> {
+    switch (image.kind) {
+      case 'bytes':
+        return image.data;
+      case 'url':
+        return this.o.fetchImage(image.url, signal);
+      case 'upload': {
+        const upload = await this.o.uploads.get(image.id);
+        if (!upload || (caller.keyId !== null && upload.keyId !== caller.keyId)) {
+          throw new PixeliftError('upload_not_found', { id: image.id, ttl: '24 h' });
+        }
+        return this.o.blobs.get(upload.blobKey);
+      }
+    }
+  }
+
+  /** Everything that can be refused is refused here, from the header: limits, model, size, knobs. */
+  private async assess(
+    req: SubmitRequest,
+    data: Buffer,
+  ): Promise<{ estimate: Estimate; request: Omit<UpscaleRequest, 'inputBlob'> }> {
+    const info = await probe(data, this.o.limits);
+    const resolved = this.o.models.resolve(req.model);
+    const knobs = {
+      denoise: req.denoise ?? resolved.preset.denoise,
+      fix_compression: req.fix_compression ?? resolved.preset.fix_compression,
+      sharpen: req.sharpen ?? resolved.preset.sharpen,
+    };
+    checkKnobs(knobs);
+    const p = plan(
+      {
+        input: { width: info.width, height: info.height },
+        scale: req.scale,
+        width: req.width,
+        height: req.height,
+        fit: req.fit,
+        oversize: req.oversize,
+        maxOutputMegapixels: this.o.limits.maxOutputMegapixels,
+      },
+      resolved.model,
+    );
+    const ttl = req.output?.ttlSeconds ?? this.o.resultTtlSeconds;
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > this.o.maxResultTtlSeconds) {
+      throw new PixeliftError('invalid_argument', {
+        param: 'output.ttl',
+        message: `Expected an integer number of seconds in [1, ${this.o.maxResultTtlSeconds}] for output.ttl but received ${ttl}`,
+      });
+    }
+    const format = req.output?.format ?? 'png';
+    const run = runSeconds(resolved.model, p);
+    const counts = await this.o.jobs.counts();
+    const ahead = counts.queued + counts.running;
+    const estimate: Estimate = {
+      model: { requested: req.model ?? null, used: resolved.model.id },
+      input: { width: info.width, height: info.height, format: info.format },
+      output: { width: p.output.width, height: p.output.height, format },
+      cost: jobCost(resolved.model, p.output.width, p.output.height),
+      runSeconds: Math.round(run * 10) / 10,
+      // Jobs ahead are assumed to be like this one: the queue holds no better guess.
+      etaSeconds: Math.round(run * (1 + ahead / Math.max(1, this.o.workers)) * 10) / 10,
+      warnings: [
+        ...(info.pages > 1 ? ['The input is animated; only its first frame is upscaled.'] : []),
+        ...resolved.warnings,
+        ...p.warnings,
+        ...(req.warnings ?? []),
+      ],
+    };
+    const request: Omit<UpscaleRequest, 'inputBlob'> = {
+      inputSource:
+        req.image.kind === 'url'
+          ? req.image.url
+          : req.image.kind === 'upload'
+            ? `upload:${req.image.id}`
+            : 'inline',
+      model: req.model,
+      scale: req.scale,
+      width: req.width,
+      height: req.height,
+      fit: req.fit,
+      oversize: req.oversize,
+      ...knobs,
+      output: {
+        format,
+        quality: req.output?.quality,
+        keepMetadata: req.output?.keepMetadata,
+        type: req.output?.type ?? 'url',
+        uploadUrl: req.output?.uploadUrl,
+        ttlSeconds: ttl,
+      },
+      webhook: req.webhook && { url: req.webhook.url, events: req.webhook.events ?? DEFAULT_WEBHOOK_EVENTS },
+      dialect: req.dialect ?? 'native',
+      dialectData: req.dialectData,
+    };
+    return { estimate, request };
+  }
+}
+
+/** `job_` + 20 base32-ish characters: sortable by nothing, guessable by no one. */
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBytes(15).toString('base64url').replace(/[-_]/g, 'x')}`;
+}
+
+/** Canonical JSON (keys sorted) hashed: the same body in another key order is the same request. */
+export function fingerprintOf(body: unknown): string {
+  return createHash('sha256').update(canonical(body)).digest('hex');
+}
+
+function canonical(v: unknown): string {
+  if (Buffer.isBuffer(v)) return JSON.stringify(createHash('sha256').update(v).digest('hex'));
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}

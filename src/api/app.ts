@@ -51,8 +51,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // Bodies are checked without type coercion, so "scale": "4" is an error that names the field
   // rather than a silent fix; query strings and path parameters are text and are coerced.
   const strict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false });
-  const lenient = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false });
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
+  const lenient = new Ajv({
+    coerceTypes: 'array',
+    useDefaults: true,
+    removeAdditional: false,
+    strict: false,
+  });
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? strict : lenient).compile(schema),
+  );
 
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err as Error));
   app.setNotFoundHandler((request, reply) =>

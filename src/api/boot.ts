@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
+import { checkCallbackUrl } from '../delivery/callback-url.js';
 import { fetchUrl } from '../delivery/fetch-url.js';
 import { parseImageField } from '../delivery/image-input.js';
 import { safeRequest } from '../delivery/safe-request.js';
@@ -155,6 +156,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     maxResultTtlSeconds: svc.maxResultTtlSeconds,
     maxQueueDepth: svc.maxQueueDepth,
     charge: true,
+    checkCallbackUrl: (url, param) => checkCallbackUrl(url, param, allowPrivate),
     kickRunner: () => runner.kick(),
     stopRunning: (id) => runner.cancel(id),
   });

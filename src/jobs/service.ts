@@ -87,6 +87,8 @@ export interface JobServiceOptions {
   readonly maxQueueDepth: number;
   /** Whether keys carry credits at all (keys configured); open mode never charges. */
   readonly charge: boolean;
+  /** Refuses a webhook or upload URL that can never be delivered to (scheme, forbidden host). */
+  readonly checkCallbackUrl: (url: string, param: string) => void;
   /** Wakes the runner after a job is queued. */
   readonly kickRunner: () => void;
   /** Stops a job running in this process (runner.cancel). */
@@ -234,7 +236,13 @@ export class JobService {
       case 'bytes':
         return image.data;
       case 'url':
-        return this.o.fetchImage(image.url, signal);
+        return this.o.fetchImage(image.url, signal).catch((err: unknown) => {
+          // The error names the request field it came from.
+          if (err instanceof PixeliftError && err.details.param === undefined) {
+            throw new PixeliftError(err.code, { ...err.details, param: 'image' }, { cause: err });
+          }
+          throw err;
+        });
       case 'upload': {
         const upload = await this.o.uploads.get(image.id);
         if (!upload || (caller.keyId !== null && upload.keyId !== caller.keyId)) {
@@ -277,6 +285,8 @@ export class JobService {
         message: `Expected an integer number of seconds in [1, ${this.o.maxResultTtlSeconds}] for output.ttl but received ${ttl}`,
       });
     }
+    if (req.webhook) this.o.checkCallbackUrl(req.webhook.url, 'webhook.url');
+    if (req.output?.uploadUrl) this.o.checkCallbackUrl(req.output.uploadUrl, 'output.upload_url');
     const format = req.output?.format ?? 'png';
     const run = runSeconds(resolved.model, p);
     const counts = await this.o.jobs.counts();

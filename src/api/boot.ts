@@ -61,7 +61,9 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     });
   }
 
-  const blobs = new FsBlobStore(path.join(config.dataDir, 'blobs'));
+  const blobDir = path.join(config.dataDir, 'blobs');
+  fs.mkdirSync(blobDir, { recursive: true });
+  const blobs = new FsBlobStore(blobDir);
   const models = new ModelStore({
     modelCacheDir: config.modelCacheDir,
     modelsDir: config.modelsDir,
@@ -213,7 +215,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
         () => true,
         () => false,
       ),
-      blobs: fs.existsSync(path.join(config.dataDir, 'blobs')),
+      blobs: fs.existsSync(blobDir),
       workers: !shuttingDown,
     }),
     shuttingDown: () => shuttingDown,

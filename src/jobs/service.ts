@@ -289,7 +289,7 @@ export class JobService {
     if (req.output?.uploadUrl) this.o.checkCallbackUrl(req.output.uploadUrl, 'output.upload_url');
     const format = req.output?.format ?? 'png';
     const run = runSeconds(resolved.model, p);
-    const counts = await this.o.jobs.counts();
+    const counts = await this.o.jobs.active();
     const ahead = counts.queued + counts.running;
     const estimate: Estimate = {
       model: { requested: req.model ?? null, used: resolved.model.id },

@@ -83,6 +83,8 @@ export interface JobStore {
   delete(id: string): Promise<Job | undefined>;
   /** Jobs per status, all keys (metrics, queue depth). */
   counts(): Promise<Record<JobStatus, number>>;
+  /** Queued and running jobs, all keys (cheap: an index lookup each). */
+  active(): Promise<{ queued: number; running: number }>;
   /** Running and queued jobs of one key. */
   activeCount(keyId: string | null): Promise<{ queued: number; running: number }>;
 }

@@ -205,6 +205,12 @@ export class SqliteJobStore implements JobStore {
     return counts;
   }
 
+  async active(): Promise<{ queued: number; running: number }> {
+    // Two index lookups (jobs_status): the ETA of every submission needs them, and a GROUP BY
+    // over all jobs kept (a million after a busy day) costs ~50 ms on the event loop.
+    return { queued: this.#countStatus.get('queued') ?? 0, running: this.#countStatus.get('running') ?? 0 };
+  }
+
   async activeCount(keyId: string | null): Promise<{ queued: number; running: number }> {
     const rows = this.#db
       .prepare<[string | null], { status: JobStatus; n: number }>(

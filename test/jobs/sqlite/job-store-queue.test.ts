@@ -102,3 +102,12 @@ test('a fenced update applies only while status and attempts still match', async
   assert.equal((await s.jobs.counts()).succeeded, 1, 'the status column moved with the record');
   assert.equal(await s.jobs.update('job_missing', { progress: 1 }), undefined);
 });
+
+test('active() counts queued and running jobs only', async () => {
+  const s = freshStores();
+  await s.jobs.create(makeJob());
+  await s.jobs.create(makeJob());
+  await s.jobs.create(makeJob({ status: 'succeeded' }));
+  await s.jobs.claim({ maxRunningPerKey: 5, now: new Date() });
+  assert.deepEqual(await s.jobs.active(), { queued: 1, running: 1 });
+});

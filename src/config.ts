@@ -80,7 +80,7 @@ export interface ServiceSettings {
   readonly maxQueueDepth: number;
   /** Requests per minute per key (per client address in open mode). */
   readonly rateLimitPerMinute: number;
-  /** Jobs of one key running at once; more wait in the queue (never rejected for this). */
+  /** Jobs of one key running at once (default: the worker count); more wait in the queue, never rejected. */
   readonly maxRunningPerKey: number;
   /** Default time a result is kept after its job ends, s. */
   readonly resultTtlSeconds: number;
@@ -120,7 +120,6 @@ export const DEFAULTS = {
     maxWaitSeconds: 60, // s; gateways commonly cut requests at 60 s
     maxQueueDepth: 1000, // jobs
     rateLimitPerMinute: 600, // requests per key
-    maxRunningPerKey: 2, // jobs
     resultTtlSeconds: 24 * 3600, // s (Replicate keeps 1 h, Topaz 7 d)
     maxResultTtlSeconds: 30 * 24 * 3600, // s
     maxAttempts: 3,
@@ -137,12 +136,13 @@ type Env = Record<string, string | undefined>;
 /** Read and validate configuration. `env` defaults to the process environment. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const dataDir = path.resolve(str(env, 'PIXELIFT_DATA_DIR') ?? DEFAULTS.dataDir);
+  const workers = int(env, 'PIXELIFT_WORKERS', 1, 256) ?? DEFAULTS.workers;
   const config: Config = {
     dataDir,
     modelsDir: path.resolve(str(env, 'PIXELIFT_MODELS_DIR') ?? path.join(dataDir, 'models')),
     modelCacheDir: path.join(dataDir, 'cache', 'models'),
     device: oneOf(env, 'PIXELIFT_DEVICE', DEVICES) ?? DEFAULTS.device,
-    workers: int(env, 'PIXELIFT_WORKERS', 1, 256) ?? DEFAULTS.workers,
+    workers,
     threads: int(env, 'PIXELIFT_THREADS', 1, 1024) ?? DEFAULTS.threads,
     tile: int(env, 'PIXELIFT_TILE', 16, 4096),
     limits: Object.freeze({
@@ -172,7 +172,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       maxQueueDepth: int(env, 'PIXELIFT_MAX_QUEUE_DEPTH', 1, 10_000_000) ?? DEFAULTS.service.maxQueueDepth,
       rateLimitPerMinute:
         int(env, 'PIXELIFT_RATE_LIMIT', 1, 10_000_000) ?? DEFAULTS.service.rateLimitPerMinute,
-      maxRunningPerKey: int(env, 'PIXELIFT_MAX_JOBS_PER_KEY', 1, 10_000) ?? DEFAULTS.service.maxRunningPerKey,
+      // Default: every worker, so one user (open mode) is never held back; lower it to share fairly.
+      maxRunningPerKey: int(env, 'PIXELIFT_MAX_JOBS_PER_KEY', 1, 10_000) ?? workers,
       resultTtlSeconds:
         int(env, 'PIXELIFT_RESULT_TTL', 1, 10 * 365 * 86400) ?? DEFAULTS.service.resultTtlSeconds,
       maxResultTtlSeconds:

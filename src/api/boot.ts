@@ -183,6 +183,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
   dispatcher.on('attempt', (e) => metrics.webhookAttempts.inc({ outcome: e.outcome }));
 
   let shuttingDown = false;
+  const closeHttp = new AbortController();
   const app = await buildApp({
     service,
     keys: stores.keys,
@@ -219,6 +220,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
       workers: !shuttingDown,
     }),
     shuttingDown: () => shuttingDown,
+    shutdownSignal: closeHttp.signal,
     settings: {
       limits: config.limits,
       maxWaitSeconds: svc.maxWaitSeconds,
@@ -263,6 +265,8 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
           'shutting down: no new jobs; running jobs get the grace period',
         );
         await runner.stop(graceMs);
+        // Open SSE streams and held requests would keep app.close() waiting for their clients.
+        closeHttp.abort();
         await app.close();
         sweeper.stop();
         await dispatcher.stop();

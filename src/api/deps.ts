@@ -32,6 +32,8 @@ export interface ApiDeps {
   readonly ready: () => Promise<Record<string, boolean>>;
   /** True once shutdown began: new jobs are refused with shutting_down. */
   readonly shuttingDown: () => boolean;
+  /** Aborted when shutdown closes the HTTP server: SSE streams end and `Prefer: wait` answers at once. */
+  readonly shutdownSignal: AbortSignal;
   readonly settings: {
     readonly limits: Limits;
     readonly maxWaitSeconds: number;

@@ -65,14 +65,22 @@ export class JobEvents {
     return event;
   }
 
-  /** Resolves with the job's first event matching `until` or undefined after `timeoutMs`. */
-  waitFor(jobId: string, until: (e: JobEvent) => boolean, timeoutMs: number): Promise<JobEvent | undefined> {
+  /** Resolves with the job's first event matching `until`, or undefined after `timeoutMs` or on `signal`. */
+  waitFor(
+    jobId: string,
+    until: (e: JobEvent) => boolean,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<JobEvent | undefined> {
     return new Promise((resolve) => {
       const done = (e: JobEvent | undefined) => {
         clearTimeout(timer);
         this.bus.off('event', onEvent);
+        signal?.removeEventListener('abort', onAbort);
         resolve(e);
       };
+      const onAbort = () => done(undefined);
+      signal?.addEventListener('abort', onAbort, { once: true });
       const onEvent = (e: JobEvent) => {
         if (e.jobId === jobId && until(e)) done(e);
       };

@@ -215,11 +215,12 @@ export class JobService {
   }
 
   /** Wait until the job ends or `timeoutMs` passes; the job as it is then. */
-  async wait(id: string, caller: Caller, timeoutMs: number): Promise<Job> {
+  async wait(id: string, caller: Caller, timeoutMs: number, signal?: AbortSignal): Promise<Job> {
     const ended = this.o.events.waitFor(
       id,
       (e) => e.type === 'completed' || e.type === 'failed' || e.type === 'canceled',
       timeoutMs,
+      signal,
     );
     const now = await this.get(id, caller);
     if (isTerminal(now.status)) return now;

@@ -249,6 +249,15 @@ test('SIGTERM: new jobs are refused, a running job past the grace period is re-q
     scale: 2,
   });
   await waitFor(first.url, job.id, (j) => j.status === 'running');
+  // An open SSE stream and a request held by Prefer: wait must not hold the shutdown up.
+  const stream = await fetch(`${first.url}/v1/events`);
+  assert.equal(stream.status, 200);
+  const held = fetch(`${first.url}/v1/upscale`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', prefer: 'wait=60' },
+    body: JSON.stringify({ image: (await testPng()).toString('base64'), model: 'lanczos3' }),
+  });
+  await new Promise((r) => setTimeout(r, 300));
   const t0 = Date.now();
   first.child.kill('SIGTERM');
   const refused = await fetch(`${first.url}/v1/upscale`, {
@@ -260,6 +269,9 @@ test('SIGTERM: new jobs are refused, a running job past the grace period is re-q
     () => 'connection closed',
   );
   assert.ok(['shutting_down', 'connection closed'].includes(refused), refused);
+  const heldAnswer = await held;
+  assert.equal(heldAnswer.status, 202, 'the held request is answered with the queued job');
+  assert.equal(((await heldAnswer.json()) as Json).status, 'queued');
   const exit = await first.exited;
   assert.equal(exit.code, 0);
   assert.ok(Date.now() - t0 < 10_000, 'the grace period bounds the shutdown');

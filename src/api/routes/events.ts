@@ -42,7 +42,12 @@ export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
       else buffered.push(e);
     };
     deps.events.bus.on('event', onEvent);
-    void sse.closed.then(() => deps.events.bus.off('event', onEvent));
+    const onShutdown = () => sse.close();
+    deps.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
+    void sse.closed.then(() => {
+      deps.events.bus.off('event', onEvent);
+      deps.shutdownSignal.removeEventListener('abort', onShutdown);
+    });
     for (const e of await replay(after)) send(e);
     for (const e of buffered) send(e);
     live = true;

@@ -78,7 +78,7 @@ export function upscaleRoutes(app: FastifyInstance, deps: ApiDeps): void {
       let current: Job = job;
       const wait = preferWait(request, deps.settings.maxWaitSeconds);
       if (wait !== undefined && !isTerminal(job.status)) {
-        current = await deps.service.wait(job.id, request.caller, wait * 1000);
+        current = await deps.service.wait(job.id, request.caller, wait * 1000, deps.shutdownSignal);
         reply.header('preference-applied', `wait=${wait}`);
       }
       reply.header('location', `/v1/jobs/${job.id}`);

@@ -15,7 +15,7 @@ import { config } from './config.js';
 import type { UpscaleHooks, UpscaleOptions, UpscaleResult } from './engine/pipeline.js';
 import { silentLogger } from './log.js';
 import type { ModelEntry } from './models/catalog.js';
-import { ModelStore } from './models/store.js';
+import { type ModelStore, modelStoreFor } from './models/store.js';
 import { WorkerPool } from './workers/pool.js';
 import { workerSettings } from './workers/protocol.js';
 
@@ -39,13 +39,7 @@ let pool: WorkerPool | undefined;
 let store: ModelStore | undefined;
 
 function defaultStore(): ModelStore {
-  const c = config();
-  store ??= new ModelStore({
-    modelCacheDir: c.modelCacheDir,
-    modelsDir: c.modelsDir,
-    session: { device: c.device, threads: c.threads, graphOptimizationLevel: c.graphOptimizationLevel },
-    log: silentLogger,
-  });
+  store ??= modelStoreFor(config(), silentLogger);
   return store;
 }
 

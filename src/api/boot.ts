@@ -24,14 +24,14 @@ import { openSqliteStores } from '../jobs/sqlite/index.js';
 import { Sweeper } from '../jobs/sweeper.js';
 import type { Job } from '../jobs/types.js';
 import { withFields } from '../log.js';
-import { ModelStore } from '../models/store.js';
+import { modelStoreFor } from '../models/store.js';
 import { FsBlobStore } from '../storage/fs-store.js';
 import { signFileUrl, verifyFileSignature } from '../storage/signed-url.js';
 import { WorkerPool } from '../workers/pool.js';
 import { workerSettings } from '../workers/protocol.js';
 import { buildApp } from './app.js';
 import { Metrics } from './metrics.js';
-import { presentJob } from './present.js';
+import { presentEvent } from './present.js';
 
 /** Uploads are kept this long, s. */
 const UPLOAD_TTL_SECONDS = 24 * 3600;
@@ -64,16 +64,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
   const blobDir = path.join(config.dataDir, 'blobs');
   fs.mkdirSync(blobDir, { recursive: true });
   const blobs = new FsBlobStore(blobDir);
-  const models = new ModelStore({
-    modelCacheDir: config.modelCacheDir,
-    modelsDir: config.modelsDir,
-    session: {
-      device: config.device,
-      threads: config.threads,
-      graphOptimizationLevel: config.graphOptimizationLevel,
-    },
-    log: logger,
-  });
+  const models = modelStoreFor(config, logger);
   const pool = new WorkerPool({
     size: config.workers,
     settings: workerSettings(config, 'json'),
@@ -102,19 +93,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     url: job.request.webhook!.url,
     scheme: 'standard',
     messageId: `msg_${event.id}`,
-    payload: webhookEnvelope(
-      event.type,
-      event.type === 'progress'
-        ? {
-            id: job.id,
-            object: 'job',
-            status: 'running',
-            progress: event.data.progress,
-            eta_seconds: event.data.etaSeconds ?? null,
-          }
-        : presentJob(job, presenter),
-      new Date(event.createdAt),
-    ),
+    payload: webhookEnvelope(event.type, presentEvent(event, presenter), new Date(event.createdAt)),
   }));
 
   const runner = new JobRunner({

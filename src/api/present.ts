@@ -2,7 +2,7 @@
  * The native dialect's view of a Job: snake_case JSON, a signed link to the result (valid as
  * long as the result is kept), and the bytes inline when the job asked for base64/data URI.
  */
-import type { Job } from '../jobs/types.js';
+import type { Job, JobEvent } from '../jobs/types.js';
 
 export interface Presenter {
   /** A signed URL of the file, valid until `expiresAt`. */
@@ -62,4 +62,21 @@ export function presentJob(
     expires_at: job.expiresAt,
     ...(extra.replayed ? { replayed: true } : {}),
   };
+}
+
+/**
+ * What an event carries to a client, in SSE `data:` and in webhook bodies alike: the job as it
+ * was at the event, or for `progress` just the progress and ETA.
+ */
+export function presentEvent(event: JobEvent, presenter: Presenter): Record<string, unknown> {
+  if (event.type === 'progress') {
+    return {
+      id: event.jobId,
+      object: 'job',
+      status: 'running',
+      progress: event.data.progress,
+      eta_seconds: event.data.etaSeconds ?? null,
+    };
+  }
+  return presentJob(event.data as unknown as Job, presenter);
 }

@@ -1,7 +1,7 @@
 /** What every CLI command needs, built once from config. */
 import { type Config, config as loadConfig } from '../config.js';
 import { createHumanLogger, createLogger, type Logger } from '../log.js';
-import { ModelStore } from '../models/store.js';
+import { type ModelStore, modelStoreFor } from '../models/store.js';
 
 export interface CliContext {
   readonly config: Config;
@@ -18,15 +18,6 @@ export function cliContext(overrides: { device?: Config['device']; threads?: num
   // Logs go to stderr so that stdout carries only results (tables, --json).
   const log =
     config.logFormat === 'json' ? createLogger(config.logLevel, 2) : createHumanLogger(config.logLevel);
-  const store = new ModelStore({
-    modelCacheDir: config.modelCacheDir,
-    modelsDir: config.modelsDir,
-    session: {
-      device: config.device,
-      threads: config.threads,
-      graphOptimizationLevel: config.graphOptimizationLevel,
-    },
-    log,
-  });
+  const store = modelStoreFor(config, log);
   return { config, log, store };
 }

@@ -13,7 +13,7 @@ import type { ModelStore } from '../models/store.js';
 import { decode, probe } from './decode.js';
 import { type EncodeOptions, encode, type Interleaved16Image, type OutputFormat } from './encode.js';
 import { type Fit, type OversizePolicy, plan } from './plan.js';
-import { checkKnobs, denoise, fixCompression, type Knobs, sharpen } from './post.js';
+import { checkKnobs, denoise, fixCompression, type Knobs, knobsWithPreset, sharpen } from './post.js';
 import { type Kernel, resample } from './resample.js';
 import { crop, interleaved16Sink, planarSink, runTiled } from './tiles.js';
 
@@ -92,22 +92,14 @@ export async function upscaleImage(
   const tile = options.tile ?? model.tile;
   if (!Number.isInteger(tile) || tile < 16 || tile > 4096)
     throw invalidArgument('tile', 'integer in [16, 4096]', tile);
-  const knobs = {
-    denoise: options.denoise ?? resolved.preset.denoise ?? 0,
-    fix_compression: options.fix_compression ?? resolved.preset.fix_compression ?? 0,
-    sharpen: options.sharpen ?? resolved.preset.sharpen ?? 0,
-  };
+  const knobs = knobsWithPreset(options, resolved.preset);
 
   // Everything that can be refused is refused from the header, before pixels are decoded.
   const source = await probe(input, limits);
   const p = plan(
     {
+      ...options,
       input: { width: source.width, height: source.height },
-      scale: options.scale,
-      width: options.width,
-      height: options.height,
-      fit: options.fit,
-      oversize: options.oversize,
       maxOutputMegapixels: limits.maxOutputMegapixels,
     },
     model,

@@ -17,6 +17,15 @@ export interface Knobs {
   readonly sharpen?: number;
 }
 
+/** The knobs a job runs with: what was asked, else the model alias's preset, else 0. */
+export function knobsWithPreset(asked: Knobs, preset: Knobs): Required<Knobs> {
+  return {
+    denoise: asked.denoise ?? preset.denoise ?? 0,
+    fix_compression: asked.fix_compression ?? preset.fix_compression ?? 0,
+    sharpen: asked.sharpen ?? preset.sharpen ?? 0,
+  };
+}
+
 export function checkKnobs(k: Knobs): void {
   for (const name of ['denoise', 'fix_compression', 'sharpen'] as const) {
     const v = k[name];

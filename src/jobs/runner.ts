@@ -322,12 +322,7 @@ export class JobRunner {
 }
 
 export function toJobError(err: unknown): JobError {
-  if (isPixeliftError(err)) {
-    const { message: _m, ...details } = err.details;
-    return Object.keys(details).length > 0
-      ? { code: err.code, message: err.message, details }
-      : { code: err.code, message: err.message };
-  }
+  if (isPixeliftError(err)) return err.toJSON();
   const message = err instanceof Error ? err.message : String(err);
   return { code: 'internal', message: new PixeliftError('internal', { message }).message };
 }

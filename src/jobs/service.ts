@@ -10,15 +10,22 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Limits } from '../config.js';
 import { probe } from '../engine/decode.js';
 import type { OutputFormat } from '../engine/encode.js';
-import { type Fit, type OversizePolicy, plan } from '../engine/plan.js';
-import { checkKnobs } from '../engine/post.js';
+import { plan } from '../engine/plan.js';
+import { checkKnobs, knobsWithPreset } from '../engine/post.js';
 import { PixeliftError } from '../errors.js';
 import type { ModelStore } from '../models/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { jobCost, runSeconds } from './cost.js';
 import type { JobEvents } from './events.js';
 import type { JobStore, ListJobsQuery, UploadStore } from './store.js';
-import { isTerminal, type Job, type JobEventType, type OutputType, type UpscaleRequest } from './types.js';
+import {
+  isTerminal,
+  type Job,
+  type JobEventType,
+  type OutputType,
+  type UpscaleRequest,
+  type UpscaleShape,
+} from './types.js';
 
 /** The image as the client gave it, already told apart (see delivery/image-input.ts). */
 export type ImageInput =
@@ -26,17 +33,8 @@ export type ImageInput =
   | { readonly kind: 'upload'; readonly id: string }
   | { readonly kind: 'bytes'; readonly data: Buffer };
 
-export interface SubmitRequest {
+export interface SubmitRequest extends UpscaleShape {
   readonly image: ImageInput;
-  readonly model?: string;
-  readonly scale?: number;
-  readonly width?: number;
-  readonly height?: number;
-  readonly fit?: Fit;
-  readonly oversize?: OversizePolicy;
-  readonly denoise?: number;
-  readonly fix_compression?: number;
-  readonly sharpen?: number;
   readonly output?: {
     readonly format?: OutputFormat;
     readonly quality?: number;
@@ -193,7 +191,7 @@ export class JobService {
         status: 'canceled',
         etaSeconds: null,
         finishedAt: new Date().toISOString(),
-        expiresAt: new Date(Date.now() + this.ttlOf(job) * 1000).toISOString(),
+        expiresAt: new Date(Date.now() + job.request.output.ttlSeconds * 1000).toISOString(),
         error: { code: 'canceled', message: new PixeliftError('canceled').message },
       },
       { status: ['queued', 'running'] },
@@ -228,10 +226,6 @@ export class JobService {
     return this.get(id, caller);
   }
 
-  ttlOf(job: Job): number {
-    return job.request.output.ttlSeconds;
-  }
-
   private async inputBytes(image: ImageInput, caller: Caller, signal?: AbortSignal): Promise<Buffer> {
     switch (image.kind) {
       case 'bytes':
@@ -261,20 +255,12 @@ export class JobService {
   ): Promise<{ estimate: Estimate; request: Omit<UpscaleRequest, 'inputBlob'> }> {
     const info = await probe(data, this.o.limits);
     const resolved = this.o.models.resolve(req.model);
-    const knobs = {
-      denoise: req.denoise ?? resolved.preset.denoise,
-      fix_compression: req.fix_compression ?? resolved.preset.fix_compression,
-      sharpen: req.sharpen ?? resolved.preset.sharpen,
-    };
-    checkKnobs(knobs);
+    checkKnobs(req);
+    const knobs = knobsWithPreset(req, resolved.preset);
     const p = plan(
       {
+        ...req,
         input: { width: info.width, height: info.height },
-        scale: req.scale,
-        width: req.width,
-        height: req.height,
-        fit: req.fit,
-        oversize: req.oversize,
         maxOutputMegapixels: this.o.limits.maxOutputMegapixels,
       },
       resolved.model,

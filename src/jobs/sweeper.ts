@@ -40,8 +40,8 @@ export class Sweeper {
     for (const job of expired) {
       if (job.result) await this.o.blobs.delete(job.result.blobKey);
       await this.o.blobs.delete(job.request.inputBlob);
-      const after = (await this.o.jobs.get(job.id)) ?? job;
-      await this.o.events.emit(after, 'expired');
+      // expire() returns each job as it was; what it became follows from that.
+      await this.o.events.emit({ ...job, status: 'expired', result: null }, 'expired');
     }
     const uploads = await this.o.uploads.expire(now);
     for (const u of uploads) await this.o.blobs.delete(u.blobKey);

@@ -4,7 +4,7 @@
  * PostgreSQL in scale-out) and sent to clients by the API's serializers.
  */
 import type { OutputFormat } from '../engine/encode.js';
-import type { Fit, OversizePolicy } from '../engine/plan.js';
+import type { UpscaleOptions } from '../engine/pipeline.js';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'expired';
 export const JOB_STATUSES: readonly JobStatus[] = [
@@ -62,25 +62,24 @@ export interface WebhookSpec {
 }
 
 /**
+ * What the engine is asked to do, as the pipeline's own options name it (model id or alias,
+ * scale or size + fit, oversize policy, knobs): one definition for requests, jobs and the engine.
+ */
+export type UpscaleShape = Pick<
+  UpscaleOptions,
+  'model' | 'scale' | 'width' | 'height' | 'fit' | 'oversize' | 'denoise' | 'fix_compression' | 'sharpen'
+>;
+
+/**
  * Everything needed to run the job again after a crash. The input bytes are stored as a blob at
  * submission (URLs are fetched then, so that cost and output size are known and charged up
  * front and a restart never depends on the remote server again).
  */
-export interface UpscaleRequest {
+export interface UpscaleRequest extends UpscaleShape {
   /** Blob key of the stored input bytes. */
   readonly inputBlob: string;
   /** What the client sent as `image`, for the record: the URL, `upload:<id>`, or `inline`. */
   readonly inputSource: string;
-  /** Model id or alias as requested (undefined: the default model). */
-  readonly model?: string;
-  readonly scale?: number;
-  readonly width?: number;
-  readonly height?: number;
-  readonly fit?: Fit;
-  readonly oversize?: OversizePolicy;
-  readonly denoise?: number;
-  readonly fix_compression?: number;
-  readonly sharpen?: number;
   readonly output: OutputSpec;
   readonly webhook?: WebhookSpec;
   /** Which API created the job: `native` or a compat dialect (`runflow`, …); issue 5 reads it. */

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
+import type { Config } from '../config.js';
 import { isPixeliftError, PixeliftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { findAlias, type KnobPreset } from './aliases.js';
@@ -70,6 +71,20 @@ export interface ModelStoreOptions {
   readonly log: Logger;
   /** Where npm packages are looked up (default: this module's node_modules chain). */
   readonly packageRoot?: string;
+}
+
+/** The store a process builds from its configuration (CLI, server, library). */
+export function modelStoreFor(config: Config, log: Logger): ModelStore {
+  return new ModelStore({
+    modelCacheDir: config.modelCacheDir,
+    modelsDir: config.modelsDir,
+    session: {
+      device: config.device,
+      threads: config.threads,
+      graphOptimizationLevel: config.graphOptimizationLevel,
+    },
+    log,
+  });
 }
 
 export class ModelStore {

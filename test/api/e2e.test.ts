@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { Webhook } from 'standardwebhooks';
+import { serveLoopback } from '../helpers/loopback.js';
 import { tempDir } from '../helpers/models.js';
 import { repoPath } from '../helpers/paths.js';
 import { readSse, SHARED_MODEL_CACHE, testPng } from '../helpers/service.js';
@@ -116,20 +116,10 @@ async function submit(url: string, body: Json): Promise<Json> {
   return (await res.json()) as Json;
 }
 
-test('end to end: upload, job with webhook, SSE, poll, download, signature verified independently', async () => {
-  const hooks: { headers: http.IncomingHttpHeaders; body: string }[] = [];
-  const receiver = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => {
-      body += c.toString();
-    });
-    req.on('end', () => {
-      hooks.push({ headers: req.headers, body });
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/pixelift`;
+test('end to end: upload, job with webhook, SSE, poll, download, signature verified independently', async (t) => {
+  const receiver = await serveLoopback(t, (_req, res) => res.end());
+  const hooks = receiver.received;
+  const hookUrl = `${receiver.origin}/pixelift`;
   const server = await serve(dataDir(), await freePort());
   try {
     const form = new FormData();
@@ -166,7 +156,7 @@ test('end to end: upload, job with webhook, SSE, poll, download, signature verif
     const wh = new Webhook(SECRET);
     const payloads = hooks.map(
       (h) =>
-        wh.verify(h.body, {
+        wh.verify(h.body.toString(), {
           'webhook-id': String(h.headers['webhook-id']),
           'webhook-timestamp': String(h.headers['webhook-timestamp']),
           'webhook-signature': String(h.headers['webhook-signature']),
@@ -182,7 +172,6 @@ test('end to end: upload, job with webhook, SSE, poll, download, signature verif
   } finally {
     server.child.kill('SIGTERM');
     await server.exited;
-    await new Promise<void>((r) => receiver.close(() => r()));
   }
 });
 

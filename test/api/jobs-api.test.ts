@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { after, before, test } from 'node:test';
+import { after, before, type TestContext, test } from 'node:test';
 import sharp from 'sharp';
 import { Webhook } from 'standardwebhooks';
+import { serveLoopback } from '../helpers/loopback.js';
 import { dataUri, readSse, startTestService, type TestService, testPng } from '../helpers/service.js';
 
 let svc: TestService;
@@ -385,139 +384,119 @@ test('SSE /v1/events streams every job live, with heartbeats, and resumes from L
   assert.ok(replay.some((e) => e.event === 'started' && e.data.id === job.id));
 });
 
-/** A loopback receiver that answers with the statuses given in turn (then 200). */
-async function receiver(statuses: number[] = []) {
-  const got: { headers: http.IncomingHttpHeaders; body: string; method: string; at: number }[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      got.push({
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString('latin1'),
-        method: req.method ?? '',
-        at: Date.now(),
-      });
-      res.statusCode = statuses.shift() ?? 200;
-      res.end('ok');
-    });
+/** A loopback receiver (closed with the test) that answers with the statuses given in turn (then 200). */
+async function receiver(t: TestContext, statuses: number[] = []) {
+  const server = await serveLoopback(t, (_req, res) => {
+    res.statusCode = statuses.shift() ?? 200;
+    res.end('ok');
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  return { got, url, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    get got() {
+      return server.received.map((r) => ({ ...r, body: r.body.toString('latin1') }));
+    },
+    url: `${server.origin}/hook`,
+  };
 }
 
-test('webhooks: signed with Standard Webhooks, filtered by event, retried after 5xx, logged, redeliverable', async () => {
-  const hook = await receiver([503]);
-  try {
-    const job = await json(
-      await svc.call('/v1/upscale', {
-        method: 'POST',
-        json: {
-          image: dataUri(png),
-          model: 'lanczos3',
-          scale: 2,
-          webhook: { url: hook.url, events: ['started', 'completed'] },
-        },
-      }),
-    );
-    const end = Date.now() + 30_000;
-    // started (503, retried after a backoff) and completed: three requests in all
-    while (hook.got.length < 3 && Date.now() < end) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const verifier = new Webhook('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
-    const types = hook.got.map((g) => {
-      const payload = verifier.verify(g.body, {
-        'webhook-id': String(g.headers['webhook-id']),
-        'webhook-timestamp': String(g.headers['webhook-timestamp']),
-        'webhook-signature': String(g.headers['webhook-signature']),
-      }) as Json;
-      assert.equal(payload.data.id, job.id);
-      return payload.type;
-    });
-    // The first delivery got 503 and was retried; nothing outside the filter was sent.
-    assert.ok(types.includes('job.completed'));
-    assert.ok(
-      types.every((t) => t === 'job.started' || t === 'job.completed'),
-      types.join(),
-    );
-    assert.equal(types.length, 3, types.join());
-    assert.throws(() =>
-      verifier.verify(`${hook.got[0]!.body} `, {
-        'webhook-id': String(hook.got[0]!.headers['webhook-id']),
-        'webhook-timestamp': String(hook.got[0]!.headers['webhook-timestamp']),
-        'webhook-signature': String(hook.got[0]!.headers['webhook-signature']),
-      }),
-    );
-    const log = await json(await svc.call(`/v1/jobs/${job.id}/webhook/deliveries`));
-    assert.equal(log.data.length, 2);
-    const retried = log.data.find((d: Json) => d.attempts.length === 2);
-    assert.ok(retried, JSON.stringify(log.data));
-    assert.deepEqual(
-      retried.attempts.map((a: Json) => a.status_code),
-      [503, 200],
-    );
-    assert.ok(log.data.every((d: Json) => d.status === 'delivered'));
-
-    const completed = log.data.find((d: Json) => d.event === 'completed');
-    const re = await svc.call(`/v1/jobs/${job.id}/webhook/redeliver`, {
+test('webhooks: signed with Standard Webhooks, filtered by event, retried after 5xx, logged, redeliverable', async (t) => {
+  const hook = await receiver(t, [503]);
+  const job = await json(
+    await svc.call('/v1/upscale', {
       method: 'POST',
-      json: { delivery_id: completed.id },
-    });
-    assert.equal(re.status, 202);
-    const before = hook.got.length;
-    while (hook.got.length === before && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-    const last = hook.got.at(-1)!;
-    assert.equal(last.headers['webhook-id'], completed.webhook_id, 'a redelivery keeps the webhook-id');
-  } finally {
-    await hook.close();
+      json: {
+        image: dataUri(png),
+        model: 'lanczos3',
+        scale: 2,
+        webhook: { url: hook.url, events: ['started', 'completed'] },
+      },
+    }),
+  );
+  const end = Date.now() + 30_000;
+  // started (503, retried after a backoff) and completed: three requests in all
+  while (hook.got.length < 3 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 100));
   }
+  const verifier = new Webhook('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+  const types = hook.got.map((g) => {
+    const payload = verifier.verify(g.body, {
+      'webhook-id': String(g.headers['webhook-id']),
+      'webhook-timestamp': String(g.headers['webhook-timestamp']),
+      'webhook-signature': String(g.headers['webhook-signature']),
+    }) as Json;
+    assert.equal(payload.data.id, job.id);
+    return payload.type;
+  });
+  // The first delivery got 503 and was retried; nothing outside the filter was sent.
+  assert.ok(types.includes('job.completed'));
+  assert.ok(
+    types.every((t) => t === 'job.started' || t === 'job.completed'),
+    types.join(),
+  );
+  assert.equal(types.length, 3, types.join());
+  assert.throws(() =>
+    verifier.verify(`${hook.got[0]!.body} `, {
+      'webhook-id': String(hook.got[0]!.headers['webhook-id']),
+      'webhook-timestamp': String(hook.got[0]!.headers['webhook-timestamp']),
+      'webhook-signature': String(hook.got[0]!.headers['webhook-signature']),
+    }),
+  );
+  const log = await json(await svc.call(`/v1/jobs/${job.id}/webhook/deliveries`));
+  assert.equal(log.data.length, 2);
+  const retried = log.data.find((d: Json) => d.attempts.length === 2);
+  assert.ok(retried, JSON.stringify(log.data));
+  assert.deepEqual(
+    retried.attempts.map((a: Json) => a.status_code),
+    [503, 200],
+  );
+  assert.ok(log.data.every((d: Json) => d.status === 'delivered'));
+
+  const completed = log.data.find((d: Json) => d.event === 'completed');
+  const re = await svc.call(`/v1/jobs/${job.id}/webhook/redeliver`, {
+    method: 'POST',
+    json: { delivery_id: completed.id },
+  });
+  assert.equal(re.status, 202);
+  const before = hook.got.length;
+  while (hook.got.length === before && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  const last = hook.got.at(-1)!;
+  assert.equal(last.headers['webhook-id'], completed.webhook_id, 'a redelivery keeps the webhook-id');
 });
 
-test('webhooks: a 4xx answer is not retried', async () => {
-  const hook = await receiver([410]);
-  try {
-    const job = await json(
-      await svc.call('/v1/upscale', {
-        method: 'POST',
-        headers: { prefer: 'wait=30' },
-        json: { image: dataUri(png), model: 'lanczos3', webhook: { url: hook.url } },
-      }),
-    );
-    const end = Date.now() + 10_000;
-    let log: Json;
-    do {
-      await new Promise((r) => setTimeout(r, 100));
-      log = await json(await svc.call(`/v1/jobs/${job.id}/webhook/deliveries`));
-    } while (log.data[0]?.status !== 'failed' && Date.now() < end);
-    assert.equal(log.data[0].status, 'failed');
-    assert.equal(log.data[0].attempts.length, 1);
-    assert.equal(hook.got.length, 1);
-  } finally {
-    await hook.close();
-  }
+test('webhooks: a 4xx answer is not retried', async (t) => {
+  const hook = await receiver(t, [410]);
+  const job = await json(
+    await svc.call('/v1/upscale', {
+      method: 'POST',
+      headers: { prefer: 'wait=30' },
+      json: { image: dataUri(png), model: 'lanczos3', webhook: { url: hook.url } },
+    }),
+  );
+  const end = Date.now() + 10_000;
+  let log: Json;
+  do {
+    await new Promise((r) => setTimeout(r, 100));
+    log = await json(await svc.call(`/v1/jobs/${job.id}/webhook/deliveries`));
+  } while (log.data[0]?.status !== 'failed' && Date.now() < end);
+  assert.equal(log.data[0].status, 'failed');
+  assert.equal(log.data[0].attempts.length, 1);
+  assert.equal(hook.got.length, 1);
 });
 
-test('output.upload_url receives a PUT of the result bytes', async () => {
-  const sink = await receiver();
-  try {
-    const job = await json(
-      await svc.call('/v1/upscale', {
-        method: 'POST',
-        headers: { prefer: 'wait=30' },
-        json: { image: dataUri(png), model: 'lanczos3', scale: 2, output: { upload_url: sink.url } },
-      }),
-    );
-    assert.equal(job.status, 'succeeded', JSON.stringify(job));
-    const put = sink.got.find((g) => g.method === 'PUT');
-    assert.ok(put);
-    assert.equal(put.headers['content-type'], 'image/png');
-    const meta = await sharp(Buffer.from(put.body, 'latin1')).metadata();
-    assert.deepEqual([meta.width, meta.height], [96, 64]);
-  } finally {
-    await sink.close();
-  }
+test('output.upload_url receives a PUT of the result bytes', async (t) => {
+  const sink = await receiver(t);
+  const job = await json(
+    await svc.call('/v1/upscale', {
+      method: 'POST',
+      headers: { prefer: 'wait=30' },
+      json: { image: dataUri(png), model: 'lanczos3', scale: 2, output: { upload_url: sink.url } },
+    }),
+  );
+  assert.equal(job.status, 'succeeded', JSON.stringify(job));
+  const put = sink.got.find((g) => g.method === 'PUT');
+  assert.ok(put);
+  assert.equal(put.headers['content-type'], 'image/png');
+  const meta = await sharp(Buffer.from(put.body, 'latin1')).metadata();
+  assert.deepEqual([meta.width, meta.height], [96, 64]);
 });
 
 test('a result past its TTL is swept: the job becomes expired and its link answers 404', async () => {

@@ -16,7 +16,9 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { type TestContext, test } from 'node:test';
 import { type FetchUrlOptions, fetchUrl, type ResolvedAddress } from '../../src/delivery/fetch-url.js';
-import { ERRORS, type ErrorCode, isPixeliftError, type PixeliftError } from '../../src/errors.js';
+import { ERRORS } from '../../src/errors.js';
+import { onlyPublic } from '../helpers/loopback.js';
+import { fakeDns, rejectsWith } from '../helpers/outbound.js';
 import { SELF_SIGNED_CERT, SELF_SIGNED_KEY } from '../helpers/tls-self-signed.js';
 
 interface Loopback {
@@ -82,35 +84,8 @@ async function serve(
 const trap = (t: TestContext, options?: { host?: string; port?: number }) =>
   serve(t, (_req, res) => res.end('secret'), options);
 
-/** A resolver that answers from a table (names absent from it do not exist) and logs its calls. */
-function fakeDns(table: Record<string, string[] | ((call: number) => string[])>) {
-  const calls: string[] = [];
-  const lookup = async (host: string): Promise<ResolvedAddress[]> => {
-    calls.push(host);
-    const entry = table[host];
-    if (entry === undefined)
-      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-    const addresses = typeof entry === 'function' ? entry(calls.filter((h) => h === host).length) : entry;
-    return addresses.map((address) => ({ address, family: net.isIP(address) === 6 ? 6 : 4 }));
-  };
-  return { lookup, calls };
-}
-
-/** The one loopback endpoint a test treats as a public host. */
-const onlyPublic = (port: number) => (address: string, p: number) => address === '127.0.0.1' && p === port;
-
 const base = { allowPrivate: false, maxBytes: 1024 * 1024, timeoutMs: 5000 } satisfies FetchUrlOptions;
 const open = { ...base, allowPrivate: true } satisfies FetchUrlOptions;
-
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<PixeliftError> {
-  let caught: unknown;
-  await assert.rejects(promise, (err: unknown) => {
-    caught = err;
-    return true;
-  });
-  assert.ok(isPixeliftError(caught, code), `expected ${code}, got ${String(caught)}`);
-  return caught;
-}
 
 const PNG_BYTES = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
 

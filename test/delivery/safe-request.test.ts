@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { test } from 'node:test';
-import type { ResolvedAddress } from '../../src/delivery/fetch-url.js';
 import { type SafeRequestOptions, safeRequest } from '../../src/delivery/safe-request.js';
-import { type ErrorCode, isPixeliftError, type PixeliftError } from '../../src/errors.js';
 import { onlyPublic, serveLoopback } from '../helpers/loopback.js';
+import { fakeDns, rejectsWith } from '../helpers/outbound.js';
 
 const base = {
   method: 'POST',
@@ -19,29 +18,6 @@ const base = {
   allowPrivate: false,
   timeoutMs: 5000,
 } satisfies SafeRequestOptions;
-
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<PixeliftError> {
-  let caught: unknown;
-  await assert.rejects(promise, (err: unknown) => {
-    caught = err;
-    return true;
-  });
-  assert.ok(isPixeliftError(caught, code), `expected ${code}, got ${String(caught)}`);
-  return caught;
-}
-
-function fakeDns(table: Record<string, string[] | ((call: number) => string[])>) {
-  const calls: string[] = [];
-  const lookup = async (host: string): Promise<ResolvedAddress[]> => {
-    calls.push(host);
-    const entry = table[host];
-    if (entry === undefined)
-      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-    const addresses = typeof entry === 'function' ? entry(calls.filter((h) => h === host).length) : entry;
-    return addresses.map((address) => ({ address, family: net.isIP(address) === 6 ? 6 : 4 }));
-  };
-  return { lookup, calls };
-}
 
 // --- success ------------------------------------------------------------------------------------
 

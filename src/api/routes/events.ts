@@ -4,20 +4,15 @@
  * missed). Subscribing happens before the replay query, so no event falls between the two.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Job, JobEvent } from '../../jobs/types.js';
+import type { JobEvent } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
-import { presentJob } from '../present.js';
+import { presentEvent } from '../present.js';
 import { jobIdParams } from '../schemas.js';
 import { lastEventId, openSse } from '../sse.js';
 
 const FINAL = new Set(['completed', 'failed', 'canceled', 'expired']);
 
 export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  const payload = (e: JobEvent): unknown =>
-    e.type === 'progress'
-      ? { id: e.jobId, object: 'job', status: 'running', ...renameProgress(e.data) }
-      : presentJob(e.data as unknown as Job, deps.presenter);
-
   const stream = async (
     request: FastifyRequest,
     reply: FastifyReply,
@@ -33,7 +28,7 @@ export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const send = (e: JobEvent) => {
       if (e.id <= lastSent) return;
       lastSent = e.id;
-      sse.send({ id: e.id, type: e.type, data: payload(e) });
+      sse.send({ id: e.id, type: e.type, data: presentEvent(e, deps.presenter) });
       if (closeOnFinal && FINAL.has(e.type)) sse.close();
     };
     const onEvent = (e: JobEvent) => {
@@ -93,8 +88,4 @@ export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
       );
     },
   );
-}
-
-function renameProgress(data: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return { progress: data.progress, eta_seconds: data.etaSeconds ?? null };
 }

@@ -72,7 +72,7 @@ export function upscaleRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const { job, replayed } = await deps.service.submit(
         toSubmit(body, deps),
         request.caller,
-        idemKey ? { key: idemKey, body: bodyForFingerprint(body) } : undefined,
+        idemKey ? { key: idemKey, body: body } : undefined,
         abort.signal,
       );
       let current: Job = job;
@@ -197,10 +197,6 @@ function toSubmit(body: UpscaleBody, deps: ApiDeps): SubmitRequest {
     metadata: body.metadata,
     dialect: 'native',
   };
-}
-
-function bodyForFingerprint(body: UpscaleBody): unknown {
-  return body; // Buffers hash by content (fingerprintOf)
 }
 
 function header(request: FastifyRequest, name: string): string | undefined {

@@ -74,6 +74,8 @@ export interface ServiceSettings {
   readonly webhookSecret: string | undefined;
   /** HMAC key for signed file URLs; unset: generated once and kept in the data dir. */
   readonly urlSigningSecret: string | undefined;
+  /** Runflow dialect: key of the `Runflow-Signature` header on callbacks; unset: callbacks are unsigned, as on Runflow. */
+  readonly runflowSigningSecret: string | undefined;
   /** Longest `Prefer: wait=N` honoured, s. */
   readonly maxWaitSeconds: number;
   /** Queued jobs beyond which submissions get 503 queue_full. */
@@ -168,6 +170,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       publicUrl: url(env, 'PIXELIFT_PUBLIC_URL'),
       webhookSecret: webhookSecret(env, 'PIXELIFT_WEBHOOK_SECRET'),
       urlSigningSecret: str(env, 'PIXELIFT_URL_SIGNING_SECRET'),
+      runflowSigningSecret: str(env, 'PIXELIFT_RUNFLOW_SIGNING_SECRET'),
       maxWaitSeconds: int(env, 'PIXELIFT_MAX_WAIT', 0, 3600) ?? DEFAULTS.service.maxWaitSeconds,
       maxQueueDepth: int(env, 'PIXELIFT_MAX_QUEUE_DEPTH', 1, 10_000_000) ?? DEFAULTS.service.maxQueueDepth,
       rateLimitPerMinute:

@@ -26,7 +26,7 @@ export const ERRORS = {
   output_too_large: {
     status: 422,
     retryable: false,
-    message: 'The output would be {width}x{height} ({megapixels} MP), above the limit of {limit} MP',
+    message: 'The output would be {width}x{height} ({megapixels} MP), above the limit of {limit}',
   },
 
   // --- outbound requests to client-given URLs: images, webhooks, result uploads (src/delivery/) ----
@@ -135,6 +135,11 @@ export const ERRORS = {
   // --- the service: jobs, files, webhooks -------------------------------------------------------
   job_not_found: { status: 404, retryable: false, message: 'No job "{id}"' },
   job_not_cancelable: { status: 409, retryable: false, message: 'Job "{id}" has already ended ({status})' },
+  image_not_found: {
+    status: 404,
+    retryable: false,
+    message: 'No image "{id}": {reason}',
+  },
   upload_not_found: {
     status: 404,
     retryable: false,

@@ -12,6 +12,7 @@ import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { PixeliftError } from '../errors.js';
 import { authenticate } from './auth.js';
+import { mountCompat } from './compat/index.js';
 import type { ApiDeps } from './deps.js';
 import { sendError } from './errors.js';
 import { eventRoutes } from './routes/events.js';
@@ -147,6 +148,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     uploadRoutes(api, deps);
     fileRoutes(api, deps);
     metaRoutes(api, deps);
+    await mountCompat(api, deps);
   });
   return app as unknown as FastifyInstance;
 }

@@ -30,6 +30,7 @@ import { signFileUrl, verifyFileSignature } from '../storage/signed-url.js';
 import { WorkerPool } from '../workers/pool.js';
 import { workerSettings } from '../workers/protocol.js';
 import { buildApp } from './app.js';
+import { compatWebhooks } from './compat/index.js';
 import { Metrics } from './metrics.js';
 import { presentEvent } from './present.js';
 
@@ -71,8 +72,21 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     log: logger,
   });
   const allowPrivate = config.allowPrivateUrls;
+  let publicUrl = config.service.publicUrl ?? '';
+  const presenter = {
+    fileUrl: (fileId: string, expiresAt: Date) =>
+      signFileUrl({ secret: secrets.urlSigningSecret, baseUrl: publicUrl, fileId, expiresAt }),
+  };
+  const compat = compatWebhooks({
+    presenter,
+    blobs,
+    jobs: stores.jobs,
+    runflowSigningSecret: svc.runflowSigningSecret,
+  });
   const dispatcher = new WebhookDispatcher({
     outbox: stores.outbox,
+    signers: compat.signers,
+    policies: compat.policies,
     secret: secrets.webhookSecret,
     allowPrivate,
     log: withFields(logger, { component: 'webhooks' }),
@@ -84,11 +98,8 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     logger,
   });
 
-  let publicUrl = config.service.publicUrl ?? '';
-  const presenter = {
-    fileUrl: (fileId: string, expiresAt: Date) =>
-      signFileUrl({ secret: secrets.urlSigningSecret, baseUrl: publicUrl, fileId, expiresAt }),
-  };
+  for (const [dialect, formatter] of Object.entries(compat.formatters))
+    events.setFormatter(dialect, formatter);
   events.setFormatter('native', (job: Job, event) => ({
     url: job.request.webhook!.url,
     scheme: 'standard',

@@ -22,12 +22,30 @@ import {
 import { signStandardWebhook, webhookSecretKey } from './webhook-signing.js';
 
 /** Headers that sign one delivery; `now` is the attempt's time (Standard Webhooks signs it). */
-export type WebhookSigner = (delivery: WebhookDelivery, now: Date) => Record<string, string>;
+export type WebhookSigner = (
+  delivery: WebhookDelivery,
+  now: Date,
+) => Record<string, string> | Promise<Record<string, string>>;
+
+/**
+ * A dialect's own retry rules (Runflow: 3 attempts, 1 s then 2 s, 5xx and network errors only);
+ * what a policy leaves out comes from the dispatcher's settings.
+ */
+export interface WebhookRetryPolicy {
+  readonly maxAttempts?: number;
+  readonly baseDelayMs?: number;
+  /** false: wait exactly baseDelayMs·2^(n−1) (a provider that documents its delays); default true. */
+  readonly jitter?: boolean;
+  /** Which HTTP statuses are worth another attempt; default: 408, 429 and 5xx. */
+  readonly retryStatus?: (status: number) => boolean;
+}
 
 export interface WebhookDispatcherOptions {
   outbox: WebhookOutbox;
   /** Signing schemes by WebhookDelivery.scheme; `standard` is provided from `secret`. */
   signers?: Readonly<Record<string, WebhookSigner>>;
+  /** Retry rules by WebhookDelivery.scheme, where a dialect documents its own. */
+  policies?: Readonly<Record<string, WebhookRetryPolicy>>;
   /** Standard Webhooks secret (`whsec_…`). */
   secret: string;
   /** PIXELIFT_ALLOW_PRIVATE_URLS; see PrivateAddressPolicy for the predicate form. */
@@ -81,7 +99,9 @@ export interface WebhookDispatcherEvents {
   failed: [WebhookAttemptEvent];
 }
 
-type Settings = Required<Omit<WebhookDispatcherOptions, 'signers' | 'outbox' | 'log' | 'secret'>>;
+type Settings = Required<
+  Omit<WebhookDispatcherOptions, 'signers' | 'policies' | 'outbox' | 'log' | 'secret'>
+>;
 
 /**
  * The Standard Webhooks payload convention: `{type, timestamp, data}` with a dotted type.
@@ -95,6 +115,7 @@ export class WebhookDispatcher extends EventEmitter<WebhookDispatcherEvents> {
   private readonly outbox: WebhookOutbox;
   private readonly log: Logger;
   private readonly signers: Readonly<Record<string, WebhookSigner>>;
+  private readonly policies: Readonly<Record<string, WebhookRetryPolicy>>;
   private readonly settings: Settings;
   private readonly inFlight = new Set<Promise<void>>();
   private loop: Promise<void> | undefined;
@@ -104,7 +125,8 @@ export class WebhookDispatcher extends EventEmitter<WebhookDispatcherEvents> {
 
   constructor(options: WebhookDispatcherOptions) {
     super();
-    const { outbox, log, secret, signers = {}, ...tunables } = options;
+    const { outbox, log, secret, signers = {}, policies = {}, ...tunables } = options;
+    this.policies = policies;
     this.settings = {
       ...WEBHOOK_DEFAULTS,
       now: () => new Date(),
@@ -201,15 +223,30 @@ export class WebhookDispatcher extends EventEmitter<WebhookDispatcherEvents> {
   }
 
   private async send(delivery: WebhookDelivery): Promise<void> {
-    const { now, maxAttempts } = this.settings;
+    const { now } = this.settings;
+    const policy = this.policies[delivery.scheme] ?? {};
+    const maxAttempts = policy.maxAttempts ?? this.settings.maxAttempts;
     const number = delivery.attempts.length + 1;
     const at = now();
     const started = performance.now();
-    const { outcome, statusCode } = await this.attempt(delivery, at);
+    let { outcome, statusCode } = await this.attempt(delivery, at);
     const durationMs = Math.round(performance.now() - started);
+    if (
+      outcome.kind === 'retry' &&
+      statusCode !== null &&
+      policy.retryStatus &&
+      !policy.retryStatus(statusCode)
+    ) {
+      outcome = { kind: 'final', error: outcome.error };
+    }
 
     const retrying = outcome.kind === 'retry' && number < maxAttempts;
-    const nextAttemptAt = retrying ? new Date(now().getTime() + backoffDelay(number, this.settings)) : null;
+    const base = policy.baseDelayMs ?? this.settings.baseDelayMs;
+    const delay =
+      policy.jitter === false
+        ? Math.min(this.settings.maxDelayMs, base * 2 ** (number - 1))
+        : backoffDelay(number, { ...this.settings, baseDelayMs: base });
+    const nextAttemptAt = retrying ? new Date(now().getTime() + delay) : null;
     const ok = outcome.kind === 'delivered';
     const attempt: DeliveryAttempt = {
       at: at.toISOString(),
@@ -254,9 +291,10 @@ export class WebhookDispatcher extends EventEmitter<WebhookDispatcherEvents> {
       return { outcome: { kind: 'final', error }, statusCode: null };
     }
     try {
+      const signature = await signer(delivery, at);
       const res = await safeRequest(delivery.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...signer(delivery, at), 'user-agent': USER_AGENT },
+        headers: { 'content-type': 'application/json', ...signature, 'user-agent': USER_AGENT },
         body: delivery.payload,
         allowPrivate: this.settings.allowPrivate,
         timeoutMs: this.settings.timeoutMs,

@@ -30,6 +30,8 @@ export interface UpscaleOptions extends Knobs {
   readonly fit?: Fit;
   /** When the output would exceed the cap: reject (default) or shrink the input to fit. */
   readonly oversize?: OversizePolicy;
+  /** Cap on each output side, px, on top of the megapixel limit (the oversize policy applies). */
+  readonly maxOutputSide?: number;
   readonly format?: OutputFormat;
   readonly quality?: number;
   readonly progressive?: boolean;

@@ -27,6 +27,8 @@ export interface PlanRequest {
   readonly fit?: Fit;
   readonly oversize?: OversizePolicy;
   readonly maxOutputMegapixels: number;
+  /** A cap on each side of the output as well (a dialect's, e.g. Runware's 4096), px. */
+  readonly maxOutputSide?: number;
 }
 
 export interface Plan {
@@ -107,13 +109,19 @@ export function plan(req: PlanRequest, model: ModelEntry): Plan {
   // The oversize policy: the output cap applies to what is produced, i.e. `resized`.
   let networkInput: Size = req.input;
   const mp = (resized.width * resized.height) / 1e6;
-  if (mp > req.maxOutputMegapixels) {
+  const side = req.maxOutputSide;
+  if (side !== undefined && !(Number.isInteger(side) && side >= 1)) {
+    throw invalidArgument('maxOutputSide', 'positive integer', side);
+  }
+  const tooWide = side !== undefined && (resized.width > side || resized.height > side);
+  if (mp > req.maxOutputMegapixels || tooWide) {
+    const limit = tooWide ? `${side}x${side} px` : `${req.maxOutputMegapixels} MP`;
     if ((req.oversize ?? 'reject') === 'reject') {
       throw new PixeliftError('output_too_large', {
         width: resized.width,
         height: resized.height,
         megapixels: mp.toFixed(1),
-        limit: req.maxOutputMegapixels,
+        limit,
       });
     }
     // Shrink the input (and so the output) by the same factor until the output fits, as
@@ -123,12 +131,18 @@ export function plan(req: PlanRequest, model: ModelEntry): Plan {
       width: Math.max(1, Math.floor(s.width * k)),
       height: Math.max(1, Math.floor(s.height * k)),
     });
-    let k = Math.sqrt(req.maxOutputMegapixels / mp);
-    while (shrink(resized, k).width * shrink(resized, k).height > cap) k *= 0.999; // flooring can overshoot
+    const fits = (s: Size) =>
+      s.width * s.height <= cap && (side === undefined || (s.width <= side && s.height <= side));
+    let k = Math.min(
+      1,
+      Math.sqrt(req.maxOutputMegapixels / mp),
+      side === undefined ? 1 : side / Math.max(resized.width, resized.height),
+    );
+    while (!fits(shrink(resized, k))) k *= 0.999; // flooring can overshoot
     networkInput = shrink(req.input, k);
     const next = { resized: shrink(resized, k), output: shrink(output, k) };
     warnings.push(
-      `The output would have been ${resized.width}x${resized.height} (${mp.toFixed(1)} MP), above the ${req.maxOutputMegapixels} MP limit; the input was downscaled from ${w}x${h} to ${networkInput.width}x${networkInput.height} and the output is ${next.output.width}x${next.output.height}.`,
+      `The output would have been ${resized.width}x${resized.height} (${mp.toFixed(1)} MP), above the ${limit} limit; the input was downscaled from ${w}x${h} to ${networkInput.width}x${networkInput.height} and the output is ${next.output.width}x${next.output.height}.`,
     );
     resized = next.resized;
     output = next.output;

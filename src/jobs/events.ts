@@ -17,7 +17,10 @@ export interface WebhookMessage {
 }
 
 /** Builds the webhook message a dialect sends for an event, or undefined to send none. */
-export type WebhookFormatter = (job: Job, event: JobEvent) => WebhookMessage | undefined;
+export type WebhookFormatter = (
+  job: Job,
+  event: JobEvent,
+) => WebhookMessage | undefined | Promise<WebhookMessage | undefined>;
 
 export interface JobBusEvents {
   event: [event: JobEvent];
@@ -56,7 +59,7 @@ export class JobEvents {
     this.bus.emit('event', event);
     const hook = job.request.webhook;
     if (hook && (hook.events.includes(type) || job.request.dialect !== 'native')) {
-      const message = this.formatters.get(job.request.dialect)?.(job, event);
+      const message = await this.formatters.get(job.request.dialect)?.(job, event);
       if (message) {
         await this.deps.outbox.enqueue({ ...message, jobId: job.id, eventType: type, now: new Date() });
         this.deps.kickWebhooks();

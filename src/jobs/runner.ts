@@ -170,6 +170,7 @@ export class JobRunner {
       height: r.height,
       fit: r.fit,
       oversize: r.oversize,
+      maxOutputSide: r.maxOutputSide,
       denoise: r.denoise,
       fix_compression: r.fix_compression,
       sharpen: r.sharpen,

@@ -12,7 +12,7 @@ import { probe } from '../engine/decode.js';
 import type { OutputFormat } from '../engine/encode.js';
 import { plan } from '../engine/plan.js';
 import { checkKnobs, knobsWithPreset } from '../engine/post.js';
-import { PixeliftError } from '../errors.js';
+import { invalidArgument, PixeliftError } from '../errors.js';
 import type { ModelStore } from '../models/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { jobCost, runSeconds } from './cost.js';
@@ -31,9 +31,13 @@ import {
 export type ImageInput =
   | { readonly kind: 'url'; readonly url: string }
   | { readonly kind: 'upload'; readonly id: string }
-  | { readonly kind: 'bytes'; readonly data: Buffer };
+  | { readonly kind: 'bytes'; readonly data: Buffer }
+  /** The result of an earlier job of the same key (compat dialects refer to outputs by id). */
+  | { readonly kind: 'result'; readonly jobId: string };
 
 export interface SubmitRequest extends UpscaleShape {
+  /** The job id, when a dialect derives it from its own ids (`job_` + 1..64 of [A-Za-z0-9]); default: new. */
+  readonly id?: string;
   readonly image: ImageInput;
   readonly output?: {
     readonly format?: OutputFormat;
@@ -120,7 +124,9 @@ export class JobService {
     }
     const data = await this.inputBytes(req.image, caller, signal);
     const { estimate, request } = await this.assess(req, data);
-    const id = newId('job');
+    const id = req.id ?? newId('job');
+    if (!/^job_[A-Za-z0-9]{1,64}$/.test(id))
+      throw invalidArgument('id', 'job_ followed by 1 to 64 letters or digits', id);
     const inputBlob = `inputs/${id}`;
     await this.o.blobs.put(inputBlob, data);
     const now = new Date().toISOString();
@@ -165,6 +171,11 @@ export class JobService {
     await this.o.events.emit(created.job, 'queued');
     this.o.kickRunner();
     return created;
+  }
+
+  /** The job an idempotency key created for this caller, if any (dialects that look jobs up by their own task ids). */
+  async findIdempotent(caller: Caller, key: string): Promise<Job | undefined> {
+    return (await this.o.jobs.findIdempotent(caller.keyId, key))?.job;
   }
 
   /** The caller's job (another key's job is reported as not found, never as forbidden). */
@@ -245,6 +256,19 @@ export class JobService {
         }
         return this.o.blobs.get(upload.blobKey);
       }
+      case 'result': {
+        const job = await this.o.jobs.get(image.jobId);
+        if (!job || (caller.keyId !== null && job.keyId !== caller.keyId)) {
+          throw new PixeliftError('image_not_found', { id: image.jobId, reason: 'no such result' });
+        }
+        if (job.status !== 'succeeded' || !job.result) {
+          throw new PixeliftError('image_not_found', {
+            id: image.jobId,
+            reason: `the job that makes it is ${job.status}`,
+          });
+        }
+        return this.o.blobs.get(job.result.blobKey);
+      }
     }
   }
 
@@ -299,13 +323,16 @@ export class JobService {
           ? req.image.url
           : req.image.kind === 'upload'
             ? `upload:${req.image.id}`
-            : 'inline',
+            : req.image.kind === 'result'
+              ? `result:${req.image.jobId}`
+              : 'inline',
       model: req.model,
       scale: req.scale,
       width: req.width,
       height: req.height,
       fit: req.fit,
       oversize: req.oversize,
+      maxOutputSide: req.maxOutputSide,
       ...knobs,
       output: {
         format,

@@ -67,7 +67,16 @@ export interface WebhookSpec {
  */
 export type UpscaleShape = Pick<
   UpscaleOptions,
-  'model' | 'scale' | 'width' | 'height' | 'fit' | 'oversize' | 'denoise' | 'fix_compression' | 'sharpen'
+  | 'model'
+  | 'scale'
+  | 'width'
+  | 'height'
+  | 'fit'
+  | 'oversize'
+  | 'maxOutputSide'
+  | 'denoise'
+  | 'fix_compression'
+  | 'sharpen'
 >;
 
 /**

@@ -199,7 +199,7 @@ function toSubmit(body: UpscaleBody, deps: ApiDeps): SubmitRequest {
   };
 }
 
-function header(request: FastifyRequest, name: string): string | undefined {
+export function header(request: FastifyRequest, name: string): string | undefined {
   const v = request.headers[name];
   const s = Array.isArray(v) ? v[0] : v;
   return s && s.trim() !== '' ? s.trim() : undefined;
@@ -214,7 +214,7 @@ export function preferWait(request: FastifyRequest, max: number): number | undef
 }
 
 /** Aborts when the client goes away (stops a URL fetch nobody waits for). */
-function abortOnClose(request: FastifyRequest): AbortController {
+export function abortOnClose(request: FastifyRequest): AbortController {
   const controller = new AbortController();
   request.raw.once('close', () => {
     if (!request.raw.complete) controller.abort();

@@ -1,0 +1,35 @@
+/**
+ * The compatibility dialects (DESIGN §5): each provider's API under `/compat/<provider>`, paths
+ * below the prefix exactly as in the provider's docs, so that a client changes only its base URL.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { WebhookRetryPolicy, WebhookSigner } from '../../delivery/webhooks.js';
+import type { WebhookFormatter } from '../../jobs/events.js';
+import type { ApiDeps } from '../deps.js';
+import type { Dialect, WebhookContext } from './dialect.js';
+import { runflow } from './runflow.js';
+
+export const DIALECTS: readonly Dialect[] = [runflow];
+
+export async function mountCompat(api: FastifyInstance, deps: ApiDeps): Promise<void> {
+  for (const dialect of DIALECTS) await dialect.mount(api, deps);
+}
+
+/** Every dialect's webhook formatter, signers and retry policies, for boot to register. */
+export function compatWebhooks(ctx: WebhookContext): {
+  formatters: Record<string, WebhookFormatter>;
+  signers: Record<string, WebhookSigner>;
+  policies: Record<string, WebhookRetryPolicy>;
+} {
+  const formatters: Record<string, WebhookFormatter> = {};
+  const signers: Record<string, WebhookSigner> = {};
+  const policies: Record<string, WebhookRetryPolicy> = {};
+  for (const dialect of DIALECTS) {
+    const hooks = dialect.webhooks?.(ctx);
+    if (!hooks) continue;
+    formatters[dialect.name] = hooks.formatter;
+    Object.assign(signers, hooks.signers);
+    Object.assign(policies, hooks.policies);
+  }
+  return { formatters, signers, policies };
+}

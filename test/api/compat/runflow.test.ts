@@ -122,6 +122,7 @@ test('runflow: callbacks are tried 3 times, 1 s then 2 s apart, on 5xx only; a 4
   assert.equal((await submit(down.url, { order: 1 })).status, 201);
   assert.equal((await submit(gone.url, { order: 2 })).status, 201);
   await until(() => down.got.length >= 3, 60_000, 'three attempts');
+  await until(() => gone.got.length >= 1, 60_000, 'the 410 attempt');
   await new Promise((r) => setTimeout(r, 4500));
   assert.equal(down.got.length, 3, 'three attempts, then given up');
   const [a, b, c] = down.got.map((g) => g.at) as [number, number, number];

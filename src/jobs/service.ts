@@ -237,7 +237,8 @@ export class JobService {
     return this.get(id, caller);
   }
 
-  private async inputBytes(image: ImageInput, caller: Caller, signal?: AbortSignal): Promise<Buffer> {
+  /** The bytes an image input names: a URL fetched under the SSRF rules, an upload, a result, inline data. */
+  async inputBytes(image: ImageInput, caller: Caller, signal?: AbortSignal): Promise<Buffer> {
     switch (image.kind) {
       case 'bytes':
         return image.data;

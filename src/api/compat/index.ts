@@ -8,8 +8,9 @@ import type { WebhookFormatter } from '../../jobs/events.js';
 import type { ApiDeps } from '../deps.js';
 import type { Dialect, WebhookContext } from './dialect.js';
 import { runflow } from './runflow.js';
+import { runware } from './runware.js';
 
-export const DIALECTS: readonly Dialect[] = [runflow];
+export const DIALECTS: readonly Dialect[] = [runflow, runware];
 
 export async function mountCompat(api: FastifyInstance, deps: ApiDeps): Promise<void> {
   for (const dialect of DIALECTS) await dialect.mount(api, deps);

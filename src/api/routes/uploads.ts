@@ -6,7 +6,8 @@
 import type { FastifyInstance } from 'fastify';
 import { probe } from '../../engine/decode.js';
 import { PixeliftError } from '../../errors.js';
-import { newId } from '../../jobs/service.js';
+import { type Caller, newId } from '../../jobs/service.js';
+import type { Upload } from '../../jobs/store.js';
 import type { ApiDeps } from '../deps.js';
 import { errorEnvelope } from '../schemas.js';
 
@@ -19,6 +20,34 @@ const MIME: Record<string, string> = {
   tiff: 'image/tiff',
   gif: 'image/gif',
 };
+
+/**
+ * Check an image's header against the limits and keep it for later jobs (uploads expire after
+ * settings.uploadTtlSeconds). `id` lets a dialect derive the id from its own (Runware's UUIDs).
+ */
+export async function storeUpload(
+  deps: ApiDeps,
+  caller: Caller,
+  data: Buffer,
+  id: string = newId('upl'),
+): Promise<Upload> {
+  const info = await probe(data, deps.settings.limits);
+  const now = Date.now();
+  const upload = await deps.uploads.create({
+    id,
+    keyId: caller.keyId,
+    blobKey: `uploads/${id}`,
+    bytes: data.length,
+    contentType: MIME[info.format] ?? 'application/octet-stream',
+    width: info.width,
+    height: info.height,
+    format: info.format,
+    createdAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + deps.settings.uploadTtlSeconds * 1000).toISOString(),
+  });
+  await deps.blobs.put(upload.blobKey, data, upload.contentType);
+  return upload;
+}
 
 export function uploadRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.post(
@@ -53,22 +82,7 @@ export function uploadRoutes(app: FastifyInstance, deps: ApiDeps): void {
             'Send the image as multipart field "file", or as the raw body with an image/* Content-Type',
         });
       }
-      const info = await probe(data, deps.settings.limits);
-      const id = newId('upl');
-      const now = Date.now();
-      const upload = await deps.uploads.create({
-        id,
-        keyId: request.caller.keyId,
-        blobKey: `uploads/${id}`,
-        bytes: data.length,
-        contentType: MIME[info.format] ?? 'application/octet-stream',
-        width: info.width,
-        height: info.height,
-        format: info.format,
-        createdAt: new Date(now).toISOString(),
-        expiresAt: new Date(now + deps.settings.uploadTtlSeconds * 1000).toISOString(),
-      });
-      await deps.blobs.put(upload.blobKey, data, upload.contentType);
+      const upload = await storeUpload(deps, request.caller, data);
       return reply.code(201).send({
         id: upload.id,
         object: 'upload',

@@ -1,0 +1,486 @@
+/**
+ * Runware (runware.ai/docs, Upscale API) under /compat/runware: `POST /v1` with an array of
+ * tasks — `imageUpload`, `upscale`, `getResponse` — answered `{data: [...]}` in task order, and
+ * `{errors: [{code, message, parameter, taskType, taskUUID}]}` for the tasks that failed (both
+ * keys when some did and some did not). `upscale` takes every documented field; its output is
+ * capped at 4096×4096 by shrinking the input first, as Runware does. Sync tasks are held until
+ * they finish (up to PIXELIFT_MAX_WAIT); async ones are acknowledged and read back with
+ * `getResponse`. `webhookURL` gets `{data: [result]}` (or `{errors: [...]}`) when the task ends.
+ *
+ * Ids: a task's `taskUUID` is the idempotency key of its job (a resent task is the same job, and
+ * `getResponse` finds it); the output's `imageUUID` is carried by the job id, an uploaded image's
+ * by the upload id, so either can be given back as an `inputImage`.
+ */
+import { randomUUID } from 'node:crypto';
+import { Ajv, type ErrorObject } from 'ajv';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isPixeliftError, PixeliftError } from '../../errors.js';
+import type { ImageInput, SubmitRequest } from '../../jobs/service.js';
+import type { Job, JobEvent, OutputType } from '../../jobs/types.js';
+import type { ApiDeps } from '../deps.js';
+import { fieldOf, toPixeliftError } from '../errors.js';
+import { storeUpload } from '../routes/uploads.js';
+import { abortOnClose } from '../routes/upscale.js';
+import {
+  formatOf,
+  isUuid,
+  jobIdOfUuid,
+  mountDialect,
+  resultBytes,
+  resultUrl,
+  uuidOfJobId,
+} from './common.js';
+import type { Dialect, WebhookContext } from './dialect.js';
+
+/** Runware's output cap, px per side. */
+const MAX_SIDE = 4096;
+const SWINIR = 'runware:503@1';
+
+const uuid = {
+  type: 'string',
+  pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+};
+
+const upscaleTask = {
+  type: 'object',
+  required: ['taskType', 'taskUUID', 'inputImage', 'model'],
+  additionalProperties: false,
+  properties: {
+    taskType: { const: 'upscale' },
+    taskUUID: uuid,
+    inputImage: { type: 'string', minLength: 1 },
+    model: { type: 'string', minLength: 1 },
+    upscaleFactor: { enum: [2, 4] },
+    outputType: { enum: ['URL', 'base64Data', 'dataURI'] },
+    outputFormat: { type: 'string', pattern: '^(?:[jJ][pP][eE]?[gG]|[pP][nN][gG]|[wW][eE][bB][pP])$' },
+    outputQuality: { type: 'integer', minimum: 20, maximum: 99 },
+    webhookURL: { type: 'string', minLength: 1 },
+    deliveryMethod: { enum: ['sync', 'async'] },
+    uploadEndpoint: { type: 'string', minLength: 1 },
+    ttl: { type: 'integer', minimum: 60 },
+    includeCost: { type: 'boolean' },
+    settings: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        positivePrompt: { type: 'string' },
+        negativePrompt: { type: 'string' },
+        strength: { type: 'number', minimum: 0, maximum: 1 },
+        controlNetWeight: { type: 'number', minimum: 0, maximum: 1 },
+        steps: { type: 'integer', minimum: 1, maximum: 100 },
+        scheduler: { type: 'string' },
+        seed: { type: 'integer', minimum: 0 },
+        CFGScale: { type: 'number', minimum: 0, maximum: 50 },
+        clipSkip: { type: 'integer', minimum: 0, maximum: 2 },
+      },
+    },
+  },
+} as const;
+
+const uploadTask = {
+  type: 'object',
+  required: ['taskType', 'taskUUID', 'image'],
+  additionalProperties: false,
+  properties: { taskType: { const: 'imageUpload' }, taskUUID: uuid, image: { type: 'string', minLength: 1 } },
+} as const;
+
+const getResponseTask = {
+  type: 'object',
+  required: ['taskType', 'taskUUID'],
+  additionalProperties: false,
+  properties: { taskType: { const: 'getResponse' }, taskUUID: uuid },
+} as const;
+
+const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false });
+const VALIDATORS = {
+  upscale: ajv.compile(upscaleTask),
+  imageUpload: ajv.compile(uploadTask),
+  getResponse: ajv.compile(getResponseTask),
+} as const;
+
+/** Which `settings` each creative model takes (Runware's compatibility table). */
+const SETTINGS_BY_MODEL: Record<string, readonly string[]> = {
+  'runware:500@1': [
+    'positivePrompt',
+    'negativePrompt',
+    'strength',
+    'controlNetWeight',
+    'steps',
+    'scheduler',
+    'seed',
+    'CFGScale',
+  ],
+  'runware:501@1': ['positivePrompt', 'negativePrompt', 'controlNetWeight', 'steps', 'seed', 'CFGScale'],
+  'runware:502@1': ['positivePrompt', 'negativePrompt', 'steps', 'seed', 'CFGScale', 'clipSkip'],
+};
+
+type Task = Record<string, unknown> & { taskType?: unknown; taskUUID?: unknown };
+interface UpscaleTask {
+  taskType: 'upscale';
+  taskUUID: string;
+  inputImage: string;
+  model: string;
+  /** Required in Runware's table, yet its own settings example leaves it out: 2 then. */
+  upscaleFactor?: 2 | 4;
+  outputType?: 'URL' | 'base64Data' | 'dataURI';
+  outputFormat?: string;
+  outputQuality?: number;
+  webhookURL?: string;
+  deliveryMethod?: 'sync' | 'async';
+  uploadEndpoint?: string;
+  ttl?: number;
+  includeCost?: boolean;
+  settings?: Record<string, unknown>;
+}
+
+/** One task's answer: a `data` entry or an `errors` entry. */
+type Outcome = { data: Record<string, unknown> } | { error: RunwareError };
+interface RunwareError {
+  code: string;
+  message: string;
+  parameter?: string;
+  taskType?: string;
+  taskUUID?: string;
+  status: number;
+}
+
+const OUTPUT_TYPES: Record<string, OutputType> = { URL: 'url', base64Data: 'base64', dataURI: 'data_uri' };
+
+export const runware: Dialect = {
+  name: 'runware',
+
+  async mount(api, deps) {
+    await mountDialect(
+      api,
+      '/compat/runware',
+      (err) => {
+        const e = runwareError(err);
+        return { status: e.status, body: { errors: [withoutStatus(e)] } };
+      },
+      (app) => routes(app, deps),
+    );
+  },
+
+  webhooks(ctx) {
+    return {
+      formatter: (job, event) => callback(job, event, ctx),
+      signers: { runware: () => ({}) },
+    };
+  },
+};
+
+function routes(app: FastifyInstance, deps: ApiDeps): void {
+  app.post('/v1', { schema: { hide: true } }, async (request, reply) => {
+    const body = request.body;
+    const tasks: Task[] = Array.isArray(body) ? body : body && typeof body === 'object' ? [body as Task] : [];
+    if (tasks.length === 0) {
+      return reply.code(400).send({
+        errors: [
+          withoutStatus({
+            code: 'invalidTaskArray',
+            message: 'The request body must be a non-empty JSON array of task objects.',
+            status: 400,
+          }),
+        ],
+      });
+    }
+    const outcomes = await Promise.all(tasks.map((task) => runTask(task, request, deps)));
+    const data = outcomes.flatMap((o) => ('data' in o ? [o.data] : []));
+    const errors = outcomes.flatMap((o) => ('error' in o ? [o.error] : []));
+    const status = data.length === 0 && errors[0] ? errors[0].status : 200;
+    return reply.code(status).send({
+      ...(data.length > 0 || errors.length === 0 ? { data } : {}),
+      ...(errors.length > 0 ? { errors: errors.map(withoutStatus) } : {}),
+    });
+  });
+}
+
+async function runTask(task: Task, request: FastifyRequest, deps: ApiDeps): Promise<Outcome> {
+  const who = {
+    taskType: typeof task?.taskType === 'string' ? task.taskType : undefined,
+    taskUUID: typeof task?.taskUUID === 'string' ? task.taskUUID : undefined,
+  };
+  try {
+    if (!task || typeof task !== 'object' || Array.isArray(task)) {
+      throw invalid('task', 'invalidTask', 'Each task must be a JSON object');
+    }
+    const type = who.taskType;
+    if (type !== 'upscale' && type !== 'imageUpload' && type !== 'getResponse') {
+      throw invalid(
+        'taskType',
+        'invalidTaskType',
+        type === undefined
+          ? 'Missing parameter taskType'
+          : `Task type "${type}" is not served here; use upscale, imageUpload or getResponse`,
+      );
+    }
+    const validate = VALIDATORS[type];
+    if (!validate(task)) throw fromAjv(validate.errors ?? []);
+    if (type === 'imageUpload')
+      return { data: await upload(task as Task & { image: string; taskUUID: string }, request, deps) };
+    if (type === 'getResponse') return await getResponse(who.taskUUID!, request, deps);
+    return await upscale(task as unknown as UpscaleTask, request, deps);
+  } catch (err) {
+    return { error: { ...runwareError(err), ...who } };
+  }
+}
+
+async function upload(task: { image: string; taskUUID: string }, request: FastifyRequest, deps: ApiDeps) {
+  const image = await inputOf(task.image, 'image', deps);
+  const data = await deps.service.inputBytes(image, request.caller, abortOnClose(request).signal);
+  const imageUUID = randomUUID();
+  await storeUpload(deps, request.caller, data, uploadIdOf(imageUUID));
+  return { taskType: 'imageUpload', taskUUID: task.taskUUID, imageUUID };
+}
+
+async function upscale(task: UpscaleTask, request: FastifyRequest, deps: ApiDeps): Promise<Outcome> {
+  if (task.upscaleFactor === 4 && task.model !== SWINIR && task.model.startsWith('runware:')) {
+    throw invalid(
+      'upscaleFactor',
+      'unsupportedUpscaleFactor',
+      `Only SwinIR (${SWINIR}) supports upscaleFactor 4; ${task.model} takes 2`,
+    );
+  }
+  const warnings: string[] = [];
+  const settings = Object.keys(task.settings ?? {});
+  if (settings.length > 0) {
+    const takes = SETTINGS_BY_MODEL[task.model] ?? [];
+    const unsupported = settings.filter((s) => !takes.includes(s));
+    if (unsupported.length > 0) {
+      throw invalid(
+        `settings.${unsupported[0]}`,
+        'unsupportedParameter',
+        `${task.model} does not take settings.${unsupported[0]}`,
+      );
+    }
+    warnings.push(
+      `settings (${settings.join(', ')}) steer generative upscaling, which Pixelift does not do; they were accepted and ignored.`,
+    );
+  }
+  const type = OUTPUT_TYPES[task.outputType ?? 'URL']!;
+  if (task.ttl !== undefined && type !== 'url') {
+    warnings.push('ttl only applies to outputType URL; it was ignored.');
+  }
+  const imageUUID = randomUUID();
+  const input = await inputOf(task.inputImage, 'inputImage', deps);
+  const req: SubmitRequest = {
+    id: jobIdOfUuid(imageUUID),
+    image: input,
+    model: task.model,
+    scale: task.upscaleFactor ?? 2,
+    maxOutputSide: MAX_SIDE,
+    oversize: 'downscale_input',
+    output: {
+      format: formatOf(task.outputFormat ?? 'JPG'),
+      quality: task.outputQuality ?? 95,
+      type,
+      uploadUrl: task.uploadEndpoint,
+      ...(task.ttl !== undefined && type === 'url' ? { ttlSeconds: task.ttl } : {}),
+    },
+    ...(task.webhookURL
+      ? { webhook: { url: task.webhookURL, events: ['completed', 'failed'] as const } }
+      : {}),
+    dialect: 'runware',
+    dialectData: {
+      taskUUID: task.taskUUID,
+      includeCost: task.includeCost ?? false,
+      ...(isUuid(task.inputImage) ? { inputImageUUID: task.inputImage.toLowerCase() } : {}),
+    },
+    warnings,
+  };
+  const { job } = await deps.service.submit(
+    req,
+    request.caller,
+    { key: taskKey(task.taskUUID), body: task },
+    abortOnClose(request).signal,
+  );
+  if ((task.deliveryMethod ?? 'sync') === 'async') {
+    return { data: { taskType: 'upscale', taskUUID: task.taskUUID, status: 'processing' } };
+  }
+  const done = await deps.service.wait(
+    job.id,
+    request.caller,
+    deps.settings.maxWaitSeconds * 1000,
+    deps.shutdownSignal,
+  );
+  if (done.status === 'queued' || done.status === 'running') {
+    throw new PixeliftError('invalid_argument', {
+      message: `The task did not finish within ${deps.settings.maxWaitSeconds} s; it goes on: poll it with {"taskType": "getResponse", "taskUUID": "${task.taskUUID}"} (or send it with deliveryMethod "async")`,
+      runware: 'timeoutProvider',
+      status: 504,
+    });
+  }
+  return outcomeOf(done, await inline(done, deps), deps);
+}
+
+async function getResponse(taskUUID: string, request: FastifyRequest, deps: ApiDeps): Promise<Outcome> {
+  const job = await deps.service.findIdempotent(request.caller, taskKey(taskUUID));
+  if (!job) throw invalid('taskUUID', 'taskNotFound', `No task ${taskUUID} for this key`, 404);
+  if (job.status === 'queued' || job.status === 'running') {
+    return {
+      data: {
+        taskType: 'upscale',
+        taskUUID,
+        status: 'processing',
+        progress: Math.round(job.progress * 100),
+      },
+    };
+  }
+  return outcomeOf(job, await inline(job, deps), deps);
+}
+
+/** A finished job as Runware's `data` entry (or its `errors` entry). */
+function outcomeOf(job: Job, bytes: Buffer | null, deps: { presenter: ApiDeps['presenter'] }): Outcome {
+  const d = job.request.dialectData ?? {};
+  const taskUUID = String(d.taskUUID);
+  if (job.status !== 'succeeded' || !job.result) {
+    const err = job.error ?? { code: job.status, message: `The task ended ${job.status}` };
+    return {
+      error: {
+        ...runwareError(
+          new PixeliftError('invalid_argument', { message: err.message, runware: codeOfJobError(err.code) }),
+        ),
+        status: job.status === 'canceled' ? 409 : 400,
+        taskType: 'upscale',
+        taskUUID,
+      },
+    };
+  }
+  const r = job.result;
+  const type = job.request.output.type;
+  return {
+    data: {
+      taskType: 'upscale',
+      taskUUID,
+      status: 'success',
+      imageUUID: uuidOfJobId(job.id) ?? job.id,
+      ...(d.inputImageUUID ? { inputImageUUID: d.inputImageUUID } : {}),
+      ...(type === 'url' ? { imageURL: resultUrl(job, deps as ApiDeps) } : {}),
+      ...(type === 'base64' && bytes ? { imageBase64Data: bytes.toString('base64') } : {}),
+      ...(type === 'data_uri' && bytes
+        ? { imageDataURI: `data:${r.contentType};base64,${bytes.toString('base64')}` }
+        : {}),
+      ...(d.includeCost ? { cost: job.cost } : {}),
+      ...(job.warnings.length > 0 ? { warnings: job.warnings } : {}),
+    },
+  };
+}
+
+async function inline(job: Job, deps: { blobs: ApiDeps['blobs'] }): Promise<Buffer | null> {
+  return job.status === 'succeeded' && job.request.output.type !== 'url'
+    ? resultBytes(job, deps as ApiDeps)
+    : null;
+}
+
+async function callback(job: Job, event: JobEvent, ctx: WebhookContext) {
+  if (!job.request.webhook || (event.type !== 'completed' && event.type !== 'failed')) return undefined;
+  const outcome = outcomeOf(job, await inline(job, ctx as unknown as ApiDeps), ctx);
+  return {
+    url: job.request.webhook.url,
+    scheme: 'runware',
+    messageId: `${job.id}_${event.id}`,
+    payload: JSON.stringify(
+      'data' in outcome ? { data: [outcome.data] } : { errors: [withoutStatus(outcome.error)] },
+    ),
+  };
+}
+
+/** `inputImage`: a UUID (an uploaded image or an earlier result), a data URI, base64, or a URL. */
+async function inputOf(value: string, param: string, deps: ApiDeps): Promise<ImageInput> {
+  if (isUuid(value)) {
+    const uploadId = uploadIdOf(value);
+    if (await deps.uploads.get(uploadId)) return { kind: 'upload', id: uploadId };
+    return { kind: 'result', jobId: jobIdOfUuid(value) };
+  }
+  try {
+    return deps.parseImage(value);
+  } catch (err) {
+    if (isPixeliftError(err)) throw new PixeliftError(err.code, { ...err.details, param });
+    throw err;
+  }
+}
+
+function uploadIdOf(imageUUID: string): string {
+  return `upl_${imageUUID.toLowerCase().replace(/-/g, '')}`;
+}
+
+function taskKey(taskUUID: string): string {
+  return `runware:${taskUUID.toLowerCase()}`;
+}
+
+function invalid(parameter: string, code: string, message: string, status = 400): PixeliftError {
+  return new PixeliftError('invalid_argument', { param: parameter, message, runware: code, status });
+}
+
+function fromAjv(issues: readonly ErrorObject[]): PixeliftError {
+  const issue = issues[0]!;
+  const field = fieldOf(issue);
+  if (issue.keyword === 'required') return invalid(field, 'missingParameter', `Missing parameter ${field}`);
+  if (issue.keyword === 'additionalProperties') {
+    return invalid(field, 'unsupportedParameter', `Unsupported parameter ${field}`);
+  }
+  const allowed = issue.params.allowedValues as unknown[] | undefined;
+  const what = allowed ? `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}` : issue.message;
+  return invalid(
+    field,
+    `invalid${field.charAt(0).toUpperCase()}${field.slice(1).replace(/\..*/, '')}`,
+    `Invalid value for ${field}: ${what}`,
+  );
+}
+
+/** Pixelift error → Runware's `{code, message, parameter}` (+ the HTTP status for the whole answer). */
+function runwareError(raw: unknown): RunwareError {
+  const err = toPixeliftError(raw as Error);
+  const d = err.details;
+  const param = typeof d.param === 'string' ? (PARAMS[d.param] ?? d.param) : undefined;
+  const status = typeof d.status === 'number' ? d.status : err.status;
+  const code =
+    typeof d.runware === 'string'
+      ? d.runware
+      : (CODES[err.code] ??
+        (err.status === 404 ? 'notFound' : err.status >= 500 ? 'unexpectedError' : 'invalidParameter'));
+  return { code, message: err.message, ...(param ? { parameter: param } : {}), status };
+}
+
+function withoutStatus(e: RunwareError): Omit<RunwareError, 'status'> {
+  const { status: _s, ...rest } = e;
+  return rest;
+}
+
+function codeOfJobError(code: string): string {
+  return CODES[code] ?? (code === 'canceled' ? 'taskCanceled' : 'inferenceFailed');
+}
+
+/** Native field names in errors from below → Runware's. */
+const PARAMS: Record<string, string> = {
+  image: 'inputImage',
+  scale: 'upscaleFactor',
+  'webhook.url': 'webhookURL',
+  'output.upload_url': 'uploadEndpoint',
+  'output.ttl': 'ttl',
+};
+
+const CODES: Record<string, string> = {
+  unauthorized: 'invalidApiKey',
+  insufficient_credits: 'insufficientCredits',
+  rate_limited: 'rateLimitExceeded',
+  queue_full: 'serviceUnavailable',
+  shutting_down: 'serviceUnavailable',
+  model_not_found: 'invalidModel',
+  model_not_installed: 'invalidModel',
+  image_unreadable: 'invalidInputImage',
+  image_too_large: 'invalidInputImage',
+  image_not_found: 'invalidInputImage',
+  upload_not_found: 'invalidInputImage',
+  url_invalid: 'invalidInputImage',
+  url_forbidden: 'invalidInputImage',
+  url_fetch_failed: 'invalidInputImage',
+  url_timeout: 'invalidInputImage',
+  output_too_large: 'invalidUpscaleFactor',
+  idempotency_key_reused: 'duplicateTaskUUID',
+  invalid_json: 'invalidJSON',
+  body_too_large: 'payloadTooLarge',
+  route_not_found: 'notFound',
+  upload_failed: 'uploadEndpointFailed',
+  attempts_exhausted: 'inferenceFailed',
+};

@@ -135,6 +135,12 @@ export const ERRORS = {
   // --- the service: jobs, files, webhooks -------------------------------------------------------
   job_not_found: { status: 404, retryable: false, message: 'No job "{id}"' },
   job_not_cancelable: { status: 409, retryable: false, message: 'Job "{id}" has already ended ({status})' },
+  /** A synchronous route (a compat dialect's) gave up waiting; the job itself goes on. */
+  wait_timeout: {
+    status: 504,
+    retryable: false,
+    message: 'The job did not finish within {seconds} s; it keeps running as "{id}": {hint}',
+  },
   image_not_found: {
     status: 404,
     retryable: false,

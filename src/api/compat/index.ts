@@ -7,10 +7,11 @@ import type { WebhookRetryPolicy, WebhookSigner } from '../../delivery/webhooks.
 import type { WebhookFormatter } from '../../jobs/events.js';
 import type { ApiDeps } from '../deps.js';
 import type { Dialect, WebhookContext } from './dialect.js';
+import { oxen } from './oxen.js';
 import { runflow } from './runflow.js';
 import { runware } from './runware.js';
 
-export const DIALECTS: readonly Dialect[] = [runflow, runware];
+export const DIALECTS: readonly Dialect[] = [runflow, oxen, runware];
 
 export async function mountCompat(api: FastifyInstance, deps: ApiDeps): Promise<void> {
   for (const dialect of DIALECTS) await dialect.mount(api, deps);

@@ -304,10 +304,10 @@ async function upscale(task: UpscaleTask, request: FastifyRequest, deps: ApiDeps
     deps.shutdownSignal,
   );
   if (done.status === 'queued' || done.status === 'running') {
-    throw new PixeliftError('invalid_argument', {
-      message: `The task did not finish within ${deps.settings.maxWaitSeconds} s; it goes on: poll it with {"taskType": "getResponse", "taskUUID": "${task.taskUUID}"} (or send it with deliveryMethod "async")`,
-      runware: 'timeoutProvider',
-      status: 504,
+    throw new PixeliftError('wait_timeout', {
+      seconds: deps.settings.maxWaitSeconds,
+      id: task.taskUUID,
+      hint: `poll it with {"taskType": "getResponse", "taskUUID": "${task.taskUUID}"}, or send it with deliveryMethod "async"`,
     });
   }
   return outcomeOf(done, await inline(done, deps), deps);
@@ -483,4 +483,5 @@ const CODES: Record<string, string> = {
   route_not_found: 'notFound',
   upload_failed: 'uploadEndpointFailed',
   attempts_exhausted: 'inferenceFailed',
+  wait_timeout: 'timeoutProvider',
 };

@@ -6,10 +6,11 @@ import type { FastifyInstance } from 'fastify';
 import type { WebhookRetryPolicy, WebhookSigner } from '../../delivery/webhooks.js';
 import type { WebhookFormatter } from '../../jobs/events.js';
 import type { ApiDeps } from '../deps.js';
+import { apiframe } from './apiframe.js';
 import type { Dialect, WebhookContext } from './dialect.js';
 import { runflow } from './runflow.js';
 
-export const DIALECTS: readonly Dialect[] = [runflow];
+export const DIALECTS: readonly Dialect[] = [runflow, apiframe];
 
 export async function mountCompat(api: FastifyInstance, deps: ApiDeps): Promise<void> {
   for (const dialect of DIALECTS) await dialect.mount(api, deps);

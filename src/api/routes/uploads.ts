@@ -6,7 +6,8 @@
 import type { FastifyInstance } from 'fastify';
 import { probe } from '../../engine/decode.js';
 import { PixeliftError } from '../../errors.js';
-import { newId } from '../../jobs/service.js';
+import { type Caller, newId } from '../../jobs/service.js';
+import type { Upload } from '../../jobs/store.js';
 import type { ApiDeps } from '../deps.js';
 import { errorEnvelope } from '../schemas.js';
 
@@ -19,6 +20,31 @@ const MIME: Record<string, string> = {
   tiff: 'image/tiff',
   gif: 'image/gif',
 };
+
+/** Check an image's header against the limits and store it as an upload of `caller` (also used by dialects' asset uploads). */
+export async function storeUpload(
+  data: Buffer,
+  caller: Caller,
+  deps: Pick<ApiDeps, 'uploads' | 'blobs' | 'settings'>,
+): Promise<Upload> {
+  const info = await probe(data, deps.settings.limits);
+  const id = newId('upl');
+  const now = Date.now();
+  const upload = await deps.uploads.create({
+    id,
+    keyId: caller.keyId,
+    blobKey: `uploads/${id}`,
+    bytes: data.length,
+    contentType: MIME[info.format] ?? 'application/octet-stream',
+    width: info.width,
+    height: info.height,
+    format: info.format,
+    createdAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + deps.settings.uploadTtlSeconds * 1000).toISOString(),
+  });
+  await deps.blobs.put(upload.blobKey, data, upload.contentType);
+  return upload;
+}
 
 export function uploadRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.post(
@@ -53,22 +79,7 @@ export function uploadRoutes(app: FastifyInstance, deps: ApiDeps): void {
             'Send the image as multipart field "file", or as the raw body with an image/* Content-Type',
         });
       }
-      const info = await probe(data, deps.settings.limits);
-      const id = newId('upl');
-      const now = Date.now();
-      const upload = await deps.uploads.create({
-        id,
-        keyId: request.caller.keyId,
-        blobKey: `uploads/${id}`,
-        bytes: data.length,
-        contentType: MIME[info.format] ?? 'application/octet-stream',
-        width: info.width,
-        height: info.height,
-        format: info.format,
-        createdAt: new Date(now).toISOString(),
-        expiresAt: new Date(now + deps.settings.uploadTtlSeconds * 1000).toISOString(),
-      });
-      await deps.blobs.put(upload.blobKey, data, upload.contentType);
+      const upload = await storeUpload(data, request.caller, deps);
       return reply.code(201).send({
         id: upload.id,
         object: 'upload',

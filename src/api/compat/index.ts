@@ -9,8 +9,9 @@ import type { ApiDeps } from '../deps.js';
 import { apiframe } from './apiframe.js';
 import type { Dialect, WebhookContext } from './dialect.js';
 import { runflow } from './runflow.js';
+import { scenario } from './scenario.js';
 
-export const DIALECTS: readonly Dialect[] = [runflow, apiframe];
+export const DIALECTS: readonly Dialect[] = [runflow, apiframe, scenario];
 
 export async function mountCompat(api: FastifyInstance, deps: ApiDeps): Promise<void> {
   for (const dialect of DIALECTS) await dialect.mount(api, deps);

@@ -6,12 +6,14 @@ import type { FastifyInstance } from 'fastify';
 import type { WebhookRetryPolicy, WebhookSigner } from '../../delivery/webhooks.js';
 import type { WebhookFormatter } from '../../jobs/events.js';
 import type { ApiDeps } from '../deps.js';
+import { apiframe } from './apiframe.js';
 import type { Dialect, WebhookContext } from './dialect.js';
 import { oxen } from './oxen.js';
 import { runflow } from './runflow.js';
 import { runware } from './runware.js';
+import { scenario } from './scenario.js';
 
-export const DIALECTS: readonly Dialect[] = [runflow, oxen, runware];
+export const DIALECTS: readonly Dialect[] = [runflow, apiframe, oxen, scenario, runware];
 
 export async function mountCompat(api: FastifyInstance, deps: ApiDeps): Promise<void> {
   for (const dialect of DIALECTS) await dialect.mount(api, deps);

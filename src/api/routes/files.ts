@@ -1,6 +1,7 @@
 /**
- * GET /v1/files/:id — result files behind signed, expiring links (no API key needed, so the
- * link works in an <img>, a browser or curl), with single byte ranges (resumable downloads).
+ * GET /v1/files/:id — result files (id = the job's) and uploads (id = `upl_…`, for dialects whose
+ * uploaded assets have a URL) behind signed, expiring links (no API key needed, so the link works
+ * in an <img>, a browser or curl), with single byte ranges (resumable downloads).
  */
 import type { FastifyInstance } from 'fastify';
 import { PixeliftError } from '../../errors.js';
@@ -28,9 +29,8 @@ export function fileRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const { id } = request.params;
       const { expires = '', signature = '' } = request.query;
       if (!deps.verifyFileLink(id, expires, signature)) throw new PixeliftError('file_link_invalid');
-      const job = await deps.service.get(id, undefined).catch(() => undefined);
-      const result = job?.result;
-      if (!job || !result) throw new PixeliftError('file_not_found', { id });
+      const result = await fileOf(id, deps);
+      if (!result) throw new PixeliftError('file_not_found', { id });
       const size = await deps.blobs.size(result.blobKey);
       if (size === undefined) throw new PixeliftError('file_not_found', { id });
       const ext = result.format === 'jpeg' ? 'jpg' : result.format;
@@ -38,8 +38,8 @@ export function fileRoutes(app: FastifyInstance, deps: ApiDeps): void {
         .header('content-type', result.contentType)
         .header('accept-ranges', 'bytes')
         .header('cache-control', 'private, max-age=3600')
-        .header('etag', `"${job.id}-${size}"`)
-        .header('content-disposition', `inline; filename="${job.id}.${ext}"`);
+        .header('etag', `"${id}-${size}"`)
+        .header('content-disposition', `inline; filename="${id}.${ext}"`);
       const range = parseRange(request.headers.range, size);
       if (range === 'unsatisfiable') {
         return reply.code(416).header('content-range', `bytes */${size}`).send();
@@ -55,4 +55,14 @@ export function fileRoutes(app: FastifyInstance, deps: ApiDeps): void {
       return reply.send(await deps.blobs.stream(result.blobKey));
     },
   );
+}
+
+/** The stored file a link names: a job's result, or an upload. */
+async function fileOf(
+  id: string,
+  deps: ApiDeps,
+): Promise<{ blobKey: string; contentType: string; format: string } | undefined> {
+  if (id.startsWith('upl_')) return deps.uploads.get(id);
+  const job = await deps.service.get(id, undefined).catch(() => undefined);
+  return job?.result ?? undefined;
 }

@@ -1,0 +1,418 @@
+/**
+ * Apiframe (Image Upscale, /v2) under /compat/apiframe: `POST /v2/images/upscale`
+ * {model, topazUpscaleParams | clarityUpscaleParams, webhookUrl, webhookEvents} with an optional
+ * `Idempotency-Key` → 202 {jobId (a UUID), status: "QUEUED"}; `GET /v2/jobs/:id` with the
+ * lifecycle QUEUED → PROCESSING → COMPLETED | FAILED and `result.images[]` (one URL) once done.
+ * Webhooks for the subscribed events (progress, completed, failed; default completed + failed):
+ * `{event, jobId, status, progress, result, model, creditCost, completedAt}` or `{…, error}`,
+ * signed with `X-Webhook-Signature` = hex HMAC-SHA256 of the raw body keyed with the SHA-256 hex
+ * digest of the API key the job was submitted with, and `X-Webhook-Event`.
+ * Errors: `{error: "Validation error" | "Unauthorized" | …, message, code, details[]}`.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { PixeliftError } from '../../errors.js';
+import type { Job, JobEvent } from '../../jobs/types.js';
+import { presentedKeys } from '../auth.js';
+import type { ApiDeps } from '../deps.js';
+import { abortOnClose, header } from '../routes/upscale.js';
+import {
+  formatOf,
+  isUuid,
+  jobIdOfUuid,
+  kindOf,
+  mountDialect,
+  newUuidJobId,
+  paramOf,
+  resultUrl,
+  TOPAZ_ENHANCE_MODELS,
+  topazToKnobs,
+  uuidOfJobId,
+} from './common.js';
+import type { Dialect, WebhookContext } from './dialect.js';
+
+const TOPAZ = 'topaz-image-upscale';
+const CLARITY = 'clarity-upscale';
+/** Each model's params object, as the request names it. */
+const PARAMS_OBJECT = { [TOPAZ]: 'topazUpscaleParams', [CLARITY]: 'clarityUpscaleParams' } as const;
+type ApiframeModel = keyof typeof PARAMS_OBJECT;
+
+const unit = { type: 'number', minimum: 0, maximum: 1 };
+/** Fields both params objects carry: the source image, the factor, the file format. */
+const shared = {
+  imageUrl: { type: 'string', minLength: 1 },
+  // Topaz enlarges up to 16× in one pass; so does Pixelift (through the output-size cap).
+  upscaleFactor: { type: 'number', minimum: 1, maximum: 16 },
+  outputFormat: { type: 'string', enum: ['jpeg', 'jpg', 'png', 'webp'] },
+};
+
+const topazParams = {
+  type: 'object',
+  required: ['imageUrl'],
+  additionalProperties: false,
+  properties: {
+    ...shared,
+    enhanceModel: { type: 'string', enum: TOPAZ_ENHANCE_MODELS },
+    model: { type: 'string', enum: TOPAZ_ENHANCE_MODELS },
+    faceEnhancement: { type: 'boolean' },
+    faceEnhancementStrength: unit,
+    faceEnhancementCreativity: unit,
+    subjectDetection: { type: 'string', enum: ['None', 'All', 'Foreground', 'Background'] },
+    sharpen: unit,
+    denoise: unit,
+    fixCompression: unit,
+    cropToFill: { type: 'boolean' },
+  },
+} as const;
+
+/** Clarity's knobs (the "hi-res fix" ranges), all generative: accepted, validated, reported as ignored. */
+const clarityParams = {
+  type: 'object',
+  required: ['imageUrl'],
+  additionalProperties: false,
+  properties: {
+    ...shared,
+    prompt: { type: 'string', maxLength: 4000 },
+    negativePrompt: { type: 'string', maxLength: 4000 },
+    creativity: unit,
+    resemblance: { type: 'number', minimum: 0, maximum: 3 },
+    dynamic: { type: 'number', minimum: 1, maximum: 50 },
+    sharpen: { type: 'number', minimum: 0, maximum: 10 },
+    numInferenceSteps: { type: 'integer', minimum: 1, maximum: 100 },
+    seed: { type: 'integer', minimum: 0 },
+    handfix: { type: 'string', enum: ['disabled', 'hands_only', 'image_and_hands'] },
+  },
+} as const;
+const CLARITY_GENERATIVE = [
+  'prompt',
+  'negativePrompt',
+  'creativity',
+  'resemblance',
+  'dynamic',
+  'sharpen',
+  'numInferenceSteps',
+  'seed',
+  'handfix',
+] as const;
+
+const WEBHOOK_EVENTS = ['progress', 'completed', 'failed'] as const;
+type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+const DEFAULT_EVENTS: readonly WebhookEvent[] = ['completed', 'failed'];
+
+const upscaleBody = {
+  type: 'object',
+  required: ['model'],
+  additionalProperties: false,
+  properties: {
+    model: { type: 'string', enum: [TOPAZ, CLARITY] },
+    topazUpscaleParams: topazParams,
+    clarityUpscaleParams: clarityParams,
+    webhookUrl: { type: 'string', minLength: 1 },
+    webhookEvents: { type: 'array', items: { type: 'string', enum: WEBHOOK_EVENTS }, uniqueItems: true },
+  },
+} as const;
+
+interface SharedParams {
+  imageUrl: string;
+  upscaleFactor?: number;
+  outputFormat?: string;
+}
+interface TopazUpscaleParams extends SharedParams {
+  enhanceModel?: string;
+  model?: string;
+  faceEnhancement?: boolean;
+  faceEnhancementStrength?: number;
+  faceEnhancementCreativity?: number;
+  subjectDetection?: string;
+  sharpen?: number;
+  denoise?: number;
+  fixCompression?: number;
+  cropToFill?: boolean;
+}
+type ClarityUpscaleParams = SharedParams & Partial<Record<(typeof CLARITY_GENERATIVE)[number], unknown>>;
+interface UpscaleBody {
+  model: ApiframeModel;
+  topazUpscaleParams?: TopazUpscaleParams;
+  clarityUpscaleParams?: ClarityUpscaleParams;
+  webhookUrl?: string;
+  webhookEvents?: WebhookEvent[];
+}
+
+/** Apiframe's job statuses (a job canceled through the native API reads as FAILED: Apiframe has no cancel). */
+const STATUS: Record<Job['status'], string> = {
+  queued: 'QUEUED',
+  running: 'PROCESSING',
+  succeeded: 'COMPLETED',
+  failed: 'FAILED',
+  canceled: 'FAILED',
+  expired: 'COMPLETED',
+};
+
+export const apiframe: Dialect = {
+  name: 'apiframe',
+
+  async mount(api, deps) {
+    await mountDialect(api, '/compat/apiframe', presentError, (app) => routes(app, deps));
+  },
+
+  webhooks(ctx) {
+    return {
+      formatter: (job, event) => callback(job, event, ctx),
+      signers: {
+        // The signing key is per job (the submitting key's digest), so the signer reads the job.
+        apiframe: async (d) => {
+          const job = await ctx.jobs.get(d.jobId);
+          const key = job?.request.dialectData?.signingKey;
+          const event = (JSON.parse(d.payload) as { event?: string }).event ?? d.eventType;
+          return {
+            'x-webhook-event': event,
+            ...(typeof key === 'string'
+              ? { 'x-webhook-signature': createHmac('sha256', key).update(d.payload).digest('hex') }
+              : {}),
+          };
+        },
+      },
+    };
+  },
+};
+
+function routes(app: FastifyInstance, deps: ApiDeps): void {
+  app.post<{ Body: UpscaleBody }>(
+    '/v2/images/upscale',
+    { schema: { hide: true, body: upscaleBody } },
+    async (request, reply) => {
+      if (deps.shuttingDown()) throw new PixeliftError('shutting_down');
+      const body = request.body;
+      const { params, model, knobs, warnings } = translate(body);
+      const events = body.webhookEvents ?? DEFAULT_EVENTS;
+      const signingKey = body.webhookUrl ? await signingKeyOf(request, deps) : undefined;
+      const idem = header(request, 'idempotency-key');
+      const { jobId } = newUuidJobId();
+      const { job } = await deps.service.submit(
+        {
+          id: jobId,
+          image: deps.parseImage(params.imageUrl),
+          model,
+          scale: params.upscaleFactor ?? 2,
+          ...knobs,
+          output: {
+            format: formatOf(params.outputFormat) ?? (body.model === TOPAZ ? 'jpeg' : 'png'),
+            type: 'url',
+          },
+          ...(body.webhookUrl ? { webhook: { url: body.webhookUrl, events } } : {}),
+          dialect: 'apiframe',
+          dialectData: { model: body.model, ...(signingKey ? { signingKey } : {}) },
+          warnings,
+        },
+        request.caller,
+        idem ? { key: `apiframe:${idem}`, body } : undefined,
+        abortOnClose(request).signal,
+      );
+      return reply.code(202).send({
+        jobId: uuidOf(job),
+        status: STATUS[job.status],
+        creditCost: job.cost,
+        warnings: job.warnings,
+      });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/v2/jobs/:id', { schema: { hide: true } }, async (request) => {
+    const { id } = request.params;
+    // Apiframe's job ids are UUIDs; anything else names no job here.
+    if (!isUuid(id)) throw new PixeliftError('job_not_found', { id });
+    return presentJob(await deps.service.get(jobIdOfUuid(id), request.caller), deps);
+  });
+}
+
+/** The body → the params object in use, the Pixelift model, knobs and warnings. */
+function translate(body: UpscaleBody): {
+  params: SharedParams;
+  model: string;
+  knobs: { denoise?: number; sharpen?: number; fix_compression?: number };
+  warnings: string[];
+} {
+  const name = PARAMS_OBJECT[body.model];
+  const other = body.model === TOPAZ ? PARAMS_OBJECT[CLARITY] : PARAMS_OBJECT[TOPAZ];
+  if (body[other] !== undefined) {
+    throw invalid(other, `${other} does not go with model "${body.model}"; send ${name}`);
+  }
+  if (body.webhookEvents && !body.webhookUrl) {
+    throw invalid('webhookEvents', 'webhookEvents needs a webhookUrl to send them to');
+  }
+  if (body.model === TOPAZ) {
+    const p = body.topazUpscaleParams;
+    if (!p) throw invalid(name, `Missing required field "${name}" for model "${TOPAZ}"`);
+    if (p.model !== undefined && p.enhanceModel !== undefined && p.model !== p.enhanceModel) {
+      throw invalid(`${name}.model`, `${name}.model and ${name}.enhanceModel name different models`);
+    }
+    const enhanceModel = p.enhanceModel ?? p.model ?? 'Standard V2';
+    const { warnings, ...knobs } = topazToKnobs(
+      {
+        model: enhanceModel,
+        faceEnhancement: p.faceEnhancement,
+        faceEnhancementStrength: p.faceEnhancementStrength,
+        faceEnhancementCreativity: p.faceEnhancementCreativity,
+        subjectDetection: p.subjectDetection,
+        sharpen: p.sharpen,
+        denoise: p.denoise,
+        fixCompression: p.fixCompression,
+        cropToFill: p.cropToFill,
+      },
+      Object.fromEntries(
+        ['faceEnhancement', 'faceEnhancementStrength', 'faceEnhancementCreativity', 'subjectDetection'].map(
+          (k) => [k, `${name}.${k}`],
+        ),
+      ),
+    );
+    return { params: p, model: enhanceModel, knobs, warnings };
+  }
+  const p = body.clarityUpscaleParams;
+  if (!p) throw invalid(name, `Missing required field "${name}" for model "${CLARITY}"`);
+  const given = CLARITY_GENERATIVE.filter((k) => p[k] !== undefined);
+  const warnings =
+    given.length > 0
+      ? [
+          `${given.map((k) => `${name}.${k}`).join(', ')} steer Clarity's generative upscaling, which Pixelift does not do; accepted and ignored.`,
+        ]
+      : [];
+  return { params: p, model: CLARITY, knobs: {}, warnings };
+}
+
+function invalid(param: string, message: string): PixeliftError {
+  return new PixeliftError('invalid_argument', { param, message });
+}
+
+/**
+ * The webhook signing key: SHA-256 (hex) of the API key this request authenticated with (in
+ * open mode, of the key the client sent anyway); none when the request carried no key.
+ */
+async function signingKeyOf(request: FastifyRequest, deps: ApiDeps): Promise<string | undefined> {
+  for (const secret of presentedKeys(request)) {
+    const matches =
+      request.caller.keyId === null || (await deps.keys.authenticate(secret))?.id === request.caller.keyId;
+    if (matches) return createHash('sha256').update(secret).digest('hex');
+  }
+  return undefined;
+}
+
+function uuidOf(job: Job): string {
+  return uuidOfJobId(job.id) ?? job.id;
+}
+
+function modelOf(job: Job): string {
+  const m = job.request.dialectData?.model;
+  return typeof m === 'string' ? m : (job.model.requested ?? job.model.used);
+}
+
+/** 0..100, whole percent. */
+function percent(job: Job): number {
+  if (job.status === 'succeeded' || job.status === 'expired') return 100;
+  return Math.floor(job.progress * 100);
+}
+
+function presentJob(job: Job, deps: ApiDeps): Record<string, unknown> {
+  const status = STATUS[job.status];
+  const url = status === 'COMPLETED' ? resultUrl(job, deps) : null;
+  return {
+    jobId: uuidOf(job),
+    status,
+    model: modelOf(job),
+    progress: percent(job),
+    result: url ? { images: [url] } : null,
+    error: status === 'FAILED' ? (job.error?.message ?? 'failed') : null,
+    creditCost: job.cost,
+    refunded: job.refunded,
+    warnings: job.warnings,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt,
+    completedAt: job.finishedAt,
+    pixelift: { job_id: job.id, model: job.model, input: job.input, output: job.output },
+  };
+}
+
+/** Pixelift's event → the Apiframe event it is, for a job subscribed to that event. */
+function apiframeEvent(job: Job, type: JobEvent['type']): WebhookEvent | undefined {
+  // A start is the move to PROCESSING: reported as progress 0.
+  const name: WebhookEvent | undefined =
+    type === 'started' || type === 'progress'
+      ? 'progress'
+      : type === 'completed'
+        ? 'completed'
+        : type === 'failed' || type === 'canceled'
+          ? 'failed'
+          : undefined;
+  const subscribed = job.request.webhook?.events as readonly string[] | undefined;
+  return name && subscribed?.includes(name) ? name : undefined;
+}
+
+function callback(job: Job, event: JobEvent, ctx: WebhookContext) {
+  const name = apiframeEvent(job, event.type);
+  if (!name || !job.request.webhook) return undefined;
+  const base = { event: name, jobId: uuidOf(job) };
+  let body: Record<string, unknown>;
+  if (name === 'progress') {
+    const fraction = event.type === 'progress' ? Number(event.data.progress ?? 0) : 0;
+    body = { ...base, status: 'PROCESSING', progress: Math.floor(fraction * 100), model: modelOf(job) };
+  } else if (name === 'completed') {
+    const r = job.result;
+    body = {
+      ...base,
+      status: 'COMPLETED',
+      progress: 100,
+      result: r && ctx.presenter.fileUrl(r.fileId, new Date(job.expiresAt ?? Date.now() + 3600_000)),
+      model: modelOf(job),
+      creditCost: job.cost,
+      completedAt: job.finishedAt,
+    };
+  } else {
+    body = { ...base, status: 'FAILED', error: job.error?.message ?? 'failed', model: modelOf(job) };
+  }
+  return {
+    url: job.request.webhook.url,
+    scheme: 'apiframe',
+    messageId: `${job.id}_${event.id}`,
+    payload: JSON.stringify(body),
+  };
+}
+
+/** Native field names in errors from below → Apiframe's, inside the params object in use. */
+function paramsFor(request: FastifyRequest): Record<string, string> {
+  const model = (request.body as { model?: unknown } | undefined)?.model;
+  const p = model === CLARITY ? PARAMS_OBJECT[CLARITY] : PARAMS_OBJECT[TOPAZ];
+  return {
+    image: `${p}.imageUrl`,
+    scale: `${p}.upscaleFactor`,
+    denoise: `${p}.denoise`,
+    sharpen: `${p}.sharpen`,
+    fix_compression: `${p}.fixCompression`,
+    'webhook.url': 'webhookUrl',
+  };
+}
+
+/** Apiframe's error names (its table: 400, 401, 402, 503; the rest in the same spirit). */
+const ERROR: Record<ReturnType<typeof kindOf>, string> = {
+  auth: 'Unauthorized',
+  credits: 'Insufficient credits',
+  rate: 'Too many requests',
+  unavailable: 'Service unavailable',
+  not_found: 'Not found',
+  validation: 'Validation error',
+  conflict: 'Conflict',
+  internal: 'Internal server error',
+};
+
+function presentError(err: PixeliftError, request: FastifyRequest) {
+  const kind = kindOf(err);
+  const field = paramOf(err, paramsFor(request));
+  return {
+    // Apiframe answers every invalid request 400; a failed fetch of the image keeps its 502/504.
+    status: kind === 'validation' && err.status < 500 ? 400 : err.status,
+    body: {
+      error: ERROR[kind],
+      message: err.message,
+      code: err.code,
+      details: kind === 'validation' ? [{ field: field ?? null, message: err.message }] : [],
+    },
+  };
+}

@@ -6,6 +6,8 @@
  * an idle stream.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { JobEvent } from '../jobs/types.js';
+import type { ApiDeps } from './deps.js';
 
 export interface SseStream {
   send(event: { id: number; type: string; data: unknown }): void;
@@ -58,4 +60,51 @@ export function lastEventId(request: FastifyRequest): number {
   const raw = request.headers['last-event-id'] ?? (request.query as Record<string, unknown>)?.last_event_id;
   const n = Number(Array.isArray(raw) ? raw[0] : raw);
   return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
+/**
+ * A stream of job events: history from `replay`, then live from the bus, each event once and in
+ * order. The bus is subscribed before the replay is read, so no event falls between the two;
+ * the stream closes when the server shuts down or after an event `closeAfter` names.
+ */
+export async function followEvents(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: Pick<ApiDeps, 'events' | 'shutdownSignal' | 'settings'>,
+  o: {
+    readonly filter: (e: JobEvent) => boolean;
+    readonly replay: (afterId: number) => Promise<JobEvent[]> | JobEvent[];
+    /** The SSE event name and data of a job event; undefined: not sent on this stream. */
+    readonly present: (e: JobEvent) => { readonly type: string; readonly data: unknown } | undefined;
+    readonly closeAfter?: (e: JobEvent) => boolean;
+  },
+): Promise<void> {
+  const after = lastEventId(request);
+  const buffered: JobEvent[] = [];
+  let live = false;
+  let lastSent = after;
+  const sse = openSse(request, reply, deps.settings.heartbeatMs);
+  const send = (e: JobEvent) => {
+    if (e.id <= lastSent) return;
+    const shown = o.present(e);
+    if (!shown) return;
+    lastSent = e.id;
+    sse.send({ id: e.id, ...shown });
+    if (o.closeAfter?.(e)) sse.close();
+  };
+  const onEvent = (e: JobEvent) => {
+    if (!o.filter(e)) return;
+    if (live) send(e);
+    else buffered.push(e);
+  };
+  deps.events.bus.on('event', onEvent);
+  const onShutdown = () => sse.close();
+  deps.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
+  void sse.closed.then(() => {
+    deps.events.bus.off('event', onEvent);
+    deps.shutdownSignal.removeEventListener('abort', onShutdown);
+  });
+  for (const e of await o.replay(after)) send(e);
+  for (const e of buffered) send(e);
+  live = true;
 }

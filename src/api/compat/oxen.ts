@@ -15,7 +15,7 @@ import type { Caller } from '../../jobs/service.js';
 import type { Job, JobEvent, JobEventType, JobStatus } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
 import { abortOnClose } from '../routes/upscale.js';
-import { lastEventId, openSse } from '../sse.js';
+import { followEvents } from '../sse.js';
 import {
   factorOf,
   formatOf,
@@ -297,38 +297,18 @@ function routes(app: FastifyInstance, deps: ApiDeps, recent: () => JobEvent[]): 
     const keyId = request.caller.keyId;
     // Open mode sees every job; a key sees its own.
     const mine = (e: JobEvent) => keyId === null || e.keyId === keyId;
-    const after = lastEventId(request);
-    const buffered: JobEvent[] = [];
-    let live = false;
-    let lastSent = after;
-    const sse = openSse(request, reply, deps.settings.heartbeatMs);
-    const send = (e: JobEvent) => {
-      const type = END_EVENTS[e.type];
-      if (!type || e.id <= lastSent) return;
-      lastSent = e.id;
+    await followEvents(request, reply, deps, {
+      filter: (e) => mine(e) && END_EVENTS[e.type] !== undefined,
+      replay: (after) =>
+        after > 0
+          ? deps.eventLog.since({ afterId: after, keyId: keyId === null ? undefined : keyId })
+          : recent().filter(mine),
       // JSON.stringify writes `"generation_id":"…"` with no space, as Oxen's awk example matches it.
-      sse.send({ id: e.id, type, data: presentGeneration(e.data as unknown as Job, deps) });
-    };
-    const onEvent = (e: JobEvent) => {
-      if (!mine(e) || !END_EVENTS[e.type]) return;
-      if (live) send(e);
-      else buffered.push(e);
-    };
-    // Subscribe before the replay is read, so that no event falls between the two.
-    deps.events.bus.on('event', onEvent);
-    const onShutdown = () => sse.close();
-    deps.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
-    void sse.closed.then(() => {
-      deps.events.bus.off('event', onEvent);
-      deps.shutdownSignal.removeEventListener('abort', onShutdown);
+      present: (e) => {
+        const type = END_EVENTS[e.type];
+        return type ? { type, data: presentGeneration(e.data as unknown as Job, deps) } : undefined;
+      },
     });
-    const replay =
-      after > 0
-        ? await deps.eventLog.since({ afterId: after, keyId: keyId === null ? undefined : keyId })
-        : recent().filter(mine);
-    for (const e of replay) send(e);
-    for (const e of buffered) send(e);
-    live = true;
   });
 
   app.get('/api/ai/models', { schema: { hide: true } }, async () => ({

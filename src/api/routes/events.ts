@@ -8,7 +8,7 @@ import type { JobEvent } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
 import { presentEvent } from '../present.js';
 import { jobIdParams } from '../schemas.js';
-import { lastEventId, openSse } from '../sse.js';
+import { followEvents } from '../sse.js';
 
 const FINAL = new Set(['completed', 'failed', 'canceled', 'expired']);
 
@@ -19,34 +19,13 @@ export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
     filter: (e: JobEvent) => boolean,
     replay: (afterId: number) => Promise<JobEvent[]>,
     closeOnFinal: boolean,
-  ) => {
-    const after = lastEventId(request);
-    const buffered: JobEvent[] = [];
-    let live = false;
-    const sse = openSse(request, reply, deps.settings.heartbeatMs);
-    let lastSent = after;
-    const send = (e: JobEvent) => {
-      if (e.id <= lastSent) return;
-      lastSent = e.id;
-      sse.send({ id: e.id, type: e.type, data: presentEvent(e, deps.presenter) });
-      if (closeOnFinal && FINAL.has(e.type)) sse.close();
-    };
-    const onEvent = (e: JobEvent) => {
-      if (!filter(e)) return;
-      if (live) send(e);
-      else buffered.push(e);
-    };
-    deps.events.bus.on('event', onEvent);
-    const onShutdown = () => sse.close();
-    deps.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
-    void sse.closed.then(() => {
-      deps.events.bus.off('event', onEvent);
-      deps.shutdownSignal.removeEventListener('abort', onShutdown);
+  ) =>
+    followEvents(request, reply, deps, {
+      filter,
+      replay,
+      present: (e) => ({ type: e.type, data: presentEvent(e, deps.presenter) }),
+      closeAfter: (e) => closeOnFinal && FINAL.has(e.type),
     });
-    for (const e of await replay(after)) send(e);
-    for (const e of buffered) send(e);
-    live = true;
-  };
 
   app.get<{ Params: { id: string } }>(
     '/v1/jobs/:id/events',

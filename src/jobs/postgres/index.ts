@@ -40,14 +40,15 @@ export async function openPostgresStores(options: PostgresOptions): Promise<Post
     uploads: new PostgresUploadStore(pool),
     keys: new PostgresKeyStore(pool),
     async sharedSetting(name, generate) {
-      await pool.query('INSERT INTO shared_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
-        name,
-        generate(),
-      ]);
+      await pool.query(
+        'INSERT INTO shared_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING',
+        [name, generate()],
+      );
       // A separate statement: it sees whichever node's insert won.
-      const { rows } = await pool.query<{ value: string }>('SELECT value FROM shared_settings WHERE name = $1', [
-        name,
-      ]);
+      const { rows } = await pool.query<{ value: string }>(
+        'SELECT value FROM shared_settings WHERE name = $1',
+        [name],
+      );
       return rows[0]!.value;
     },
     close() {

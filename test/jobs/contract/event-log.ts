@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { T0 } from '../fixtures.js';
-import type { StoreBackend, StoreHandle } from './backend.js';
+import type { StoreBackend } from './backend.js';
 
 export function eventLogContract(backend: StoreBackend): void {
   test('events come back oldest first after an id, filtered by job or by key (null: open mode)', async () => {

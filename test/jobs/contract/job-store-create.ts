@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPixeliftError } from '../../../src/errors.js';
 import { makeJob, rejection } from '../fixtures.js';
-import type { StoreBackend, StoreHandle } from './backend.js';
+import type { StoreBackend } from './backend.js';
 
 export function jobStoreCreateContract(backend: StoreBackend): void {
   const IDEM = { key: 'req-42', fingerprint: 'sha256:aaa' };

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { PixeliftError } from '../../../src/errors.js';
 import type { JobResult } from '../../../src/jobs/types.js';
 import { at, makeJob, T0 } from '../fixtures.js';
-import type { StoreBackend, StoreHandle } from './backend.js';
+import type { StoreBackend } from './backend.js';
 
 export function jobStoreLifecycleContract(backend: StoreBackend): void {
   const RESULT: JobResult = {

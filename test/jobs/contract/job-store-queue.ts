@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { isPixeliftError } from '../../../src/errors.js';
 import type { Job } from '../../../src/jobs/types.js';
 import { at, makeJob, rejection, T0 } from '../fixtures.js';
-import type { StoreBackend, StoreHandle } from './backend.js';
+import type { StoreBackend } from './backend.js';
 
 export function jobStoreQueueContract(backend: StoreBackend): void {
   test('list pages newest first through a status filter, and the last page has no cursor', async () => {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { isPixeliftError } from '../../../src/errors.js';
 import { makeJob, rejection } from '../fixtures.js';
-import type { StoreBackend, StoreHandle } from './backend.js';
+import type { StoreBackend } from './backend.js';
 
 export function keyStoreContract(backend: StoreBackend): void {
   test('a created key returns its secret once; only the hash is stored and the id derives from it', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Upload } from '../../../src/jobs/store.js';
 import { at, T0 } from '../fixtures.js';
-import type { StoreBackend, StoreHandle } from './backend.js';
+import type { StoreBackend } from './backend.js';
 
 export function uploadStoreContract(backend: StoreBackend): void {
   function upload(id: string, expiresInMs: number, keyId: string | null = null): Upload {

@@ -85,6 +85,10 @@ export async function startTestS3(bucket = 'pixelift-test'): Promise<TestS3> {
     address: '127.0.0.1',
     port: 0,
     silent: true,
+    // s3rver computes a different canonical request than SDK v3 for calls with a query string
+    // (HeadBucket: SignatureDoesNotMatch, while PUT/GET/DELETE verify); the signing itself is
+    // the SDK's business, not what these tests check.
+    allowMismatchedSignatures: true,
     directory: tempDir('pixelift-s3-'),
     configureBuckets: [{ name: bucket, configs: [] }],
   });

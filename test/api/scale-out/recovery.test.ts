@@ -10,7 +10,6 @@ import { pino } from 'pino';
 import { startWorkerNode } from '../../../src/api/worker-node.js';
 import { JobQueue } from '../../../src/jobs/bullmq/queue.js';
 import { connectRedis } from '../../../src/jobs/bullmq/redis.js';
-import { openPostgresStores } from '../../../src/jobs/postgres/index.js';
 import { deleteKeys } from '../../helpers/scale-out.js';
 import { dataUri, startTestService, testPng } from '../../helpers/service.js';
 

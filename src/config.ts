@@ -54,6 +54,8 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   readonly redisUrl: string | undefined;
   readonly s3Url: string | undefined;
+  /** Set when PIXELIFT_DATABASE_URL, PIXELIFT_REDIS_URL and PIXELIFT_S3_URL all are (DESIGN §5). */
+  readonly scaleOut: ScaleOutSettings | undefined;
   readonly logLevel: string;
   /** `json` (pino lines) or `pretty` (one readable line); the CLI defaults to pretty. */
   readonly logFormat: 'json' | 'pretty' | undefined;
@@ -64,6 +66,24 @@ export interface ConfigKey {
   readonly secret: string;
   /** Starting credits; null: unlimited. */
   readonly credits: number | null;
+}
+
+/** The scale-out backends: PostgreSQL, Redis (BullMQ queue, events), S3 (blobs). */
+export interface ScaleOutSettings {
+  readonly databaseUrl: string;
+  /** PostgreSQL schema holding Pixelift's tables (created when missing). */
+  readonly databaseSchema: string;
+  readonly redisUrl: string;
+  /** Every Redis key and channel Pixelift uses starts with `<prefix>:`. */
+  readonly redisPrefix: string;
+  readonly s3Url: string;
+  /**
+   * A worker holds each job's lock this long and renews it every half of it (its heartbeat);
+   * a job whose worker stops renewing is handed to another worker, s.
+   */
+  readonly lockSeconds: number;
+  /** How often a worker re-enqueues jobs that PostgreSQL holds as queued but the queue lost, s. */
+  readonly reconcileSeconds: number;
 }
 
 /** `pixelift serve` settings. */
@@ -128,6 +148,12 @@ export const DEFAULTS = {
     shutdownGraceSeconds: 30, // s; below the usual 30-60 s a container manager waits before SIGKILL
     sseHeartbeatSeconds: 15, // s; under the 30-60 s idle timeouts of common proxies
   },
+  scaleOut: {
+    databaseSchema: 'public',
+    redisPrefix: 'pixelift',
+    lockSeconds: 30, // s; BullMQ's default lock, renewed every 15 s
+    reconcileSeconds: 30, // s
+  },
   host: '127.0.0.1',
   port: 8080,
   logLevel: 'info',
@@ -164,6 +190,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     databaseUrl: str(env, 'PIXELIFT_DATABASE_URL'),
     redisUrl: str(env, 'PIXELIFT_REDIS_URL'),
     s3Url: str(env, 'PIXELIFT_S3_URL'),
+    scaleOut: scaleOut(env),
     logLevel: str(env, 'PIXELIFT_LOG_LEVEL') ?? DEFAULTS.logLevel,
     logFormat: oneOf(env, 'PIXELIFT_LOG_FORMAT', ['json', 'pretty'] as const),
     service: Object.freeze({
@@ -190,6 +217,56 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     ...overrides,
   };
   return Object.freeze(config);
+}
+
+/** All three backend URLs, or none: half a scale-out setup would silently run half embedded. */
+function scaleOut(env: Env): ScaleOutSettings | undefined {
+  const urls = {
+    PIXELIFT_DATABASE_URL: str(env, 'PIXELIFT_DATABASE_URL'),
+    PIXELIFT_REDIS_URL: str(env, 'PIXELIFT_REDIS_URL'),
+    PIXELIFT_S3_URL: str(env, 'PIXELIFT_S3_URL'),
+  };
+  const missing = Object.entries(urls).filter(([, v]) => v === undefined);
+  if (missing.length === 3) return undefined;
+  if (missing.length > 0) {
+    throw new PixeliftError('invalid_config', {
+      param: missing[0]![0],
+      message: `scale-out needs PIXELIFT_DATABASE_URL, PIXELIFT_REDIS_URL and PIXELIFT_S3_URL together; ${missing.map(([k]) => k).join(' and ')} unset`,
+    });
+  }
+  const databaseUrl = urls.PIXELIFT_DATABASE_URL!;
+  if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new PixeliftError('invalid_config', {
+      param: 'PIXELIFT_DATABASE_URL',
+      message: 'PIXELIFT_DATABASE_URL must be a postgres:// URL',
+    });
+  }
+  const redisUrl = urls.PIXELIFT_REDIS_URL!;
+  if (!/^rediss?:\/\//.test(redisUrl)) {
+    throw new PixeliftError('invalid_config', {
+      param: 'PIXELIFT_REDIS_URL',
+      message: 'PIXELIFT_REDIS_URL must be a redis:// or rediss:// URL',
+    });
+  }
+  const d = DEFAULTS.scaleOut;
+  return Object.freeze({
+    databaseUrl,
+    databaseSchema: matching(env, 'PIXELIFT_DATABASE_SCHEMA', /^[a-z_][a-z0-9_]{0,62}$/) ?? d.databaseSchema,
+    redisUrl,
+    redisPrefix: matching(env, 'PIXELIFT_REDIS_PREFIX', /^[A-Za-z0-9_.-]{1,64}$/) ?? d.redisPrefix,
+    s3Url: urls.PIXELIFT_S3_URL!,
+    lockSeconds: num(env, 'PIXELIFT_WORKER_LOCK', 1, 3600) ?? d.lockSeconds,
+    reconcileSeconds: num(env, 'PIXELIFT_RECONCILE_INTERVAL', 0.1, 3600) ?? d.reconcileSeconds,
+  });
+}
+
+function matching(env: Env, name: string, pattern: RegExp): string | undefined {
+  const v = str(env, name);
+  if (v === undefined || pattern.test(v)) return v;
+  throw new PixeliftError('invalid_config', {
+    param: name,
+    message: `${name} must match ${pattern}, got "${v}"`,
+  });
 }
 
 let cached: Config | undefined;

@@ -93,3 +93,28 @@ test('service settings: defaults, overrides and a webhook secret in Standard Web
   assert.throws(() => loadConfig({ PIXELIFT_WEBHOOK_SECRET: 'short' }), /PIXELIFT_WEBHOOK_SECRET/);
   assert.throws(() => loadConfig({ PIXELIFT_PUBLIC_URL: 'ftp://x' }), /PIXELIFT_PUBLIC_URL/);
 });
+
+test('scale-out is on only with all three backend URLs, with defaults for the rest', () => {
+  const load = loadConfig;
+  const urls = {
+    PIXELIFT_DATABASE_URL: 'postgres://u@db:5432/p',
+    PIXELIFT_REDIS_URL: 'redis://redis:6379',
+    PIXELIFT_S3_URL: 'http://k:s@minio:9000/b',
+  };
+  assert.equal(load({}).scaleOut, undefined);
+  assert.deepEqual(load(urls).scaleOut, {
+    databaseUrl: urls.PIXELIFT_DATABASE_URL,
+    databaseSchema: 'public',
+    redisUrl: urls.PIXELIFT_REDIS_URL,
+    redisPrefix: 'pixelift',
+    s3Url: urls.PIXELIFT_S3_URL,
+    lockSeconds: 30,
+    reconcileSeconds: 30,
+  });
+  assert.throws(
+    () => load({ PIXELIFT_DATABASE_URL: urls.PIXELIFT_DATABASE_URL }),
+    /PIXELIFT_REDIS_URL and PIXELIFT_S3_URL unset/,
+  );
+  assert.throws(() => load({ ...urls, PIXELIFT_DATABASE_URL: 'mysql://x' }), /postgres:\/\//);
+  assert.throws(() => load({ ...urls, PIXELIFT_DATABASE_SCHEMA: 'Drop Table' }), /PIXELIFT_DATABASE_SCHEMA/);
+});

@@ -1,36 +1,35 @@
 /**
- * `pixelift serve` in one function: the embedded service of DESIGN §5 — SQLite job store and
- * queue, filesystem blobs, a worker pool on this machine — wired to the HTTP app, listening.
+ * `pixelift serve` in one function, wired to the HTTP app and listening. Embedded (DESIGN §5):
+ * SQLite job store and queue, filesystem blobs, a worker pool on this machine. Scale-out (all of
+ * PIXELIFT_DATABASE_URL, PIXELIFT_REDIS_URL, PIXELIFT_S3_URL set): a stateless API node over
+ * PostgreSQL, S3 and BullMQ; the jobs run in `pixelift worker` processes (worker-node.ts).
  * `close()` is the graceful shutdown: refuse new jobs, let running ones finish within the grace
  * period, re-queue the rest, then stop everything.
  */
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { checkCallbackUrl } from '../delivery/callback-url.js';
 import { fetchUrl } from '../delivery/fetch-url.js';
 import { parseImageField } from '../delivery/image-input.js';
 import { safeRequest } from '../delivery/safe-request.js';
-import { generateWebhookSecret } from '../delivery/webhook-signing.js';
 import { WebhookDispatcher, webhookEnvelope } from '../delivery/webhooks.js';
 import { isPixeliftError, PixeliftError } from '../errors.js';
 import { JobEvents } from '../jobs/events.js';
 import { JobRunner } from '../jobs/runner.js';
 import { JobService } from '../jobs/service.js';
-import { openSqliteStores } from '../jobs/sqlite/index.js';
 import { Sweeper } from '../jobs/sweeper.js';
 import type { Job } from '../jobs/types.js';
+import type { Logger } from '../log.js';
 import { withFields } from '../log.js';
 import { modelStoreFor } from '../models/store.js';
-import { FsBlobStore } from '../storage/fs-store.js';
 import { signFileUrl, verifyFileSignature } from '../storage/signed-url.js';
 import { WorkerPool } from '../workers/pool.js';
 import { workerSettings } from '../workers/protocol.js';
 import { buildApp } from './app.js';
+import { type Backends, openBackends } from './backends.js';
 import { compatWebhooks } from './compat/index.js';
+import type { WebhookContext } from './compat/dialect.js';
 import { Metrics } from './metrics.js';
 import { presentEvent } from './present.js';
 
@@ -49,40 +48,32 @@ export interface RunningService {
 
 export async function startService(config: Config, logger: FastifyBaseLogger): Promise<RunningService> {
   const svc = config.service;
-  fs.mkdirSync(config.dataDir, { recursive: true });
-  const secrets = loadSecrets(config);
-  const stores = openSqliteStores(path.join(config.dataDir, 'pixelift.db'));
+  const backends = await openBackends(config, logger);
+  const { stores, blobs, secrets } = backends;
   await stores.keys.syncConfigKeys(config.apiKeys);
   const keyCount = await stores.keys.count();
   if (keyCount === 0 && !isLoopback(config.host)) {
-    stores.close();
+    await backends.close();
     throw new PixeliftError('invalid_config', {
       param: 'PIXELIFT_HOST',
       message: `no API keys are configured, so the server runs in open mode and only binds to loopback; set PIXELIFT_API_KEYS (or create one with \`pixelift keys create\`) to listen on ${config.host}`,
     });
   }
 
-  const blobDir = path.join(config.dataDir, 'blobs');
-  fs.mkdirSync(blobDir, { recursive: true });
-  const blobs = new FsBlobStore(blobDir);
   const models = modelStoreFor(config, logger);
-  const pool = new WorkerPool({
-    size: config.workers,
-    settings: workerSettings(config, 'json'),
-    log: logger,
-  });
   const allowPrivate = config.allowPrivateUrls;
   let publicUrl = config.service.publicUrl ?? '';
   const presenter = {
     fileUrl: (fileId: string, expiresAt: Date) =>
       signFileUrl({ secret: secrets.urlSigningSecret, baseUrl: publicUrl, fileId, expiresAt }),
   };
-  const compat = compatWebhooks({
+  const webhookContext: WebhookContext = {
     presenter,
     blobs,
     jobs: stores.jobs,
     runflowSigningSecret: svc.runflowSigningSecret,
-  });
+  };
+  const compat = compatWebhooks(webhookContext);
   const dispatcher = new WebhookDispatcher({
     outbox: stores.outbox,
     signers: compat.signers,
@@ -96,44 +87,18 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     outbox: stores.outbox,
     kickWebhooks: () => dispatcher.kick(),
     logger,
+    fanout: backends.mode === 'scale-out' ? backends.fanout : undefined,
   });
+  if (backends.mode === 'scale-out') {
+    // Workers queue deliveries in the shared outbox; the event that follows wakes this node's dispatcher.
+    events.bus.on('event', () => dispatcher.kick());
+  }
 
-  for (const [dialect, formatter] of Object.entries(compat.formatters))
-    events.setFormatter(dialect, formatter);
-  events.setFormatter('native', (job: Job, event) => ({
-    url: job.request.webhook!.url,
-    scheme: 'standard',
-    messageId: `msg_${event.id}`,
-    payload: webhookEnvelope(event.type, presentEvent(event, presenter), new Date(event.createdAt)),
-  }));
+  setWebhookFormatters(events, webhookContext);
 
-  const runner = new JobRunner({
-    jobs: stores.jobs,
-    blobs,
-    events,
-    pool,
-    concurrency: config.workers,
-    maxRunningPerKey: svc.maxRunningPerKey,
-    maxAttempts: svc.maxAttempts,
-    limits: config.limits,
-    tile: config.tile,
-    log: withFields(logger, { component: 'runner' }),
-    putResult: async (url, data, contentType) => {
-      const res = await safeRequest(url, {
-        method: 'PUT',
-        headers: { 'content-type': contentType },
-        body: data,
-        allowPrivate,
-      }).catch((err: unknown) => {
-        // A refused address stays url_forbidden/url_invalid (the request is wrong); transport failures are upload_failed.
-        if (isPixeliftError(err, 'url_forbidden') || isPixeliftError(err, 'url_invalid')) throw err;
-        throw new PixeliftError('upload_failed', { url, reason: (err as Error).message }, { cause: err });
-      });
-      if (res.status < 200 || res.status > 299) {
-        throw new PixeliftError('upload_failed', { url, reason: `the server answered HTTP ${res.status}` });
-      }
-    },
-  });
+  const local = backends.mode === 'embedded' ? localRunner(config, backends, events, logger) : undefined;
+  const scaleOut = backends.mode === 'scale-out' ? backends : undefined;
+  const workerCensus = scaleOut ? new WorkerCensus(scaleOut, logger) : undefined;
   const service = new JobService({
     jobs: stores.jobs,
     uploads: stores.uploads,
@@ -149,8 +114,9 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     maxQueueDepth: svc.maxQueueDepth,
     charge: true,
     checkCallbackUrl: (url, param) => checkCallbackUrl(url, param, allowPrivate),
-    kickRunner: () => runner.kick(),
-    stopRunning: (id) => runner.cancel(id),
+    enqueue: (job) => (scaleOut ? scaleOut.queue.enqueue(job.id) : local!.runner.kick()),
+    stopRunning: (id) => (scaleOut ? scaleOut.fanout.publishCancel(id) : local!.runner.cancel(id)),
+    log: logger,
   });
   const sweeper = new Sweeper({
     jobs: stores.jobs,
@@ -162,7 +128,8 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
   });
   const metrics = new Metrics({
     jobCounts: () => stores.jobs.counts(),
-    workers: () => ({ busy: pool.stats().busy, size: config.workers }),
+    workers: () =>
+      local ? { busy: local.pool.stats().busy, size: config.workers } : workerCensus!.snapshot(),
     webhooksPending: () => stores.outbox.pendingCount(),
   });
   events.bus.on('event', (e) => {
@@ -206,7 +173,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
         () => true,
         () => false,
       ),
-      blobs: fs.existsSync(blobDir),
+      blobs: await backends.blobsReady(),
       workers: !shuttingDown,
     }),
     shuttingDown: () => shuttingDown,
@@ -222,7 +189,8 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     logger,
   });
 
-  await runner.start();
+  await local?.runner.start();
+  workerCensus?.start();
   dispatcher.start();
   sweeper.start();
   await sweeper.sweep().catch((err: unknown) => logger.error({ err }, 'first sweep failed'));
@@ -234,7 +202,8 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
   logger.info(
     {
       url,
-      workers: config.workers,
+      backend: backends.mode,
+      workers: local ? config.workers : 'pixelift worker',
       keys: keyCount,
       mode: keyCount === 0 ? 'open' : 'keys',
       dataDir: config.dataDir,
@@ -251,17 +220,18 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
       closing ??= (async () => {
         shuttingDown = true;
         logger.info(
-          { graceMs, running: runner.active },
+          { graceMs, running: local?.runner.active ?? 0 },
           'shutting down: no new jobs; running jobs get the grace period',
         );
-        await runner.stop(graceMs);
+        await local?.runner.stop(graceMs);
         // Open SSE streams and held requests would keep app.close() waiting for their clients.
         closeHttp.abort();
         await app.close();
         sweeper.stop();
+        workerCensus?.stop();
         await dispatcher.stop();
-        await pool.close();
-        stores.close();
+        await local?.pool.close();
+        await backends.close();
         logger.info('stopped');
       })();
       return closing;
@@ -269,34 +239,98 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
   };
 }
 
-interface Secrets {
-  webhookSecret: string;
-  urlSigningSecret: string;
+/** The webhook body of every dialect, registered on `events` (API nodes and workers alike emit events). */
+/** The webhook body of every dialect (native and compat), on whichever node emits the event. */
+export function setWebhookFormatters(events: JobEvents, ctx: WebhookContext): void {
+  for (const [dialect, formatter] of Object.entries(compatWebhooks(ctx).formatters)) {
+    events.setFormatter(dialect, formatter);
+  }
+  events.setFormatter('native', (job: Job, event) => ({
+    url: job.request.webhook!.url,
+    scheme: 'standard',
+    messageId: `msg_${event.id}`,
+    payload: webhookEnvelope(event.type, presentEvent(event, ctx.presenter), new Date(event.createdAt)),
+  }));
 }
 
-/** Secrets from config, else generated once and kept (0600) in the data dir, so links and signatures survive restarts. */
-function loadSecrets(config: Config): Secrets {
-  const file = path.join(config.dataDir, 'secrets.json');
-  let stored: Partial<Secrets> = {};
-  if (fs.existsSync(file)) stored = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<Secrets>;
-  const secrets: Secrets = {
-    webhookSecret: config.service.webhookSecret ?? stored.webhookSecret ?? generateWebhookSecret(),
-    urlSigningSecret:
-      config.service.urlSigningSecret ?? stored.urlSigningSecret ?? randomBytes(32).toString('base64url'),
+/** PUTs a result to a job's output.uploadUrl under the SSRF rules. */
+export function resultUploader(allowPrivate: boolean) {
+  return async (url: string, data: Buffer, contentType: string): Promise<void> => {
+    const res = await safeRequest(url, {
+      method: 'PUT',
+      headers: { 'content-type': contentType },
+      body: data,
+      allowPrivate,
+    }).catch((err: unknown) => {
+      // A refused address stays url_forbidden/url_invalid (the request is wrong); transport failures are upload_failed.
+      if (isPixeliftError(err, 'url_forbidden') || isPixeliftError(err, 'url_invalid')) throw err;
+      throw new PixeliftError('upload_failed', { url, reason: (err as Error).message }, { cause: err });
+    });
+    if (res.status < 200 || res.status > 299) {
+      throw new PixeliftError('upload_failed', { url, reason: `the server answered HTTP ${res.status}` });
+    }
   };
-  if (
-    stored.webhookSecret !== secrets.webhookSecret ||
-    stored.urlSigningSecret !== secrets.urlSigningSecret
-  ) {
-    const keep = {
-      webhookSecret:
-        stored.webhookSecret ?? (config.service.webhookSecret ? undefined : secrets.webhookSecret),
-      urlSigningSecret:
-        stored.urlSigningSecret ?? (config.service.urlSigningSecret ? undefined : secrets.urlSigningSecret),
-    };
-    fs.writeFileSync(file, `${JSON.stringify(keep, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** The embedded queue: a worker pool in this machine and the runner that claims from SQLite. */
+function localRunner(config: Config, backends: Backends, events: JobEvents, logger: Logger) {
+  const pool = new WorkerPool({
+    size: config.workers,
+    settings: workerSettings(config, 'json'),
+    log: logger,
+  });
+  const runner = new JobRunner({
+    jobs: backends.stores.jobs,
+    blobs: backends.blobs,
+    events,
+    pool,
+    concurrency: config.workers,
+    maxRunningPerKey: config.service.maxRunningPerKey,
+    maxAttempts: config.service.maxAttempts,
+    limits: config.limits,
+    tile: config.tile,
+    log: withFields(logger, { component: 'runner' }),
+    putResult: resultUploader(config.allowPrivateUrls),
+  });
+  return { pool, runner };
+}
+
+/**
+ * The workers an API node can see (their Redis heartbeats), for /metrics, whose gauges read
+ * synchronously: refreshed every few seconds.
+ */
+class WorkerCensus {
+  #last = { busy: 0, size: 0 };
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly backends: Extract<Backends, { mode: 'scale-out' }>,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    const refresh = () =>
+      void this.backends.fanout.liveWorkers().then(
+        (beats) => {
+          this.#last = {
+            busy: beats.reduce((n, b) => n + b.busy, 0),
+            size: beats.reduce((n, b) => n + b.concurrency, 0),
+          };
+        },
+        (err: unknown) => this.log.debug({ err }, 'worker census failed'),
+      );
+    refresh();
+    this.#timer = setInterval(refresh, 5000);
+    this.#timer.unref();
   }
-  return secrets;
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  snapshot(): { busy: number; size: number } {
+    return this.#last;
+  }
 }
 
 function isLoopback(host: string): boolean {

@@ -7,6 +7,7 @@ import { registerKeys } from './keys.js';
 import { registerModels } from './models.js';
 import { registerServe } from './serve.js';
 import { registerUpscale } from './upscale.js';
+import { registerWorker } from './worker.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -20,6 +21,7 @@ registerUpscale(program);
 registerModels(program);
 registerServe(program);
 registerKeys(program);
+registerWorker(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isPixeliftError(err)) {

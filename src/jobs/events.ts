@@ -1,7 +1,7 @@
 /**
  * Everything that happens to a job becomes one event: appended to the event log (so that SSE
  * clients can resume with Last-Event-ID), published on the in-process bus (live SSE streams,
- * `Prefer: wait`), and, when the job's webhook subscribed to it, queued in the webhook outbox.
+ * `Prefer: wait`; in scale-out through Redis to every node's bus), and, when the job's webhook subscribed to it, queued in the webhook outbox.
  * What a webhook body looks like is the dialect's business: each registers a formatter.
  */
 import { EventEmitter } from 'node:events';
@@ -26,6 +26,16 @@ export interface JobBusEvents {
   event: [event: JobEvent];
 }
 
+/**
+ * Carries events between processes (scale-out: Redis pub/sub). With one, an event reaches the
+ * local bus only by coming back from it, so every node (the emitting one included) sees every
+ * event once, in the order it was published.
+ */
+export interface EventFanout {
+  publishEvent(event: JobEvent): Promise<void>;
+  onEvent(fn: (event: JobEvent) => void): void;
+}
+
 export class JobEvents {
   /** Live events of every job; subscribers filter. */
   readonly bus = new EventEmitter<JobBusEvents>();
@@ -38,10 +48,12 @@ export class JobEvents {
       /** Wakes the webhook dispatcher after a delivery is queued. */
       readonly kickWebhooks: () => void;
       readonly logger: Logger;
+      readonly fanout?: EventFanout;
     },
   ) {
     // One listener per open SSE stream and per waiting request.
     this.bus.setMaxListeners(0);
+    deps.fanout?.onEvent((e) => this.bus.emit('event', e));
   }
 
   /** The formatter for jobs created by `dialect` (`native`, `runflow`, …). */
@@ -56,7 +68,14 @@ export class JobEvents {
       type,
       data: data ?? snapshot(job),
     });
-    this.bus.emit('event', event);
+    if (this.deps.fanout) {
+      // A lost publish costs live listeners one update, never the record: it is in the log.
+      await this.deps.fanout
+        .publishEvent(event)
+        .catch((err: unknown) => this.deps.logger.warn({ err, jobId: job.id }, 'events: publish failed'));
+    } else {
+      this.bus.emit('event', event);
+    }
     const hook = job.request.webhook;
     if (hook && (hook.events.includes(type) || job.request.dialect !== 'native')) {
       const message = await this.formatters.get(job.request.dialect)?.(job, event);

@@ -113,6 +113,11 @@ export class JobRunner {
     return this.running.size;
   }
 
+  /** Whether a job is running in this process. */
+  isRunning(jobId: string): boolean {
+    return this.running.has(jobId);
+  }
+
   /** Take no more jobs; wait up to `graceMs` for running ones, then stop and re-queue the rest. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
@@ -130,16 +135,23 @@ export class JobRunner {
     }
   }
 
+  /**
+   * Run a job already claimed (running, with its attempt) on the pool. Resolves when it ended,
+   * or was handed back to the queue (worker crash, shutdown); the store says which. The embedded
+   * queue calls it from pump(); in scale-out the BullMQ worker does (bullmq/worker.ts).
+   */
+  run(job: Job): Promise<void> {
+    const controller = new AbortController();
+    const done = this.execute(job, controller).finally(() => this.running.delete(job.id));
+    this.running.set(job.id, { job, controller, done });
+    return done;
+  }
+
   private async pump(): Promise<void> {
     while (!this.stopping && this.running.size < this.o.concurrency) {
       const job = await this.o.jobs.claim({ maxRunningPerKey: this.o.maxRunningPerKey, now: new Date() });
       if (!job) return;
-      const controller = new AbortController();
-      const done = this.execute(job, controller).finally(() => {
-        this.running.delete(job.id);
-        this.kick();
-      });
-      this.running.set(job.id, { job, controller, done });
+      void this.run(job).finally(() => this.kick());
     }
   }
 

@@ -13,6 +13,7 @@ import type { OutputFormat } from '../engine/encode.js';
 import { plan } from '../engine/plan.js';
 import { checkKnobs, knobsWithPreset } from '../engine/post.js';
 import { invalidArgument, PixeliftError } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { ModelStore } from '../models/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { jobCost, runSeconds } from './cost.js';
@@ -91,10 +92,15 @@ export interface JobServiceOptions {
   readonly charge: boolean;
   /** Refuses a webhook or upload URL that can never be delivered to (scheme, forbidden host). */
   readonly checkCallbackUrl: (url: string, param: string) => void;
-  /** Wakes the runner after a job is queued. */
-  readonly kickRunner: () => void;
-  /** Stops a job running in this process (runner.cancel). */
-  readonly stopRunning: (jobId: string) => void;
+  /**
+   * Hands a stored, queued job to the queue: wakes the embedded runner, or adds it to BullMQ.
+   * The job is already durable; if this fails the reconciler enqueues it later.
+   */
+  readonly enqueue: (job: Job) => void | Promise<void>;
+  /** Stops the job wherever it runs: this process's runner, or (scale-out) the worker that has it. */
+  readonly stopRunning: (jobId: string) => void | Promise<void>;
+  /** Logs what enqueue and stopRunning could not do (the request itself has succeeded). */
+  readonly log?: Logger;
 }
 
 const DEFAULT_WEBHOOK_EVENTS: readonly JobEventType[] = ['completed', 'failed', 'canceled'];
@@ -169,7 +175,12 @@ export class JobService {
       return created;
     }
     await this.o.events.emit(created.job, 'queued');
-    this.o.kickRunner();
+    try {
+      await this.o.enqueue(created.job);
+    } catch (err) {
+      // Accepted all the same: the job is in the store, and the reconciler re-enqueues it.
+      this.o.log?.warn({ err, jobId: created.job.id }, 'enqueue failed; the reconciler will retry');
+    }
     return created;
   }
 
@@ -208,7 +219,12 @@ export class JobService {
       { status: ['queued', 'running'] },
     );
     if (!canceled) return this.cancel(id, caller); // it moved on meanwhile: answer from its new state
-    this.o.stopRunning(id);
+    try {
+      await this.o.stopRunning(id);
+    } catch (err) {
+      // The fence still holds: a run that ends now finds the job canceled and discards its result.
+      this.o.log?.warn({ err, jobId: id }, 'could not tell the worker to stop the canceled job');
+    }
     const refunded = (await this.o.jobs.refund(id)) ?? canceled;
     await this.o.events.emit(refunded, 'canceled');
     return refunded;

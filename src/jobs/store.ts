@@ -43,6 +43,22 @@ export interface ListJobsQuery {
   readonly cursor?: string;
 }
 
+export interface ClaimByIdOptions {
+  readonly maxRunningPerKey: number;
+  readonly maxAttempts: number;
+  readonly now: Date;
+}
+
+export type ClaimOutcome =
+  /** Running now under a new attempt; `takeover`: it was running under an attempt that stopped. */
+  | { readonly kind: 'claimed'; readonly job: Job; readonly takeover: boolean }
+  /** Its key runs `maxRunningPerKey` jobs already: ask again later. */
+  | { readonly kind: 'capped' }
+  /** It was running and had used every attempt: now failed with attempts_exhausted. */
+  | { readonly kind: 'exhausted'; readonly job: Job }
+  /** Nothing to run: ended, canceled, or deleted (job undefined). */
+  | { readonly kind: 'gone'; readonly job: Job | undefined };
+
 export interface JobStore {
   /** Insert a new job (status queued), atomically with idempotency, credit and queue-depth checks. */
   create(job: Job, options?: CreateJobOptions): Promise<{ job: Job; replayed: boolean }>;
@@ -56,6 +72,14 @@ export interface JobStore {
    * attempts + 1, startedAt now. Undefined when nothing can run.
    */
   claim(options: { readonly maxRunningPerKey: number; readonly now: Date }): Promise<Job | undefined>;
+  /**
+   * Take one named job for a run: the scale-out queue (BullMQ) hands a worker a job id, and the
+   * store decides. A queued job is claimed unless its key is at `maxRunningPerKey`. A running
+   * job is taken over (attempts + 1, which fences out the attempt before it): the queue only
+   * hands out a running job again after its worker stopped heartbeating. Out of attempts, it
+   * fails with attempts_exhausted instead.
+   */
+  claimById(id: string, options: ClaimByIdOptions): Promise<ClaimOutcome>;
   /**
    * Apply `patch` if the job still matches `fence` (status and/or attempts), so that a stale
    * attempt never overwrites a newer one. Undefined when the job is gone or the fence failed.
@@ -212,4 +236,15 @@ export interface KeyStore {
   revoke(id: string): Promise<ApiKey | undefined>;
   /** Live keys (auth on/off, open mode). */
   count(): Promise<number>;
+}
+
+/** Every store over one database, as `openSqliteStores` and `openPostgresStores` return them. */
+export interface Stores {
+  readonly jobs: JobStore;
+  readonly events: EventLog;
+  readonly outbox: WebhookOutbox;
+  readonly uploads: UploadStore;
+  readonly keys: KeyStore;
+  /** Close the connections (idempotent); the stores must not be used afterwards. */
+  close(): void | Promise<void>;
 }

@@ -4,8 +4,28 @@ import path from 'node:path';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { type RunningService, startService } from '../../src/api/boot.js';
+import { type RunningWorker, startWorkerNode } from '../../src/api/worker-node.js';
 import { type Config, loadConfig } from '../../src/config.js';
+import { openPostgresStores } from '../../src/jobs/postgres/index.js';
+import { openSqliteStores } from '../../src/jobs/sqlite/index.js';
+import type { Stores } from '../../src/jobs/store.js';
 import { tempDir } from './models.js';
+import {
+  startTestS3,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+  type TestS3,
+  testRedisPrefix,
+  testSchema,
+} from './scale-out.js';
+
+/**
+ * `embedded`: SQLite, filesystem blobs, the runner in the server. `scale-out`: PostgreSQL (a
+ * schema of its own), Redis (a key prefix of its own), S3 (s3rver on loopback), and one
+ * `pixelift worker` node in this process beside the API node.
+ */
+export type TestBackend = 'embedded' | 'scale-out';
+export const TEST_BACKENDS: readonly TestBackend[] = ['embedded', 'scale-out'];
 
 /** Converted models are shared by every service test (conversion takes seconds; each is verified on load). */
 export const SHARED_MODEL_CACHE = path.join(os.tmpdir(), 'pixelift-test-model-cache');
@@ -13,12 +33,38 @@ export const SHARED_MODEL_CACHE = path.join(os.tmpdir(), 'pixelift-test-model-ca
 export interface TestService extends RunningService {
   readonly config: Config;
   readonly dataDir: string;
+  readonly backend: TestBackend;
+  /** The scale-out worker node (undefined when embedded). */
+  readonly worker: RunningWorker | undefined;
   /** fetch() relative to the service. */
   call(pathname: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+  /** A second set of stores over the service's database, to look behind the API (close it after). */
+  openStores(): Promise<Stores>;
 }
 
-export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+let s3: Promise<TestS3> | undefined;
+
+/** The environment that puts a test service on the scale-out backends, isolated from every other test. */
+export async function scaleOutEnv(): Promise<Record<string, string>> {
+  s3 ??= startTestS3();
+  return {
+    PIXELIFT_DATABASE_URL: TEST_DATABASE_URL,
+    PIXELIFT_DATABASE_SCHEMA: testSchema(),
+    PIXELIFT_REDIS_URL: TEST_REDIS_URL,
+    PIXELIFT_REDIS_PREFIX: testRedisPrefix(),
+    PIXELIFT_S3_URL: `${(await s3).url}/${testRedisPrefix()}`,
+    // Short enough that a test sees a dead worker's job move on within seconds.
+    PIXELIFT_WORKER_LOCK: '2',
+    PIXELIFT_RECONCILE_INTERVAL: '1',
+  };
+}
+
+export async function startTestService(
+  env: Record<string, string> = {},
+  backend: TestBackend = 'embedded',
+): Promise<TestService> {
   const dataDir = tempDir('pixelift-svc-');
+  const backendEnv = backend === 'scale-out' ? await scaleOutEnv() : {};
   const config = loadConfig(
     {
       PIXELIFT_DATA_DIR: dataDir,
@@ -27,11 +73,20 @@ export async function startTestService(env: Record<string, string> = {}): Promis
       PIXELIFT_THREADS: '2',
       PIXELIFT_DEVICE: 'cpu',
       PIXELIFT_LOG_LEVEL: 'silent',
+      ...backendEnv,
       ...env,
     },
     { modelCacheDir: SHARED_MODEL_CACHE },
   );
-  const service = await startService(config, pino({ level: 'silent' }));
+  const logger = pino({ level: 'silent' });
+  const service = await startService(config, logger);
+  let worker: RunningWorker | undefined;
+  try {
+    worker = backend === 'scale-out' ? await startWorkerNode(config, logger) : undefined;
+  } catch (err) {
+    await service.close(0);
+    throw err;
+  }
   const call = (pathname: string, init: RequestInit & { json?: unknown } = {}) => {
     const { json, ...rest } = init;
     const headers = new Headers(rest.headers);
@@ -42,7 +97,22 @@ export async function startTestService(env: Record<string, string> = {}): Promis
       body: json !== undefined ? JSON.stringify(json) : rest.body,
     });
   };
-  return Object.assign(service, { config, dataDir, call });
+  const closeService = service.close.bind(service);
+  const scaleOut = config.scaleOut;
+  return Object.assign(service, {
+    config,
+    dataDir,
+    backend,
+    worker,
+    call,
+    close: async (graceMs?: number) => {
+      await Promise.all([closeService(graceMs), worker?.close(graceMs)]);
+    },
+    openStores: async (): Promise<Stores> =>
+      scaleOut
+        ? openPostgresStores({ url: scaleOut.databaseUrl, schema: scaleOut.databaseSchema, max: 2 })
+        : openSqliteStores(path.join(dataDir, 'pixelift.db')),
+  });
 }
 
 /** A small photo-like PNG (gradients and a square), w×h. */

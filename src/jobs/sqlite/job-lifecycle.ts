@@ -3,7 +3,9 @@
  * a graceful stop, result expiry. Each runs inside the job store's IMMEDIATE transaction and
  * writes through its `put`, which keeps the indexed columns and the JSON record in step.
  */
-import { invalidArgument, PixeliftError } from '../../errors.js';
+
+import { backToQueue, checkCap, claimed, exhausted } from '../job-record.js';
+import type { ClaimByIdOptions, ClaimOutcome } from '../store.js';
 import type { Job } from '../types.js';
 import type { SqliteDatabase } from './database.js';
 import { type JobRow, rowToJob } from './job-row.js';
@@ -19,9 +21,7 @@ export function claimNext(
   options: { readonly maxRunningPerKey: number; readonly now: Date },
   put: Put,
 ): Job | undefined {
-  if (!Number.isInteger(options.maxRunningPerKey) || options.maxRunningPerKey < 1) {
-    throw invalidArgument('maxRunningPerKey', 'positive integer', options.maxRunningPerKey);
-  }
+  checkCap(options.maxRunningPerKey);
   const row = db
     .prepare<[number], JobRow>(
       `SELECT * FROM jobs q WHERE q.status = 'queued'
@@ -30,14 +30,26 @@ export function claimNext(
     )
     .get(options.maxRunningPerKey);
   if (!row) return undefined;
-  const job = rowToJob(row);
-  return put({
-    ...job,
-    status: 'running',
-    attempts: job.attempts + 1,
-    startedAt: options.now.toISOString(),
-    progress: 0,
-  });
+  return put(claimed(rowToJob(row), options.now));
+}
+
+/** One named job for a run (the scale-out queue's way in; see JobStore.claimById). */
+export function claimOne(db: SqliteDatabase, id: string, options: ClaimByIdOptions, put: Put): ClaimOutcome {
+  checkCap(options.maxRunningPerKey);
+  const row = db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?').get(id);
+  const job = row && rowToJob(row);
+  if (!job || (job.status !== 'queued' && job.status !== 'running')) return { kind: 'gone', job };
+  if (job.status === 'running') {
+    if (job.attempts >= options.maxAttempts)
+      return { kind: 'exhausted', job: put(exhausted(job, options.now)) };
+    return { kind: 'claimed', job: put(claimed(job, options.now)), takeover: true };
+  }
+  const running = db
+    .prepare<[string | null], number>("SELECT count(*) FROM jobs WHERE status = 'running' AND key_id IS ?")
+    .pluck()
+    .get(job.keyId)!;
+  if (running >= options.maxRunningPerKey) return { kind: 'capped' };
+  return { kind: 'claimed', job: put(claimed(job, options.now)), takeover: false };
 }
 
 /** After a crash nothing is running: each `running` job is requeued, or failed once out of attempts. */
@@ -54,16 +66,7 @@ export function recoverRunning(
       requeued.push(put(backToQueue(job, job.attempts)));
       continue;
     }
-    const error = new PixeliftError('attempts_exhausted', { attempts: job.attempts });
-    failed.push(
-      put({
-        ...job,
-        status: 'failed',
-        etaSeconds: null,
-        error: { code: error.code, message: error.message },
-        finishedAt: options.now.toISOString(),
-      }),
-    );
+    failed.push(put(exhausted(job, options.now)));
   }
   return { requeued, failed };
 }
@@ -89,8 +92,4 @@ export function expireResults(db: SqliteDatabase, now: Date, put: Put): Job[] {
   const before = rows.map(rowToJob);
   for (const job of before) put({ ...job, status: 'expired', result: null });
   return before;
-}
-
-function backToQueue(job: Job, attempts: number): Job {
-  return { ...job, status: 'queued', attempts, progress: 0, etaSeconds: null, startedAt: null };
 }

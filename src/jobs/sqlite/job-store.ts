@@ -5,25 +5,30 @@
  */
 import type { Statement } from 'better-sqlite3';
 import { invalidArgument, PixeliftError } from '../../errors.js';
-import type { CreateJobOptions, JobPatch, JobStore, ListJobsQuery } from '../store.js';
-import { JOB_STATUSES, type Job, type JobStatus } from '../types.js';
-import type { SqliteDatabase } from './database.js';
-import { claimNext, expireResults, recoverRunning, requeueRunning } from './job-lifecycle.js';
 import {
   applyPatch,
   decodeCursor,
   encodeCursor,
-  type JobRow,
-  jobColumns,
+  type Fence,
+  fenceHolds,
   normalizeCost,
-  rowToJob,
-} from './job-row.js';
-import { fromHundredths, toHundredths } from './money.js';
+} from '../job-record.js';
+import { fromHundredths, toHundredths } from '../money.js';
+import type {
+  ClaimByIdOptions,
+  ClaimOutcome,
+  CreateJobOptions,
+  JobPatch,
+  JobStore,
+  ListJobsQuery,
+} from '../store.js';
+import { JOB_STATUSES, type Job, type JobStatus } from '../types.js';
+import type { SqliteDatabase } from './database.js';
+import { claimNext, claimOne, expireResults, recoverRunning, requeueRunning } from './job-lifecycle.js';
+import { type JobRow, jobColumns, rowToJob } from './job-row.js';
 
 /** Seconds a client is told to wait after queue_full: the queue drains one job per worker at a time. */
 const QUEUE_FULL_RETRY_AFTER_S = 5;
-
-type Fence = { readonly status?: JobStatus | readonly JobStatus[]; readonly attempts?: number };
 
 export class SqliteJobStore implements JobStore {
   readonly #db: SqliteDatabase;
@@ -143,6 +148,10 @@ export class SqliteJobStore implements JobStore {
     return this.#immediate(() => claimNext(this.#db, options, (job) => this.#put(job)));
   }
 
+  async claimById(id: string, options: ClaimByIdOptions): Promise<ClaimOutcome> {
+    return this.#immediate(() => claimOne(this.#db, id, options, (job) => this.#put(job)));
+  }
+
   async update(id: string, patch: JobPatch, fence: Fence = {}): Promise<Job | undefined> {
     return this.#immediate(() => {
       const job = this.#read(id);
@@ -247,11 +256,4 @@ export class SqliteJobStore implements JobStore {
     this.#addCredits.run(-amount, keyId);
     return amount;
   }
-}
-
-function fenceHolds(job: Job, fence: Fence): boolean {
-  if (fence.attempts !== undefined && job.attempts !== fence.attempts) return false;
-  if (fence.status === undefined) return true;
-  const allowed: readonly JobStatus[] = typeof fence.status === 'string' ? [fence.status] : fence.status;
-  return allowed.includes(job.status);
 }

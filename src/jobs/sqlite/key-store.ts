@@ -4,12 +4,13 @@
  * Authentication looks the hash up through a UNIQUE index: the secret itself is never compared
  * byte by byte, so there is no early-exit comparison to time.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import { invalidArgument } from '../../errors.js';
+import { CONFIG_KEY_NAME, checkedCredits, hashSecret, keyIdOf } from '../key-secret.js';
+import { fromHundredths, toHundredths } from '../money.js';
 import type { ApiKey, KeyStore } from '../store.js';
 import type { SqliteDatabase } from './database.js';
-import { fromHundredths, toHundredths } from './money.js';
 
 interface KeyRow {
   readonly id: string;
@@ -20,16 +21,7 @@ interface KeyRow {
   readonly revoked_at: string | null;
 }
 
-/** The name shown for keys that come from configuration (they have no other). */
-const CONFIG_KEY_NAME = 'config';
-
-export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
-}
-
-export function keyIdOf(secret: string): string {
-  return `key_${hashSecret(secret).slice(0, 16)}`;
-}
+export { hashSecret, keyIdOf };
 
 export class SqliteKeyStore implements KeyStore {
   readonly #db: SqliteDatabase;
@@ -135,14 +127,6 @@ export class SqliteKeyStore implements KeyStore {
     const row = this.#byId.get(id);
     return row && toKey(row);
   }
-}
-
-/** Credits → stored hundredths; null (unlimited) passes through. */
-function checkedCredits(credits: number | null): number | null {
-  if (credits === null) return null;
-  if (!Number.isFinite(credits) || credits < 0)
-    throw invalidArgument('credits', 'non-negative number or null', credits);
-  return toHundredths(credits);
 }
 
 function toKey(row: KeyRow): ApiKey {

@@ -6,7 +6,8 @@ import { isPixeliftError } from '../../../src/errors.js';
 import { openDatabase, schemaVersion } from '../../../src/jobs/sqlite/database.js';
 import { MIGRATIONS } from '../../../src/jobs/sqlite/migrations.js';
 import { tempDir } from '../../helpers/models.js';
-import { at, freshStores, makeJob, reopen } from './fixtures.js';
+import { at, makeJob } from '../fixtures.js';
+import { freshStores, reopen } from './backend.js';
 
 test('opening a file in a missing directory creates it, applies every migration and sets the pragmas', () => {
   const file = path.join(tempDir('pixelift-sqlite-'), 'nested', 'deeper', 'p.db');

@@ -1,28 +1,6 @@
-/** Stores over a fresh SQLite file in a temp dir, and a minimal valid Job to put in them. */
+/** A minimal valid Job and instants to put in any store, whatever its backend. */
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
-import { after } from 'node:test';
-import { openSqliteStores, type SqliteStores } from '../../../src/jobs/sqlite/index.js';
-import type { Job } from '../../../src/jobs/types.js';
-import { tempDir } from '../../helpers/models.js';
-
-const opened: SqliteStores[] = [];
-after(() => {
-  for (const stores of opened) stores.close();
-});
-
-/** A new database file (in a directory that does not exist yet) and the stores over it. */
-export function freshStores(): SqliteStores & { file: string } {
-  const file = path.join(tempDir('pixelift-sqlite-'), 'db', 'pixelift.db');
-  return Object.assign(reopen(file), { file });
-}
-
-/** The stores over an existing file, closed after the test file runs. */
-export function reopen(file: string): SqliteStores {
-  const stores = openSqliteStores(file);
-  opened.push(stores);
-  return stores;
-}
+import type { Job } from '../../src/jobs/types.js';
 
 export const T0 = new Date('2026-01-01T00:00:00.000Z');
 

@@ -1,0 +1,154 @@
+/**
+ * `pixelift worker` in one function (DESIGN §5, scale-out): a process with a worker pool that
+ * takes jobs from BullMQ, runs them, stores results in S3 and records them in PostgreSQL. Any
+ * number of these run on any number of machines; it serves no HTTP. It lives beside boot.ts
+ * because the webhook bodies its events queue are the dialects' (api/present.ts).
+ *
+ * Besides running jobs it heartbeats (a Redis key per worker, and BullMQ's job locks), listens
+ * for cancellations, and reconciles the queue with PostgreSQL (jobs Redis lost are re-enqueued).
+ */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import type { Config } from '../config.js';
+import { PixeliftError } from '../errors.js';
+import { QueueWorker } from '../jobs/bullmq/worker.js';
+import { JobEvents } from '../jobs/events.js';
+import { JobRunner } from '../jobs/runner.js';
+import { type Logger, withFields } from '../log.js';
+import { signFileUrl } from '../storage/signed-url.js';
+import { WorkerPool } from '../workers/pool.js';
+import { workerSettings } from '../workers/protocol.js';
+import { openBackends } from './backends.js';
+import { resultUploader, setWebhookFormatters } from './boot.js';
+
+export interface RunningWorker {
+  readonly id: string;
+  /** Re-enqueue what the queue lost, now (it also runs every PIXELIFT_RECONCILE_INTERVAL). */
+  reconcile(): Promise<string[]>;
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startWorkerNode(config: Config, logger: Logger): Promise<RunningWorker> {
+  const backends = await openBackends(config, logger);
+  if (backends.mode !== 'scale-out') {
+    await backends.close();
+    throw new PixeliftError('invalid_config', {
+      param: 'PIXELIFT_DATABASE_URL',
+      message:
+        '`pixelift worker` runs jobs for scale-out API nodes: set PIXELIFT_DATABASE_URL, PIXELIFT_REDIS_URL and PIXELIFT_S3_URL (`pixelift serve` alone runs its own workers)',
+    });
+  }
+  const { stores, blobs, settings, fanout } = backends;
+  const id = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const log = withFields(logger, { worker: id });
+  if (!config.service.publicUrl) {
+    log.warn(
+      'PIXELIFT_PUBLIC_URL is unset: file links in webhook bodies sent for this worker’s jobs will be relative',
+    );
+  }
+
+  const events = new JobEvents({
+    log: stores.events,
+    outbox: stores.outbox,
+    // The API nodes' dispatchers wake on the event that follows every enqueued delivery.
+    kickWebhooks: () => undefined,
+    logger: log,
+    fanout,
+  });
+  setWebhookFormatters(events, {
+    presenter: {
+      fileUrl: (fileId, expiresAt) =>
+        signFileUrl({
+          secret: backends.secrets.urlSigningSecret,
+          baseUrl: config.service.publicUrl ?? '',
+          fileId,
+          expiresAt,
+        }),
+    },
+    blobs,
+    jobs: stores.jobs,
+    runflowSigningSecret: config.service.runflowSigningSecret,
+  });
+  const pool = new WorkerPool({ size: config.workers, settings: workerSettings(config, 'json'), log });
+  const runner = new JobRunner({
+    jobs: stores.jobs,
+    blobs,
+    events,
+    pool,
+    concurrency: config.workers,
+    maxRunningPerKey: config.service.maxRunningPerKey,
+    maxAttempts: config.service.maxAttempts,
+    limits: config.limits,
+    tile: config.tile,
+    log: withFields(log, { component: 'runner' }),
+    putResult: resultUploader(config.allowPrivateUrls),
+  });
+  fanout.onCancel((jobId) => {
+    if (runner.isRunning(jobId)) {
+      log.info({ jobId }, 'cancel received: stopping the job');
+      runner.cancel(jobId);
+    }
+  });
+  const lockMs = settings.lockSeconds * 1000;
+  const worker = new QueueWorker({
+    connection: backends.connectRedis('worker'),
+    prefix: settings.redisPrefix,
+    jobs: stores.jobs,
+    events,
+    runner,
+    concurrency: config.workers,
+    maxRunningPerKey: config.service.maxRunningPerKey,
+    maxAttempts: config.service.maxAttempts,
+    lockMs,
+    log,
+  });
+
+  const beat = () =>
+    fanout
+      .beat(
+        {
+          id,
+          host: os.hostname(),
+          pid: process.pid,
+          concurrency: config.workers,
+          busy: runner.active,
+          at: new Date().toISOString(),
+        },
+        lockMs,
+      )
+      .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'));
+  const reconcile = () => backends.queue.reconcile(stores.jobs);
+  await beat();
+  const beatTimer = setInterval(beat, lockMs / 2);
+  const reconcileTimer = setInterval(
+    () => void reconcile().catch((err: unknown) => log.warn({ err }, 'queue reconcile failed')),
+    settings.reconcileSeconds * 1000,
+  );
+  await reconcile().catch((err: unknown) => log.warn({ err }, 'queue reconcile failed'));
+  worker.start();
+  log.info(
+    { workers: config.workers, threads: config.threads, lockSeconds: settings.lockSeconds },
+    'Pixelift worker taking jobs',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    id,
+    reconcile,
+    close(graceMs = config.service.shutdownGraceSeconds * 1000) {
+      closing ??= (async () => {
+        log.info({ graceMs, running: runner.active }, 'worker shutting down');
+        clearInterval(reconcileTimer);
+        clearInterval(beatTimer);
+        // BullMQ stops fetching and waits for the processors; the runner ends them within the
+        // grace period (handing the rest back to the queue), which lets the processors return.
+        await Promise.all([worker.close(), runner.stop(graceMs)]);
+        await fanout.retire(id).catch(() => undefined);
+        await pool.close();
+        await backends.close();
+        log.info('worker stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * The scale-out queue (DESIGN §5): BullMQ on Redis carries job ids from API nodes to
+ * `pixelift worker` processes; PostgreSQL stays the record of what each job is. So Redis may
+ * lose the queue (a restart without persistence, a flush) without losing a job: the reconciler
+ * puts back every job that PostgreSQL holds as queued or running and BullMQ no longer has.
+ */
+import { Queue } from 'bullmq';
+import type { Logger } from '../../log.js';
+import type { JobStatus } from '../types.js';
+import type { Redis } from './redis.js';
+
+export const QUEUE_NAME = 'jobs';
+
+/** BullMQ's data for one Pixelift job: its id; everything else is read from PostgreSQL. */
+export interface QueuedJob {
+  readonly id: string;
+}
+
+/**
+ * A BullMQ "failure" here only means "run it again" (a worker crash or a graceful stop handed
+ * the job back); PostgreSQL's attempt count decides when a job has had enough.
+ */
+const RETRIES = 1_000_000;
+
+/** The store's view the reconciler needs. */
+export interface ActiveJobSource {
+  idsWithStatus(statuses: readonly JobStatus[], limit: number): Promise<{ id: string; status: JobStatus }[]>;
+}
+
+export class JobQueue {
+  readonly queue: Queue<QueuedJob>;
+
+  constructor(
+    connection: Redis,
+    prefix: string,
+    private readonly log: Logger,
+  ) {
+    this.queue = new Queue<QueuedJob>(QUEUE_NAME, { connection, prefix });
+    this.queue.on('error', (err) => this.log.warn({ err }, 'queue: Redis error'));
+  }
+
+  /** Make a queued job runnable. Adding an id BullMQ already holds does nothing. */
+  async enqueue(id: string): Promise<void> {
+    await this.queue.add(
+      'run',
+      { id },
+      {
+        jobId: id,
+        attempts: RETRIES,
+        removeOnComplete: true,
+        removeOnFail: true,
+      },
+    );
+  }
+
+  /**
+   * Re-enqueue every queued or running job that BullMQ does not hold (or holds as finished).
+   * A running job missing from BullMQ lost its lock with the queue, so its worker can no longer
+   * prove it is alive: another takes it over, and attempt fencing keeps one result.
+   */
+  async reconcile(store: ActiveJobSource, limit = 10_000): Promise<string[]> {
+    const active = await store.idsWithStatus(['queued', 'running'], limit);
+    const restored: string[] = [];
+    for (const { id } of active) {
+      const state = await this.queue.getJobState(id);
+      if (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized')
+        continue;
+      if (state === 'completed' || state === 'failed') await this.queue.remove(id);
+      await this.enqueue(id);
+      restored.push(id);
+    }
+    if (restored.length > 0)
+      this.log.warn({ jobs: restored.length }, 'queue: re-enqueued jobs missing from Redis');
+    return restored;
+  }
+
+  close(): Promise<void> {
+    return this.queue.close();
+  }
+}

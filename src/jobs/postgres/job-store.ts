@@ -1,0 +1,350 @@
+/**
+ * Jobs in PostgreSQL, shared by every API node and worker. Each read-then-write locks the job's
+ * row (SELECT … FOR UPDATE) inside one transaction; the moves that must see every running job
+ * at once (claims, for the per-key cap) also take one transaction-scoped advisory lock, so two
+ * workers never both count a key below its cap and both start a job.
+ */
+import { invalidArgument, PixeliftError } from '../../errors.js';
+import {
+  applyPatch,
+  backToQueue,
+  checkCap,
+  claimed,
+  decodeCursor,
+  encodeCursor,
+  exhausted,
+  type Fence,
+  fenceHolds,
+  instantMs,
+  normalizeCost,
+} from '../job-record.js';
+import { fromHundredths, toHundredths } from '../money.js';
+import type {
+  ClaimByIdOptions,
+  ClaimOutcome,
+  CreateJobOptions,
+  JobPatch,
+  JobStore,
+  ListJobsQuery,
+} from '../store.js';
+import { JOB_STATUSES, type Job, type JobStatus } from '../types.js';
+import { inTransaction, type PgClient, type PgPool, type Queryable } from './database.js';
+
+/** Seconds a client is told to wait after queue_full (as for SQLite). */
+const QUEUE_FULL_RETRY_AFTER_S = 5;
+
+interface JobRow {
+  readonly seq: number;
+  readonly key_id: string | null;
+  readonly idempotency_fingerprint: string | null;
+  readonly charged: number;
+  readonly data: Job;
+}
+
+const CLAIM_LOCK = "pg_advisory_xact_lock(hashtext('pixelift.claim'))";
+
+export class PostgresJobStore implements JobStore {
+  readonly #pool: PgPool;
+
+  constructor(pool: PgPool) {
+    this.#pool = pool;
+  }
+
+  async create(job: Job, options: CreateJobOptions = {}): Promise<{ job: Job; replayed: boolean }> {
+    const idempotency = options.idempotency;
+    return inTransaction(this.#pool, async (c) => {
+      if (idempotency) {
+        // Two requests with the same key at once: the second waits here and then replays the first.
+        await c.query("SELECT pg_advisory_xact_lock(hashtext('pixelift.idem:' || $1 || ':' || $2))", [
+          job.keyId ?? '',
+          idempotency.key,
+        ]);
+        const row = await byIdempotency(c, job.keyId, idempotency.key);
+        if (row) {
+          if (row.idempotency_fingerprint !== idempotency.fingerprint) {
+            throw new PixeliftError('idempotency_key_reused', { key: idempotency.key });
+          }
+          return { job: row.data, replayed: true };
+        }
+      }
+      if (options.maxQueued !== undefined) {
+        const queued = await countStatus(c, 'queued');
+        if (queued >= options.maxQueued) {
+          throw new PixeliftError('queue_full', { queued, retryAfter: QUEUE_FULL_RETRY_AFTER_S });
+        }
+      }
+      const stored = normalizeCost(job);
+      const charged = options.charge && stored.keyId !== null ? await debit(c, stored.keyId, stored.cost) : 0;
+      await c.query(
+        `INSERT INTO jobs (id, status, key_id, created_at, attempts, idempotency_key, idempotency_fingerprint,
+           expires_at_ms, cost, charged, refunded, data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        [
+          stored.id,
+          stored.status,
+          stored.keyId,
+          stored.createdAt,
+          stored.attempts,
+          idempotency?.key ?? null,
+          idempotency?.fingerprint ?? null,
+          instantMs('expiresAt', stored.expiresAt),
+          toHundredths(stored.cost),
+          charged,
+          stored.refunded,
+          JSON.stringify(stored),
+        ],
+      );
+      return { job: stored, replayed: false };
+    });
+  }
+
+  async get(id: string): Promise<Job | undefined> {
+    return (await byId(this.#pool, id))?.data;
+  }
+
+  async findIdempotent(
+    keyId: string | null,
+    key: string,
+  ): Promise<{ job: Job; fingerprint: string } | undefined> {
+    const row = await byIdempotency(this.#pool, keyId, key);
+    return row && { job: row.data, fingerprint: row.idempotency_fingerprint ?? '' };
+  }
+
+  async list(query: ListJobsQuery): Promise<{ jobs: Job[]; nextCursor: string | null }> {
+    const { limit } = query;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      throw invalidArgument('limit', 'an integer from 1 to 100', limit);
+    }
+    const where: string[] = [];
+    const params: (string | number | null)[] = [];
+    const param = (v: string | number | null) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    if (query.keyId !== undefined) where.push(`key_id IS NOT DISTINCT FROM ${param(query.keyId)}`);
+    if (query.status !== undefined) where.push(`status = ${param(query.status)}`);
+    if (query.cursor !== undefined) where.push(`seq < ${param(decodeCursor(query.cursor))}`);
+    const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const { rows } = await this.#pool.query<JobRow>(
+      `SELECT seq, data FROM jobs ${filter} ORDER BY seq DESC LIMIT ${param(limit + 1)}`,
+      params,
+    );
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      jobs: page.map((r) => r.data),
+      nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null,
+    };
+  }
+
+  async claim(options: { readonly maxRunningPerKey: number; readonly now: Date }): Promise<Job | undefined> {
+    checkCap(options.maxRunningPerKey);
+    return inTransaction(this.#pool, async (c) => {
+      await c.query(`SELECT ${CLAIM_LOCK}`);
+      const { rows } = await c.query<JobRow>(
+        `SELECT data FROM jobs q WHERE q.status = 'queued'
+           AND (SELECT count(*) FROM jobs r
+                WHERE r.status = 'running' AND r.key_id IS NOT DISTINCT FROM q.key_id) < $1
+         ORDER BY q.seq LIMIT 1`,
+        [options.maxRunningPerKey],
+      );
+      const row = rows[0];
+      return row && put(c, claimed(row.data, options.now));
+    });
+  }
+
+  async claimById(id: string, options: ClaimByIdOptions): Promise<ClaimOutcome> {
+    checkCap(options.maxRunningPerKey);
+    return inTransaction(this.#pool, async (c) => {
+      await c.query(`SELECT ${CLAIM_LOCK}`);
+      const job = (await byId(c, id, true))?.data;
+      if (!job || (job.status !== 'queued' && job.status !== 'running')) return { kind: 'gone', job };
+      if (job.status === 'running') {
+        if (job.attempts >= options.maxAttempts) {
+          return { kind: 'exhausted', job: await put(c, exhausted(job, options.now)) };
+        }
+        return { kind: 'claimed', job: await put(c, claimed(job, options.now)), takeover: true };
+      }
+      const { rows } = await c.query<{ n: number }>(
+        "SELECT count(*) AS n FROM jobs WHERE status = 'running' AND key_id IS NOT DISTINCT FROM $1",
+        [job.keyId],
+      );
+      if ((rows[0]?.n ?? 0) >= options.maxRunningPerKey) return { kind: 'capped' };
+      return { kind: 'claimed', job: await put(c, claimed(job, options.now)), takeover: false };
+    });
+  }
+
+  async update(id: string, patch: JobPatch, fence: Fence = {}): Promise<Job | undefined> {
+    return inTransaction(this.#pool, async (c) => {
+      const job = (await byId(c, id, true))?.data;
+      if (!job || !fenceHolds(job, fence)) return undefined;
+      return put(c, applyPatch(job, patch));
+    });
+  }
+
+  async refund(id: string): Promise<Job | undefined> {
+    return inTransaction(this.#pool, async (c) => {
+      const row = await byId(c, id, true);
+      if (!row) return undefined;
+      if (row.data.refunded) return row.data;
+      // What was taken at creation, not the cost (see the SQLite store).
+      if (row.charged > 0 && row.key_id !== null) {
+        await c.query('UPDATE api_keys SET credits = credits + $1 WHERE id = $2 AND credits IS NOT NULL', [
+          row.charged,
+          row.key_id,
+        ]);
+      }
+      return put(c, { ...row.data, refunded: true });
+    });
+  }
+
+  async recover(options: {
+    readonly maxAttempts: number;
+    readonly now: Date;
+  }): Promise<{ requeued: Job[]; failed: Job[] }> {
+    return inTransaction(this.#pool, async (c) => {
+      const { rows } = await c.query<JobRow>(
+        "SELECT data FROM jobs WHERE status = 'running' ORDER BY seq FOR UPDATE",
+      );
+      const requeued: Job[] = [];
+      const failed: Job[] = [];
+      for (const { data: job } of rows) {
+        if (job.attempts < options.maxAttempts) requeued.push(await put(c, backToQueue(job, job.attempts)));
+        else failed.push(await put(c, exhausted(job, options.now)));
+      }
+      return { requeued, failed };
+    });
+  }
+
+  async requeue(id: string, fence: { readonly attempts: number }): Promise<Job | undefined> {
+    return inTransaction(this.#pool, async (c) => {
+      const job = (await byId(c, id, true))?.data;
+      if (!job || !fenceHolds(job, { status: 'running', attempts: fence.attempts })) return undefined;
+      return put(c, backToQueue(job, Math.max(0, job.attempts - 1)));
+    });
+  }
+
+  async expire(now: Date): Promise<Job[]> {
+    return inTransaction(this.#pool, async (c) => {
+      // SKIP LOCKED: two API nodes sweeping at once each take different jobs, never the same one twice.
+      const { rows } = await c.query<JobRow>(
+        `SELECT data FROM jobs WHERE status = 'succeeded' AND expires_at_ms <= $1
+           AND jsonb_typeof(data -> 'result') = 'object'
+         ORDER BY seq FOR UPDATE SKIP LOCKED`,
+        [now.getTime()],
+      );
+      const before = rows.map((r) => r.data);
+      for (const job of before) await put(c, { ...job, status: 'expired', result: null });
+      return before;
+    });
+  }
+
+  async delete(id: string): Promise<Job | undefined> {
+    return inTransaction(this.#pool, async (c) => {
+      const job = (await byId(c, id, true))?.data;
+      if (!job) return undefined;
+      await c.query('DELETE FROM job_events WHERE job_id = $1', [id]);
+      await c.query('DELETE FROM webhook_deliveries WHERE job_id = $1', [id]);
+      await c.query('DELETE FROM jobs WHERE id = $1', [id]);
+      return job;
+    });
+  }
+
+  async counts(): Promise<Record<JobStatus, number>> {
+    const counts = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    const { rows } = await this.#pool.query<{ status: JobStatus; n: number }>(
+      'SELECT status, count(*) AS n FROM jobs GROUP BY status',
+    );
+    for (const { status, n } of rows) counts[status] = n;
+    return counts;
+  }
+
+  async active(): Promise<{ queued: number; running: number }> {
+    return {
+      queued: await countStatus(this.#pool, 'queued'),
+      running: await countStatus(this.#pool, 'running'),
+    };
+  }
+
+  async activeCount(keyId: string | null): Promise<{ queued: number; running: number }> {
+    const { rows } = await this.#pool.query<{ status: JobStatus; n: number }>(
+      `SELECT status, count(*) AS n FROM jobs
+       WHERE key_id IS NOT DISTINCT FROM $1 AND status IN ('queued', 'running') GROUP BY status`,
+      [keyId],
+    );
+    const of = (status: JobStatus) => rows.find((r) => r.status === status)?.n ?? 0;
+    return { queued: of('queued'), running: of('running') };
+  }
+
+  /** Jobs in one of `statuses`, oldest first: what the queue reconciler compares with BullMQ. */
+  async idsWithStatus(
+    statuses: readonly JobStatus[],
+    limit: number,
+  ): Promise<{ id: string; status: JobStatus }[]> {
+    const { rows } = await this.#pool.query<{ id: string; status: JobStatus }>(
+      'SELECT id, status FROM jobs WHERE status = ANY($1) ORDER BY seq LIMIT $2',
+      [statuses, limit],
+    );
+    return rows;
+  }
+}
+
+async function byId(db: Queryable, id: string, lock = false): Promise<JobRow | undefined> {
+  const { rows } = await db.query<JobRow>(
+    `SELECT seq, key_id, idempotency_fingerprint, charged, data FROM jobs WHERE id = $1${lock ? ' FOR UPDATE' : ''}`,
+    [id],
+  );
+  return rows[0];
+}
+
+async function byIdempotency(db: Queryable, keyId: string | null, key: string): Promise<JobRow | undefined> {
+  const { rows } = await db.query<JobRow>(
+    `SELECT seq, key_id, idempotency_fingerprint, charged, data FROM jobs
+     WHERE coalesce(key_id, '') = coalesce($1, '') AND idempotency_key = $2`,
+    [keyId, key],
+  );
+  return rows[0];
+}
+
+async function countStatus(db: Queryable, status: JobStatus): Promise<number> {
+  const { rows } = await db.query<{ n: number }>('SELECT count(*) AS n FROM jobs WHERE status = $1', [
+    status,
+  ]);
+  return rows[0]?.n ?? 0;
+}
+
+/** Write the record and the columns copied from it, together. */
+async function put(c: PgClient, job: Job): Promise<Job> {
+  await c.query(
+    `UPDATE jobs SET status = $2, key_id = $3, created_at = $4, attempts = $5, expires_at_ms = $6, cost = $7,
+       refunded = $8, data = $9 WHERE id = $1`,
+    [
+      job.id,
+      job.status,
+      job.keyId,
+      job.createdAt,
+      job.attempts,
+      instantMs('expiresAt', job.expiresAt),
+      toHundredths(job.cost),
+      job.refunded,
+      JSON.stringify(job),
+    ],
+  );
+  return job;
+}
+
+/** Debit `cost` from the key in the caller's transaction; the hundredths taken (0: unlimited or unknown key). */
+async function debit(c: PgClient, keyId: string, cost: number): Promise<number> {
+  const amount = toHundredths(cost);
+  const { rows } = await c.query<{ credits: number | null }>(
+    'SELECT credits FROM api_keys WHERE id = $1 FOR UPDATE',
+    [keyId],
+  );
+  const credits = rows[0]?.credits ?? null;
+  if (credits === null) return 0;
+  if (credits < amount) {
+    throw new PixeliftError('insufficient_credits', { cost, credits: fromHundredths(credits) });
+  }
+  await c.query('UPDATE api_keys SET credits = credits - $1 WHERE id = $2', [amount, keyId]);
+  return amount;
+}

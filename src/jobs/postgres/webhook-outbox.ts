@@ -1,0 +1,137 @@
+/**
+ * The webhook outbox in PostgreSQL. Every API node runs a dispatcher over it; a claim leases
+ * rows with FOR UPDATE SKIP LOCKED and pushes their next attempt past the lease in the same
+ * statement, so each due delivery goes to exactly one node, and back to the pool if that node
+ * dies before recording the attempt.
+ */
+import { randomUUID } from 'node:crypto';
+import { invalidArgument } from '../../errors.js';
+import type { DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookOutbox } from '../store.js';
+import type { JobEventType } from '../types.js';
+import type { PgPool } from './database.js';
+
+interface DeliveryRow {
+  readonly seq: number;
+  readonly id: string;
+  readonly job_id: string;
+  readonly event_type: JobEventType;
+  readonly url: string;
+  readonly message_id: string;
+  readonly payload: string;
+  readonly scheme: string;
+  readonly status: DeliveryStatus;
+  readonly attempts: DeliveryAttempt[];
+  readonly next_attempt_at_ms: number | null;
+  readonly created_at: string;
+}
+
+export class PostgresWebhookOutbox implements WebhookOutbox {
+  readonly #pool: PgPool;
+
+  constructor(pool: PgPool) {
+    this.#pool = pool;
+  }
+
+  async enqueue(delivery: {
+    readonly jobId: string;
+    readonly eventType: JobEventType;
+    readonly url: string;
+    readonly messageId: string;
+    readonly payload: string;
+    readonly scheme: string;
+    readonly now: Date;
+  }): Promise<WebhookDelivery> {
+    const id = `whd_${randomUUID().replaceAll('-', '')}`;
+    const { rows } = await this.#pool.query<DeliveryRow>(
+      `INSERT INTO webhook_deliveries (id, job_id, event_type, url, message_id, payload, scheme, status,
+         attempts, next_attempt_at_ms, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', '[]', $8, $9) RETURNING *`,
+      [
+        id,
+        delivery.jobId,
+        delivery.eventType,
+        delivery.url,
+        delivery.messageId,
+        delivery.payload,
+        delivery.scheme,
+        delivery.now.getTime(),
+        delivery.now.toISOString(),
+      ],
+    );
+    return toDelivery(rows[0]!);
+  }
+
+  async claimDue(options: {
+    readonly now: Date;
+    readonly limit: number;
+    readonly leaseMs: number;
+  }): Promise<WebhookDelivery[]> {
+    const { now, limit, leaseMs } = options;
+    if (!Number.isInteger(limit) || limit < 1) throw invalidArgument('limit', 'positive integer', limit);
+    if (!Number.isFinite(leaseMs) || leaseMs <= 0)
+      throw invalidArgument('leaseMs', 'positive number', leaseMs);
+    const { rows } = await this.#pool.query<DeliveryRow>(
+      `UPDATE webhook_deliveries SET next_attempt_at_ms = $3
+       WHERE seq IN (
+         SELECT seq FROM webhook_deliveries
+         WHERE status = 'pending' AND next_attempt_at_ms <= $1
+         ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
+       RETURNING *`,
+      [now.getTime(), limit, now.getTime() + leaseMs],
+    );
+    return rows.sort((a, b) => a.seq - b.seq).map(toDelivery);
+  }
+
+  async recordAttempt(
+    id: string,
+    attempt: DeliveryAttempt,
+    outcome: { readonly ok: boolean; readonly next: Date | null },
+  ): Promise<WebhookDelivery | undefined> {
+    const status: DeliveryStatus = outcome.ok ? 'delivered' : outcome.next === null ? 'failed' : 'pending';
+    const next = !outcome.ok && outcome.next !== null ? outcome.next.getTime() : null;
+    const { rows } = await this.#pool.query<DeliveryRow>(
+      `UPDATE webhook_deliveries SET attempts = attempts || $2::jsonb, status = $3, next_attempt_at_ms = $4
+       WHERE id = $1 RETURNING *`,
+      [id, JSON.stringify([attempt]), status, next],
+    );
+    return rows[0] && toDelivery(rows[0]);
+  }
+
+  async list(jobId: string): Promise<WebhookDelivery[]> {
+    const { rows } = await this.#pool.query<DeliveryRow>(
+      'SELECT * FROM webhook_deliveries WHERE job_id = $1 ORDER BY seq',
+      [jobId],
+    );
+    return rows.map(toDelivery);
+  }
+
+  async get(id: string): Promise<WebhookDelivery | undefined> {
+    const { rows } = await this.#pool.query<DeliveryRow>('SELECT * FROM webhook_deliveries WHERE id = $1', [
+      id,
+    ]);
+    return rows[0] && toDelivery(rows[0]);
+  }
+
+  async pendingCount(): Promise<number> {
+    const { rows } = await this.#pool.query<{ n: number }>(
+      "SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'pending'",
+    );
+    return rows[0]?.n ?? 0;
+  }
+}
+
+function toDelivery(row: DeliveryRow): WebhookDelivery {
+  return {
+    id: row.id,
+    jobId: row.job_id,
+    eventType: row.event_type,
+    url: row.url,
+    messageId: row.message_id,
+    payload: row.payload,
+    scheme: row.scheme,
+    status: row.status,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at_ms === null ? null : new Date(row.next_attempt_at_ms).toISOString(),
+    createdAt: row.created_at,
+  };
+}

@@ -1,0 +1,183 @@
+/**
+ * Blobs in any S3-compatible store (AWS S3, MinIO, Ceph RGW, R2, …): the scale-out BlobStore,
+ * so that whichever machine ran a job, every API node serves its result. Keys are the same
+ * relative paths as on the filesystem, under an optional prefix in one bucket.
+ *
+ * PIXELIFT_S3_URL names the bucket and how to reach it:
+ * - `http(s)://ACCESS_KEY:SECRET@host:port/bucket[/prefix][?region=…]`: an S3-compatible
+ *   endpoint, path-style addressing (what MinIO and most self-hosted stores expect);
+ * - `s3://bucket[/prefix][?region=…]`: AWS itself, with the SDK's own credential chain
+ *   (AWS_ACCESS_KEY_ID…, instance roles).
+ */
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { invalidArgument, PixeliftError } from '../errors.js';
+import type { BlobStore, ByteRange } from './blob-store.js';
+
+export interface S3Location {
+  readonly bucket: string;
+  /** Prepended to every key ('' or ending in '/'). */
+  readonly prefix: string;
+  readonly client: S3ClientConfig;
+}
+
+const DEFAULT_REGION = 'us-east-1';
+
+/** PIXELIFT_S3_URL → bucket, prefix and client settings; invalid_config when it cannot be one. */
+export function parseS3Url(text: string): S3Location {
+  const bad = (why: string) =>
+    new PixeliftError('invalid_config', {
+      param: 'PIXELIFT_S3_URL',
+      message: `PIXELIFT_S3_URL ${why}: expected http(s)://KEY:SECRET@host:port/bucket[/prefix] or s3://bucket[/prefix]`,
+    });
+  if (!URL.canParse(text)) throw bad('is not a URL');
+  const url = new URL(text);
+  const region = url.searchParams.get('region') ?? DEFAULT_REGION;
+  let path: string[];
+  let client: S3ClientConfig;
+  if (url.protocol === 's3:') {
+    path = [url.hostname, ...url.pathname.split('/')];
+    client = { region };
+  } else if (url.protocol === 'http:' || url.protocol === 'https:') {
+    path = url.pathname.split('/');
+    const credentials =
+      url.username === ''
+        ? undefined
+        : {
+            accessKeyId: decodeURIComponent(url.username),
+            secretAccessKey: decodeURIComponent(url.password),
+          };
+    client = {
+      region,
+      endpoint: `${url.protocol}//${url.host}`,
+      forcePathStyle: true,
+      ...(credentials ? { credentials } : {}),
+    };
+  } else {
+    throw bad(`has the scheme ${url.protocol}`);
+  }
+  const [bucket, ...rest] = path.filter((s) => s !== '');
+  if (!bucket) throw bad('names no bucket');
+  return { bucket, prefix: rest.length > 0 ? `${rest.join('/')}/` : '', client };
+}
+
+export class S3BlobStore implements BlobStore {
+  readonly #s3: S3Client;
+  readonly #bucket: string;
+  readonly #prefix: string;
+
+  constructor(location: S3Location) {
+    this.#s3 = new S3Client({ ...location.client, maxAttempts: 3 });
+    this.#bucket = location.bucket;
+    this.#prefix = location.prefix;
+  }
+
+  async put(key: string, data: Buffer, contentType?: string): Promise<void> {
+    if (!Buffer.isBuffer(data)) throw invalidArgument('data', 'Buffer', data);
+    // One PUT is atomic in S3: a reader sees the old object, the new one or none, never half.
+    await this.#s3.send(
+      new PutObjectCommand({
+        Bucket: this.#bucket,
+        Key: this.#keyOf(key),
+        Body: data,
+        ContentLength: data.length,
+        ContentType: contentType ?? 'application/octet-stream',
+      }),
+    );
+  }
+
+  async get(key: string): Promise<Buffer> {
+    const body = await this.#getObject(key);
+    return Buffer.from(await body.transformToByteArray());
+  }
+
+  async size(key: string): Promise<number | undefined> {
+    try {
+      const head = await this.#s3.send(
+        new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#keyOf(key) }),
+      );
+      return head.ContentLength;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async stream(key: string, range?: ByteRange): Promise<Readable> {
+    if (range !== undefined) checkRange(range);
+    return (await this.#getObject(key, range)) as unknown as Readable;
+  }
+
+  async delete(key: string): Promise<void> {
+    // DeleteObject succeeds for an absent key, as the interface asks.
+    await this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#keyOf(key) }));
+  }
+
+  /** Whether the bucket answers (readiness). */
+  async reachable(): Promise<boolean> {
+    try {
+      await this.#s3.send(new HeadBucketCommand({ Bucket: this.#bucket }));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    this.#s3.destroy();
+  }
+
+  async #getObject(key: string, range?: ByteRange) {
+    try {
+      const res = await this.#s3.send(
+        new GetObjectCommand({
+          Bucket: this.#bucket,
+          Key: this.#keyOf(key),
+          ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+        }),
+      );
+      if (!res.Body) throw new PixeliftError('blob_not_found', { key });
+      return res.Body;
+    } catch (err) {
+      if (isMissing(err)) throw new PixeliftError('blob_not_found', { key }, { cause: err });
+      throw err;
+    }
+  }
+
+  #keyOf(key: string): string {
+    if (typeof key !== 'string' || key === '' || /[\\\0]/.test(key) || key.split('/').some(badSegment)) {
+      throw invalidArgument(
+        'key',
+        'relative POSIX path without empty, "." or ".." segments or backslashes',
+        key,
+      );
+    }
+    return this.#prefix + key;
+  }
+}
+
+function badSegment(segment: string): boolean {
+  return segment === '' || segment === '.' || segment === '..';
+}
+
+function checkRange(range: ByteRange): void {
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || start < 0)
+    throw invalidArgument('range.start', 'non-negative integer', start);
+  if (!Number.isSafeInteger(end) || end < start)
+    throw invalidArgument('range.end', `integer ≥ start (${start})`, end);
+}
+
+/** NoSuchKey on GET, NotFound (a bare 404) on HEAD. */
+function isMissing(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}

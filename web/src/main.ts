@@ -72,9 +72,11 @@ byId('error-close').addEventListener('click', clearError);
 async function start(): Promise<void> {
   api.key = savedKey();
   try {
-    await new Api().call('GET', '/v1/models');
+    // Without a key: an answer means open mode; 401 means the server has keys.
+    const { data } = await new Api().call<{ data: Model[] }>('GET', '/v1/models');
     byId('mode').textContent = 'Open mode · no key needed';
     byId('mode').hidden = false;
+    showModels(data);
   } catch (err) {
     if (!(err instanceof ApiError && err.code === 'unauthorized')) return showError(err);
     needsKey = true;
@@ -86,8 +88,8 @@ async function start(): Promise<void> {
       renderSnippet();
       return;
     }
+    await loadModels();
   }
-  await loadModels();
   await refreshRecent();
 }
 
@@ -101,12 +103,15 @@ byId('key-form').addEventListener('submit', (e) => {
 
 async function loadModels(): Promise<void> {
   try {
-    const { data } = await api.call<{ data: Model[] }>('GET', '/v1/models');
-    byId('models').replaceChildren(...data.map(modelCard));
-    update();
+    showModels((await api.call<{ data: Model[] }>('GET', '/v1/models')).data);
   } catch (err) {
     showError(err);
   }
+}
+
+function showModels(models: readonly Model[]): void {
+  byId('models').replaceChildren(...models.map(modelCard));
+  update();
 }
 
 function speed(m: Model): string {
@@ -405,11 +410,12 @@ byId('download').addEventListener('click', async (e) => {
     const res = await fetch(a.href);
     if (!res.ok) throw new ApiError(res.status, `http_${res.status}`, 'The result could not be downloaded.');
     const url = URL.createObjectURL(await res.blob());
-    const save = h('a', { href: url, download: a.download });
-    save.click();
+    h('a', { href: url, download: a.download }).click();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  } catch (err) {
-    showError(err);
+  } catch {
+    // Links on another origin (PIXELIFT_PUBLIC_URL behind a proxy) cannot be fetched from
+    // here; opening the link still gets the file, under the server's name.
+    location.assign(a.href);
   }
 });
 

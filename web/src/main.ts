@@ -4,7 +4,9 @@
  * after; copy the same call as cURL, JavaScript or Python. Everything goes through the public
  * native API with the user's key, so what works here works from their code.
  */
+import { clearError, showError } from './alert.js';
 import { Api, ApiError, type Estimate, type Job, type Model, TERMINAL, type Upload } from './api.js';
+import { renderApiPanel } from './api-panel.js';
 import { Compare } from './compare.js';
 import { byId, h } from './dom.js';
 import { bytes, dims, megapixels, seconds } from './format.js';
@@ -17,18 +19,15 @@ import {
   savedKey,
   saveKey,
 } from './memory.js';
+import { renderModels } from './models.js';
 import { renderRecent } from './recent.js';
+import { type Before, setDownload, showResult } from './result.js';
 import { LOSSY, readSettings, writeSettings } from './settings.js';
-import { type Language, snippet } from './snippets.js';
 
 /** The chosen input: what is sent as `image` and what the viewer shows as "before". */
-interface Source {
+interface Source extends Before {
   readonly image: string;
-  readonly name: string;
   readonly kind: 'file' | 'url';
-  /** Object URL of the file, or the URL itself; null when this browser no longer has it. */
-  readonly preview: string | null;
-  readonly bytes?: number;
 }
 
 const api = new Api();
@@ -49,23 +48,6 @@ let source: Source | null = null;
 let uploading: Promise<void> = Promise.resolve();
 let shown: Job | null = null;
 let following: AbortController | null = null;
-let lang: Language = 'curl';
-
-// ---- errors ---------------------------------------------------------------------------
-
-function showError(err: unknown): void {
-  if ((err as Error).name === 'AbortError') return;
-  const e = err instanceof ApiError ? err : new ApiError(0, 'browser', (err as Error).message);
-  byId('error-code').textContent = e.code;
-  byId('error-message').textContent = e.param ? `${e.message} (field: ${e.param})` : e.message;
-  byId('error').hidden = false;
-}
-
-function clearError(): void {
-  byId('error').hidden = true;
-}
-
-byId('error-close').addEventListener('click', clearError);
 
 // ---- key and models -------------------------------------------------------------------
 
@@ -110,40 +92,8 @@ async function loadModels(): Promise<void> {
 }
 
 function showModels(models: readonly Model[]): void {
-  byId('models').replaceChildren(...models.map(modelCard));
+  renderModels(byId('models'), models);
   update();
-}
-
-function speed(m: Model): string {
-  const k = m.input_kpx_per_second;
-  if (k === null) return 'instant';
-  const word = k >= 200 ? 'very fast' : k >= 60 ? 'fast' : k >= 20 ? 'medium' : 'slow';
-  return `${word} · ${k} kpx/s`;
-}
-
-function modelCard(m: Model): HTMLElement {
-  const firstSentence = m.purpose.split(/(?<=\.)\s/)[0] ?? m.purpose;
-  return h(
-    'label',
-    { class: 'model', title: m.purpose },
-    h('input', { type: 'radio', name: 'model', value: m.id, checked: m.default }),
-    h(
-      'span',
-      { class: 'model-body' },
-      h(
-        'span',
-        { class: 'model-top' },
-        h('strong', {}, m.name),
-        h('span', { class: `kind k-${m.kind}` }, m.kind),
-      ),
-      h('span', { class: 'model-purpose' }, firstSentence),
-      h(
-        'span',
-        { class: 'model-meta' },
-        `${speed(m)} · ${m.scales ? m.scales.map((s) => `${s}×`).join('/') : 'any scale'} · ${m.license}`,
-      ),
-    ),
-  );
 }
 
 // ---- the input ------------------------------------------------------------------------
@@ -280,19 +230,15 @@ async function estimate(): Promise<void> {
 }
 
 function renderSnippet(): void {
-  const image =
-    source?.kind === 'url'
-      ? ({ kind: 'url', url: source.image } as const)
-      : ({ kind: 'file', name: source?.name ?? 'photo.jpg' } as const);
-  byId('code-text').textContent = snippet(lang, {
+  renderApiPanel({
     base: location.origin,
     needsKey,
-    image,
+    image:
+      source?.kind === 'url'
+        ? { kind: 'url', url: source.image }
+        : { kind: 'file', name: source?.name ?? 'photo.jpg' },
     settings: readSettings(form),
   });
-  byId('api-note').textContent =
-    `${needsKey ? 'Set PIXELIFT_API_KEY to your key. ' : ''}` +
-    '“Prefer: wait=60” holds the call until the job ends (up to 60 s); without it the answer is 202 at once, then follow GET /v1/jobs/{id}/events or poll GET /v1/jobs/{id}.';
 }
 
 form.addEventListener('input', update);
@@ -303,40 +249,6 @@ for (const chip of form.querySelectorAll<HTMLButtonElement>('[data-scale]')) {
     update();
   });
 }
-
-const tabs = (['curl', 'js', 'python'] as const).map((l) => ({ lang: l, el: byId(`tab-${l}`) }));
-function selectTab(next: Language, focus = false): void {
-  lang = next;
-  for (const t of tabs) {
-    const on = t.lang === next;
-    t.el.setAttribute('aria-selected', String(on));
-    t.el.tabIndex = on ? 0 : -1;
-    if (on && focus) t.el.focus();
-    if (on) byId('code').setAttribute('aria-labelledby', t.el.id);
-  }
-  renderSnippet();
-}
-tabs.forEach((t, i) => {
-  t.el.addEventListener('click', () => selectTab(t.lang));
-  t.el.addEventListener('keydown', (e) => {
-    const step = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
-    if (step) selectTab(tabs[(i + step + tabs.length) % tabs.length]!.lang, true);
-  });
-});
-byId('copy').addEventListener('click', async () => {
-  const button = byId('copy');
-  try {
-    await navigator.clipboard.writeText(byId('code-text').textContent ?? '');
-    button.textContent = 'Copied';
-  } catch {
-    // Not a secure context (plain http beyond localhost): select it for Ctrl+C instead.
-    getSelection()?.selectAllChildren(byId('code-text'));
-    button.textContent = 'Press Ctrl+C';
-  }
-  setTimeout(() => {
-    button.textContent = 'Copy';
-  }, 1500);
-});
 
 // ---- running --------------------------------------------------------------------------
 
@@ -386,7 +298,7 @@ async function follow(job: Job, from: Source | null): Promise<void> {
   if (controller.signal.aborted) return;
   byId<HTMLButtonElement>('cancel').hidden = true;
   if (!TERMINAL.includes(last.status)) return;
-  if (last.status === 'succeeded') showResult(last, from);
+  if (last.status === 'succeeded') showResult(compare, last, from);
   else if (last.error) showError(new ApiError(0, last.error.code, last.error.message));
   void refreshRecent();
 }
@@ -399,58 +311,6 @@ byId('cancel').addEventListener('click', async () => {
     showError(err);
   }
 });
-
-// The file route names the file after the job (Content-Disposition), which a browser prefers
-// to the link's `download` name; fetching it into a blob keeps the name made here.
-byId('download').addEventListener('click', async (e) => {
-  const a = e.currentTarget as HTMLAnchorElement;
-  if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;
-  e.preventDefault();
-  try {
-    const res = await fetch(a.href);
-    if (!res.ok) throw new ApiError(res.status, `http_${res.status}`, 'The result could not be downloaded.');
-    const url = URL.createObjectURL(await res.blob());
-    h('a', { href: url, download: a.download }).click();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  } catch {
-    // Links on another origin (PIXELIFT_PUBLIC_URL behind a proxy) cannot be fetched from
-    // here; opening the link still gets the file, under the server's name.
-    location.assign(a.href);
-  }
-});
-
-function setDownload(job: Job | null, name = 'image'): void {
-  const a = byId<HTMLAnchorElement>('download');
-  a.hidden = !job?.result;
-  if (!job?.result) {
-    a.removeAttribute('href');
-    return;
-  }
-  const ext = job.result.format === 'jpeg' ? 'jpg' : job.result.format;
-  a.href = job.result.url;
-  a.download = `${name.replace(/\.[^.]*$/, '')}-${job.result.width}x${job.result.height}.${ext}`;
-}
-
-function showResult(job: Job, from: Source | null): void {
-  const r = job.result;
-  if (!r) return;
-  shown = job;
-  compare.show(from?.preview ?? null, r.url, r.width, r.height);
-  setDownload(job, from?.name);
-  byId('stat-before').textContent = [
-    dims(job.input.width, job.input.height),
-    from?.bytes ? bytes(from.bytes) : '',
-    job.input.format.toUpperCase(),
-  ]
-    .filter(Boolean)
-    .join(' · ');
-  byId('stat-after').textContent =
-    `${dims(r.width, r.height)} · ${bytes(r.bytes)} · ${r.format.toUpperCase()}`;
-  const run = job.timings.run_ms;
-  byId('stat-time').textContent =
-    `${run !== undefined ? seconds(run / 1000) : '–'} · ${job.model.used} · ${job.cost} credits`;
-  byId('stats').hidden = false;
-}
 
 // ---- recent jobs ----------------------------------------------------------------------
 
@@ -479,7 +339,8 @@ async function refreshRecent(): Promise<void> {
         following?.abort();
         byId('progress-box').hidden = true;
         if (!TERMINAL.includes(job.status)) return void follow(job, from);
-        if (job.status === 'succeeded') showResult(job, from);
+        shown = job;
+        if (job.status === 'succeeded') showResult(compare, job, from);
         else if (job.error) showError(new ApiError(0, job.error.code, job.error.message));
         byId('viewer').scrollIntoView({ behavior: 'smooth', block: 'nearest' });
       },

@@ -19,11 +19,17 @@ import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
 import { jobRoutes } from './routes/jobs.js';
 import { metaRoutes } from './routes/meta.js';
+import { PLAYGROUND_PREFIX, playgroundRoutes, WEB_DIR } from './routes/playground.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { upscaleRoutes } from './routes/upscale.js';
 
-/** Routes open to anyone: probes, metrics, docs, and signed file links (the signature is the key). */
+/**
+ * Routes open to anyone: probes, metrics, docs, signed file links (the signature is the key),
+ * and the playground page with its assets (its /v1 calls carry the key the user gives it).
+ */
 const PUBLIC = [
+  /^\/$/,
+  new RegExp(`^${PLAYGROUND_PREFIX}`),
   /^\/healthz$/,
   /^\/readyz$/,
   /^\/metrics$/,
@@ -128,6 +134,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     }
     request.caller = await authenticate(request, deps.keys);
   });
+
+  playgroundRoutes(app, WEB_DIR, deps.logger);
 
   await app.register(async (api) => {
     await api.register(rateLimit, {

@@ -28,8 +28,8 @@ import { WorkerPool } from '../workers/pool.js';
 import { workerSettings } from '../workers/protocol.js';
 import { buildApp } from './app.js';
 import { type Backends, openBackends } from './backends.js';
-import { compatWebhooks } from './compat/index.js';
 import type { WebhookContext } from './compat/dialect.js';
+import { compatWebhooks } from './compat/index.js';
 import { Metrics } from './metrics.js';
 import { presentEvent } from './present.js';
 

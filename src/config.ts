@@ -203,7 +203,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       rateLimitPerMinute:
         int(env, 'PIXELIFT_RATE_LIMIT', 1, 10_000_000) ?? DEFAULTS.service.rateLimitPerMinute,
       // Default: every worker, so one user (open mode) is never held back; lower it to share fairly.
-      maxRunningPerKey: int(env, 'PIXELIFT_MAX_JOBS_PER_KEY', 1, 10_000) ?? workers,
+      // In scale-out the workers are other processes whose number this node cannot know: no cap.
+      maxRunningPerKey:
+        int(env, 'PIXELIFT_MAX_JOBS_PER_KEY', 1, 10_000) ??
+        (str(env, 'PIXELIFT_DATABASE_URL') ? 10_000 : workers),
       resultTtlSeconds:
         int(env, 'PIXELIFT_RESULT_TTL', 1, 10 * 365 * 86400) ?? DEFAULTS.service.resultTtlSeconds,
       maxResultTtlSeconds:

@@ -111,6 +111,11 @@ test('scale-out is on only with all three backend URLs, with defaults for the re
     lockSeconds: 30,
     reconcileSeconds: 30,
   });
+  // The per-key running cap: every local worker when embedded; none in scale-out, where the
+  // workers are other processes; an explicit value wins in both.
+  assert.equal(load({ PIXELIFT_WORKERS: '3' }).service.maxRunningPerKey, 3);
+  assert.equal(load({ ...urls, PIXELIFT_WORKERS: '3' }).service.maxRunningPerKey, 10_000);
+  assert.equal(load({ ...urls, PIXELIFT_MAX_JOBS_PER_KEY: '2' }).service.maxRunningPerKey, 2);
   assert.throws(
     () => load({ PIXELIFT_DATABASE_URL: urls.PIXELIFT_DATABASE_URL }),
     /PIXELIFT_REDIS_URL and PIXELIFT_S3_URL unset/,

@@ -132,7 +132,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       request.caller = { keyId: null };
       return;
     }
-    request.caller = await authenticate(request, deps.keys);
+    request.caller = await authenticate(request, deps.keys, deps.settings.openWithoutKeys);
   });
 
   playgroundRoutes(app, WEB_DIR, deps.logger);

@@ -184,6 +184,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
       rateLimitPerMinute: svc.rateLimitPerMinute,
       heartbeatMs: svc.sseHeartbeatSeconds * 1000,
       uploadTtlSeconds: UPLOAD_TTL_SECONDS,
+      openWithoutKeys: isLoopback(config.host),
       bodyLimit: Math.ceil((config.limits.maxInputBytes * 4) / 3) + 1024 * 1024,
     },
     logger,

@@ -40,6 +40,11 @@ export interface ApiDeps {
     readonly rateLimitPerMinute: number;
     readonly heartbeatMs: number;
     readonly uploadTtlSeconds: number;
+    /**
+     * Whether no live key means open mode (DESIGN §5): only when bound to loopback. A server on
+     * another address whose last key is revoked refuses every request instead of opening up.
+     */
+    readonly openWithoutKeys: boolean;
     /** Largest JSON body, bytes (the input limit as base64 plus room for the rest). */
     readonly bodyLimit: number;
   };

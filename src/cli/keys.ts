@@ -1,12 +1,20 @@
-/** `pixelift keys`: create, list, credit and revoke API keys (kept hashed in the SQLite store). */
+/**
+ * `pixelift keys`: create, list, credit and revoke API keys, kept hashed where the server keeps
+ * them: the SQLite store, or PostgreSQL in scale-out (PIXELIFT_DATABASE_URL and the rest set).
+ */
 import path from 'node:path';
 import type { Command } from 'commander';
 import { config as loadConfig } from '../config.js';
 import { PixeliftError } from '../errors.js';
+import { openPostgresStores } from '../jobs/postgres/index.js';
 import { openSqliteStores } from '../jobs/sqlite/index.js';
+import type { KeyStore } from '../jobs/store.js';
 
-function stores() {
+async function stores(): Promise<{ keys: KeyStore; close(): void | Promise<void> }> {
   const c = loadConfig();
+  if (c.scaleOut) {
+    return openPostgresStores({ url: c.scaleOut.databaseUrl, schema: c.scaleOut.databaseSchema });
+  }
   return openSqliteStores(path.join(c.dataDir, 'pixelift.db'));
 }
 
@@ -31,7 +39,7 @@ export function registerKeys(program: Command): void {
     .option('-c, --credits <n>', 'starting credits (default: unlimited)', credits)
     .option('--json', 'print as JSON')
     .action(async (opts: { name: string; credits?: number; json?: boolean }) => {
-      const s = stores();
+      const s = await stores();
       try {
         const { key, secret } = await s.keys.create({ name: opts.name, credits: opts.credits ?? null });
         if (opts.json) console.log(JSON.stringify({ ...key, secret }));
@@ -42,7 +50,7 @@ export function registerKeys(program: Command): void {
           );
         }
       } finally {
-        s.close();
+        await s.close();
       }
     });
 
@@ -51,7 +59,7 @@ export function registerKeys(program: Command): void {
     .description('list keys (ids, names, credits; never the secrets)')
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
-      const s = stores();
+      const s = await stores();
       try {
         const list = await s.keys.list();
         if (opts.json) console.log(JSON.stringify(list, null, 2));
@@ -63,7 +71,7 @@ export function registerKeys(program: Command): void {
           }
         }
       } finally {
-        s.close();
+        await s.close();
       }
     });
 
@@ -71,13 +79,13 @@ export function registerKeys(program: Command): void {
     .command('credit <id> <amount>')
     .description('add credits to a key (a negative amount removes them)')
     .action(async (id: string, amount: string) => {
-      const s = stores();
+      const s = await stores();
       try {
         const key = await s.keys.addCredits(id, credits(amount));
         if (!key) throw new PixeliftError('invalid_argument', { param: 'id', message: `No key "${id}"` });
         console.log(`${key.id}\t${key.credits ?? 'unlimited'}`);
       } finally {
-        s.close();
+        await s.close();
       }
     });
 
@@ -85,13 +93,13 @@ export function registerKeys(program: Command): void {
     .command('revoke <id>')
     .description('revoke a key: requests with it get 401 from then on')
     .action(async (id: string) => {
-      const s = stores();
+      const s = await stores();
       try {
         const key = await s.keys.revoke(id);
         if (!key) throw new PixeliftError('invalid_argument', { param: 'id', message: `No key "${id}"` });
         console.log(`${key.id}\trevoked`);
       } finally {
-        s.close();
+        await s.close();
       }
     });
 }

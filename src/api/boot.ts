@@ -18,11 +18,13 @@ import { isPixeliftError, PixeliftError } from '../errors.js';
 import { JobEvents } from '../jobs/events.js';
 import { JobRunner } from '../jobs/runner.js';
 import { JobService } from '../jobs/service.js';
+import type { JobStore } from '../jobs/store.js';
 import { Sweeper } from '../jobs/sweeper.js';
 import type { Job } from '../jobs/types.js';
 import type { Logger } from '../log.js';
 import { withFields } from '../log.js';
 import { modelStoreFor } from '../models/store.js';
+import type { BlobStore } from '../storage/blob-store.js';
 import { signFileUrl, verifyFileSignature } from '../storage/signed-url.js';
 import { WorkerPool } from '../workers/pool.js';
 import { workerSettings } from '../workers/protocol.js';
@@ -31,7 +33,7 @@ import { type Backends, openBackends } from './backends.js';
 import type { WebhookContext } from './compat/dialect.js';
 import { compatWebhooks } from './compat/index.js';
 import { Metrics } from './metrics.js';
-import { presentEvent } from './present.js';
+import { type Presenter, presentEvent } from './present.js';
 
 /** Uploads are kept this long, s. */
 const UPLOAD_TTL_SECONDS = 24 * 3600;
@@ -63,10 +65,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
   const models = modelStoreFor(config, logger);
   const allowPrivate = config.allowPrivateUrls;
   let publicUrl = config.service.publicUrl ?? '';
-  const presenter = {
-    fileUrl: (fileId: string, expiresAt: Date) =>
-      signFileUrl({ secret: secrets.urlSigningSecret, baseUrl: publicUrl, fileId, expiresAt }),
-  };
+  const presenter = filePresenter(secrets.urlSigningSecret, () => publicUrl);
   const webhookContext: WebhookContext = {
     presenter,
     blobs,
@@ -96,7 +95,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
 
   setWebhookFormatters(events, webhookContext);
 
-  const local = backends.mode === 'embedded' ? localRunner(config, backends, events, logger) : undefined;
+  const local = backends.mode === 'embedded' ? poolAndRunner(config, backends, events, logger) : undefined;
   const scaleOut = backends.mode === 'scale-out' ? backends : undefined;
   const workerCensus = scaleOut ? new WorkerCensus(scaleOut, logger) : undefined;
   const service = new JobService({
@@ -240,8 +239,14 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
   };
 }
 
-/** The webhook body of every dialect, registered on `events` (API nodes and workers alike emit events). */
-/** The webhook body of every dialect (native and compat), on whichever node emits the event. */
+/** Signed file links on `baseUrl()` (read at each call: the bound address is known only after listen). */
+export function filePresenter(secret: string, baseUrl: () => string): Presenter {
+  return {
+    fileUrl: (fileId, expiresAt) => signFileUrl({ secret, baseUrl: baseUrl(), fileId, expiresAt }),
+  };
+}
+
+/** The webhook body of every dialect (native and compat), registered on `events` on whichever node emits the event. */
 export function setWebhookFormatters(events: JobEvents, ctx: WebhookContext): void {
   for (const [dialect, formatter] of Object.entries(compatWebhooks(ctx).formatters)) {
     events.setFormatter(dialect, formatter);
@@ -273,8 +278,16 @@ export function resultUploader(allowPrivate: boolean) {
   };
 }
 
-/** The embedded queue: a worker pool in this machine and the runner that claims from SQLite. */
-function localRunner(config: Config, backends: Backends, events: JobEvents, logger: Logger) {
+/**
+ * A worker pool on this machine and the runner that feeds it: claiming from SQLite in the
+ * embedded service, handed jobs by the BullMQ queue in `pixelift worker`.
+ */
+export function poolAndRunner(
+  config: Config,
+  backends: { readonly stores: { readonly jobs: JobStore }; readonly blobs: BlobStore },
+  events: JobEvents,
+  logger: Logger,
+) {
   const pool = new WorkerPool({
     size: config.workers,
     settings: workerSettings(config, 'json'),

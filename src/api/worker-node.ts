@@ -13,13 +13,9 @@ import type { Config } from '../config.js';
 import { PixeliftError } from '../errors.js';
 import { QueueWorker } from '../jobs/bullmq/worker.js';
 import { JobEvents } from '../jobs/events.js';
-import { JobRunner } from '../jobs/runner.js';
 import { type Logger, withFields } from '../log.js';
-import { signFileUrl } from '../storage/signed-url.js';
-import { WorkerPool } from '../workers/pool.js';
-import { workerSettings } from '../workers/protocol.js';
 import { openBackends } from './backends.js';
-import { resultUploader, setWebhookFormatters } from './boot.js';
+import { filePresenter, poolAndRunner, setWebhookFormatters } from './boot.js';
 
 export interface RunningWorker {
   readonly id: string;
@@ -56,33 +52,12 @@ export async function startWorkerNode(config: Config, logger: Logger): Promise<R
     fanout,
   });
   setWebhookFormatters(events, {
-    presenter: {
-      fileUrl: (fileId, expiresAt) =>
-        signFileUrl({
-          secret: backends.secrets.urlSigningSecret,
-          baseUrl: config.service.publicUrl ?? '',
-          fileId,
-          expiresAt,
-        }),
-    },
+    presenter: filePresenter(backends.secrets.urlSigningSecret, () => config.service.publicUrl ?? ''),
     blobs,
     jobs: stores.jobs,
     runflowSigningSecret: config.service.runflowSigningSecret,
   });
-  const pool = new WorkerPool({ size: config.workers, settings: workerSettings(config, 'json'), log });
-  const runner = new JobRunner({
-    jobs: stores.jobs,
-    blobs,
-    events,
-    pool,
-    concurrency: config.workers,
-    maxRunningPerKey: config.service.maxRunningPerKey,
-    maxAttempts: config.service.maxAttempts,
-    limits: config.limits,
-    tile: config.tile,
-    log: withFields(log, { component: 'runner' }),
-    putResult: resultUploader(config.allowPrivateUrls),
-  });
+  const { pool, runner } = poolAndRunner(config, backends, events, log);
   fanout.onCancel((jobId) => {
     if (runner.isRunning(jobId)) {
       log.info({ jobId }, 'cancel received: stopping the job');

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { startService } from '../api/boot.js';
 import { config as loadConfig } from '../config.js';
+import { closeOnSignals } from './signals.js';
 
 export function registerServe(program: Command): void {
   program
@@ -27,23 +28,6 @@ export function registerServe(program: Command): void {
         base: { name: 'pixelift' },
       });
       const service = await startService(config, logger);
-      let signals = 0;
-      const onSignal = (signal: NodeJS.Signals) => {
-        signals++;
-        if (signals > 1) {
-          logger.warn({ signal }, 'second signal: exiting now');
-          process.exit(130);
-        }
-        logger.info({ signal }, 'signal received');
-        service.close().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            logger.error({ err }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
+      closeOnSignals(logger, () => service.close());
     });
 }

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { startWorkerNode } from '../api/worker-node.js';
 import { config as loadConfig } from '../config.js';
+import { closeOnSignals } from './signals.js';
 
 export function registerWorker(program: Command): void {
   program
@@ -18,23 +19,6 @@ export function registerWorker(program: Command): void {
       const config = loadConfig();
       const logger = pino({ level: config.logLevel, base: { name: 'pixelift-worker' } });
       const worker = await startWorkerNode(config, logger);
-      let signals = 0;
-      const onSignal = (signal: NodeJS.Signals) => {
-        signals++;
-        if (signals > 1) {
-          logger.warn({ signal }, 'second signal: exiting now');
-          process.exit(130);
-        }
-        logger.info({ signal }, 'signal received');
-        worker.close().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            logger.error({ err }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
+      closeOnSignals(logger, () => worker.close());
     });
 }

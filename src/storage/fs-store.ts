@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { invalidArgument, PixeliftError } from '../errors.js';
-import type { BlobStore, ByteRange } from './blob-store.js';
+import { type BlobStore, type ByteRange, badBlobKey, checkBlobKey, checkRange } from './blob-store.js';
 
 export class FsBlobStore implements BlobStore {
   readonly root: string;
@@ -95,40 +95,12 @@ export class FsBlobStore implements BlobStore {
   }
 
   private pathOf(key: string): string {
-    checkKey(key);
+    checkBlobKey(key);
     const file = path.join(this.root, ...key.split('/'));
-    // checkKey already rules out every way out of the root; this is the belt to its braces.
-    if (!file.startsWith(this.root + path.sep)) throw badKey(key);
+    // checkBlobKey already rules out every way out of the root; this is the belt to its braces.
+    if (!file.startsWith(this.root + path.sep)) throw badBlobKey(key);
     return file;
   }
-}
-
-/**
- * Keys are relative POSIX paths: no leading `/`, no `\`, no NUL, and no empty, `.` or `..`
- * segment. Rejected rather than normalised: keys come from our own code, so an odd one is a bug
- * to surface, not input to repair.
- */
-function checkKey(key: string): void {
-  if (typeof key !== 'string' || key === '' || /[\\\0]/.test(key)) throw badKey(key);
-  for (const segment of key.split('/')) {
-    if (segment === '' || segment === '.' || segment === '..') throw badKey(key);
-  }
-}
-
-function badKey(key: unknown): PixeliftError {
-  return invalidArgument(
-    'key',
-    'relative POSIX path without empty, "." or ".." segments or backslashes',
-    key,
-  );
-}
-
-function checkRange(range: ByteRange): void {
-  const { start, end } = range;
-  if (!Number.isSafeInteger(start) || start < 0)
-    throw invalidArgument('range.start', 'non-negative integer', start);
-  if (!Number.isSafeInteger(end) || end < start)
-    throw invalidArgument('range.end', `integer ≥ start (${start})`, end);
 }
 
 function isMissing(err: unknown): boolean {

@@ -20,7 +20,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { invalidArgument, PixeliftError } from '../errors.js';
-import type { BlobStore, ByteRange } from './blob-store.js';
+import { type BlobStore, type ByteRange, checkBlobKey, checkRange } from './blob-store.js';
 
 export interface S3Location {
   readonly bucket: string;
@@ -153,27 +153,9 @@ export class S3BlobStore implements BlobStore {
   }
 
   #keyOf(key: string): string {
-    if (typeof key !== 'string' || key === '' || /[\\\0]/.test(key) || key.split('/').some(badSegment)) {
-      throw invalidArgument(
-        'key',
-        'relative POSIX path without empty, "." or ".." segments or backslashes',
-        key,
-      );
-    }
+    checkBlobKey(key);
     return this.#prefix + key;
   }
-}
-
-function badSegment(segment: string): boolean {
-  return segment === '' || segment === '.' || segment === '..';
-}
-
-function checkRange(range: ByteRange): void {
-  const { start, end } = range;
-  if (!Number.isSafeInteger(start) || start < 0)
-    throw invalidArgument('range.start', 'non-negative integer', start);
-  if (!Number.isSafeInteger(end) || end < start)
-    throw invalidArgument('range.end', `integer ≥ start (${start})`, end);
 }
 
 /** NoSuchKey on GET, NotFound (a bare 404) on HEAD. */

@@ -10,6 +10,9 @@ import type { Job, JobStatus } from './types.js';
 export type Fence = { readonly status?: JobStatus | readonly JobStatus[]; readonly attempts?: number };
 
 /** The cost as stored: rounded to hundredths, so the record says what the balance was charged. */
+/** Seconds a client is told to wait after queue_full: the queue drains one job per worker at a time. */
+export const QUEUE_FULL_RETRY_AFTER_S = 5;
+
 export function normalizeCost(job: Job): Job {
   return { ...job, cost: fromHundredths(toHundredths(job.cost)) };
 }

@@ -151,16 +151,25 @@ export interface WebhookDelivery {
   readonly createdAt: string;
 }
 
+/** A message to queue: what it is, where it goes, how it is signed. */
+export interface NewDelivery {
+  readonly jobId: string;
+  readonly eventType: JobEventType;
+  readonly url: string;
+  readonly messageId: string;
+  readonly payload: string;
+  readonly scheme: string;
+  readonly now: Date;
+}
+
+/** How an attempt ended: delivered (ok), to retry at `next`, or given up (not ok, next null). */
+export interface DeliveryOutcome {
+  readonly ok: boolean;
+  readonly next: Date | null;
+}
+
 export interface WebhookOutbox {
-  enqueue(delivery: {
-    readonly jobId: string;
-    readonly eventType: JobEventType;
-    readonly url: string;
-    readonly messageId: string;
-    readonly payload: string;
-    readonly scheme: string;
-    readonly now: Date;
-  }): Promise<WebhookDelivery>;
+  enqueue(delivery: NewDelivery): Promise<WebhookDelivery>;
   /**
    * Pending deliveries due at `now`, oldest first; each is leased (nextAttemptAt pushed to
    * now + leaseMs) so that a second dispatcher does not send it at the same time.
@@ -174,7 +183,7 @@ export interface WebhookOutbox {
   recordAttempt(
     id: string,
     attempt: DeliveryAttempt,
-    outcome: { readonly ok: boolean; readonly next: Date | null },
+    outcome: DeliveryOutcome,
   ): Promise<WebhookDelivery | undefined>;
   list(jobId: string): Promise<WebhookDelivery[]>;
   get(id: string): Promise<WebhookDelivery | undefined>;

@@ -17,6 +17,7 @@ import {
   fenceHolds,
   instantMs,
   normalizeCost,
+  QUEUE_FULL_RETRY_AFTER_S,
 } from '../job-record.js';
 import { fromHundredths, toHundredths } from '../money.js';
 import type {
@@ -29,9 +30,6 @@ import type {
 } from '../store.js';
 import { JOB_STATUSES, type Job, type JobStatus } from '../types.js';
 import { inTransaction, type PgClient, type PgPool, type Queryable } from './database.js';
-
-/** Seconds a client is told to wait after queue_full (as for SQLite). */
-const QUEUE_FULL_RETRY_AFTER_S = 5;
 
 interface JobRow {
   readonly seq: number;

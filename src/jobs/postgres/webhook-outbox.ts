@@ -4,25 +4,24 @@
  * statement, so each due delivery goes to exactly one node, and back to the pool if that node
  * dies before recording the attempt.
  */
-import { randomUUID } from 'node:crypto';
 import { invalidArgument } from '../../errors.js';
-import type { DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookOutbox } from '../store.js';
-import type { JobEventType } from '../types.js';
+import {
+  newDeliveryId,
+  rowToDelivery,
+  type DeliveryRow as SharedRow,
+  stateAfter,
+} from '../delivery-record.js';
+import type {
+  DeliveryAttempt,
+  DeliveryOutcome,
+  NewDelivery,
+  WebhookDelivery,
+  WebhookOutbox,
+} from '../store.js';
 import type { PgPool } from './database.js';
 
-interface DeliveryRow {
+interface DeliveryRow extends SharedRow<DeliveryAttempt[]> {
   readonly seq: number;
-  readonly id: string;
-  readonly job_id: string;
-  readonly event_type: JobEventType;
-  readonly url: string;
-  readonly message_id: string;
-  readonly payload: string;
-  readonly scheme: string;
-  readonly status: DeliveryStatus;
-  readonly attempts: DeliveryAttempt[];
-  readonly next_attempt_at_ms: number | null;
-  readonly created_at: string;
 }
 
 export class PostgresWebhookOutbox implements WebhookOutbox {
@@ -32,16 +31,8 @@ export class PostgresWebhookOutbox implements WebhookOutbox {
     this.#pool = pool;
   }
 
-  async enqueue(delivery: {
-    readonly jobId: string;
-    readonly eventType: JobEventType;
-    readonly url: string;
-    readonly messageId: string;
-    readonly payload: string;
-    readonly scheme: string;
-    readonly now: Date;
-  }): Promise<WebhookDelivery> {
-    const id = `whd_${randomUUID().replaceAll('-', '')}`;
+  async enqueue(delivery: NewDelivery): Promise<WebhookDelivery> {
+    const id = newDeliveryId();
     const { rows } = await this.#pool.query<DeliveryRow>(
       `INSERT INTO webhook_deliveries (id, job_id, event_type, url, message_id, payload, scheme, status,
          attempts, next_attempt_at_ms, created_at)
@@ -85,10 +76,9 @@ export class PostgresWebhookOutbox implements WebhookOutbox {
   async recordAttempt(
     id: string,
     attempt: DeliveryAttempt,
-    outcome: { readonly ok: boolean; readonly next: Date | null },
+    outcome: DeliveryOutcome,
   ): Promise<WebhookDelivery | undefined> {
-    const status: DeliveryStatus = outcome.ok ? 'delivered' : outcome.next === null ? 'failed' : 'pending';
-    const next = !outcome.ok && outcome.next !== null ? outcome.next.getTime() : null;
+    const { status, next } = stateAfter(outcome);
     const { rows } = await this.#pool.query<DeliveryRow>(
       `UPDATE webhook_deliveries SET attempts = attempts || $2::jsonb, status = $3, next_attempt_at_ms = $4
        WHERE id = $1 RETURNING *`,
@@ -121,17 +111,5 @@ export class PostgresWebhookOutbox implements WebhookOutbox {
 }
 
 function toDelivery(row: DeliveryRow): WebhookDelivery {
-  return {
-    id: row.id,
-    jobId: row.job_id,
-    eventType: row.event_type,
-    url: row.url,
-    messageId: row.message_id,
-    payload: row.payload,
-    scheme: row.scheme,
-    status: row.status,
-    attempts: row.attempts,
-    nextAttemptAt: row.next_attempt_at_ms === null ? null : new Date(row.next_attempt_at_ms).toISOString(),
-    createdAt: row.created_at,
-  };
+  return rowToDelivery(row, row.attempts);
 }

@@ -12,6 +12,7 @@ import {
   type Fence,
   fenceHolds,
   normalizeCost,
+  QUEUE_FULL_RETRY_AFTER_S,
 } from '../job-record.js';
 import { fromHundredths, toHundredths } from '../money.js';
 import type {
@@ -26,9 +27,6 @@ import { JOB_STATUSES, type Job, type JobStatus } from '../types.js';
 import type { SqliteDatabase } from './database.js';
 import { claimNext, claimOne, expireResults, recoverRunning, requeueRunning } from './job-lifecycle.js';
 import { type JobRow, jobColumns, rowToJob } from './job-row.js';
-
-/** Seconds a client is told to wait after queue_full: the queue drains one job per worker at a time. */
-const QUEUE_FULL_RETRY_AFTER_S = 5;
 
 export class SqliteJobStore implements JobStore {
   readonly #db: SqliteDatabase;

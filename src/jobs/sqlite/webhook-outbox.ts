@@ -4,26 +4,24 @@
  * the lease, so a second dispatcher (or the same one on its next tick) does not send it twice
  * while the first is still waiting on the receiver; if the first dies, the lease simply lapses.
  */
-import { randomUUID } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import { invalidArgument } from '../../errors.js';
-import type { DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookOutbox } from '../store.js';
-import type { JobEventType } from '../types.js';
+import {
+  newDeliveryId,
+  rowToDelivery,
+  type DeliveryRow as SharedRow,
+  stateAfter,
+} from '../delivery-record.js';
+import type {
+  DeliveryAttempt,
+  DeliveryOutcome,
+  NewDelivery,
+  WebhookDelivery,
+  WebhookOutbox,
+} from '../store.js';
 import type { SqliteDatabase } from './database.js';
 
-interface DeliveryRow {
-  readonly id: string;
-  readonly job_id: string;
-  readonly event_type: JobEventType;
-  readonly url: string;
-  readonly message_id: string;
-  readonly payload: string;
-  readonly scheme: string;
-  readonly status: DeliveryStatus;
-  readonly attempts: string;
-  readonly next_attempt_at_ms: number | null;
-  readonly created_at: string;
-}
+type DeliveryRow = SharedRow<string>;
 
 export class SqliteWebhookOutbox implements WebhookOutbox {
   readonly #db: SqliteDatabase;
@@ -34,16 +32,8 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
     this.#byId = db.prepare('SELECT * FROM webhook_deliveries WHERE id = ?');
   }
 
-  async enqueue(delivery: {
-    readonly jobId: string;
-    readonly eventType: JobEventType;
-    readonly url: string;
-    readonly messageId: string;
-    readonly payload: string;
-    readonly scheme: string;
-    readonly now: Date;
-  }): Promise<WebhookDelivery> {
-    const id = `whd_${randomUUID().replaceAll('-', '')}`;
+  async enqueue(delivery: NewDelivery): Promise<WebhookDelivery> {
+    const id = newDeliveryId();
     this.#db
       .prepare(
         `INSERT INTO webhook_deliveries (id, job_id, event_type, url, message_id, payload, scheme, status,
@@ -93,13 +83,13 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
   async recordAttempt(
     id: string,
     attempt: DeliveryAttempt,
-    outcome: { readonly ok: boolean; readonly next: Date | null },
+    outcome: DeliveryOutcome,
   ): Promise<WebhookDelivery | undefined> {
     const record = this.#db.transaction(() => {
       const row = this.#byId.get(id);
       if (!row) return undefined;
       const attempts = [...(JSON.parse(row.attempts) as DeliveryAttempt[]), attempt];
-      const { status, next } = nextState(outcome);
+      const { status, next } = stateAfter(outcome);
       this.#db
         .prepare(
           'UPDATE webhook_deliveries SET attempts = ?, status = ?, next_attempt_at_ms = ? WHERE id = ?',
@@ -134,28 +124,6 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
   }
 }
 
-/** ok → delivered; not ok with a next time → pending until then; not ok and no next → failed. */
-function nextState(outcome: { readonly ok: boolean; readonly next: Date | null }): {
-  status: DeliveryStatus;
-  next: number | null;
-} {
-  if (outcome.ok) return { status: 'delivered', next: null };
-  if (outcome.next === null) return { status: 'failed', next: null };
-  return { status: 'pending', next: outcome.next.getTime() };
-}
-
 function toDelivery(row: DeliveryRow): WebhookDelivery {
-  return {
-    id: row.id,
-    jobId: row.job_id,
-    eventType: row.event_type,
-    url: row.url,
-    messageId: row.message_id,
-    payload: row.payload,
-    scheme: row.scheme,
-    status: row.status,
-    attempts: JSON.parse(row.attempts) as DeliveryAttempt[],
-    nextAttemptAt: row.next_attempt_at_ms === null ? null : new Date(row.next_attempt_at_ms).toISOString(),
-    createdAt: row.created_at,
-  };
+  return rowToDelivery(row, JSON.parse(row.attempts) as DeliveryAttempt[]);
 }

@@ -1,21 +1,8 @@
 /** Uploaded inputs waiting to be named by a job (`image: "upload:<id>"`), until they expire. */
 import type { Statement } from 'better-sqlite3';
-import { invalidArgument } from '../../errors.js';
 import type { Upload, UploadStore } from '../store.js';
+import { rowToUpload, UPLOAD_COLUMNS, type UploadRow, uploadValues } from '../upload-record.js';
 import type { SqliteDatabase } from './database.js';
-
-interface UploadRow {
-  readonly id: string;
-  readonly key_id: string | null;
-  readonly blob_key: string;
-  readonly bytes: number;
-  readonly content_type: string;
-  readonly width: number;
-  readonly height: number;
-  readonly format: string;
-  readonly created_at: string;
-  readonly expires_at: string;
-}
 
 export class SqliteUploadStore implements UploadStore {
   readonly #db: SqliteDatabase;
@@ -27,34 +14,15 @@ export class SqliteUploadStore implements UploadStore {
   }
 
   async create(upload: Upload): Promise<Upload> {
-    const expiresAtMs = Date.parse(upload.expiresAt);
-    if (Number.isNaN(expiresAtMs))
-      throw invalidArgument('expiresAt', 'an ISO 8601 instant', upload.expiresAt);
     this.#db
-      .prepare(
-        `INSERT INTO uploads (id, key_id, blob_key, bytes, content_type, width, height, format, created_at,
-           expires_at, expires_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        upload.id,
-        upload.keyId,
-        upload.blobKey,
-        upload.bytes,
-        upload.contentType,
-        upload.width,
-        upload.height,
-        upload.format,
-        upload.createdAt,
-        upload.expiresAt,
-        expiresAtMs,
-      );
+      .prepare(`INSERT INTO uploads (${UPLOAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(...uploadValues(upload));
     return upload;
   }
 
   async get(id: string): Promise<Upload | undefined> {
     const row = this.#byId.get(id);
-    return row && toUpload(row);
+    return row && rowToUpload(row);
   }
 
   async expire(now: Date): Promise<Upload[]> {
@@ -62,21 +30,6 @@ export class SqliteUploadStore implements UploadStore {
     const rows = this.#db
       .prepare<[number], UploadRow>('DELETE FROM uploads WHERE expires_at_ms <= ? RETURNING *')
       .all(now.getTime());
-    return rows.map(toUpload);
+    return rows.map(rowToUpload);
   }
-}
-
-function toUpload(row: UploadRow): Upload {
-  return {
-    id: row.id,
-    keyId: row.key_id,
-    blobKey: row.blob_key,
-    bytes: row.bytes,
-    contentType: row.content_type,
-    width: row.width,
-    height: row.height,
-    format: row.format,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-  };
 }

@@ -116,13 +116,19 @@ export interface JobStore {
 export interface EventLog {
   append(event: Omit<JobEvent, 'id' | 'createdAt'> & { readonly createdAt?: string }): Promise<JobEvent>;
   /** Events with id > afterId, oldest first; filtered by job, or by key (undefined key: every key). */
-  since(query: {
-    readonly afterId: number;
-    readonly jobId?: string;
-    readonly keyId?: string | null;
-    readonly limit?: number;
-  }): Promise<JobEvent[]>;
+  since(query: EventQuery): Promise<JobEvent[]>;
 }
+
+export interface EventQuery {
+  readonly afterId: number;
+  readonly jobId?: string;
+  readonly keyId?: string | null;
+  /** Most events returned; default EVENT_PAGE. */
+  readonly limit?: number;
+}
+
+/** Events one `since` call returns when no limit is given. */
+export const EVENT_PAGE = 1000;
 
 export interface DeliveryAttempt {
   readonly at: string;

@@ -3,7 +3,7 @@
  * reused: an SSE client resuming with `Last-Event-ID` on any API node gets what came after.
  */
 import { invalidArgument } from '../../errors.js';
-import type { EventLog } from '../store.js';
+import { EVENT_PAGE, type EventLog, type EventQuery } from '../store.js';
 import type { JobEvent, JobEventType } from '../types.js';
 import type { PgPool } from './database.js';
 
@@ -15,8 +15,6 @@ interface EventRow {
   readonly data: Record<string, unknown>;
   readonly created_at: string;
 }
-
-const DEFAULT_LIMIT = 1000;
 
 export class PostgresEventLog implements EventLog {
   readonly #pool: PgPool;
@@ -44,13 +42,8 @@ export class PostgresEventLog implements EventLog {
     };
   }
 
-  async since(query: {
-    readonly afterId: number;
-    readonly jobId?: string;
-    readonly keyId?: string | null;
-    readonly limit?: number;
-  }): Promise<JobEvent[]> {
-    const limit = query.limit ?? DEFAULT_LIMIT;
+  async since(query: EventQuery): Promise<JobEvent[]> {
+    const limit = query.limit ?? EVENT_PAGE;
     if (!Number.isInteger(limit) || limit < 1) throw invalidArgument('limit', 'positive integer', limit);
     const where = ['id > $1'];
     const params: (string | number | null)[] = [query.afterId];

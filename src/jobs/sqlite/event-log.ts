@@ -4,7 +4,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import { invalidArgument } from '../../errors.js';
-import type { EventLog } from '../store.js';
+import { EVENT_PAGE, type EventLog, type EventQuery } from '../store.js';
 import type { JobEvent, JobEventType } from '../types.js';
 import type { SqliteDatabase } from './database.js';
 
@@ -16,8 +16,6 @@ interface EventRow {
   readonly data: string;
   readonly created_at: string;
 }
-
-const DEFAULT_LIMIT = 1000;
 
 export class SqliteEventLog implements EventLog {
   readonly #db: SqliteDatabase;
@@ -51,13 +49,8 @@ export class SqliteEventLog implements EventLog {
     };
   }
 
-  async since(query: {
-    readonly afterId: number;
-    readonly jobId?: string;
-    readonly keyId?: string | null;
-    readonly limit?: number;
-  }): Promise<JobEvent[]> {
-    const limit = query.limit ?? DEFAULT_LIMIT;
+  async since(query: EventQuery): Promise<JobEvent[]> {
+    const limit = query.limit ?? EVENT_PAGE;
     if (!Number.isInteger(limit) || limit < 1) throw invalidArgument('limit', 'positive integer', limit);
     const where = ['id > ?'];
     const params: (string | number | null)[] = [query.afterId];

@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { invalidArgument } from '../errors.js';
-import { toHundredths } from './money.js';
+import { fromHundredths, toHundredths } from './money.js';
+import type { ApiKey } from './store.js';
 
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
@@ -25,3 +26,26 @@ export function checkedCredits(credits: number | null): number | null {
 
 /** The name shown for keys that come from configuration (they have no other). */
 export const CONFIG_KEY_NAME = 'config';
+
+/** A key as both stores keep it (credits in hundredths; never the secret, only its hash elsewhere). */
+export interface KeyRow {
+  readonly id: string;
+  readonly name: string;
+  readonly credits: number | null;
+  readonly origin: ApiKey['origin'];
+  readonly created_at: string;
+  readonly revoked_at: string | null;
+}
+
+export const KEY_COLUMNS = 'id, name, credits, origin, created_at, revoked_at';
+
+export function rowToKey(row: KeyRow): ApiKey {
+  return {
+    id: row.id,
+    name: row.name,
+    credits: row.credits === null ? null : fromHundredths(row.credits),
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+    origin: row.origin,
+  };
+}

@@ -1,21 +1,18 @@
 /** API keys in PostgreSQL (see ../sqlite/key-store.ts for what is stored and why). */
 import { randomBytes } from 'node:crypto';
 import { invalidArgument } from '../../errors.js';
-import { CONFIG_KEY_NAME, checkedCredits, hashSecret, keyIdOf } from '../key-secret.js';
-import { fromHundredths, toHundredths } from '../money.js';
+import {
+  CONFIG_KEY_NAME,
+  checkedCredits,
+  hashSecret,
+  KEY_COLUMNS,
+  type KeyRow,
+  keyIdOf,
+  rowToKey,
+} from '../key-secret.js';
+import { toHundredths } from '../money.js';
 import type { ApiKey, KeyStore } from '../store.js';
 import { inTransaction, type PgPool } from './database.js';
-
-interface KeyRow {
-  readonly id: string;
-  readonly name: string;
-  readonly credits: number | null;
-  readonly origin: ApiKey['origin'];
-  readonly created_at: string;
-  readonly revoked_at: string | null;
-}
-
-const COLUMNS = 'id, name, credits, origin, created_at, revoked_at';
 
 export class PostgresKeyStore implements KeyStore {
   readonly #pool: PgPool;
@@ -32,10 +29,10 @@ export class PostgresKeyStore implements KeyStore {
     const secret = `pk_${randomBytes(32).toString('base64url')}`;
     const { rows } = await this.#pool.query<KeyRow>(
       `INSERT INTO api_keys (id, name, secret_hash, credits, origin, created_at)
-       VALUES ($1, $2, $3, $4, 'store', $5) RETURNING ${COLUMNS}`,
+       VALUES ($1, $2, $3, $4, 'store', $5) RETURNING ${KEY_COLUMNS}`,
       [keyIdOf(secret), options.name, hashSecret(secret), credits, new Date().toISOString()],
     );
-    return { key: toKey(rows[0]!), secret };
+    return { key: rowToKey(rows[0]!), secret };
   }
 
   async syncConfigKeys(
@@ -48,7 +45,7 @@ export class PostgresKeyStore implements KeyStore {
       for (const entry of keys) {
         const credits = checkedCredits(entry.credits);
         const id = keyIdOf(entry.secret);
-        const { rows } = await c.query<KeyRow>(`SELECT ${COLUMNS} FROM api_keys WHERE id = $1`, [id]);
+        const { rows } = await c.query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE id = $1`, [id]);
         const existing = rows[0];
         if (!existing) {
           await c.query(
@@ -72,20 +69,22 @@ export class PostgresKeyStore implements KeyStore {
 
   async authenticate(secret: string): Promise<ApiKey | undefined> {
     const { rows } = await this.#pool.query<KeyRow>(
-      `SELECT ${COLUMNS} FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL`,
+      `SELECT ${KEY_COLUMNS} FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL`,
       [hashSecret(secret)],
     );
-    return rows[0] && toKey(rows[0]);
+    return rows[0] && rowToKey(rows[0]);
   }
 
   async get(id: string): Promise<ApiKey | undefined> {
-    const { rows } = await this.#pool.query<KeyRow>(`SELECT ${COLUMNS} FROM api_keys WHERE id = $1`, [id]);
-    return rows[0] && toKey(rows[0]);
+    const { rows } = await this.#pool.query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE id = $1`, [
+      id,
+    ]);
+    return rows[0] && rowToKey(rows[0]);
   }
 
   async list(): Promise<ApiKey[]> {
-    const { rows } = await this.#pool.query<KeyRow>(`SELECT ${COLUMNS} FROM api_keys ORDER BY seq`);
-    return rows.map(toKey);
+    const { rows } = await this.#pool.query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys ORDER BY seq`);
+    return rows.map(rowToKey);
   }
 
   async setCredits(id: string, credits: number | null): Promise<ApiKey | undefined> {
@@ -117,15 +116,4 @@ export class PostgresKeyStore implements KeyStore {
     );
     return rows[0]?.n ?? 0;
   }
-}
-
-function toKey(row: KeyRow): ApiKey {
-  return {
-    id: row.id,
-    name: row.name,
-    credits: row.credits === null ? null : fromHundredths(row.credits),
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
-    origin: row.origin,
-  };
 }

@@ -7,19 +7,17 @@
 import { randomBytes } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import { invalidArgument } from '../../errors.js';
-import { CONFIG_KEY_NAME, checkedCredits, hashSecret, keyIdOf } from '../key-secret.js';
-import { fromHundredths, toHundredths } from '../money.js';
+import {
+  CONFIG_KEY_NAME,
+  checkedCredits,
+  hashSecret,
+  type KeyRow,
+  keyIdOf,
+  rowToKey,
+} from '../key-secret.js';
+import { toHundredths } from '../money.js';
 import type { ApiKey, KeyStore } from '../store.js';
 import type { SqliteDatabase } from './database.js';
-
-interface KeyRow {
-  readonly id: string;
-  readonly name: string;
-  readonly credits: number | null;
-  readonly origin: ApiKey['origin'];
-  readonly created_at: string;
-  readonly revoked_at: string | null;
-}
 
 export { hashSecret, keyIdOf };
 
@@ -83,7 +81,7 @@ export class SqliteKeyStore implements KeyStore {
     const row = this.#db
       .prepare<[string], KeyRow>('SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL')
       .get(hashSecret(secret));
-    return row && toKey(row);
+    return row && rowToKey(row);
   }
 
   async get(id: string): Promise<ApiKey | undefined> {
@@ -91,7 +89,7 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async list(): Promise<ApiKey[]> {
-    return this.#db.prepare<[], KeyRow>('SELECT * FROM api_keys ORDER BY rowid').all().map(toKey);
+    return this.#db.prepare<[], KeyRow>('SELECT * FROM api_keys ORDER BY rowid').all().map(rowToKey);
   }
 
   async setCredits(id: string, credits: number | null): Promise<ApiKey | undefined> {
@@ -125,17 +123,6 @@ export class SqliteKeyStore implements KeyStore {
 
   #get(id: string): ApiKey | undefined {
     const row = this.#byId.get(id);
-    return row && toKey(row);
+    return row && rowToKey(row);
   }
-}
-
-function toKey(row: KeyRow): ApiKey {
-  return {
-    id: row.id,
-    name: row.name,
-    credits: row.credits === null ? null : fromHundredths(row.credits),
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
-    origin: row.origin,
-  };
 }

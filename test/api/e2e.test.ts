@@ -5,43 +5,19 @@
  * SIGTERM's graceful shutdown.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
-import path from 'node:path';
-import { after, test } from 'node:test';
+import type { ChildProcess } from 'node:child_process';
+import { test } from 'node:test';
 import sharp from 'sharp';
 import { Webhook } from 'standardwebhooks';
+import { freePort, sharedCacheDataDir, spawnCli } from '../helpers/cli-process.js';
 import { serveLoopback } from '../helpers/loopback.js';
-import { tempDir } from '../helpers/models.js';
-import { repoPath } from '../helpers/paths.js';
-import { readSse, SHARED_MODEL_CACHE, testPng } from '../helpers/service.js';
+import { readSse, testPng } from '../helpers/service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read field by field and asserted
 type Json = Record<string, any>;
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-const CLI = repoPath('dist/src/cli/index.js');
-const running = new Set<ChildProcess>();
-after(() => {
-  for (const p of running) p.kill('SIGKILL');
-});
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 /** A data dir whose model cache is the one every service test shares (conversion costs seconds). */
-function dataDir(): string {
-  const dir = tempDir('pixelift-e2e-');
-  fs.mkdirSync(path.join(dir, 'cache'), { recursive: true });
-  fs.mkdirSync(SHARED_MODEL_CACHE, { recursive: true });
-  fs.symlinkSync(SHARED_MODEL_CACHE, path.join(dir, 'cache', 'models'));
-  return dir;
-}
+const dataDir = () => sharedCacheDataDir('pixelift-e2e-');
 
 interface Server {
   readonly url: string;
@@ -51,33 +27,15 @@ interface Server {
 }
 
 async function serve(dir: string, port: number, env: Record<string, string> = {}): Promise<Server> {
-  const child = spawn(process.execPath, [CLI, 'serve'], {
-    env: {
-      PATH: process.env.PATH,
-      PIXELIFT_DATA_DIR: dir,
-      PIXELIFT_PORT: String(port),
-      PIXELIFT_WORKERS: '1',
-      PIXELIFT_DEVICE: 'cpu',
-      PIXELIFT_ALLOW_PRIVATE_URLS: 'true',
-      PIXELIFT_WEBHOOK_SECRET: SECRET,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, logs, exited } = spawnCli('serve', {
+    PIXELIFT_DATA_DIR: dir,
+    PIXELIFT_PORT: String(port),
+    PIXELIFT_WORKERS: '1',
+    PIXELIFT_DEVICE: 'cpu',
+    PIXELIFT_ALLOW_PRIVATE_URLS: 'true',
+    PIXELIFT_WEBHOOK_SECRET: SECRET,
+    ...env,
   });
-  running.add(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    }),
-  );
   const url = `http://127.0.0.1:${port}`;
   const end = Date.now() + 30_000;
   for (;;) {
@@ -86,10 +44,10 @@ async function serve(dir: string, port: number, env: Record<string, string> = {}
       () => false,
     );
     if (ok) break;
-    if (child.exitCode !== null || Date.now() > end) throw new Error(`server did not start:\n${out}`);
+    if (child.exitCode !== null || Date.now() > end) throw new Error(`server did not start:\n${logs()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, child, logs: () => out, exited };
+  return { url, child, logs, exited };
 }
 
 async function getJob(url: string, id: string): Promise<Json> {

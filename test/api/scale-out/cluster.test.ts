@@ -7,77 +7,25 @@
  * though two dispatchers poll the outbox, and a cancel sent to one node stops the worker.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
-import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { openPostgresStores } from '../../../src/jobs/postgres/index.js';
 import { parseS3Url, S3BlobStore } from '../../../src/storage/s3-store.js';
+import { type CliProcess, freePort, sharedCacheDataDir, spawnCli } from '../../helpers/cli-process.js';
 import { serveLoopback } from '../../helpers/loopback.js';
-import { tempDir } from '../../helpers/models.js';
-import { repoPath } from '../../helpers/paths.js';
-import { dataUri, readSse, SHARED_MODEL_CACHE, scaleOutEnv, testPng } from '../../helpers/service.js';
+import { dataUri, readSse, scaleOutEnv, testPng } from '../../helpers/service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read field by field and asserted
 type Json = Record<string, any>;
-const CLI = repoPath('dist/src/cli/index.js');
-const running = new Set<ChildProcess>();
-after(() => {
-  for (const p of running) p.kill('SIGKILL');
-});
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-/** A data dir (each node has its own: they share nothing on disk) with the shared model cache. */
-function dataDir(): string {
-  const dir = tempDir('pixelift-cluster-');
-  fs.mkdirSync(path.join(dir, 'cache'), { recursive: true });
-  fs.mkdirSync(SHARED_MODEL_CACHE, { recursive: true });
-  fs.symlinkSync(SHARED_MODEL_CACHE, path.join(dir, 'cache', 'models'));
-  return dir;
-}
-
-interface Node {
-  readonly child: ChildProcess;
-  readonly logs: () => string;
-  readonly exited: Promise<unknown>;
-}
-
-function spawnNode(verb: 'serve' | 'worker', env: Record<string, string>): Node {
-  const child = spawn(process.execPath, [CLI, verb], {
-    env: {
-      PATH: process.env.PATH,
-      PIXELIFT_DATA_DIR: dataDir(),
-      PIXELIFT_WORKERS: '1',
-      PIXELIFT_THREADS: '1',
-      PIXELIFT_DEVICE: 'cpu',
-      PIXELIFT_ALLOW_PRIVATE_URLS: 'true',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+function spawnNode(verb: 'serve' | 'worker', env: Record<string, string>): CliProcess {
+  // Each node has its own data dir: they share nothing on disk.
+  return spawnCli(verb, {
+    PIXELIFT_DATA_DIR: sharedCacheDataDir('pixelift-cluster-'),
+    PIXELIFT_WORKERS: '1',
+    PIXELIFT_THREADS: '1',
+    PIXELIFT_DEVICE: 'cpu',
+    PIXELIFT_ALLOW_PRIVATE_URLS: 'true',
+    ...env,
   });
-  running.add(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const exited = new Promise((resolve) =>
-    child.once('exit', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  return { child, logs: () => out, exited };
 }
 
 async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
@@ -90,7 +38,7 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
   }
 }
 
-async function startApi(env: Record<string, string>): Promise<Node & { url: string }> {
+async function startApi(env: Record<string, string>): Promise<CliProcess & { url: string }> {
   const port = await freePort();
   const node = spawnNode('serve', { ...env, PIXELIFT_PORT: String(port) });
   const url = `http://127.0.0.1:${port}`;
@@ -157,7 +105,7 @@ test('2 API nodes + 2 workers: jobs from both nodes complete, a worker SIGKILLed
   }
 
   // Kill a worker while the job it last started is still running.
-  const lastStarted = (w: Node) =>
+  const lastStarted = (w: CliProcess) =>
     [...w.logs().matchAll(/"jobId":"(job_[^"]+)"[^\n]*"msg":"job started"/g)].at(-1)?.[1];
   const [victim, runningId] = await until('a worker to be mid-job', async () => {
     for (const w of workers) {

@@ -6,12 +6,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { CLI } from '../../helpers/cli-process.js';
 import { tempDir } from '../../helpers/models.js';
-import { repoPath } from '../../helpers/paths.js';
 import { scaleOutEnv, startTestService } from '../../helpers/service.js';
 
 const run = promisify(execFile);
-const CLI = repoPath('dist/src/cli/index.js');
 
 test('pixelift keys creates, credits and revokes keys in PostgreSQL, and an API node on the same database honours them', async (t) => {
   const env = {

@@ -355,12 +355,11 @@ function callback(job: Job, event: JobEvent, ctx: WebhookContext) {
     const fraction = event.type === 'progress' ? Number(event.data.progress ?? 0) : 0;
     body = { ...base, status: 'PROCESSING', progress: Math.floor(fraction * 100), model: modelOf(job) };
   } else if (name === 'completed') {
-    const r = job.result;
     body = {
       ...base,
       status: 'COMPLETED',
       progress: 100,
-      result: r && ctx.presenter.fileUrl(r.fileId, new Date(job.expiresAt ?? Date.now() + 3600_000)),
+      result: resultUrl(job, ctx),
       model: modelOf(job),
       creditCost: job.cost,
       completedAt: job.finishedAt,

@@ -80,14 +80,14 @@ export function uuidOfJobId(jobId: string): string | undefined {
 
 // --- results ---------------------------------------------------------------------------------
 
-/** The signed link to a finished job's file, valid as long as the result is kept. */
-export function resultUrl(job: Job, deps: ApiDeps): string | null {
+/** The signed link to a finished job's file, valid as long as the result is kept (HTTP routes and webhooks alike). */
+export function resultUrl(job: Job, deps: Pick<ApiDeps, 'presenter'>): string | null {
   if (!job.result) return null;
   const expiresAt = job.expiresAt ?? new Date(Date.now() + 3600_000).toISOString();
   return deps.presenter.fileUrl(job.result.fileId, new Date(expiresAt));
 }
 
-export async function resultBytes(job: Job, deps: ApiDeps): Promise<Buffer | null> {
+export async function resultBytes(job: Job, deps: Pick<ApiDeps, 'blobs'>): Promise<Buffer | null> {
   return job.result ? deps.blobs.get(job.result.blobKey) : null;
 }
 

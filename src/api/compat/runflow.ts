@@ -267,8 +267,6 @@ const EVENT: Partial<Record<JobEvent['type'], string>> = {
 function callback(job: Job, event: JobEvent, ctx: WebhookContext) {
   const name = EVENT[event.type];
   if (!name || !job.request.webhook) return undefined;
-  const url = (j: Job) =>
-    j.result && ctx.presenter.fileUrl(j.result.fileId, new Date(j.expiresAt ?? Date.now() + 3600_000));
   return {
     url: job.request.webhook.url,
     scheme: 'runflow',
@@ -277,7 +275,7 @@ function callback(job: Job, event: JobEvent, ctx: WebhookContext) {
       event: name,
       run_id: job.id,
       status: STATUS[job.status],
-      output: outputOf(job, url),
+      output: outputOf(job, (j) => resultUrl(j, ctx)),
       ...failureOf(job),
       duration_ms: durationMs(job),
       created_at: job.createdAt,

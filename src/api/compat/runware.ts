@@ -315,7 +315,7 @@ async function upscale(task: UpscaleTask, request: FastifyRequest, deps: ApiDeps
 
 async function getResponse(taskUUID: string, request: FastifyRequest, deps: ApiDeps): Promise<Outcome> {
   const job = await deps.service.findIdempotent(request.caller, taskKey(taskUUID));
-  if (!job) throw invalid('taskUUID', 'taskNotFound', `No task ${taskUUID} for this key`, 404);
+  if (!job) throw new PixeliftError('job_not_found', { id: taskUUID });
   if (job.status === 'queued' || job.status === 'running') {
     return {
       data: {
@@ -330,7 +330,7 @@ async function getResponse(taskUUID: string, request: FastifyRequest, deps: ApiD
 }
 
 /** A finished job as Runware's `data` entry (or its `errors` entry). */
-function outcomeOf(job: Job, bytes: Buffer | null, deps: { presenter: ApiDeps['presenter'] }): Outcome {
+function outcomeOf(job: Job, bytes: Buffer | null, deps: Pick<ApiDeps, 'presenter'>): Outcome {
   const d = job.request.dialectData ?? {};
   const taskUUID = String(d.taskUUID);
   if (job.status !== 'succeeded' || !job.result) {
@@ -355,7 +355,7 @@ function outcomeOf(job: Job, bytes: Buffer | null, deps: { presenter: ApiDeps['p
       status: 'success',
       imageUUID: uuidOfJobId(job.id) ?? job.id,
       ...(d.inputImageUUID ? { inputImageUUID: d.inputImageUUID } : {}),
-      ...(type === 'url' ? { imageURL: resultUrl(job, deps as ApiDeps) } : {}),
+      ...(type === 'url' ? { imageURL: resultUrl(job, deps) } : {}),
       ...(type === 'base64' && bytes ? { imageBase64Data: bytes.toString('base64') } : {}),
       ...(type === 'data_uri' && bytes
         ? { imageDataURI: `data:${r.contentType};base64,${bytes.toString('base64')}` }
@@ -366,15 +366,13 @@ function outcomeOf(job: Job, bytes: Buffer | null, deps: { presenter: ApiDeps['p
   };
 }
 
-async function inline(job: Job, deps: { blobs: ApiDeps['blobs'] }): Promise<Buffer | null> {
-  return job.status === 'succeeded' && job.request.output.type !== 'url'
-    ? resultBytes(job, deps as ApiDeps)
-    : null;
+async function inline(job: Job, deps: Pick<ApiDeps, 'blobs'>): Promise<Buffer | null> {
+  return job.status === 'succeeded' && job.request.output.type !== 'url' ? resultBytes(job, deps) : null;
 }
 
 async function callback(job: Job, event: JobEvent, ctx: WebhookContext) {
   if (!job.request.webhook || (event.type !== 'completed' && event.type !== 'failed')) return undefined;
-  const outcome = outcomeOf(job, await inline(job, ctx as unknown as ApiDeps), ctx);
+  const outcome = outcomeOf(job, await inline(job, ctx), ctx);
   return {
     url: job.request.webhook.url,
     scheme: 'runware',
@@ -408,8 +406,9 @@ function taskKey(taskUUID: string): string {
   return `runware:${taskUUID.toLowerCase()}`;
 }
 
-function invalid(parameter: string, code: string, message: string, status = 400): PixeliftError {
-  return new PixeliftError('invalid_argument', { param: parameter, message, runware: code, status });
+/** A 400 with Runware's own code for it. */
+function invalid(parameter: string, code: string, message: string): PixeliftError {
+  return new PixeliftError('invalid_argument', { param: parameter, message, runware: code });
 }
 
 function fromAjv(issues: readonly ErrorObject[]): PixeliftError {
@@ -433,13 +432,12 @@ function runwareError(raw: unknown): RunwareError {
   const err = toPixeliftError(raw as Error);
   const d = err.details;
   const param = typeof d.param === 'string' ? (PARAMS[d.param] ?? d.param) : undefined;
-  const status = typeof d.status === 'number' ? d.status : err.status;
   const code =
     typeof d.runware === 'string'
       ? d.runware
       : (CODES[err.code] ??
         (err.status === 404 ? 'notFound' : err.status >= 500 ? 'unexpectedError' : 'invalidParameter'));
-  return { code, message: err.message, ...(param ? { parameter: param } : {}), status };
+  return { code, message: err.message, ...(param ? { parameter: param } : {}), status: err.status };
 }
 
 function withoutStatus(e: RunwareError): Omit<RunwareError, 'status'> {
@@ -483,5 +481,6 @@ const CODES: Record<string, string> = {
   route_not_found: 'notFound',
   upload_failed: 'uploadEndpointFailed',
   attempts_exhausted: 'inferenceFailed',
+  job_not_found: 'taskNotFound',
   wait_timeout: 'timeoutProvider',
 };

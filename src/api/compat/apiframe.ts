@@ -9,9 +9,10 @@
  * digest of the API key the job was submitted with, and `X-Webhook-Event`.
  * Errors: `{error: "Validation error" | "Unauthorized" | …, message, code, details[]}`.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PixeliftError } from '../../errors.js';
+import { hashSecret, keyIdOf } from '../../jobs/key-secret.js';
 import type { Job, JobEvent } from '../../jobs/types.js';
 import { presentedKeys } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
@@ -185,7 +186,7 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
       const body = request.body;
       const { params, model, knobs, warnings } = translate(body);
       const events = body.webhookEvents ?? DEFAULT_EVENTS;
-      const signingKey = body.webhookUrl ? await signingKeyOf(request, deps) : undefined;
+      const signingKey = body.webhookUrl ? signingKeyOf(request) : undefined;
       const idem = header(request, 'idempotency-key');
       const { jobId } = newUuidJobId();
       const { job } = await deps.service.submit(
@@ -285,15 +286,13 @@ function invalid(param: string, message: string): PixeliftError {
 
 /**
  * The webhook signing key: SHA-256 (hex) of the API key this request authenticated with (in
- * open mode, of the key the client sent anyway); none when the request carried no key.
+ * open mode, of the key the client sent anyway); none when the request carried no key. A key's
+ * id derives from its secret, so the one that authenticated is found without another lookup.
  */
-async function signingKeyOf(request: FastifyRequest, deps: ApiDeps): Promise<string | undefined> {
-  for (const secret of presentedKeys(request)) {
-    const matches =
-      request.caller.keyId === null || (await deps.keys.authenticate(secret))?.id === request.caller.keyId;
-    if (matches) return createHash('sha256').update(secret).digest('hex');
-  }
-  return undefined;
+function signingKeyOf(request: FastifyRequest): string | undefined {
+  const { keyId } = request.caller;
+  const secret = presentedKeys(request).find((s) => keyId === null || keyIdOf(s) === keyId);
+  return secret === undefined ? undefined : hashSecret(secret);
 }
 
 function uuidOf(job: Job): string {

@@ -1,0 +1,7 @@
+/**
+ * Every architecture the PyTorch importer recognises, in detection order: the first whose
+ * `detect` answers wins, so more specific key patterns come before looser ones.
+ */
+import type { Architecture } from '../types.js';
+
+export const ARCHITECTURES: readonly Architecture[] = [];

@@ -114,6 +114,23 @@ export interface ServiceSettings {
   readonly shutdownGraceSeconds: number;
   /** SSE comment line interval, s. */
   readonly sseHeartbeatSeconds: number;
+  readonly socket: SocketSettings;
+}
+
+/** WebSocket connections (Runware's SDK protocol at /compat/runware/v1). */
+export interface SocketSettings {
+  /** Largest frame a client may send, bytes; unset: the JSON body limit (an input as base64 fits). */
+  readonly maxFrameBytes: number | undefined;
+  /** Tasks one connection may have running at once; more are answered with an error at once. */
+  readonly maxTasksPerConnection: number;
+  /** Tasks one key may have running at once over all its connections to this node. */
+  readonly maxTasksPerKey: number;
+  /** A connection that has not authenticated by then is closed, s. */
+  readonly authTimeoutSeconds: number;
+  /** A connection that sent nothing for this long and has nothing running is closed, s. */
+  readonly idleTimeoutSeconds: number;
+  /** Bytes queued to a slow reader beyond which the server stops reading its frames until it catches up. */
+  readonly maxBufferedBytes: number;
 }
 
 /** Defaults in one place; units in the comments. */
@@ -147,6 +164,13 @@ export const DEFAULTS = {
     maxAttempts: 3,
     shutdownGraceSeconds: 30, // s; below the usual 30-60 s a container manager waits before SIGKILL
     sseHeartbeatSeconds: 15, // s; under the 30-60 s idle timeouts of common proxies
+  },
+  socket: {
+    maxTasksPerConnection: 16, // tasks; the SDK sends one per call, so 16 calls in flight at once
+    maxTasksPerKey: 64, // tasks, per API node
+    authTimeoutSeconds: 10, // s; the SDK authenticates as soon as the socket opens
+    idleTimeoutSeconds: 300, // s; above the SDK's longest heartbeat interval (120 s)
+    maxBufferedBytes: 16 * 1024 * 1024, // bytes
   },
   scaleOut: {
     databaseSchema: 'public',
@@ -216,10 +240,23 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
         num(env, 'PIXELIFT_SHUTDOWN_GRACE', 0, 24 * 3600) ?? DEFAULTS.service.shutdownGraceSeconds,
       sseHeartbeatSeconds:
         num(env, 'PIXELIFT_SSE_HEARTBEAT', 0.05, 3600) ?? DEFAULTS.service.sseHeartbeatSeconds,
+      socket: socketSettings(env),
     }),
     ...overrides,
   };
   return Object.freeze(config);
+}
+
+function socketSettings(env: Env): SocketSettings {
+  const d = DEFAULTS.socket;
+  return Object.freeze({
+    maxFrameBytes: int(env, 'PIXELIFT_WS_MAX_FRAME_BYTES', 1024, 2 ** 40),
+    maxTasksPerConnection: int(env, 'PIXELIFT_WS_MAX_TASKS', 1, 100_000) ?? d.maxTasksPerConnection,
+    maxTasksPerKey: int(env, 'PIXELIFT_WS_MAX_TASKS_PER_KEY', 1, 1_000_000) ?? d.maxTasksPerKey,
+    authTimeoutSeconds: num(env, 'PIXELIFT_WS_AUTH_TIMEOUT', 0.05, 3600) ?? d.authTimeoutSeconds,
+    idleTimeoutSeconds: num(env, 'PIXELIFT_WS_IDLE_TIMEOUT', 0.05, 24 * 3600) ?? d.idleTimeoutSeconds,
+    maxBufferedBytes: int(env, 'PIXELIFT_WS_MAX_BUFFERED_BYTES', 1024, 2 ** 40) ?? d.maxBufferedBytes,
+  });
 }
 
 /** All three backend URLs, or none: half a scale-out setup would silently run half embedded. */

@@ -121,6 +121,11 @@ export const ERRORS = {
     retryable: true,
     message: 'Too many requests: {limit} per {window}; retry in {retryAfter} s',
   },
+  too_many_tasks: {
+    status: 429,
+    retryable: true,
+    message: 'Too many tasks in flight: at most {limit} per {scope}; send more as these finish',
+  },
   queue_full: {
     status: 503,
     retryable: true,

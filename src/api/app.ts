@@ -38,6 +38,12 @@ const PUBLIC = [
   /^\/v1\/files\//,
 ];
 
+/**
+ * WebSocket upgrades to protocols that authenticate inside the socket (Runware's SDK sends no key
+ * header; its first frame carries the key): the handshake is open, the socket is not.
+ */
+const SOCKET_AUTH = [/^\/compat\/runware\/v1\/?$/];
+
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : {}),
@@ -128,7 +134,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0] ?? '';
-    if (PUBLIC.some((p) => p.test(path))) {
+    const socketAuth =
+      request.headers.upgrade?.toLowerCase() === 'websocket' && SOCKET_AUTH.some((p) => p.test(path));
+    if (socketAuth || PUBLIC.some((p) => p.test(path))) {
       request.caller = { keyId: null };
       return;
     }

@@ -2,7 +2,7 @@
 import type {} from '@fastify/multipart';
 import type {} from '@fastify/swagger';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Limits } from '../config.js';
+import type { Limits, SocketSettings } from '../config.js';
 import type { JobEvents } from '../jobs/events.js';
 import type { Caller, ImageInput, JobService } from '../jobs/service.js';
 import type { EventLog, KeyStore, UploadStore, WebhookDelivery, WebhookOutbox } from '../jobs/store.js';
@@ -47,6 +47,8 @@ export interface ApiDeps {
     readonly openWithoutKeys: boolean;
     /** Largest JSON body, bytes (the input limit as base64 plus room for the rest). */
     readonly bodyLimit: number;
+    /** WebSocket limits (Runware's SDK protocol). */
+    readonly socket: SocketSettings;
   };
   /** pino instance (request ids and job ids on every line); undefined: no request logging. */
   readonly logger?: FastifyBaseLogger;

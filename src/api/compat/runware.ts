@@ -13,9 +13,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Ajv, type ErrorObject } from 'ajv';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { isPixeliftError, PixeliftError } from '../../errors.js';
-import type { ImageInput, SubmitRequest } from '../../jobs/service.js';
+import type { Caller, ImageInput, SubmitRequest } from '../../jobs/service.js';
 import type { Job, JobEvent, OutputType } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
 import { fieldOf, toPixeliftError } from '../errors.js';
@@ -31,6 +31,7 @@ import {
   uuidOfJobId,
 } from './common.js';
 import type { Dialect, WebhookContext } from './dialect.js';
+import { socketRoute } from './runware-socket.js';
 
 /** Runware's output cap, px per side. */
 const MAX_SIDE = 4096;
@@ -114,7 +115,18 @@ const SETTINGS_BY_MODEL: Record<string, readonly string[]> = {
   'runware:502@1': ['positivePrompt', 'negativePrompt', 'steps', 'seed', 'CFGScale', 'clipSkip'],
 };
 
-type Task = Record<string, unknown> & { taskType?: unknown; taskUUID?: unknown };
+export type Task = Record<string, unknown> & { taskType?: unknown; taskUUID?: unknown };
+
+/**
+ * Who runs a task and when to give up on it: the REST request's caller and its client's
+ * disconnect, or the WebSocket's authenticated key and its close. Both transports hand every
+ * task to `runTask`, so a task behaves the same whichever way it came.
+ */
+export interface TaskContext {
+  readonly caller: Caller;
+  /** Aborted when the client is gone: input fetches stop and a sync task stops waiting. */
+  readonly signal: AbortSignal;
+}
 interface UpscaleTask {
   taskType: 'upscale';
   taskUUID: string;
@@ -134,8 +146,8 @@ interface UpscaleTask {
 }
 
 /** One task's answer: a `data` entry or an `errors` entry. */
-type Outcome = { data: Record<string, unknown> } | { error: RunwareError };
-interface RunwareError {
+export type Outcome = { data: Record<string, unknown> } | { error: RunwareError };
+export interface RunwareError {
   code: string;
   message: string;
   parameter?: string;
@@ -157,7 +169,10 @@ export const runware: Dialect = {
         const e = runwareError(err);
         return { status: e.status, body: { errors: [withoutStatus(e)] } };
       },
-      (app) => routes(app, deps),
+      (app) => {
+        routes(app, deps);
+        socketRoute(app, deps, runTask, runwareError);
+      },
     );
   },
 
@@ -184,7 +199,8 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
         ],
       });
     }
-    const outcomes = await Promise.all(tasks.map((task) => runTask(task, request, deps)));
+    const ctx: TaskContext = { caller: request.caller, signal: abortOnClose(request).signal };
+    const outcomes = await Promise.all(tasks.map((task) => runTask(task, ctx, deps)));
     const data = outcomes.flatMap((o) => ('data' in o ? [o.data] : []));
     const errors = outcomes.flatMap((o) => ('error' in o ? [o.error] : []));
     const status = data.length === 0 && errors[0] ? errors[0].status : 200;
@@ -195,7 +211,8 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
   });
 }
 
-async function runTask(task: Task, request: FastifyRequest, deps: ApiDeps): Promise<Outcome> {
+/** One task, whichever transport brought it: its `data` entry, or its `errors` entry. */
+export async function runTask(task: Task, ctx: TaskContext, deps: ApiDeps): Promise<Outcome> {
   const who = {
     taskType: typeof task?.taskType === 'string' ? task.taskType : undefined,
     taskUUID: typeof task?.taskUUID === 'string' ? task.taskUUID : undefined,
@@ -217,23 +234,23 @@ async function runTask(task: Task, request: FastifyRequest, deps: ApiDeps): Prom
     const validate = VALIDATORS[type];
     if (!validate(task)) throw fromAjv(validate.errors ?? []);
     if (type === 'imageUpload')
-      return { data: await upload(task as Task & { image: string; taskUUID: string }, request, deps) };
-    if (type === 'getResponse') return await getResponse(who.taskUUID!, request, deps);
-    return await upscale(task as unknown as UpscaleTask, request, deps);
+      return { data: await upload(task as Task & { image: string; taskUUID: string }, ctx, deps) };
+    if (type === 'getResponse') return await getResponse(who.taskUUID!, ctx, deps);
+    return await upscale(task as unknown as UpscaleTask, ctx, deps);
   } catch (err) {
     return { error: { ...runwareError(err), ...who } };
   }
 }
 
-async function upload(task: { image: string; taskUUID: string }, request: FastifyRequest, deps: ApiDeps) {
+async function upload(task: { image: string; taskUUID: string }, ctx: TaskContext, deps: ApiDeps) {
   const image = await inputOf(task.image, 'image', deps);
-  const data = await deps.service.inputBytes(image, request.caller, abortOnClose(request).signal);
+  const data = await deps.service.inputBytes(image, ctx.caller, ctx.signal);
   const imageUUID = randomUUID();
-  await storeUpload(deps, request.caller, data, uploadIdOf(imageUUID));
+  await storeUpload(deps, ctx.caller, data, uploadIdOf(imageUUID));
   return { taskType: 'imageUpload', taskUUID: task.taskUUID, imageUUID };
 }
 
-async function upscale(task: UpscaleTask, request: FastifyRequest, deps: ApiDeps): Promise<Outcome> {
+async function upscale(task: UpscaleTask, ctx: TaskContext, deps: ApiDeps): Promise<Outcome> {
   if (task.upscaleFactor === 4 && task.model !== SWINIR && task.model.startsWith('runware:')) {
     throw invalid(
       'upscaleFactor',
@@ -290,18 +307,18 @@ async function upscale(task: UpscaleTask, request: FastifyRequest, deps: ApiDeps
   };
   const { job } = await deps.service.submit(
     req,
-    request.caller,
+    ctx.caller,
     { key: taskKey(task.taskUUID), body: task },
-    abortOnClose(request).signal,
+    ctx.signal,
   );
   if ((task.deliveryMethod ?? 'sync') === 'async') {
     return { data: { taskType: 'upscale', taskUUID: task.taskUUID, status: 'processing' } };
   }
   const done = await deps.service.wait(
     job.id,
-    request.caller,
+    ctx.caller,
     deps.settings.maxWaitSeconds * 1000,
-    deps.shutdownSignal,
+    AbortSignal.any([deps.shutdownSignal, ctx.signal]),
   );
   if (done.status === 'queued' || done.status === 'running') {
     throw new PixeliftError('wait_timeout', {
@@ -313,8 +330,8 @@ async function upscale(task: UpscaleTask, request: FastifyRequest, deps: ApiDeps
   return outcomeOf(done, await inline(done, deps), deps);
 }
 
-async function getResponse(taskUUID: string, request: FastifyRequest, deps: ApiDeps): Promise<Outcome> {
-  const job = await deps.service.findIdempotent(request.caller, taskKey(taskUUID));
+async function getResponse(taskUUID: string, ctx: TaskContext, deps: ApiDeps): Promise<Outcome> {
+  const job = await deps.service.findIdempotent(ctx.caller, taskKey(taskUUID));
   if (!job) throw new PixeliftError('job_not_found', { id: taskUUID });
   if (job.status === 'queued' || job.status === 'running') {
     return {
@@ -428,7 +445,7 @@ function fromAjv(issues: readonly ErrorObject[]): PixeliftError {
 }
 
 /** Pixelift error → Runware's `{code, message, parameter}` (+ the HTTP status for the whole answer). */
-function runwareError(raw: unknown): RunwareError {
+export function runwareError(raw: unknown): RunwareError {
   const err = toPixeliftError(raw as Error);
   const d = err.details;
   const param = typeof d.param === 'string' ? (PARAMS[d.param] ?? d.param) : undefined;
@@ -440,7 +457,7 @@ function runwareError(raw: unknown): RunwareError {
   return { code, message: err.message, ...(param ? { parameter: param } : {}), status: err.status };
 }
 
-function withoutStatus(e: RunwareError): Omit<RunwareError, 'status'> {
+export function withoutStatus(e: RunwareError): Omit<RunwareError, 'status'> {
   const { status: _s, ...rest } = e;
   return rest;
 }

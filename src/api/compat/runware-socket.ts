@@ -1,0 +1,302 @@
+/**
+ * Runware's WebSocket API (what `@runware/sdk-js` and the Python `runware` package speak) at
+ * `GET /compat/runware/v1`. Every client frame is a JSON array of tasks:
+ *
+ * - `authentication` `{apiKey, connectionSessionUUID?}` first, answered
+ *   `{data: [{taskType: "authentication", connectionSessionUUID}]}`; a wrong key gets
+ *   `{errors: [{code: "invalidApiKey", taskType: "authentication"}]}` and the socket is closed
+ *   (that code is the one that stops the SDK's reconnect loop). The handshake itself is open
+ *   (app.ts), so an unauthenticated socket may send nothing else and is closed after
+ *   PIXELIFT_WS_AUTH_TIMEOUT.
+ * - `ping` `{ping: true}` → `{data: [{taskType: "ping", pong: true}]}` (the SDK's heartbeat).
+ * - every other task goes to the REST dialect's `runTask`, and its answer comes back as a frame of
+ *   its own as soon as it is ready (the SDK reads only the first error of a frame, and matches
+ *   frames to calls by `taskUUID`), so several tasks run at once on one socket.
+ *
+ * Limits: frame size (`ws` closes with 1009), tasks in flight per connection and per key,
+ * tasks per minute per key (PIXELIFT_RATE_LIMIT, counted apart from REST requests), an auth and an idle timeout, and backpressure:
+ * past PIXELIFT_WS_MAX_BUFFERED_BYTES queued to a slow reader the socket stops being read, so
+ * it starts nothing new until the reader catches up. On shutdown sockets close with 1001, which
+ * the SDK answers by reconnecting (to another node behind the same address, or to this one once
+ * it is back).
+ */
+import { randomUUID } from 'node:crypto';
+import websocket from '@fastify/websocket';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import client from 'prom-client';
+import type { RawData, WebSocket } from 'ws';
+import { PixeliftError } from '../../errors.js';
+import type { Caller } from '../../jobs/service.js';
+import type { ApiDeps } from '../deps.js';
+import { isUuid } from './common.js';
+import type { Outcome, RunwareError, Task, TaskContext } from './runware.js';
+
+type RunTask = (task: Task, ctx: TaskContext, deps: ApiDeps) => Promise<Outcome>;
+type Present = (err: unknown) => RunwareError;
+
+/** Close codes (RFC 6455 §7.4.1). */
+const CLOSE = {
+  /** Server going down: the SDK reconnects. */
+  goingAway: 1001,
+  /** Auth refused or missing, or only `authentication` was allowed. */
+  policy: 1008,
+  /** Idle: nothing sent, nothing running. */
+  normal: 1000,
+} as const;
+
+/** What the sockets of one app share: tasks running per key, frames per key per minute. */
+interface Shared {
+  readonly running: Map<string, number>;
+  readonly frames: Map<string, { windowStart: number; count: number }>;
+  readonly sockets: Set<WebSocket>;
+}
+
+/**
+ * Mount the socket on `app` (the dialect's scope, so the upgrade is routed and errors are
+ * Runware-shaped there); `runTask` and `present` are the REST dialect's own.
+ */
+export function socketRoute(app: FastifyInstance, deps: ApiDeps, runTask: RunTask, present: Present): void {
+  const limits = deps.settings.socket;
+  const shared: Shared = { running: new Map(), frames: new Map(), sockets: new Set() };
+  const registers = [deps.metrics.registry];
+  const opened = new client.Counter({
+    name: 'pixelift_runware_ws_connections_total',
+    help: 'WebSocket connections opened at /compat/runware/v1',
+    registers,
+  });
+  new client.Gauge({
+    name: 'pixelift_runware_ws_connections',
+    help: 'WebSocket connections open at /compat/runware/v1',
+    registers,
+    collect() {
+      this.set(shared.sockets.size);
+    },
+  });
+
+  app.register(websocket, {
+    options: {
+      maxPayload: limits.maxFrameBytes ?? deps.settings.bodyLimit,
+      // The SDK turns compression off; inflating client frames would also be a memory lever.
+      perMessageDeflate: false,
+    },
+    preClose(done) {
+      for (const socket of shared.sockets) socket.close(CLOSE.goingAway, 'server shutting down');
+      done();
+    },
+  });
+  app.register(async (scope) => {
+    scope.get('/v1', { websocket: true }, (socket, request) => {
+      opened.inc();
+      serve(socket, request, { deps, shared, runTask, present });
+    });
+  });
+}
+
+interface Ctx {
+  readonly deps: ApiDeps;
+  readonly shared: Shared;
+  readonly runTask: RunTask;
+  readonly present: Present;
+}
+
+function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
+  const { deps, shared } = ctx;
+  const limits = deps.settings.socket;
+  const closed = new AbortController();
+  let caller: Caller | undefined;
+  let session: string | undefined;
+  let authenticating = false;
+  let running = 0;
+  let lastFrameAt = Date.now();
+  shared.sockets.add(socket);
+
+  const authTimer = setTimeout(() => {
+    if (!caller) socket.close(CLOSE.policy, 'authentication timeout');
+  }, limits.authTimeoutSeconds * 1000);
+  // Checked at a fraction of the timeout: one timer per socket, not one reset per frame.
+  const idleMs = limits.idleTimeoutSeconds * 1000;
+  const idleTimer = setInterval(
+    () => {
+      if (Date.now() - lastFrameAt < idleMs) return;
+      // A reader that stopped reading (paused, with bytes queued) cannot take a close frame either.
+      if (socket.isPaused) socket.terminate();
+      else if (running === 0) socket.close(CLOSE.normal, 'idle');
+    },
+    Math.max(50, Math.min(idleMs / 4, 10_000)),
+  );
+
+  socket.on('close', () => {
+    clearTimeout(authTimer);
+    clearInterval(idleTimer);
+    shared.sockets.delete(socket);
+    closed.abort();
+  });
+
+  const send = (frame: unknown) => {
+    if (socket.readyState !== socket.OPEN) return;
+    socket.send(JSON.stringify(frame), () => {
+      if (socket.isPaused && socket.bufferedAmount <= limits.maxBufferedBytes / 2) socket.resume();
+    });
+    // Backpressure: a client that does not read gets no new work started for it.
+    if (socket.bufferedAmount > limits.maxBufferedBytes && !socket.isPaused) socket.pause();
+  };
+  const sendError = (err: unknown, who: { taskType?: string; taskUUID?: string }, message?: string) => {
+    const { status: _s, ...e } = ctx.present(err);
+    send({ errors: [{ ...e, ...(message ? { message } : {}), ...who }] });
+  };
+
+  socket.on('message', (raw: RawData) => {
+    lastFrameAt = Date.now();
+    let frame: unknown;
+    try {
+      frame = JSON.parse(textOf(raw));
+    } catch (err) {
+      sendError(new PixeliftError('invalid_json', { reason: (err as Error).message }), {});
+      return;
+    }
+    const tasks: unknown[] = Array.isArray(frame) ? frame : frame && typeof frame === 'object' ? [frame] : [];
+    if (tasks.length === 0) {
+      sendError(
+        new PixeliftError('invalid_argument', {
+          message: 'Each frame must be a non-empty JSON array of task objects.',
+          runware: 'invalidTaskArray',
+        }),
+        {},
+      );
+      return;
+    }
+    for (const t of tasks) {
+      const task = (t && typeof t === 'object' && !Array.isArray(t) ? t : {}) as Task;
+      const who = {
+        ...(typeof task.taskType === 'string' ? { taskType: task.taskType } : {}),
+        ...(typeof task.taskUUID === 'string' ? { taskUUID: task.taskUUID } : {}),
+      };
+      if (task.taskType === 'authentication') {
+        void authenticate(task);
+        continue;
+      }
+      if (!caller) {
+        // Nothing but `authentication` before the key is known; an SDK never gets here.
+        sendError(
+          new PixeliftError('unauthorized'),
+          who,
+          'Authenticate first: [{"taskType": "authentication", "apiKey": "<key>"}]',
+        );
+        socket.close(CLOSE.policy, 'authenticate first');
+        return;
+      }
+      if (task.taskType === 'ping') {
+        send({ data: [{ taskType: 'ping', pong: true }] });
+        continue;
+      }
+      const refused = admit(caller);
+      if (refused) {
+        sendError(refused, who);
+        continue;
+      }
+      void run(task, caller);
+    }
+  });
+
+  /** A reason to refuse one more task now (rate or tasks in flight), or undefined. */
+  const admit = (who: Caller): PixeliftError | undefined => {
+    const key = who.keyId ?? 'open';
+    const now = Date.now();
+    const window = shared.frames.get(key);
+    if (!window || now - window.windowStart >= 60_000) shared.frames.set(key, { windowStart: now, count: 1 });
+    else if (++window.count > deps.settings.rateLimitPerMinute) {
+      return new PixeliftError('rate_limited', {
+        limit: deps.settings.rateLimitPerMinute,
+        window: 'minute',
+        retryAfter: Math.max(1, Math.ceil((window.windowStart + 60_000 - now) / 1000)),
+      });
+    }
+    if (running >= limits.maxTasksPerConnection) {
+      return new PixeliftError('too_many_tasks', {
+        limit: limits.maxTasksPerConnection,
+        scope: 'connection',
+      });
+    }
+    if ((shared.running.get(key) ?? 0) >= limits.maxTasksPerKey) {
+      return new PixeliftError('too_many_tasks', {
+        limit: limits.maxTasksPerKey,
+        scope: 'key on this server',
+      });
+    }
+    return undefined;
+  };
+
+  const run = async (task: Task, who: Caller) => {
+    const key = who.keyId ?? 'open';
+    running++;
+    shared.running.set(key, (shared.running.get(key) ?? 0) + 1);
+    try {
+      const outcome = await ctx.runTask(task, { caller: who, signal: closed.signal }, deps);
+      if ('data' in outcome) send({ data: [outcome.data] });
+      else {
+        const { status: _s, ...e } = outcome.error;
+        send({ errors: [e] });
+      }
+    } catch (err) {
+      // runTask answers every failure itself; this is a bug, still answered in Runware's shape.
+      request.log.error({ err }, 'runware socket task failed');
+      sendError(err, { taskUUID: String(task.taskUUID), taskType: String(task.taskType) });
+    } finally {
+      running--;
+      const left = (shared.running.get(key) ?? 1) - 1;
+      if (left > 0) shared.running.set(key, left);
+      else shared.running.delete(key);
+    }
+  };
+
+  const authenticate = async (task: Task) => {
+    if (caller && session) {
+      // Already in: the key was checked; a repeat costs no lookup.
+      send({ data: [{ taskType: 'authentication', connectionSessionUUID: session }] });
+      return;
+    }
+    if (authenticating) return;
+    authenticating = true;
+    try {
+      const found = await keyOf(task.apiKey, deps);
+      if (!found) {
+        sendError(
+          new PixeliftError('unauthorized'),
+          { taskType: 'authentication' },
+          'Invalid API key: authenticate with a Pixelift key, [{"taskType": "authentication", "apiKey": "<key>"}]',
+        );
+        socket.close(CLOSE.policy, 'invalid API key');
+        return;
+      }
+      caller = found;
+      clearTimeout(authTimer);
+      // A session id names the connection only; it grants nothing (the key is checked every time),
+      // so a reconnecting client keeps the one it had.
+      const given = task.connectionSessionUUID;
+      session = typeof given === 'string' && isUuid(given) ? given : (session ?? randomUUID());
+      send({ data: [{ taskType: 'authentication', connectionSessionUUID: session }] });
+    } catch (err) {
+      request.log.error({ err }, 'runware socket authentication failed');
+      sendError(err, { taskType: 'authentication' });
+    } finally {
+      authenticating = false;
+    }
+  };
+}
+
+/** The caller an `apiKey` names; open mode (no live key, loopback) takes any. */
+async function keyOf(apiKey: unknown, deps: ApiDeps): Promise<Caller | undefined> {
+  if (typeof apiKey === 'string' && apiKey.length > 0 && apiKey.length <= 1024) {
+    const key = await deps.keys.authenticate(apiKey);
+    if (key) return { keyId: key.id };
+  }
+  if (deps.settings.openWithoutKeys && (await deps.keys.count()) === 0) return { keyId: null };
+  return undefined;
+}
+
+/** The SDK sends text frames; a binary frame holding JSON text is read the same. */
+function textOf(raw: RawData): string {
+  if (Buffer.isBuffer(raw)) return raw.toString('utf8');
+  if (Array.isArray(raw)) return Buffer.concat(raw).toString('utf8');
+  return Buffer.from(raw).toString('utf8');
+}

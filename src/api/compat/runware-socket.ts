@@ -72,6 +72,16 @@ export function socketRoute(app: FastifyInstance, deps: ApiDeps, runTask: RunTas
       this.set(shared.sockets.size);
     },
   });
+  new client.Gauge({
+    name: 'pixelift_runware_ws_buffered_bytes',
+    help: 'Bytes queued to WebSocket clients at /compat/runware/v1 and not yet sent',
+    registers,
+    collect() {
+      let bytes = 0;
+      for (const socket of shared.sockets) bytes += socket.bufferedAmount;
+      this.set(bytes);
+    },
+  });
 
   app.register(websocket, {
     options: {

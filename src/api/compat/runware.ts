@@ -448,12 +448,18 @@ function fromAjv(issues: readonly ErrorObject[]): PixeliftError {
 export function runwareError(raw: unknown): RunwareError {
   const err = toPixeliftError(raw as Error);
   const d = err.details;
-  const param = typeof d.param === 'string' ? (PARAMS[d.param] ?? d.param) : undefined;
   const code =
     typeof d.runware === 'string'
       ? d.runware
       : (CODES[err.code] ??
         (err.status === 404 ? 'notFound' : err.status >= 500 ? 'unexpectedError' : 'invalidParameter'));
+  // An image refused once decoding starts (image_unreadable from the probe) carries no field: it is the input.
+  const param =
+    typeof d.param === 'string'
+      ? (PARAMS[d.param] ?? d.param)
+      : code === 'invalidInputImage'
+        ? 'inputImage'
+        : undefined;
   return { code, message: err.message, ...(param ? { parameter: param } : {}), status: err.status };
 }
 
@@ -479,6 +485,7 @@ const CODES: Record<string, string> = {
   unauthorized: 'invalidApiKey',
   insufficient_credits: 'insufficientCredits',
   rate_limited: 'rateLimitExceeded',
+  too_many_tasks: 'tooManyTasksInFlight',
   queue_full: 'serviceUnavailable',
   shutting_down: 'serviceUnavailable',
   model_not_found: 'invalidModel',

@@ -204,7 +204,7 @@ function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
         sendError(refused, who);
         continue;
       }
-      void run(task, caller);
+      void run(t as Task, caller);
     }
   });
 

@@ -175,6 +175,18 @@ function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
       );
       return;
     }
+    // No more tasks in a frame than may run at once: each task is answered with a frame of its
+    // own, so a frame of a million tiny tasks would otherwise queue a million answers.
+    if (tasks.length > limits.maxTasksPerConnection) {
+      sendError(
+        new PixeliftError('invalid_argument', {
+          message: `A frame may hold at most ${limits.maxTasksPerConnection} tasks (PIXELIFT_WS_MAX_TASKS); it held ${tasks.length}.`,
+          runware: 'invalidTaskArray',
+        }),
+        {},
+      );
+      return;
+    }
     for (const t of tasks) {
       const task = (t && typeof t === 'object' && !Array.isArray(t) ? t : {}) as Task;
       const who = {

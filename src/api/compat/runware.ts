@@ -7,6 +7,9 @@
  * they finish (up to PIXELIFT_MAX_WAIT); async ones are acknowledged and read back with
  * `getResponse`. `webhookURL` gets `{data: [result]}` (or `{errors: [...]}`) when the task ends.
  *
+ * The same tasks arrive over Runware's WebSocket API (runware-socket.ts, what the official SDKs
+ * speak): both transports hand each task to `runTask`.
+ *
  * Ids: a task's `taskUUID` is the idempotency key of its job (a resent task is the same job, and
  * `getResponse` finds it); the output's `imageUUID` is carried by the job id, an uploaded image's
  * by the upload id, so either can be given back as an `inputImage`.

@@ -208,8 +208,16 @@ test('runware socket: bad frames get Runware errors and the socket stays usable'
   assert.equal(errorOf(await c.forTask(a)).code, 'taskNotFound');
   assert.equal((await c.forTask(b)).data[0].taskType, 'imageUpload');
 
+  // More tasks in one frame than may run at once: one error for the frame, not one per task.
+  c.send(Array.from({ length: 100 }, () => ({ taskType: 'ping', ping: true })));
+  const tooMany = errorOf(await c.next());
+  assert.equal(tooMany.code, 'invalidTaskArray');
+  assert.match(tooMany.message, /at most 16 tasks/);
+
   c.send([{ taskType: 'ping', ping: true }]);
   assert.deepEqual((await c.next()).data, [{ taskType: 'ping', pong: true }]);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(c.frames, [], 'nothing else was sent');
   c.close();
 });
 
@@ -259,7 +267,8 @@ test('runware socket: tasks past PIXELIFT_WS_MAX_TASKS (per connection) and _PER
   const c2 = await Client.as(limited, 'rw_a');
   const c3 = await Client.as(limited, 'rw_b');
   const [a1, a2, a3] = [task(), task(), task()];
-  c1.send([a1, a2, a3]);
+  c1.send([a1, a2]);
+  c1.send([a3]);
   const perConnection = errorOf(await c1.forTask(a3.taskUUID));
   assert.equal(perConnection.code, 'tooManyTasksInFlight');
   assert.match(perConnection.message, /at most 2 per connection/);

@@ -317,12 +317,21 @@ async function upscale(task: UpscaleTask, ctx: TaskContext, deps: ApiDeps): Prom
   if ((task.deliveryMethod ?? 'sync') === 'async') {
     return { data: { taskType: 'upscale', taskUUID: task.taskUUID, status: 'processing' } };
   }
-  const done = await deps.service.wait(
-    job.id,
-    ctx.caller,
-    deps.settings.maxWaitSeconds * 1000,
-    AbortSignal.any([deps.shutdownSignal, ctx.signal]),
-  );
+  // Held until the job ends, the server shuts down, or the client is gone (a closed socket).
+  // By hand rather than AbortSignal.any: listeners on the long-lived shutdown signal are removed.
+  const stop = new AbortController();
+  const abort = () => stop.abort();
+  const sources = [deps.shutdownSignal, ctx.signal];
+  for (const s of sources) {
+    if (s.aborted) stop.abort();
+    s.addEventListener('abort', abort, { once: true });
+  }
+  let done: Job;
+  try {
+    done = await deps.service.wait(job.id, ctx.caller, deps.settings.maxWaitSeconds * 1000, stop.signal);
+  } finally {
+    for (const s of sources) s.removeEventListener('abort', abort);
+  }
   if (done.status === 'queued' || done.status === 'running') {
     throw new PixeliftError('wait_timeout', {
       seconds: deps.settings.maxWaitSeconds,
@@ -451,22 +460,16 @@ function fromAjv(issues: readonly ErrorObject[]): PixeliftError {
 export function runwareError(raw: unknown): RunwareError {
   const err = toPixeliftError(raw as Error);
   const d = err.details;
+  const param = typeof d.param === 'string' ? (PARAMS[d.param] ?? d.param) : undefined;
   const code =
     typeof d.runware === 'string'
       ? d.runware
       : (CODES[err.code] ??
         (err.status === 404 ? 'notFound' : err.status >= 500 ? 'unexpectedError' : 'invalidParameter'));
-  // An image refused once decoding starts (image_unreadable from the probe) carries no field: it is the input.
-  const param =
-    typeof d.param === 'string'
-      ? (PARAMS[d.param] ?? d.param)
-      : code === 'invalidInputImage'
-        ? 'inputImage'
-        : undefined;
   return { code, message: err.message, ...(param ? { parameter: param } : {}), status: err.status };
 }
 
-export function withoutStatus(e: RunwareError): Omit<RunwareError, 'status'> {
+function withoutStatus(e: RunwareError): Omit<RunwareError, 'status'> {
   const { status: _s, ...rest } = e;
   return rest;
 }

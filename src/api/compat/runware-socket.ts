@@ -91,6 +91,11 @@ export function socketRoute(app: FastifyInstance, deps: ApiDeps, runTask: RunTas
     },
     preClose(done) {
       for (const socket of shared.sockets) socket.close(CLOSE.goingAway, 'server shutting down');
+      // A client that does not read cannot take the close frame: it is cut off after a second
+      // rather than after ws's 30 s close timeout.
+      setTimeout(() => {
+        for (const socket of shared.sockets) socket.terminate();
+      }, 1000).unref();
       done();
     },
   });

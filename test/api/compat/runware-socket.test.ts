@@ -337,7 +337,7 @@ async function bufferedBytes(svc: TestService): Promise<number> {
   return Number(/^pixelift_runware_ws_buffered_bytes (\d+)/m.exec(text)?.[1] ?? Number.NaN);
 }
 
-test('runware socket: a reader that stops reading is not read either: the server queue stays bounded, and nothing is lost', async () => {
+test('runware socket: a reader that stops reading is not read either: the server queue stays bounded, and nothing is lost', async (t) => {
   // A ~1 MB answer: a noise PNG (incompressible) upscaled, as base64, re-read by every getResponse.
   const noise = await sharp(randomBytes(256 * 256 * 3), { raw: { width: 256, height: 256, channels: 3 } })
     .png()
@@ -369,6 +369,7 @@ test('runware socket: a reader that stops reading is not read either: the server
   peak = Math.max(peak, await bufferedBytes(pressured));
   // The kernel's socket buffers take a few MB first; past them the server queues at most its
   // limit plus the answers of the tasks already running (4) before it stops reading.
+  t.diagnostic(`answer ${answerBytes} B, ${asks} asked, peak queued ${peak} B (limit ${MAX_BUFFERED} B)`);
   assert.ok(peak > MAX_BUFFERED, `the test must reach the limit (peak ${peak})`);
   assert.ok(peak < MAX_BUFFERED + 5 * answerBytes, `peak ${peak} bytes queued`);
 

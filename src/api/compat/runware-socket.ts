@@ -18,7 +18,8 @@
  * past PIXELIFT_WS_MAX_BUFFERED_BYTES queued to a slow reader the socket stops being read, so
  * it starts nothing new until the reader catches up. On shutdown sockets close with 1001, which
  * the SDK answers by reconnecting (to another node behind the same address, or to this one once
- * it is back).
+ * it is back). A client that reconnects (to the same node) within 60 s with the
+ * `connectionSessionUUID` it had gets the answers of the tasks it sent before the drop.
  */
 import { randomUUID } from 'node:crypto';
 import websocket from '@fastify/websocket';
@@ -28,7 +29,6 @@ import type { RawData, WebSocket } from 'ws';
 import { PixeliftError } from '../../errors.js';
 import type { Caller } from '../../jobs/service.js';
 import type { ApiDeps } from '../deps.js';
-import { isUuid } from './common.js';
 import type { Outcome, RunwareError, Task, TaskContext } from './runware.js';
 
 type RunTask = (task: Task, ctx: TaskContext, deps: ApiDeps) => Promise<Outcome>;
@@ -44,11 +44,47 @@ const CLOSE = {
   normal: 1000,
 } as const;
 
-/** What the sockets of one app share: tasks running per key, frames per key per minute. */
+/**
+ * How long a session whose socket dropped keeps its running tasks and their answers for a client
+ * that reconnects with its `connectionSessionUUID`, ms: the SDK's own task timeout (60 s), after
+ * which it sends the task again anyway.
+ */
+const RESUME_MS = 60_000;
+
+/**
+ * A connection's tasks and their answers. It outlives its socket by RESUME_MS while it has tasks
+ * unanswered, so that a client reconnecting with its `connectionSessionUUID` (to this node) gets
+ * the answers of tasks it sent before the drop.
+ */
+interface Session {
+  readonly id: string;
+  readonly keyId: string | null;
+  socket: WebSocket | undefined;
+  /** Tasks started and not yet answered: running, or finished and parked. */
+  open: number;
+  /** Answers that finished while no socket was attached, for the next one. */
+  readonly parked: string[];
+  /** Aborted when the session ends: its tasks' input fetches and waits stop. */
+  readonly ended: AbortController;
+  expiry: NodeJS.Timeout | undefined;
+}
+
+/** What the sockets of one app share: sessions, unanswered tasks per key, tasks per key per minute. */
 interface Shared {
-  readonly running: Map<string, number>;
-  readonly frames: Map<string, { windowStart: number; count: number }>;
+  readonly sessions: Map<string, Session>;
+  /** Tasks started and not yet answered, per key (`open` for open mode). */
+  readonly open: Map<string, number>;
+  readonly rate: Map<string, { windowStart: number; count: number }>;
   readonly sockets: Set<WebSocket>;
+}
+
+const keyName = (keyId: string | null) => keyId ?? 'open';
+
+function countOpen(shared: Shared, keyId: string | null, delta: number): void {
+  const key = keyName(keyId);
+  const n = (shared.open.get(key) ?? 0) + delta;
+  if (n > 0) shared.open.set(key, n);
+  else shared.open.delete(key);
 }
 
 /**
@@ -57,7 +93,7 @@ interface Shared {
  */
 export function socketRoute(app: FastifyInstance, deps: ApiDeps, runTask: RunTask, present: Present): void {
   const limits = deps.settings.socket;
-  const shared: Shared = { running: new Map(), frames: new Map(), sockets: new Set() };
+  const shared: Shared = { sessions: new Map(), open: new Map(), rate: new Map(), sockets: new Set() };
   const registers = [deps.metrics.registry];
   const opened = new client.Counter({
     name: 'pixelift_runware_ws_connections_total',
@@ -114,19 +150,26 @@ interface Ctx {
   readonly present: Present;
 }
 
+/** Write a frame; past PIXELIFT_WS_MAX_BUFFERED_BYTES queued, stop reading the socket until it drains. */
+function write(socket: WebSocket, text: string, maxBuffered: number): void {
+  if (socket.readyState !== socket.OPEN) return;
+  socket.send(text, () => {
+    if (socket.isPaused && socket.bufferedAmount <= maxBuffered / 2) socket.resume();
+  });
+  // Backpressure: a client that does not read gets no new work started for it.
+  if (socket.bufferedAmount > maxBuffered && !socket.isPaused) socket.pause();
+}
+
 function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
   const { deps, shared } = ctx;
   const limits = deps.settings.socket;
-  const closed = new AbortController();
-  let caller: Caller | undefined;
-  let session: string | undefined;
+  let session: Session | undefined;
   let authenticating = false;
-  let running = 0;
   let lastFrameAt = Date.now();
   shared.sockets.add(socket);
 
   const authTimer = setTimeout(() => {
-    if (!caller) socket.close(CLOSE.policy, 'authentication timeout');
+    if (!session) socket.close(CLOSE.policy, 'authentication timeout');
   }, limits.authTimeoutSeconds * 1000);
   // Checked at a fraction of the timeout: one timer per socket, not one reset per frame.
   const idleMs = limits.idleTimeoutSeconds * 1000;
@@ -135,7 +178,7 @@ function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
       if (Date.now() - lastFrameAt < idleMs) return;
       // A reader that stopped reading (paused, with bytes queued) cannot take a close frame either.
       if (socket.isPaused) socket.terminate();
-      else if (running === 0) socket.close(CLOSE.normal, 'idle');
+      else if ((session?.open ?? 0) === 0) socket.close(CLOSE.normal, 'idle');
     },
     Math.max(50, Math.min(idleMs / 4, 10_000)),
   );
@@ -144,20 +187,48 @@ function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
     clearTimeout(authTimer);
     clearInterval(idleTimer);
     shared.sockets.delete(socket);
-    closed.abort();
+    if (session?.socket === socket) detach(session);
   });
 
-  const send = (frame: unknown) => {
-    if (socket.readyState !== socket.OPEN) return;
-    socket.send(JSON.stringify(frame), () => {
-      if (socket.isPaused && socket.bufferedAmount <= limits.maxBufferedBytes / 2) socket.resume();
-    });
-    // Backpressure: a client that does not read gets no new work started for it.
-    if (socket.bufferedAmount > limits.maxBufferedBytes && !socket.isPaused) socket.pause();
+  /** The socket is gone: the session waits RESUME_MS for a reconnect if it has tasks unanswered. */
+  const detach = (s: Session) => {
+    s.socket = undefined;
+    if (s.open === 0) {
+      end(s);
+      return;
+    }
+    s.expiry = setTimeout(() => end(s), RESUME_MS);
+    s.expiry.unref();
   };
+  const end = (s: Session) => {
+    clearTimeout(s.expiry);
+    if (shared.sessions.get(s.id) === s) shared.sessions.delete(s.id);
+    // Parked answers are dropped; running tasks are released as they end (see run).
+    countOpen(shared, s.keyId, -s.parked.length);
+    s.open -= s.parked.length;
+    s.parked.length = 0;
+    s.ended.abort();
+  };
+
+  const send = (frame: unknown) => write(socket, JSON.stringify(frame), limits.maxBufferedBytes);
   const sendError = (err: unknown, who: { taskType?: string; taskUUID?: string }, message?: string) => {
     const { status: _s, ...e } = ctx.present(err);
     send({ errors: [{ ...e, ...(message ? { message } : {}), ...who }] });
+  };
+  /** A task's answer: to the session's socket now, or parked until one attaches. */
+  const answer = (s: Session, text: string) => {
+    if (s.ended.signal.aborted) {
+      s.open--;
+      countOpen(shared, s.keyId, -1);
+      return;
+    }
+    if (s.socket && s.socket.readyState === s.socket.OPEN) {
+      write(s.socket, text, limits.maxBufferedBytes);
+      s.open--;
+      countOpen(shared, s.keyId, -1);
+      return;
+    }
+    s.parked.push(text);
   };
 
   socket.on('message', (raw: RawData) => {
@@ -202,7 +273,7 @@ function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
         void authenticate(task);
         continue;
       }
-      if (!caller) {
+      if (!session) {
         // Nothing but `authentication` before the key is known; an SDK never gets here.
         sendError(
           new PixeliftError('unauthorized'),
@@ -216,21 +287,21 @@ function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
         send({ data: [{ taskType: 'ping', pong: true }] });
         continue;
       }
-      const refused = admit(caller);
+      const refused = admit(session);
       if (refused) {
         sendError(refused, who);
         continue;
       }
-      void run(t as Task, caller);
+      void run(t as Task, session);
     }
   });
 
   /** A reason to refuse one more task now (rate or tasks in flight), or undefined. */
-  const admit = (who: Caller): PixeliftError | undefined => {
-    const key = who.keyId ?? 'open';
+  const admit = (s: Session): PixeliftError | undefined => {
+    const key = keyName(s.keyId);
     const now = Date.now();
-    const window = shared.frames.get(key);
-    if (!window || now - window.windowStart >= 60_000) shared.frames.set(key, { windowStart: now, count: 1 });
+    const window = shared.rate.get(key);
+    if (!window || now - window.windowStart >= 60_000) shared.rate.set(key, { windowStart: now, count: 1 });
     else if (++window.count > deps.settings.rateLimitPerMinute) {
       return new PixeliftError('rate_limited', {
         limit: deps.settings.rateLimitPerMinute,
@@ -238,13 +309,13 @@ function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
         retryAfter: Math.max(1, Math.ceil((window.windowStart + 60_000 - now) / 1000)),
       });
     }
-    if (running >= limits.maxTasksPerConnection) {
+    if (s.open >= limits.maxTasksPerConnection) {
       return new PixeliftError('too_many_tasks', {
         limit: limits.maxTasksPerConnection,
         scope: 'connection',
       });
     }
-    if ((shared.running.get(key) ?? 0) >= limits.maxTasksPerKey) {
+    if ((shared.open.get(key) ?? 0) >= limits.maxTasksPerKey) {
       return new PixeliftError('too_many_tasks', {
         limit: limits.maxTasksPerKey,
         scope: 'key on this server',
@@ -253,33 +324,30 @@ function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
     return undefined;
   };
 
-  const run = async (task: Task, who: Caller) => {
-    const key = who.keyId ?? 'open';
-    running++;
-    shared.running.set(key, (shared.running.get(key) ?? 0) + 1);
+  const run = async (task: Task, s: Session) => {
+    s.open++;
+    countOpen(shared, s.keyId, 1);
+    let frame: unknown;
     try {
-      const outcome = await ctx.runTask(task, { caller: who, signal: closed.signal }, deps);
-      if ('data' in outcome) send({ data: [outcome.data] });
+      const outcome = await ctx.runTask(task, { caller: { keyId: s.keyId }, signal: s.ended.signal }, deps);
+      if ('data' in outcome) frame = { data: [outcome.data] };
       else {
         const { status: _s, ...e } = outcome.error;
-        send({ errors: [e] });
+        frame = { errors: [e] };
       }
     } catch (err) {
       // runTask answers every failure itself; this is a bug, still answered in Runware's shape.
       request.log.error({ err }, 'runware socket task failed');
-      sendError(err, { taskUUID: String(task.taskUUID), taskType: String(task.taskType) });
-    } finally {
-      running--;
-      const left = (shared.running.get(key) ?? 1) - 1;
-      if (left > 0) shared.running.set(key, left);
-      else shared.running.delete(key);
+      const { status: _s, ...e } = ctx.present(err);
+      frame = { errors: [{ ...e, taskUUID: String(task.taskUUID), taskType: String(task.taskType) }] };
     }
+    answer(s, JSON.stringify(frame));
   };
 
   const authenticate = async (task: Task) => {
-    if (caller && session) {
+    if (session) {
       // Already in: the key was checked; a repeat costs no lookup.
-      send({ data: [{ taskType: 'authentication', connectionSessionUUID: session }] });
+      send({ data: [{ taskType: 'authentication', connectionSessionUUID: session.id }] });
       return;
     }
     if (authenticating) return;
@@ -295,19 +363,41 @@ function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
         socket.close(CLOSE.policy, 'invalid API key');
         return;
       }
-      caller = found;
+      if (socket.readyState !== socket.OPEN) return;
       clearTimeout(authTimer);
-      // A session id names the connection only; it grants nothing (the key is checked every time),
-      // so a reconnecting client keeps the one it had.
-      const given = task.connectionSessionUUID;
-      session = typeof given === 'string' && isUuid(given) ? given : (session ?? randomUUID());
-      send({ data: [{ taskType: 'authentication', connectionSessionUUID: session }] });
+      session = resume(task.connectionSessionUUID, found.keyId) ?? open(found.keyId);
+      send({ data: [{ taskType: 'authentication', connectionSessionUUID: session.id }] });
+      // Answers that came while the client was away, now that it is back.
+      for (const text of session.parked.splice(0)) answer(session, text);
     } catch (err) {
       request.log.error({ err }, 'runware socket authentication failed');
       sendError(err, { taskType: 'authentication' });
     } finally {
       authenticating = false;
     }
+  };
+
+  /** The dropped session `id` names, if it is this key's and waits for its client. */
+  const resume = (id: unknown, keyId: string | null): Session | undefined => {
+    const s = typeof id === 'string' ? shared.sessions.get(id.toLowerCase()) : undefined;
+    if (!s || s.keyId !== keyId || s.socket) return undefined;
+    clearTimeout(s.expiry);
+    s.expiry = undefined;
+    s.socket = socket;
+    return s;
+  };
+  const open = (keyId: string | null): Session => {
+    const s: Session = {
+      id: randomUUID(),
+      keyId,
+      socket,
+      open: 0,
+      parked: [],
+      ended: new AbortController(),
+      expiry: undefined,
+    };
+    shared.sessions.set(s.id, s);
+    return s;
   };
 }
 

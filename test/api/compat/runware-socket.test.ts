@@ -124,7 +124,8 @@ before(async () => {
 let guarded: TestService;
 before(async () => {
   guarded = await startTestService({
-    PIXELIFT_API_KEYS: 'rw_key',
+    PIXELIFT_API_KEYS: 'rw_key,rw_key2',
+    PIXELIFT_ALLOW_PRIVATE_URLS: 'true',
     PIXELIFT_WS_AUTH_TIMEOUT: '0.5',
     PIXELIFT_WS_IDLE_TIMEOUT: '1.5',
     PIXELIFT_WS_MAX_FRAME_BYTES: '4096',
@@ -230,14 +231,62 @@ test('runware socket: a frame over PIXELIFT_WS_MAX_FRAME_BYTES closes the socket
   d.close();
 });
 
-test('runware socket: a reconnecting client keeps its connectionSessionUUID', async () => {
-  const c = await Client.as(guarded, 'rw_key');
-  c.close();
-  const session = randomUUID();
+test('runware socket: an unknown connectionSessionUUID gets a session of its own', async () => {
   const d = await Client.open(guarded);
-  d.send([{ taskType: 'authentication', apiKey: 'rw_key', connectionSessionUUID: session }]);
-  assert.equal((await d.next()).data[0].connectionSessionUUID, session);
+  const unknown = randomUUID();
+  d.send([{ taskType: 'authentication', apiKey: 'rw_key', connectionSessionUUID: unknown }]);
+  const id = (await d.next()).data[0].connectionSessionUUID;
+  assert.match(id, /^[0-9a-f-]{36}$/);
+  assert.notEqual(id, unknown);
   d.close();
+});
+
+test('runware socket: a client that reconnects with its connectionSessionUUID gets the answers of tasks sent before the drop', async (t) => {
+  const held = await heldImage(t, png);
+  const c1 = await Client.open(guarded);
+  c1.send([{ taskType: 'authentication', apiKey: 'rw_key' }]);
+  const session = (await c1.next()).data[0].connectionSessionUUID;
+  const taskUUID = randomUUID();
+  c1.send([{ taskType: 'upscale', taskUUID, inputImage: held.url, model: FAST, outputType: 'base64Data' }]);
+  await until(() => held.requested() >= 1, 'the held input to be requested');
+  c1.close();
+  await c1.closed;
+
+  // The task ends while no socket is there to take its answer (seen over REST).
+  held.release();
+  const rest = async () => {
+    const res = await fetch(`${guarded.url}/compat/runware/v1`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer rw_key', 'content-type': 'application/json' },
+      body: JSON.stringify([{ taskType: 'getResponse', taskUUID }]),
+    });
+    return ((await res.json()) as Json).data?.[0]?.status;
+  };
+  const end = Date.now() + 30_000;
+  while ((await rest()) !== 'success') {
+    assert.ok(Date.now() < end, 'the task to finish');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  // Another key cannot take the session over.
+  const stranger = await Client.open(guarded);
+  stranger.send([{ taskType: 'authentication', apiKey: 'rw_key2', connectionSessionUUID: session }]);
+  assert.notEqual((await stranger.next()).data[0].connectionSessionUUID, session);
+  stranger.close();
+
+  const c2 = await Client.open(guarded);
+  c2.send([{ taskType: 'authentication', apiKey: 'rw_key', connectionSessionUUID: session }]);
+  assert.equal(
+    (await c2.next((f) => f.data?.[0]?.taskType === 'authentication')).data[0].connectionSessionUUID,
+    session,
+  );
+  const f = await c2.forTask(taskUUID);
+  assert.equal(f.data[0].status, 'success');
+  assert.ok(f.data[0].imageBase64Data.length > 100);
+
+  c2.send([{ taskType: 'ping', ping: true }]);
+  assert.deepEqual((await c2.next()).data, [{ taskType: 'ping', pong: true }]);
+  c2.close();
 });
 
 // --- tasks in flight and task rate ------------------------------------------------------------------

@@ -13,10 +13,10 @@
  *   its own as soon as it is ready (the SDK reads only the first error of a frame, and matches
  *   frames to calls by `taskUUID`), so several tasks run at once on one socket.
  *
- * Limits: frame size (`ws` closes with 1009), tasks in flight per connection and per key,
- * tasks per minute per key (PIXELIFT_RATE_LIMIT, counted apart from REST requests), an auth and an idle timeout, and backpressure:
- * past PIXELIFT_WS_MAX_BUFFERED_BYTES queued to a slow reader the socket stops being read, so
- * it starts nothing new until the reader catches up. On shutdown sockets close with 1001, which
+ * Limits: frame size (`ws` closes with 1009), tasks per frame, tasks in flight per connection
+ * and per key, tasks per minute per key (PIXELIFT_RATE_LIMIT, counted apart from REST requests),
+ * an auth and an idle timeout, and backpressure: past PIXELIFT_WS_MAX_BUFFERED_BYTES queued to a
+ * slow reader the socket stops being read, so it starts nothing new until the reader catches up. On shutdown sockets close with 1001, which
  * the SDK answers by reconnecting (to another node behind the same address, or to this one once
  * it is back). A client that reconnects (to the same node) within 60 s with the
  * `connectionSessionUUID` it had gets the answers of the tasks it sent before the drop.

@@ -134,8 +134,12 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0] ?? '';
+    // `raw.upgrade`: Node saw a real upgrade (GET, Connection: upgrade), not just a header on a POST.
     const socketAuth =
-      request.headers.upgrade?.toLowerCase() === 'websocket' && SOCKET_AUTH.some((p) => p.test(path));
+      (request.raw as { upgrade?: boolean }).upgrade === true &&
+      request.method === 'GET' &&
+      request.headers.upgrade?.toLowerCase() === 'websocket' &&
+      SOCKET_AUTH.some((p) => p.test(path));
     if (socketAuth || PUBLIC.some((p) => p.test(path))) {
       request.caller = { keyId: null };
       return;

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import http from 'node:http';
 import { after, before, type TestContext, test } from 'node:test';
 import sharp from 'sharp';
 import WebSocket from 'ws';
@@ -142,6 +143,31 @@ test('runware socket: the handshake needs no key, but a task before authenticati
   assert.equal(e.taskUUID, taskUUID);
   assert.match(e.message, /Authenticate first/);
   assert.equal((await c.closed).code, 1008);
+});
+
+test('runware socket: the open handshake opens nothing else: REST with an Upgrade header still needs a key', async () => {
+  // node:http, not fetch: fetch will not send an Upgrade header.
+  const send = (method: string, body?: string) =>
+    new Promise<{ status: number; body: Json }>((resolve, reject) => {
+      const req = http.request(`${guarded.url}/compat/runware/v1`, {
+        method,
+        headers: { upgrade: 'websocket', 'content-type': 'application/json' },
+      });
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }),
+        );
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const post = await send('POST', JSON.stringify([{ taskType: 'getResponse', taskUUID: randomUUID() }]));
+  assert.equal(post.status, 401);
+  assert.equal(post.body.errors[0].code, 'invalidApiKey');
+  const get = await send('GET');
+  assert.equal(get.status, 401);
 });
 
 test('runware socket: a wrong key gets invalidApiKey for the authentication task, then 1008', async () => {

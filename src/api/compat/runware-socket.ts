@@ -329,6 +329,17 @@ function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
     countOpen(shared, s.keyId, 1);
     let frame: unknown;
     try {
+      // The key is checked per task, as REST checks it per request: a revoked key stops here.
+      if (!(await live(s.keyId, deps))) {
+        const { status: _s, ...e } = ctx.present(new PixeliftError('unauthorized'));
+        const message = 'The API key of this connection is no longer valid (revoked?)';
+        answer(
+          s,
+          JSON.stringify({ errors: [{ ...e, message, taskType: task.taskType, taskUUID: task.taskUUID }] }),
+        );
+        s.socket?.close(CLOSE.policy, 'invalid API key');
+        return;
+      }
       const outcome = await ctx.runTask(task, { caller: { keyId: s.keyId }, signal: s.ended.signal }, deps);
       if ('data' in outcome) frame = { data: [outcome.data] };
       else {
@@ -409,6 +420,13 @@ async function keyOf(apiKey: unknown, deps: ApiDeps): Promise<Caller | undefined
   }
   if (deps.settings.openWithoutKeys && (await deps.keys.count()) === 0) return { keyId: null };
   return undefined;
+}
+
+/** Whether the key a session authenticated with still opens the API. */
+async function live(keyId: string | null, deps: ApiDeps): Promise<boolean> {
+  if (keyId === null) return deps.settings.openWithoutKeys && (await deps.keys.count()) === 0;
+  const key = await deps.keys.get(keyId);
+  return key !== undefined && key.revokedAt === null;
 }
 
 /** The SDK sends text frames; a binary frame holding JSON text is read the same. */

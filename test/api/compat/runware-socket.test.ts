@@ -125,7 +125,7 @@ before(async () => {
 let guarded: TestService;
 before(async () => {
   guarded = await startTestService({
-    PIXELIFT_API_KEYS: 'rw_key,rw_key2',
+    PIXELIFT_API_KEYS: 'rw_key,rw_key2,rw_soon_revoked',
     PIXELIFT_ALLOW_PRIVATE_URLS: 'true',
     PIXELIFT_WS_AUTH_TIMEOUT: '0.5',
     PIXELIFT_WS_IDLE_TIMEOUT: '1.5',
@@ -177,6 +177,24 @@ test('runware socket: a wrong key gets invalidApiKey for the authentication task
   assert.equal(e.code, 'invalidApiKey');
   assert.equal(e.taskType, 'authentication');
   assert.equal(e.taskUUID, undefined, 'the SDK matches this error by taskType');
+  assert.equal((await c.closed).code, 1008);
+});
+
+test('runware socket: a key revoked while its socket is open stops working at the next task (invalidApiKey, 1008)', async () => {
+  const c = await Client.as(guarded, 'rw_soon_revoked');
+  const first = randomUUID();
+  c.send([{ taskType: 'getResponse', taskUUID: first }]);
+  assert.equal(errorOf(await c.forTask(first)).code, 'taskNotFound');
+  const stores = await guarded.openStores();
+  try {
+    const key = await stores.keys.authenticate('rw_soon_revoked');
+    await stores.keys.revoke(key!.id);
+  } finally {
+    await stores.close();
+  }
+  const next = randomUUID();
+  c.send([{ taskType: 'getResponse', taskUUID: next }]);
+  assert.equal(errorOf(await c.forTask(next)).code, 'invalidApiKey');
   assert.equal((await c.closed).code, 1008);
 });
 

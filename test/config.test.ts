@@ -123,3 +123,35 @@ test('scale-out is on only with all three backend URLs, with defaults for the re
   assert.throws(() => load({ ...urls, PIXELIFT_DATABASE_URL: 'mysql://x' }), /postgres:\/\//);
   assert.throws(() => load({ ...urls, PIXELIFT_DATABASE_SCHEMA: 'Drop Table' }), /PIXELIFT_DATABASE_SCHEMA/);
 });
+
+test('WebSocket settings (PIXELIFT_WS_*): defaults, overrides, and out-of-range values refused by name', () => {
+  const d = loadConfig({}).service.socket;
+  assert.deepEqual(
+    { ...d },
+    {
+      maxFrameBytes: undefined,
+      maxTasksPerConnection: 16,
+      maxTasksPerKey: 64,
+      authTimeoutSeconds: 10,
+      idleTimeoutSeconds: 300,
+      maxBufferedBytes: 16 * 1024 * 1024,
+    },
+  );
+  const c = loadConfig({
+    PIXELIFT_WS_MAX_FRAME_BYTES: '65536',
+    PIXELIFT_WS_MAX_TASKS: '4',
+    PIXELIFT_WS_MAX_TASKS_PER_KEY: '8',
+    PIXELIFT_WS_AUTH_TIMEOUT: '2.5',
+    PIXELIFT_WS_IDLE_TIMEOUT: '30',
+    PIXELIFT_WS_MAX_BUFFERED_BYTES: '1048576',
+  }).service.socket;
+  assert.deepEqual(
+    [c.maxFrameBytes, c.maxTasksPerConnection, c.maxTasksPerKey, c.authTimeoutSeconds, c.idleTimeoutSeconds],
+    [65536, 4, 8, 2.5, 30],
+  );
+  assert.equal(c.maxBufferedBytes, 1048576);
+  assert.ok(Object.isFrozen(c));
+  assert.throws(() => loadConfig({ PIXELIFT_WS_MAX_TASKS: '0' }), /PIXELIFT_WS_MAX_TASKS/);
+  assert.throws(() => loadConfig({ PIXELIFT_WS_MAX_FRAME_BYTES: '10' }), /PIXELIFT_WS_MAX_FRAME_BYTES/);
+  assert.throws(() => loadConfig({ PIXELIFT_WS_IDLE_TIMEOUT: 'soon' }), /PIXELIFT_WS_IDLE_TIMEOUT/);
+});

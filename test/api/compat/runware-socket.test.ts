@@ -127,8 +127,9 @@ before(async () => {
   guarded = await startTestService({
     PIXELIFT_API_KEYS: 'rw_key,rw_key2,rw_soon_revoked',
     PIXELIFT_ALLOW_PRIVATE_URLS: 'true',
-    PIXELIFT_WS_AUTH_TIMEOUT: '0.5',
-    PIXELIFT_WS_IDLE_TIMEOUT: '1.5',
+    // Short, yet long enough for a loaded 2-core CI runner to authenticate in time.
+    PIXELIFT_WS_AUTH_TIMEOUT: '1.5',
+    PIXELIFT_WS_IDLE_TIMEOUT: '3',
     PIXELIFT_WS_MAX_FRAME_BYTES: '4096',
   });
 });
@@ -204,19 +205,19 @@ test('runware socket: a socket that does not authenticate in time is closed (100
   const { code, reason } = await c.closed;
   assert.equal(code, 1008);
   assert.equal(reason, 'authentication timeout');
-  assert.ok(Date.now() - started >= 400, 'not before PIXELIFT_WS_AUTH_TIMEOUT');
+  assert.ok(Date.now() - started >= 1400, 'not before PIXELIFT_WS_AUTH_TIMEOUT');
 });
 
 test('runware socket: an authenticated socket idle past PIXELIFT_WS_IDLE_TIMEOUT is closed (1000); frames keep it open', async () => {
   const c = await Client.as(guarded, 'rw_key');
   const started = Date.now();
-  // Pings every 0.5 s keep it open past the 1.5 s timeout…
-  for (let i = 0; i < 5; i++) {
+  // Pings every 0.5 s keep it open past the 3 s timeout…
+  for (let i = 0; i < 8; i++) {
     await new Promise((r) => setTimeout(r, 500));
     c.send([{ taskType: 'ping', ping: true }]);
     assert.deepEqual((await c.next()).data, [{ taskType: 'ping', pong: true }]);
   }
-  assert.ok(Date.now() - started > 2000);
+  assert.ok(Date.now() - started > 3500);
   // …silence closes it.
   const { code, reason } = await c.closed;
   assert.equal(code, 1000);

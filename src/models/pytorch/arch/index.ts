@@ -3,5 +3,6 @@
  * `detect` answers wins, so more specific key patterns come before looser ones.
  */
 import type { Architecture } from '../types.js';
+import { swinir } from './swinir.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [];
+export const ARCHITECTURES: readonly Architecture[] = [swinir];

@@ -1,0 +1,80 @@
+"""Shared helpers for the PyTorch reference fixtures (tiny random-weight models, an input, PyTorch's output).
+
+The forward passes in the sibling scripts are written from the public reference implementations
+(the architectures' papers' repositories and spandrel); parameter and buffer names match theirs
+exactly, because the state-dict layout is what the importer recognises.
+
+Run with Debian's torch (`/usr/bin/python3`, torch 1.13); nothing here needs the network.
+"""
+
+import json
+import math
+import os
+import struct
+
+import torch
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+FIXTURES = os.path.join(REPO, "test", "fixtures", "pytorch")
+
+
+def save_safetensors(path, tensors):
+    """Write a .safetensors file (8-byte header length, JSON header, raw little-endian F32 data)."""
+    header = {}
+    chunks = []
+    offset = 0
+    for name, t in tensors.items():
+        data = t.detach().contiguous().to(torch.float32).numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for c in chunks:
+            f.write(c)
+
+
+def randomize(model, seed):
+    """Seeded random weights large enough that every branch changes the output.
+
+    Trained-looking magnitudes: convolutions and linears ~ 1/sqrt(fan_in), LayerNorm gains near 1,
+    small biases, and relative-position tables of order 1 so the attention bias is visible.
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("relative_position_bias_table"):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+            elif p.dim() >= 2:
+                fan_in = p[0].numel()
+                p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(fan_in))
+            elif ".norm" in name or name.startswith("norm") or "norm1" in name or "norm2" in name:
+                base = 1.0 if name.endswith("weight") else 0.0
+                p.copy_(base + 0.1 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(0.05 * torch.randn(p.shape, generator=g))
+
+
+def write_case(manifest, name, model, x, detection):
+    """Save model.state_dict(), the input and PyTorch's output, and the expected detection."""
+    model.eval()
+    with torch.no_grad():
+        y = model(x)
+    save_safetensors(os.path.join(FIXTURES, f"{name}.safetensors"), model.state_dict())
+    save_safetensors(os.path.join(FIXTURES, f"{name}.io.safetensors"), {"input": x, "output": y})
+    manifest.append({"name": name, "file": f"{name}.safetensors", "io": f"{name}.io.safetensors", **detection})
+    print(f"{name}: input {list(x.shape)} -> output {list(y.shape)}")
+
+
+def save_manifest(manifest, filename):
+    with open(os.path.join(FIXTURES, filename), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+
+
+def random_input(seed, channels, height, width):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand((1, channels, height, width), generator=g)

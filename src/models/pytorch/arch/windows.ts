@@ -1,0 +1,375 @@
+/**
+ * Shifted-window attention for the Swin family (SwinIR, HAT): padding to a window multiple,
+ * window partition/reverse, cyclic shift, relative-position bias and the shift mask, on graphs
+ * whose H and W are only known at run time.
+ *
+ * Layout: the token stream is kept channels-last, [1, Hp, Wp, C] (PyTorch's [B, H·W, C] viewed
+ * as an image), so LayerNorm and every Linear act on the last axis without a Transpose; only the
+ * convolutions between blocks go through NCHW.
+ *
+ * The shift mask is exact for every size without computing it per pixel in the graph: in the
+ * reference (`calculate_mask`), the image is cut into three bands per axis at −ws and −shift,
+ * so only the last row and the last column of windows straddle a band boundary, and a window's
+ * mask depends only on whether it is in the last row and/or last column. The four [N, N] masks
+ * are constants computed here; the graph picks one per window from Range(nWh) == nWh−1 and
+ * Range(nWw) == nWw−1 (a Gather), which costs nothing next to the attention itself.
+ */
+import { DataType, type GraphBuilder } from '../../onnx/builder.js';
+import {
+  concat,
+  gelu,
+  type Int64Value,
+  intOp,
+  layerNorm,
+  linear,
+  type ParamCounter,
+  reshape,
+  roll,
+  shapeOf,
+  shapeVector,
+  transpose,
+  type WeightTensor,
+} from '../../onnx/ops.js';
+import type { StateDict, TorchTensor } from '../types.js';
+import { need } from './keys.js';
+
+/** The dynamic sizes of a windowed graph, as int64 [1] tensors. */
+export interface WindowGrid {
+  readonly ws: number;
+  /** Input height and width. */
+  readonly h: Int64Value;
+  readonly w: Int64Value;
+  /** Padded to a multiple of ws. */
+  readonly hp: Int64Value;
+  readonly wp: Int64Value;
+  /** Windows per column and per row. */
+  readonly nWh: Int64Value;
+  readonly nWw: Int64Value;
+}
+
+/**
+ * Reflect-pads `x` [1, C, H, W] on the bottom and right to a multiple of `ws`, as SwinIR's
+ * `check_image_size` does: `F.pad(x, (0, (ws − W % ws) % ws, 0, (ws − H % ws) % ws), 'reflect')`.
+ */
+export function padToWindows(g: GraphBuilder, x: string, ws: number): { padded: string; grid: WindowGrid } {
+  const h = shapeOf(g, x, 2, 3, 'in_h');
+  const w = shapeOf(g, x, 3, 4, 'in_w');
+  const padAmount = (side: Int64Value, name: string) =>
+    intOp(
+      g,
+      'Mod',
+      intOp(g, 'Sub', g.int64s(`${name}.ws`, [ws]), intOp(g, 'Mod', side, ws, `${name}_r`), `${name}_d`),
+      ws,
+      name,
+    );
+  const padH = padAmount(h, 'pad_h');
+  const padW = padAmount(w, 'pad_w');
+  const pads = shapeVector(g, [0, 0, 0, 0, 0, 0, padH, padW], 'pads');
+  const padded = g.node('Pad', [x, pads], { mode: 'reflect' }, 'pad_reflect');
+  const hp = intOp(g, 'Add', h, padH, 'hp');
+  const wp = intOp(g, 'Add', w, padW, 'wp');
+  return {
+    padded,
+    grid: { ws, h, w, hp, wp, nWh: intOp(g, 'Div', hp, ws, 'nwh'), nWw: intOp(g, 'Div', wp, ws, 'nww') },
+  };
+}
+
+/** Crops [1, C, Hp·s, Wp·s] back to [1, C, H·s, W·s]. */
+export function cropToInput(g: GraphBuilder, x: string, grid: WindowGrid, scale: number): string {
+  const ends = concat(
+    g,
+    [intOp(g, 'Mul', grid.h, scale, 'out_h'), intOp(g, 'Mul', grid.w, scale, 'out_w')],
+    0,
+    'crop_ends',
+  );
+  return g.node(
+    'Slice',
+    [x, g.int64s('crop.starts', [0, 0]), ends, g.int64s('crop.axes', [2, 3])],
+    {},
+    'crop',
+  );
+}
+
+/**
+ * Tokens [1, Hp, Wp, nH·d] → per-window heads, in one Transpose: [nW, nH, ws·ws, d], or with
+ * `keysTransposed` [nW, nH, d, ws·ws] (kᵀ for q·kᵀ). Windows are in row-major order as in the
+ * reference's `window_partition`; Linear layers act per token, so they run before this on the
+ * whole image instead of after it on the windows.
+ */
+export function toWindowHeads(
+  g: GraphBuilder,
+  x: string,
+  grid: WindowGrid,
+  heads: number,
+  d: number,
+  keysTransposed: boolean,
+  name: string,
+): string {
+  const { ws } = grid;
+  const split = reshape(
+    g,
+    x,
+    gridShape(g, grid, 'split', [grid.nWh, ws, grid.nWw, ws, heads, d]),
+    `${name}_split`,
+  );
+  // [nWh, ws, nWw, ws, nH, d] → [nWh, nWw, nH, ws, ws, d] (or [nWh, nWw, nH, d, ws, ws])
+  const perm = keysTransposed ? [0, 2, 4, 5, 1, 3] : [0, 2, 4, 1, 3, 5];
+  const windows = transpose(g, split, perm, `${name}_t`);
+  return reshape(g, windows, keysTransposed ? [-1, heads, d, ws * ws] : [-1, heads, ws * ws, d], name);
+}
+
+/** Per-window heads [nW, nH, ws·ws, d] → tokens [1, Hp, Wp, nH·d] (`window_reverse`), one Transpose. */
+export function fromWindowHeads(
+  g: GraphBuilder,
+  x: string,
+  grid: WindowGrid,
+  heads: number,
+  d: number,
+  name: string,
+): string {
+  const { ws } = grid;
+  const split = reshape(
+    g,
+    x,
+    gridShape(g, grid, 'windows', [grid.nWh, grid.nWw, heads, ws, ws, d]),
+    `${name}_split`,
+  );
+  const image = transpose(g, split, [0, 3, 1, 4, 2, 5], `${name}_t`);
+  return reshape(g, image, gridShape(g, grid, 'tokens', [1, grid.hp, grid.wp, heads * d]), name);
+}
+
+const shapeCache = new WeakMap<WindowGrid, Map<string, string>>();
+
+/** One shape vector per distinct layout and graph, shared by every block. */
+function gridShape(
+  g: GraphBuilder,
+  grid: WindowGrid,
+  label: string,
+  parts: readonly (Int64Value | number)[],
+): Int64Value {
+  let cache = shapeCache.get(grid);
+  if (!cache) {
+    cache = new Map();
+    shapeCache.set(grid, cache);
+  }
+  const key = `${label}:${parts.join(',')}`;
+  let v = cache.get(key);
+  if (!v) {
+    v = shapeVector(g, parts, `shape_${label}`);
+    cache.set(key, v);
+  }
+  return v;
+}
+
+/**
+ * Softmax(q·kᵀ + bias [+ mask])·v over windows: q [nW, nH, N, d] (already scaled), kᵀ
+ * [nW, nH, d, M], v [nW, nH, M, d], bias a constant [nH, N, M], mask [nW, 1, N, M].
+ */
+export function attend(
+  g: GraphBuilder,
+  q: string,
+  kT: string,
+  v: string,
+  bias: string,
+  mask: string | undefined,
+  name: string,
+): string {
+  let scores = g.node('MatMul', [q, kT], {}, `${name}_scores`);
+  scores = g.node('Add', [scores, bias], {}, `${name}_bias`);
+  if (mask) scores = g.node('Add', [scores, mask], {}, `${name}_mask`);
+  const probs = g.node('Softmax', [scores], { axis: -1 }, `${name}_softmax`);
+  return g.node('MatMul', [probs, v], {}, name);
+}
+
+/** Swin's relative-position index for a ws×ws window: (dy + ws−1)·(2ws−1) + (dx + ws−1). */
+export function relativePositionIndex(ws: number): Int32Array {
+  const n = ws * ws;
+  const out = new Int32Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      const dy = Math.floor(i / ws) - Math.floor(j / ws) + ws - 1;
+      const dx = (i % ws) - (j % ws) + ws - 1;
+      out[i * n + j] = dy * (2 * ws - 1) + dx;
+    }
+  }
+  return out;
+}
+
+/**
+ * The per-head bias `table[index]` laid out [nH, rows, cols] (the reference's
+ * `relative_position_bias_table[index].view(rows, cols, nH).permute(2, 0, 1)`); gathered here at
+ * build time, so the graph adds one constant. Negative indices wrap as PyTorch's indexing does.
+ */
+export function gatherBias(table: WeightTensor, index: Int32Array, rows: number, cols: number): Float32Array {
+  const [entries, heads] = table.shape as [number, number];
+  const out = new Float32Array(heads * rows * cols);
+  for (let p = 0; p < rows * cols; p++) {
+    let k = index[p]!;
+    if (k < 0) k += entries;
+    for (let h = 0; h < heads; h++) out[h * rows * cols + p] = table.data[k * heads + h]!;
+  }
+  return out;
+}
+
+/**
+ * The shift mask for every window, [nW, 1, N, N] (0 inside a region, −100 across regions, as
+ * the reference), picked from four constant cases; see the file comment.
+ */
+export function shiftMask(g: GraphBuilder, grid: WindowGrid, shift: number, name: string): string {
+  const { ws } = grid;
+  const n = ws * ws;
+  const cases = new Float32Array(4 * n * n);
+  const label = (p: number, lastRow: boolean, lastCol: boolean) => {
+    const band = (v: number, last: boolean) => (last ? (v < ws - shift ? 1 : 2) : 0);
+    return 3 * band(Math.floor(p / ws), lastRow) + band(p % ws, lastCol);
+  };
+  for (let k = 0; k < 4; k++) {
+    const lastRow = k >= 2;
+    const lastCol = k % 2 === 1;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        cases[(k * n + i) * n + j] = label(i, lastRow, lastCol) === label(j, lastRow, lastCol) ? 0 : -100;
+      }
+    }
+  }
+  const scalar = (v: Int64Value, label: string) => g.node('Squeeze', [v], {}, `${name}_${label}`);
+  const flag = (count: Int64Value, weight: number, axisName: string) => {
+    const idx = g.node(
+      'Range',
+      [
+        scalar(g.int64s(`${name}.zero`, [0]), `${axisName}_start`),
+        scalar(count, `${axisName}_n`),
+        scalar(g.int64s(`${name}.one`, [1]), `${axisName}_step`),
+      ],
+      {},
+      `${name}_${axisName}_range`,
+    );
+    const last = intOp(g, 'Sub', count, 1, `${name}_${axisName}_last`);
+    const eq = g.node('Equal', [idx, last], {}, `${name}_${axisName}_is_last`);
+    const asInt = g.node('Cast', [eq], { to: DataType.INT64 }, `${name}_${axisName}_flag`);
+    return weight === 1 ? asInt : intOp(g, 'Mul', asInt, weight, `${name}_${axisName}_weighted`);
+  };
+  const rows = g.node(
+    'Unsqueeze',
+    [flag(grid.nWh, 2, 'rows'), g.int64s(`${name}.axes`, [1])],
+    {},
+    `${name}_rows`,
+  );
+  const which = g.node('Add', [rows, flag(grid.nWw, 1, 'cols')], {}, `${name}_case`);
+  const masks = g.node(
+    'Gather',
+    [g.tensor(`${name}.cases`, cases, [4, n, n]), which],
+    { axis: 0 },
+    `${name}_pick`,
+  );
+  return reshape(g, masks, [-1, 1, n, n], name);
+}
+
+/** Rows [from, to) of a Linear's [out, in] weight (or of a bias), times `scale`. */
+function rows(t: TorchTensor, from: number, to: number, scale = 1): WeightTensor {
+  const inner = t.shape.length === 2 ? t.shape[1]! : 1;
+  const data = t.data.slice(from * inner, to * inner);
+  if (scale !== 1) for (let i = 0; i < data.length; i++) data[i]! *= scale;
+  return { shape: t.shape.length === 2 ? [to - from, inner] : [to - from], data };
+}
+
+export interface WindowAttentionOptions {
+  readonly grid: WindowGrid;
+  readonly heads: number;
+  readonly channels: number;
+  /** Cyclic shift of this block (0 or ws/2). */
+  readonly shift: number;
+  /** The shift mask (required when shift > 0). */
+  readonly mask?: string;
+  readonly counter: ParamCounter;
+}
+
+/**
+ * The reference's `WindowAttention` inside a (shifted) Swin block, from the LayerNorm output
+ * [1, Hp, Wp, C] to the projected, un-shifted result [1, Hp, Wp, C] that the block adds to its
+ * shortcut. Keys under `prefix`: qkv.weight/bias, proj.weight/bias, relative_position_bias_table.
+ */
+export function windowSelfAttention(
+  g: GraphBuilder,
+  sd: StateDict,
+  normed: string,
+  prefix: string,
+  o: WindowAttentionOptions,
+): string {
+  const { grid, heads, channels: c, shift, counter } = o;
+  const d = c / heads;
+  const n = grid.ws * grid.ws;
+  const qkvW = need(sd, `${prefix}.qkv.weight`, [3 * c, c]);
+  const qkvB = sd.get(`${prefix}.qkv.bias`);
+  const table = need(sd, `${prefix}.relative_position_bias_table`, [(2 * grid.ws - 1) ** 2, heads]);
+  const scale = d ** -0.5;
+  const shifted = roll(g, roll(g, normed, 1, -shift, `${prefix}_roll_h`), 2, -shift, `${prefix}_roll_w`);
+  const project = (part: number, s: number, label: string) =>
+    linear(
+      g,
+      shifted,
+      `${prefix}.${label}`,
+      rows(qkvW, part * c, (part + 1) * c, s),
+      qkvB && rows(qkvB, part * c, (part + 1) * c, s),
+      counter,
+    );
+  const q = toWindowHeads(g, project(0, scale, 'q'), grid, heads, d, false, `${prefix}_q`);
+  const kT = toWindowHeads(g, project(1, 1, 'k'), grid, heads, d, true, `${prefix}_k`);
+  const v = toWindowHeads(g, project(2, 1, 'v'), grid, heads, d, false, `${prefix}_v`);
+  counter.params += table.data.length;
+  counter.flopsPerInputPixel += 4 * n * c;
+  const bias = g.tensor(`${prefix}.bias`, gatherBias(table, relativePositionIndex(grid.ws), n, n), [
+    heads,
+    n,
+    n,
+  ]);
+  const out = attend(g, q, kT, v, bias, shift > 0 ? o.mask : undefined, `${prefix}_attend`);
+  const tokens = fromWindowHeads(g, out, grid, heads, d, `${prefix}_tokens`);
+  const unshifted = roll(g, roll(g, tokens, 1, shift, `${prefix}_unroll_h`), 2, shift, `${prefix}_unroll_w`);
+  return linear(
+    g,
+    unshifted,
+    `${prefix}.proj`,
+    need(sd, `${prefix}.proj.weight`, [c, c]),
+    sd.get(`${prefix}.proj.bias`),
+    counter,
+  );
+}
+
+/** `Mlp`: fc1 → GELU → fc2 over the last axis. */
+export function mlp(
+  g: GraphBuilder,
+  sd: StateDict,
+  x: string,
+  prefix: string,
+  counter: ParamCounter,
+): string {
+  const fc1 = need(sd, `${prefix}.fc1.weight`);
+  const hidden = linear(g, x, `${prefix}.fc1`, fc1, sd.get(`${prefix}.fc1.bias`), counter);
+  const act = gelu(g, hidden, `${prefix}_gelu`);
+  return linear(
+    g,
+    act,
+    `${prefix}.fc2`,
+    need(sd, `${prefix}.fc2.weight`),
+    sd.get(`${prefix}.fc2.bias`),
+    counter,
+  );
+}
+
+/** `nn.LayerNorm` from `prefix`.weight/bias. */
+export function norm(
+  g: GraphBuilder,
+  sd: StateDict,
+  x: string,
+  prefix: string,
+  counter: ParamCounter,
+): string {
+  return layerNorm(g, x, prefix, need(sd, `${prefix}.weight`), need(sd, `${prefix}.bias`), counter);
+}
+
+/** [1, C, H, W] ↔ [1, H, W, C]. */
+export const toTokens = (g: GraphBuilder, x: string, name: string): string =>
+  transpose(g, x, [0, 2, 3, 1], name);
+export const toImage = (g: GraphBuilder, x: string, name: string): string =>
+  transpose(g, x, [0, 3, 1, 2], name);

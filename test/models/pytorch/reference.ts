@@ -3,10 +3,13 @@
  * random-weight model, its state dict, an input, PyTorch's output, and the hyperparameters the
  * script built it with.
  */
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { test } from 'node:test';
 import ort from 'onnxruntime-node';
+import { ARCHITECTURES } from '../../../src/models/pytorch/arch/index.js';
 import { readSafetensors } from '../../../src/models/pytorch/safetensors.js';
-import type { StateDict } from '../../../src/models/pytorch/types.js';
+import type { Architecture, StateDict } from '../../../src/models/pytorch/types.js';
 import { repoPath } from '../../helpers/paths.js';
 
 export interface ReferenceCase {
@@ -57,4 +60,49 @@ export function maxAbsDiff(a: ort.Tensor, b: ort.Tensor): number {
   let m = 0;
   for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!));
   return m;
+}
+
+/** PyTorch's fp32 output must be reproduced this closely (the issue's bar). */
+export const TOLERANCE = 1e-4;
+
+const BUFFERS = /relative_position_index|attn_mask/;
+
+/**
+ * For each case of `manifest`: detection through the registry recovers the script's
+ * hyperparameters, and the built graph reproduces PyTorch's output within TOLERANCE on an input
+ * whose sides are not multiples of the window size.
+ */
+export function verifyAgainstPyTorch(manifest: string, arch: Architecture): void {
+  for (const c of referenceCases(manifest)) {
+    test(`detects ${c.name} with the hyperparameters it was built with`, () => {
+      const sd = loadStateDict(c);
+      const det = ARCHITECTURES.find((a) => a.detect(sd))?.detect(sd);
+      assert.ok(det, 'some architecture recognises it');
+      assert.equal(det.arch, c.arch);
+      assert.ok(det.variant.includes(c.variantIncludes), det.variant);
+      assert.equal(det.scale, c.scale);
+      assert.equal(det.inputChannels, c.inputChannels);
+      assert.equal(det.outputChannels, c.outputChannels);
+      assert.equal(det.sizeMultiple, c.sizeMultiple);
+      assert.deepEqual(det.params, c.params);
+    });
+
+    test(`${c.name}: onnxruntime matches PyTorch within ${TOLERANCE} on an input whose sides are not window multiples`, async (t) => {
+      const sd = loadStateDict(c);
+      const { onnx, stats } = arch.build(sd, arch.detect(sd)!);
+      const { input, expected } = loadIo(c);
+      assert.notEqual(input.dims[2]! % c.sizeMultiple, 0);
+      assert.notEqual(input.dims[3]! % c.sizeMultiple, 0);
+      const out = await runOnnx(onnx, input);
+      assert.deepEqual(out.dims, expected.dims);
+      const err = maxAbsDiff(out, expected);
+      t.diagnostic(`max abs error ${err.toExponential(2)}`);
+      assert.ok(err <= TOLERANCE, `max abs error ${err}`);
+      assert.equal(stats.scale, c.scale);
+      // Every learned tensor is counted once; buffers (position indices, masks) are not parameters.
+      let learned = 0;
+      for (const [k, v] of sd) if (!BUFFERS.test(k)) learned += v.data.length;
+      assert.equal(stats.params, learned);
+    });
+  }
 }

@@ -3,6 +3,7 @@
  * `detect` answers wins, so more specific key patterns come before looser ones.
  */
 import type { Architecture } from '../types.js';
+import { hat } from './hat.js';
 import { swinir } from './swinir.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [swinir];
+export const ARCHITECTURES: readonly Architecture[] = [hat, swinir];

@@ -140,8 +140,8 @@ export function fromWindowHeads(
 
 const shapeCache = new WeakMap<WindowGrid, Map<string, string>>();
 
-/** One shape vector per distinct layout and graph, shared by every block. */
-function gridShape(
+/** One shape vector per distinct layout and grid, shared by every block that needs it. */
+export function gridShape(
   g: GraphBuilder,
   grid: WindowGrid,
   label: string,
@@ -266,7 +266,7 @@ export function shiftMask(g: GraphBuilder, grid: WindowGrid, shift: number, name
 }
 
 /** Rows [from, to) of a Linear's [out, in] weight (or of a bias), times `scale`. */
-function rows(t: TorchTensor, from: number, to: number, scale = 1): WeightTensor {
+export function rows(t: TorchTensor, from: number, to: number, scale = 1): WeightTensor {
   const inner = t.shape.length === 2 ? t.shape[1]! : 1;
   const data = t.data.slice(from * inner, to * inner);
   if (scale !== 1) for (let i = 0; i < data.length; i++) data[i]! *= scale;

@@ -131,7 +131,7 @@ export function overlapPositionIndex(ws: number, ows: number): Int32Array {
 
 /**
  * Tokens [1, Hp, Wp, C] → the ows×ows windows centred on each ws×ws window, as heads
- * [nW, nH, ows², d] (or [nW, nH, d, ows²] for keys): `nn.Unfold(ows, stride=ws,
+ * [nW, nH, ows², d]: `nn.Unfold(ows, stride=ws,
  * padding=(ows−ws)/2)` with zero padding. Zero-pad by p = (ows−ws)/2 on the top/left and ws−p on
  * the bottom/right, cut into (nWh+1)×(nWw+1) blocks of ws, and extend each block with the first
  * ows−ws rows (then columns) of the next one; ows ≤ 2·ws makes that enough.
@@ -157,7 +157,6 @@ function overlapWindowHeads(
   ows: number,
   channels: number,
   heads: number,
-  keysTransposed: boolean,
   name: string,
 ): string {
   const { ws } = grid;
@@ -184,14 +183,7 @@ function overlapWindowHeads(
   };
   const windows = extend(extend(blocks, 0, 'rows'), 2, 'cols'); // [nWh, ows, nWw, ows, C]
   const split = reshape(g, windows, [0, 0, 0, 0, heads, d], `${name}_heads`);
-  const perm = keysTransposed ? [0, 2, 4, 5, 1, 3] : [0, 2, 4, 1, 3, 5];
-  const m = ows * ows;
-  return reshape(
-    g,
-    transpose(g, split, perm, `${name}_t`),
-    keysTransposed ? [-1, heads, d, m] : [-1, heads, m, d],
-    name,
-  );
+  return reshape(g, transpose(g, split, [0, 2, 4, 1, 3, 5], `${name}_t`), [-1, heads, ows * ows, d], name);
 }
 
 function build(sd: StateDict, det: ArchDetection) {
@@ -240,9 +232,9 @@ function build(sd: StateDict, det: ArchDetection) {
         qkvB && rows(qkvB, part * c, (part + 1) * c, scale),
         counter,
       );
-    const q = toWindowHeads(g, project(0, d ** -0.5, 'q'), grid, heads, d, false, `${prefix}_q`);
-    const kT = overlapWindowHeads(g, project(1, 1, 'k'), grid, ows, c, heads, true, `${prefix}_k`);
-    const v = overlapWindowHeads(g, project(2, 1, 'v'), grid, ows, c, heads, false, `${prefix}_v`);
+    const q = toWindowHeads(g, project(0, d ** -0.5, 'q'), grid, heads, d, `${prefix}_q`);
+    const k = overlapWindowHeads(g, project(1, 1, 'k'), grid, ows, c, heads, `${prefix}_k`);
+    const v = overlapWindowHeads(g, project(2, 1, 'v'), grid, ows, c, heads, `${prefix}_v`);
     const table = need(sd, `${prefix}.relative_position_bias_table`, [(ws + ows - 1) ** 2, heads]);
     counter.params += table.data.length;
     counter.flopsPerInputPixel += 4 * ows * ows * c;
@@ -255,7 +247,7 @@ function build(sd: StateDict, det: ArchDetection) {
     ]);
     const out = fromWindowHeads(
       g,
-      attend(g, q, kT, v, bias, undefined, `${prefix}_attend`),
+      attend(g, q, k, v, bias, undefined, `${prefix}_attend`),
       grid,
       heads,
       d,

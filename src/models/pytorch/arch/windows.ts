@@ -91,8 +91,7 @@ export function cropToInput(g: GraphBuilder, x: string, grid: WindowGrid, scale:
 }
 
 /**
- * Tokens [1, Hp, Wp, nH·d] → per-window heads, in one Transpose: [nW, nH, ws·ws, d], or with
- * `keysTransposed` [nW, nH, d, ws·ws] (kᵀ for q·kᵀ). Windows are in row-major order as in the
+ * Tokens [1, Hp, Wp, nH·d] → per-window heads, in one Transpose: [nW, nH, ws·ws, d]. Windows are in row-major order as in the
  * reference's `window_partition`; Linear layers act per token, so they run before this on the
  * whole image instead of after it on the windows.
  */
@@ -102,7 +101,6 @@ export function toWindowHeads(
   grid: WindowGrid,
   heads: number,
   d: number,
-  keysTransposed: boolean,
   name: string,
 ): string {
   const { ws } = grid;
@@ -112,10 +110,9 @@ export function toWindowHeads(
     gridShape(g, grid, 'split', [grid.nWh, ws, grid.nWw, ws, heads, d]),
     `${name}_split`,
   );
-  // [nWh, ws, nWw, ws, nH, d] → [nWh, nWw, nH, ws, ws, d] (or [nWh, nWw, nH, d, ws, ws])
-  const perm = keysTransposed ? [0, 2, 4, 5, 1, 3] : [0, 2, 4, 1, 3, 5];
-  const windows = transpose(g, split, perm, `${name}_t`);
-  return reshape(g, windows, keysTransposed ? [-1, heads, d, ws * ws] : [-1, heads, ws * ws, d], name);
+  // [nWh, ws, nWw, ws, nH, d] → [nWh, nWw, nH, ws, ws, d]: runs of d floats move as a unit.
+  const windows = transpose(g, split, [0, 2, 4, 1, 3, 5], `${name}_t`);
+  return reshape(g, windows, [-1, heads, ws * ws, d], name);
 }
 
 /** Per-window heads [nW, nH, ws·ws, d] → tokens [1, Hp, Wp, nH·d] (`window_reverse`), one Transpose. */
@@ -162,18 +159,21 @@ export function gridShape(
 }
 
 /**
- * Softmax(q·kᵀ + bias [+ mask])·v over windows: q [nW, nH, N, d] (already scaled), kᵀ
- * [nW, nH, d, M], v [nW, nH, M, d], bias a constant [nH, N, M], mask [nW, 1, N, M].
+ * Softmax(q·kᵀ + bias [+ mask])·v over windows: q [nW, nH, N, d] (already scaled), k and v
+ * [nW, nH, M, d], bias a constant [nH, N, M], mask [nW, 1, N, M].
  */
 export function attend(
   g: GraphBuilder,
   q: string,
-  kT: string,
+  k: string,
   v: string,
   bias: string,
   mask: string | undefined,
   name: string,
 ): string {
+  // MatMul(q, Transpose(k)) is fused by onnxruntime into one FusedMatMul(transB): cheaper
+  // than producing kᵀ in the window Transpose, which would move single floats instead of d-runs.
+  const kT = transpose(g, k, [0, 1, 3, 2], `${name}_kT`);
   let scores = g.node('MatMul', [q, kT], {}, `${name}_scores`);
   scores = g.node('Add', [scores, bias], {}, `${name}_bias`);
   if (mask) scores = g.node('Add', [scores, mask], {}, `${name}_mask`);
@@ -313,9 +313,9 @@ export function windowSelfAttention(
       qkvB && rows(qkvB, part * c, (part + 1) * c, s),
       counter,
     );
-  const q = toWindowHeads(g, project(0, scale, 'q'), grid, heads, d, false, `${prefix}_q`);
-  const kT = toWindowHeads(g, project(1, 1, 'k'), grid, heads, d, true, `${prefix}_k`);
-  const v = toWindowHeads(g, project(2, 1, 'v'), grid, heads, d, false, `${prefix}_v`);
+  const q = toWindowHeads(g, project(0, scale, 'q'), grid, heads, d, `${prefix}_q`);
+  const k = toWindowHeads(g, project(1, 1, 'k'), grid, heads, d, `${prefix}_k`);
+  const v = toWindowHeads(g, project(2, 1, 'v'), grid, heads, d, `${prefix}_v`);
   counter.params += table.data.length;
   counter.flopsPerInputPixel += 4 * n * c;
   const bias = g.tensor(`${prefix}.bias`, gatherBias(table, relativePositionIndex(grid.ws), n, n), [
@@ -323,7 +323,7 @@ export function windowSelfAttention(
     n,
     n,
   ]);
-  const out = attend(g, q, kT, v, bias, shift > 0 ? o.mask : undefined, `${prefix}_attend`);
+  const out = attend(g, q, k, v, bias, shift > 0 ? o.mask : undefined, `${prefix}_attend`);
   const tokens = fromWindowHeads(g, out, grid, heads, d, `${prefix}_tokens`);
   const unshifted = roll(g, roll(g, tokens, 1, shift, `${prefix}_unroll_h`), 2, shift, `${prefix}_unroll_w`);
   return linear(

@@ -80,6 +80,27 @@ export function linear(
   return bias ? g.node('Add', [y, g.tensor(`${name}.bias`, bias.data, [out])], {}, `${name}_bias`) : y;
 }
 
+/**
+ * `nn.Linear` on a 2-D [tokens, in] input as one Gemm (transB reads PyTorch's [out, in] weight
+ * as stored; the bias is accumulated by the GEMM instead of a separate Add pass).
+ */
+export function gemm(
+  g: GraphBuilder,
+  x: string,
+  name: string,
+  weight: WeightTensor,
+  bias: WeightTensor | undefined,
+  counter: ParamCounter,
+  tokensPerInputPixel = 1,
+): string {
+  const [out, inp] = weight.shape as [number, number];
+  counter.params += weight.data.length + (bias?.data.length ?? 0);
+  counter.flopsPerInputPixel += 2 * out * inp * tokensPerInputPixel;
+  const inputs = [x, g.tensor(`${name}.weight`, weight.data, [out, inp])];
+  if (bias) inputs.push(g.tensor(`${name}.bias`, bias.data, [out]));
+  return g.node('Gemm', inputs, { transB: 1 }, name);
+}
+
 /** `nn.LayerNorm(C)` over the last axis (ONNX LayerNormalization, opset 17). */
 export function layerNorm(
   g: GraphBuilder,

@@ -13,10 +13,10 @@ import {
   concat,
   conv2d,
   gelu,
+  gemm,
   type Int64Value,
   intOp,
   leakyRelu,
-  linear,
   type ParamCounter,
   reshape,
   shapeVector,
@@ -36,6 +36,7 @@ import {
   attend,
   fromWindowHeads,
   gatherBias,
+  gridShape,
   mlp,
   norm,
   rows,
@@ -130,7 +131,7 @@ export function overlapPositionIndex(ws: number, ows: number): Int32Array {
 }
 
 /**
- * Tokens [1, Hp, Wp, C] → the ows×ows windows centred on each ws×ws window, as heads
+ * Tokens [Hp·Wp, C] → the ows×ows windows centred on each ws×ws window, as heads
  * [nW, nH, ows², d]: `nn.Unfold(ows, stride=ws,
  * padding=(ows−ws)/2)` with zero padding. Zero-pad by p = (ows−ws)/2 on the top/left and ws−p on
  * the bottom/right, cut into (nWh+1)×(nWw+1) blocks of ws, and extend each block with the first
@@ -162,9 +163,10 @@ function overlapWindowHeads(
   const { ws } = grid;
   const d = channels / heads;
   const p = (ows - ws) / 2;
+  const image = reshape(g, x, gridShape(g, grid, 'hwc', [grid.hp, grid.wp, channels]), `${name}_hwc`);
   const padded = g.node(
     'Pad',
-    [x, g.int64s(`${name}.pads`, [0, p, p, 0, 0, ws - p, ws - p, 0])],
+    [image, g.int64s(`${name}.pads`, [p, p, 0, ws - p, ws - p, 0])],
     {},
     `${name}_pad`,
   );
@@ -201,7 +203,7 @@ function build(sd: StateDict, det: ArchDetection) {
 
   const { x, grid, mean } = normaliseInput(g, det.inputChannels, ws, 1);
   const first = conv(x, 'conv_first');
-  let t = toTokens(g, first, 'tokens');
+  let t = toTokens(g, first, c, 'tokens');
   if (sd.has('patch_embed.norm.weight')) t = norm(g, sd, t, 'patch_embed.norm', counter);
   const shift = Math.floor(ws / 2);
   const mask = depths.some((d) => d > 1) ? shiftMask(g, grid, shift, 'shift_mask') : undefined;
@@ -209,12 +211,12 @@ function build(sd: StateDict, det: ArchDetection) {
   /** CAB on the LayerNorm output: conv → GELU → conv → channel attention, back to tokens. */
   const cab = (normed: string, b: string) => {
     const k = `${b}.conv_block.cab`;
-    let y = conv(toImage(g, normed, `${b}_cab_in`), `${k}.0`);
+    let y = conv(toImage(g, normed, grid, c, `${b}_cab_in`), `${k}.0`);
     y = conv(gelu(g, y, `${k}_gelu`), `${k}.2`);
     const pooled = g.node('GlobalAveragePool', [y], {}, `${k}_pool`);
     let w = g.node('Relu', [conv(pooled, `${k}.3.attention.1`, 0)], {}, `${k}_relu`);
     w = g.node('Sigmoid', [conv(w, `${k}.3.attention.3`, 0)], {}, `${k}_sigmoid`);
-    const attended = toTokens(g, g.node('Mul', [y, w], {}, `${k}_ca`), `${b}_cab_out`);
+    const attended = toTokens(g, g.node('Mul', [y, w], {}, `${k}_ca`), c, `${b}_cab_out`);
     return g.node('Mul', [attended, g.scalar(`${b}.conv_scale`, CONV_SCALE)], {}, `${b}_cab_scaled`);
   };
 
@@ -224,7 +226,7 @@ function build(sd: StateDict, det: ArchDetection) {
     const qkvW = need(sd, `${prefix}.qkv.weight`, [3 * c, c]);
     const qkvB = sd.get(`${prefix}.qkv.bias`);
     const project = (part: number, scale: number, label: string) =>
-      linear(
+      gemm(
         g,
         normed,
         `${prefix}.${label}`,
@@ -253,7 +255,7 @@ function build(sd: StateDict, det: ArchDetection) {
       d,
       `${prefix}_tokens`,
     );
-    const projected = linear(
+    const projected = gemm(
       g,
       out,
       `${prefix}.proj`,
@@ -295,11 +297,16 @@ function build(sd: StateDict, det: ArchDetection) {
     }
     y = ocab(y, `${group(i)}.overlap_attn`, heads);
     if (sd.has(`layers.${i}.conv.weight`)) {
-      y = toTokens(g, conv(toImage(g, y, `layers.${i}_image`), `layers.${i}.conv`), `layers.${i}_tokens`);
+      y = toTokens(
+        g,
+        conv(toImage(g, y, grid, c, `layers.${i}_image`), `layers.${i}.conv`),
+        c,
+        `layers.${i}_tokens`,
+      );
     }
     t = g.node('Add', [y, t], {}, `layers.${i}_res`);
   });
-  let feat = toImage(g, norm(g, sd, t, 'norm', counter), 'body');
+  let feat = toImage(g, norm(g, sd, t, 'norm', counter), grid, c, 'body');
   if (sd.has('conv_after_body.weight')) feat = conv(feat, 'conv_after_body');
   feat = g.node('Add', [feat, first], {}, 'body_res');
   let y = leakyRelu(g, conv(feat, 'conv_before_upsample.0'), 0.01, 'before_upsample');

@@ -234,7 +234,7 @@ function build(sd: StateDict, det: ArchDetection) {
 
   const { x, grid, mean } = normaliseInput(g, det.inputChannels, ws, imgRange);
   const first = conv(x, 'conv_first');
-  let t = toTokens(g, first, 'tokens');
+  let t = toTokens(g, first, c, 'tokens');
   if (sd.has('patch_embed.norm.weight')) t = norm(g, sd, t, 'patch_embed.norm', counter);
   const shift = Math.floor(ws / 2);
   const mask = depths.some((d) => d > 1) ? shiftMask(g, grid, shift, 'shift_mask') : undefined;
@@ -259,10 +259,17 @@ function build(sd: StateDict, det: ArchDetection) {
       );
     }
     const kind = residualConnection(sd, `layers.${i}.conv`) ?? (p.resiConnection as string);
-    const convd = residualConv(g, sd, toImage(g, y, `layers.${i}_image`), `layers.${i}.conv`, kind, counter);
-    t = g.node('Add', [toTokens(g, convd, `layers.${i}_tokens`), t], {}, `layers.${i}_res`);
+    const convd = residualConv(
+      g,
+      sd,
+      toImage(g, y, grid, c, `layers.${i}_image`),
+      `layers.${i}.conv`,
+      kind,
+      counter,
+    );
+    t = g.node('Add', [toTokens(g, convd, c, `layers.${i}_tokens`), t], {}, `layers.${i}_res`);
   });
-  const body = toImage(g, norm(g, sd, t, 'norm', counter), 'body');
+  const body = toImage(g, norm(g, sd, t, 'norm', counter), grid, c, 'body');
   const feat = g.node(
     'Add',
     [residualConv(g, sd, body, 'conv_after_body', p.resiConnection as string, counter), first],

@@ -3,9 +3,9 @@
  * window partition/reverse, cyclic shift, relative-position bias and the shift mask, on graphs
  * whose H and W are only known at run time.
  *
- * Layout: the token stream is kept channels-last, [1, Hp, Wp, C] (PyTorch's [B, H·W, C] viewed
- * as an image), so LayerNorm and every Linear act on the last axis without a Transpose; only the
- * convolutions between blocks go through NCHW.
+ * Layout: the token stream is 2-D, [Hp·Wp, C] (PyTorch's [B, H·W, C] for B = 1), so LayerNorm
+ * acts on the last axis and every Linear is one Gemm with its bias fused, without a Transpose;
+ * rolls view it as [Hp, Wp, C] and only the convolutions between blocks go through NCHW.
  *
  * The shift mask is exact for every size without computing it per pixel in the graph: in the
  * reference (`calculate_mask`), the image is cut into three bands per axis at −ws and −shift,
@@ -18,10 +18,10 @@ import { DataType, type GraphBuilder } from '../../onnx/builder.js';
 import {
   concat,
   gelu,
+  gemm,
   type Int64Value,
   intOp,
   layerNorm,
-  linear,
   type ParamCounter,
   reshape,
   roll,
@@ -91,7 +91,7 @@ export function cropToInput(g: GraphBuilder, x: string, grid: WindowGrid, scale:
 }
 
 /**
- * Tokens [1, Hp, Wp, nH·d] → per-window heads, in one Transpose: [nW, nH, ws·ws, d]. Windows are in row-major order as in the
+ * Tokens [Hp·Wp, nH·d] → per-window heads, in one Transpose: [nW, nH, ws·ws, d]. Windows are in row-major order as in the
  * reference's `window_partition`; Linear layers act per token, so they run before this on the
  * whole image instead of after it on the windows.
  */
@@ -115,7 +115,7 @@ export function toWindowHeads(
   return reshape(g, windows, [-1, heads, ws * ws, d], name);
 }
 
-/** Per-window heads [nW, nH, ws·ws, d] → tokens [1, Hp, Wp, nH·d] (`window_reverse`), one Transpose. */
+/** Per-window heads [nW, nH, ws·ws, d] → tokens [Hp·Wp, nH·d] (`window_reverse`), one Transpose. */
 export function fromWindowHeads(
   g: GraphBuilder,
   x: string,
@@ -132,7 +132,7 @@ export function fromWindowHeads(
     `${name}_split`,
   );
   const image = transpose(g, split, [0, 3, 1, 4, 2, 5], `${name}_t`);
-  return reshape(g, image, gridShape(g, grid, 'tokens', [1, grid.hp, grid.wp, heads * d]), name);
+  return reshape(g, image, [-1, heads * d], name);
 }
 
 const shapeCache = new WeakMap<WindowGrid, Map<string, string>>();
@@ -286,7 +286,7 @@ export interface WindowAttentionOptions {
 
 /**
  * The reference's `WindowAttention` inside a (shifted) Swin block, from the LayerNorm output
- * [1, Hp, Wp, C] to the projected, un-shifted result [1, Hp, Wp, C] that the block adds to its
+ * [Hp·Wp, C] to the projected, un-shifted result [Hp·Wp, C] that the block adds to its
  * shortcut. Keys under `prefix`: qkv.weight/bias, proj.weight/bias, relative_position_bias_table.
  */
 export function windowSelfAttention(
@@ -303,9 +303,9 @@ export function windowSelfAttention(
   const qkvB = sd.get(`${prefix}.qkv.bias`);
   const table = need(sd, `${prefix}.relative_position_bias_table`, [(2 * grid.ws - 1) ** 2, heads]);
   const scale = d ** -0.5;
-  const shifted = roll(g, roll(g, normed, 1, -shift, `${prefix}_roll_h`), 2, -shift, `${prefix}_roll_w`);
+  const shifted = rollTokens(g, normed, grid, c, -shift, `${prefix}_roll`);
   const project = (part: number, s: number, label: string) =>
-    linear(
+    gemm(
       g,
       shifted,
       `${prefix}.${label}`,
@@ -325,8 +325,8 @@ export function windowSelfAttention(
   ]);
   const out = attend(g, q, k, v, bias, shift > 0 ? o.mask : undefined, `${prefix}_attend`);
   const tokens = fromWindowHeads(g, out, grid, heads, d, `${prefix}_tokens`);
-  const unshifted = roll(g, roll(g, tokens, 1, shift, `${prefix}_unroll_h`), 2, shift, `${prefix}_unroll_w`);
-  return linear(
+  const unshifted = rollTokens(g, tokens, grid, c, shift, `${prefix}_unroll`);
+  return gemm(
     g,
     unshifted,
     `${prefix}.proj`,
@@ -345,9 +345,9 @@ export function mlp(
   counter: ParamCounter,
 ): string {
   const fc1 = need(sd, `${prefix}.fc1.weight`);
-  const hidden = linear(g, x, `${prefix}.fc1`, fc1, sd.get(`${prefix}.fc1.bias`), counter);
+  const hidden = gemm(g, x, `${prefix}.fc1`, fc1, sd.get(`${prefix}.fc1.bias`), counter);
   const act = gelu(g, hidden, `${prefix}_gelu`);
-  return linear(
+  return gemm(
     g,
     act,
     `${prefix}.fc2`,
@@ -368,8 +368,28 @@ export function norm(
   return layerNorm(g, x, prefix, need(sd, `${prefix}.weight`), need(sd, `${prefix}.bias`), counter);
 }
 
-/** [1, C, H, W] ↔ [1, H, W, C]. */
-export const toTokens = (g: GraphBuilder, x: string, name: string): string =>
-  transpose(g, x, [0, 2, 3, 1], name);
-export const toImage = (g: GraphBuilder, x: string, name: string): string =>
-  transpose(g, x, [0, 3, 1, 2], name);
+/** `torch.roll(x, (shift, shift), dims=(1, 2))` on tokens [Hp·Wp, C] viewed as [Hp, Wp, C]. */
+export function rollTokens(
+  g: GraphBuilder,
+  x: string,
+  grid: WindowGrid,
+  c: number,
+  shift: number,
+  name: string,
+): string {
+  if (shift === 0) return x;
+  const image = reshape(g, x, gridShape(g, grid, 'hwc', [grid.hp, grid.wp, c]), `${name}_hwc`);
+  const rolled = roll(g, roll(g, image, 0, shift, `${name}_h`), 1, shift, `${name}_w`);
+  return reshape(g, rolled, [-1, c], name);
+}
+
+/** [1, C, Hp, Wp] → tokens [Hp·Wp, C] (`patch_embed`). */
+export function toTokens(g: GraphBuilder, x: string, c: number, name: string): string {
+  return reshape(g, transpose(g, x, [0, 2, 3, 1], `${name}_nhwc`), [-1, c], name);
+}
+
+/** Tokens [Hp·Wp, C] → [1, C, Hp, Wp] (`patch_unembed`). */
+export function toImage(g: GraphBuilder, x: string, grid: WindowGrid, c: number, name: string): string {
+  const nhwc = reshape(g, x, gridShape(g, grid, 'nhwc', [1, grid.hp, grid.wp, c]), `${name}_nhwc`);
+  return transpose(g, nhwc, [0, 3, 1, 2], name);
+}

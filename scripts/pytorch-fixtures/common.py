@@ -40,20 +40,24 @@ def save_safetensors(path, tensors):
 def randomize(model, seed):
     """Seeded random weights large enough that every branch changes the output.
 
-    Trained-looking magnitudes: convolutions and linears ~ 1/sqrt(fan_in), LayerNorm gains near 1,
+    Trained-looking magnitudes: convolutions and linears ~ 1/sqrt(fan_in), norm gains near 1,
     small biases, and relative-position tables of order 1 so the attention bias is visible.
     """
     g = torch.Generator().manual_seed(seed)
+    norms = set()
+    for mod in model.modules():
+        if isinstance(mod, (torch.nn.LayerNorm, torch.nn.BatchNorm2d)):
+            norms.update(id(p) for p in mod.parameters())
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith("relative_position_bias_table"):
+            if id(p) in norms:
+                base = 1.0 if name.endswith("weight") else 0.0
+                p.copy_(base + 0.1 * torch.randn(p.shape, generator=g))
+            elif name.endswith("relative_position_bias_table"):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.5)
             elif p.dim() >= 2:
                 fan_in = p[0].numel()
                 p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(fan_in))
-            elif ".norm" in name or name.startswith("norm") or "norm1" in name or "norm2" in name:
-                base = 1.0 if name.endswith("weight") else 0.0
-                p.copy_(base + 0.1 * torch.randn(p.shape, generator=g))
             else:
                 p.copy_(0.05 * torch.randn(p.shape, generator=g))
 

@@ -321,7 +321,7 @@ def detection(args):
         "scale": a["upscale"],
         "inputChannels": 3,
         "outputChannels": 3,
-        "sizeMultiple": 1,
+        "sizeMultiple": max(a["split_size"]),
         "params": params,
     }
 

@@ -239,3 +239,30 @@ export function shapeVector(
   flush();
   return pieces.length === 1 ? pieces[0]! : concat(g, pieces, 0, name);
 }
+
+/** Eval-mode `nn.BatchNorm2d` from its stored statistics (ONNX BatchNormalization, NCHW). */
+export function batchNorm(
+  g: GraphBuilder,
+  x: string,
+  name: string,
+  t: { weight: WeightTensor; bias: WeightTensor; mean: WeightTensor; variance: WeightTensor },
+  counter: ParamCounter,
+  epsilon = 1e-5,
+): string {
+  counter.params += t.weight.data.length + t.bias.data.length;
+  const c = t.weight.data.length;
+  const input = (label: string, w: WeightTensor) => g.tensor(`${name}.${label}`, w.data, [c]);
+  return g.node(
+    'BatchNormalization',
+    [x, input('weight', t.weight), input('bias', t.bias), input('mean', t.mean), input('var', t.variance)],
+    { epsilon: float(epsilon) },
+    name,
+  );
+}
+
+/** `F.normalize(x, dim=-1)`: x / max(‖x‖₂, 1e-12) along the last axis. */
+export function l2Normalize(g: GraphBuilder, x: string, name: string, epsilon = 1e-12): string {
+  const norm = g.node('ReduceL2', [x], { axes: [-1], keepdims: 1 }, `${name}_norm`);
+  const clamped = g.node('Max', [norm, g.scalar(`${name}.eps`, epsilon)], {}, `${name}_clamp`);
+  return g.node('Div', [x, clamped], {}, name);
+}

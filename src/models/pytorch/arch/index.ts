@@ -3,7 +3,8 @@
  * `detect` answers wins, so more specific key patterns come before looser ones.
  */
 import type { Architecture } from '../types.js';
+import { dat } from './dat.js';
 import { hat } from './hat.js';
 import { swinir } from './swinir.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [hat, swinir];
+export const ARCHITECTURES: readonly Architecture[] = [hat, dat, swinir];

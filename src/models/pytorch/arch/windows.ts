@@ -35,11 +35,15 @@ import { need } from './keys.js';
 
 /** The dynamic sizes of a windowed graph, as int64 [1] tensors. */
 export interface WindowGrid {
+  /** Window side for square windows (SwinIR, HAT). */
   readonly ws: number;
+  /** Window height and width (DAT's rectangles; both ws for square windows). */
+  readonly wh: number;
+  readonly ww: number;
   /** Input height and width. */
   readonly h: Int64Value;
   readonly w: Int64Value;
-  /** Padded to a multiple of ws. */
+  /** Padded to a multiple of the window. */
   readonly hp: Int64Value;
   readonly wp: Int64Value;
   /** Windows per column and per row. */
@@ -70,7 +74,17 @@ export function padToWindows(g: GraphBuilder, x: string, ws: number): { padded: 
   const wp = intOp(g, 'Add', w, padW, 'wp');
   return {
     padded,
-    grid: { ws, h, w, hp, wp, nWh: intOp(g, 'Div', hp, ws, 'nwh'), nWw: intOp(g, 'Div', wp, ws, 'nww') },
+    grid: {
+      ws,
+      wh: ws,
+      ww: ws,
+      h,
+      w,
+      hp,
+      wp,
+      nWh: intOp(g, 'Div', hp, ws, 'nwh'),
+      nWw: intOp(g, 'Div', wp, ws, 'nww'),
+    },
   };
 }
 
@@ -103,16 +117,16 @@ export function toWindowHeads(
   d: number,
   name: string,
 ): string {
-  const { ws } = grid;
+  const { wh, ww } = grid;
   const split = reshape(
     g,
     x,
-    gridShape(g, grid, 'split', [grid.nWh, ws, grid.nWw, ws, heads, d]),
+    gridShape(g, grid, 'split', [grid.nWh, wh, grid.nWw, ww, heads, d]),
     `${name}_split`,
   );
-  // [nWh, ws, nWw, ws, nH, d] → [nWh, nWw, nH, ws, ws, d]: runs of d floats move as a unit.
+  // [nWh, wh, nWw, ww, nH, d] → [nWh, nWw, nH, wh, ww, d]: runs of d floats move as a unit.
   const windows = transpose(g, split, [0, 2, 4, 1, 3, 5], `${name}_t`);
-  return reshape(g, windows, [-1, heads, ws * ws, d], name);
+  return reshape(g, windows, [-1, heads, wh * ww, d], name);
 }
 
 /** Per-window heads [nW, nH, ws·ws, d] → tokens [Hp·Wp, nH·d] (`window_reverse`), one Transpose. */
@@ -124,11 +138,11 @@ export function fromWindowHeads(
   d: number,
   name: string,
 ): string {
-  const { ws } = grid;
+  const { wh, ww } = grid;
   const split = reshape(
     g,
     x,
-    gridShape(g, grid, 'windows', [grid.nWh, grid.nWw, heads, ws, ws, d]),
+    gridShape(g, grid, 'windows', [grid.nWh, grid.nWw, heads, wh, ww, d]),
     `${name}_split`,
   );
   const image = transpose(g, split, [0, 3, 1, 4, 2, 5], `${name}_t`);
@@ -213,15 +227,25 @@ export function gatherBias(table: WeightTensor, index: Int32Array, rows: number,
 
 /**
  * The shift mask for every window, [nW, 1, N, N] (0 inside a region, −100 across regions, as
- * the reference), picked from four constant cases; see the file comment.
+ * the reference), picked from four constant cases; see the file comment. `shift` is the
+ * vertical shift, `shiftW` the horizontal one (they differ for DAT's rectangles).
  */
-export function shiftMask(g: GraphBuilder, grid: WindowGrid, shift: number, name: string): string {
-  const { ws } = grid;
-  const n = ws * ws;
+export function shiftMask(
+  g: GraphBuilder,
+  grid: WindowGrid,
+  shift: number,
+  name: string,
+  shiftW: number = shift,
+): string {
+  const { wh, ww } = grid;
+  const n = wh * ww;
   const cases = new Float32Array(4 * n * n);
   const label = (p: number, lastRow: boolean, lastCol: boolean) => {
-    const band = (v: number, last: boolean) => (last ? (v < ws - shift ? 1 : 2) : 0);
-    return 3 * band(Math.floor(p / ws), lastRow) + band(p % ws, lastCol);
+    const row = Math.floor(p / ww);
+    const col = p % ww;
+    const rowBand = lastRow ? (row < wh - shift ? 1 : 2) : 0;
+    const colBand = lastCol ? (col < ww - shiftW ? 1 : 2) : 0;
+    return 3 * rowBand + colBand;
   };
   for (let k = 0; k < 4; k++) {
     const lastRow = k >= 2;

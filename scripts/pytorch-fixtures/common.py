@@ -46,7 +46,7 @@ def randomize(model, seed):
     g = torch.Generator().manual_seed(seed)
     norms = set()
     for mod in model.modules():
-        if isinstance(mod, (torch.nn.LayerNorm, torch.nn.BatchNorm2d)):
+        if isinstance(mod, (torch.nn.LayerNorm, torch.nn.BatchNorm2d, torch.nn.GroupNorm)) or type(mod).__name__.endswith("LayerNorm"):
             norms.update(id(p) for p in mod.parameters())
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -37,7 +37,9 @@ export function conv2d(
   opts: { padding?: number; group?: number } = {},
 ): string {
   const [, , kh, kw] = weight.shape as [number, number, number, number];
-  const pad = opts.padding ?? (kh - 1) / 2;
+  // 'same' padding by default, per axis for rectangular kernels.
+  const ph = opts.padding ?? (kh - 1) / 2;
+  const pw = opts.padding ?? (kw - 1) / 2;
   const inputs = [x, g.tensor(`${name}.weight`, weight.data, weight.shape)];
   if (bias) inputs.push(g.tensor(`${name}.bias`, bias.data, bias.shape));
   counter.params += weight.data.length + (bias?.data.length ?? 0);
@@ -45,7 +47,7 @@ export function conv2d(
   return g.node(
     'Conv',
     inputs,
-    { kernel_shape: [kh, kw], pads: [pad, pad, pad, pad], group: opts.group ?? 1 },
+    { kernel_shape: [kh, kw], pads: [ph, pw, ph, pw], group: opts.group ?? 1 },
     name,
   );
 }

@@ -5,6 +5,7 @@
 import type { Architecture } from '../types.js';
 import { dat } from './dat.js';
 import { hat } from './hat.js';
+import { plksr, realplksr } from './plksr.js';
 import { swinir } from './swinir.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [hat, dat, swinir];
+export const ARCHITECTURES: readonly Architecture[] = [hat, dat, swinir, realplksr, plksr];

@@ -1,0 +1,196 @@
+/**
+ * PLKSR and RealPLKSR (Lee et al. 2024, github.com/dslisleedh/PLKSR): all-convolutional blocks
+ * of a channel mixer, a large-kernel convolution on the first `split_ratio` of the channels,
+ * element-wise attention and a 1×1 refinement; the output adds the input repeated s² times per
+ * channel before the final PixelShuffle. RealPLKSR uses Mish in a doubled mixer and a GroupNorm
+ * (4 groups) or channels-first LayerNorm per block.
+ *
+ * Detected as spandrel does. Not supported (left to `model_arch_unknown`): PLKSR's SparsePLK
+ * kernels (their dilations are not in the state dict) and RealPLKSR with DySample.
+ */
+import { float, GraphBuilder } from '../../onnx/builder.js';
+import { concat, conv2d, gelu, type ParamCounter, pixelShuffle, reshape, slice } from '../../onnx/ops.js';
+import type { ArchDetection, Architecture, StateDict } from '../types.js';
+import { exactSqrt, need, shapeOf } from './keys.js';
+
+/** The highest N with a 4-D `feats.N.weight` (RealPLKSR's Dropout2d leaves a gap before it). */
+function lastConvIndex(sd: StateDict): number {
+  let last = -1;
+  for (const key of sd.keys()) {
+    const m = /^feats\.(\d+)\.weight$/.exec(key);
+    if (m && sd.get(key)!.shape.length === 4) last = Math.max(last, Number(m[1]));
+  }
+  return last;
+}
+
+function detectCommon(sd: StateDict, real: boolean): ArchDetection | undefined {
+  const first = shapeOf(sd, 'feats.0.weight', 4);
+  const mixer = real ? 'channel_mixer' : 'channe_mixer';
+  const m0 = shapeOf(sd, `feats.1.${mixer}.0.weight`, 4);
+  const m2 = shapeOf(sd, `feats.1.${mixer}.2.weight`, 4);
+  if (!first || !m0 || !m2 || first[1] !== 3) return undefined;
+  if (real && sd.has('to_img.init_pos')) return undefined; // DySample
+  const dim = first[0]!;
+  const last = lastConvIndex(sd);
+  const out = shapeOf(sd, `feats.${last}.weight`, 4)?.[0];
+  const scale = out && out % 3 === 0 ? exactSqrt(out / 3) : undefined;
+  const blocks = last - (real ? 2 : 1);
+  if (!scale || blocks < 1) return undefined;
+  for (let b = 1; b <= blocks; b++) if (!sd.has(`feats.${b}.refine.weight`)) return undefined;
+  const lk = shapeOf(sd, 'feats.1.lk.conv.weight', 4) ?? shapeOf(sd, 'feats.1.lk.mn_conv.weight', 4);
+  if (!lk) return undefined;
+  const params: Record<string, number | string | boolean> = {
+    dim,
+    blocks,
+    kernelSize: lk[2]!,
+    splitRatio: lk[0]! / dim,
+    useEa: sd.has('feats.1.attn.f.0.weight'),
+  };
+  let variant: string;
+  if (real) {
+    params.norm = sd.has('feats.1.layer_norm.weight') ? 'layernorm' : 'groupnorm';
+    variant = `RealPLKSR, ${blocks} blocks, ${dim} ch, kernel ${lk[2]} (${params.norm})`;
+  } else {
+    const ccm =
+      m0[2] === 3 && m2[2] === 1 ? 'CCM' : m0[2] === 3 && m2[2] === 3 ? 'DCCM' : m0[2] === 1 ? 'ICCM' : '';
+    if (!ccm) return undefined;
+    params.ccmType = ccm;
+    params.lkType = sd.has('feats.1.lk.conv.weight') ? 'PLK' : 'RectSparsePLK';
+    variant = `PLKSR, ${blocks} blocks, ${dim} ch, kernel ${lk[2]} (${ccm}, ${params.lkType})`;
+  }
+  return {
+    arch: real ? 'realplksr' : 'plksr',
+    variant,
+    scale,
+    inputChannels: 3,
+    outputChannels: 3,
+    sizeMultiple: 1,
+    params,
+  };
+}
+
+function build(sd: StateDict, det: ArchDetection) {
+  const real = det.arch === 'realplksr';
+  const p = det.params;
+  const dim = p.dim as number;
+  const s = det.scale;
+  const counter: ParamCounter = { params: 0, flopsPerInputPixel: 0 };
+  const g = new GraphBuilder(det.arch);
+  const conv = (x: string, key: string) =>
+    conv2d(g, x, key, need(sd, `${key}.weight`), sd.get(`${key}.bias`), counter);
+  const input = g.input('input', [1, 3, 'height', 'width']);
+
+  const mish = (x: string, name: string) =>
+    g.node(
+      'Mul',
+      [x, g.node('Tanh', [g.node('Softplus', [x], {}, `${name}_softplus`)], {}, `${name}_tanh`)],
+      {},
+      name,
+    );
+  /** nn.GroupNorm(4, C): InstanceNormalization over [1, 4, C/4·H·W], then the per-channel affine. */
+  const groupNorm = (x: string, key: string) => {
+    const groups = 4;
+    const ones = g.tensor(`${key}.unit_scale`, new Float32Array(groups).fill(1), [groups]);
+    const zeros = g.tensor(`${key}.unit_bias`, new Float32Array(groups), [groups]);
+    const grouped = reshape(g, x, [0, groups, -1], `${key}_grouped`);
+    const normed = g.node(
+      'InstanceNormalization',
+      [grouped, ones, zeros],
+      { epsilon: float(1e-5) },
+      `${key}_in`,
+    );
+    const back = g.node('Reshape', [normed, g.node('Shape', [x], {}, `${key}_shape`)], {}, `${key}_back`);
+    return affine(back, key);
+  };
+  /** The reference's channels-first LayerNorm (eps 1e-6), written out as it computes it. */
+  const channelsFirstLayerNorm = (x: string, key: string) => {
+    const mean = g.node('ReduceMean', [x], { axes: [1], keepdims: 1 }, `${key}_mean`);
+    const centred = g.node('Sub', [x, mean], {}, `${key}_centred`);
+    const variance = g.node(
+      'ReduceMean',
+      [g.node('Mul', [centred, centred], {}, `${key}_sq`)],
+      { axes: [1], keepdims: 1 },
+      `${key}_var`,
+    );
+    const std = g.node(
+      'Sqrt',
+      [g.node('Add', [variance, g.scalar(`${key}.eps`, 1e-6)], {}, `${key}_var_eps`)],
+      {},
+      `${key}_std`,
+    );
+    return affine(g.node('Div', [centred, std], {}, `${key}_normed`), key);
+  };
+  const affine = (x: string, key: string) => {
+    const w = need(sd, `${key}.weight`, [dim]);
+    const b = need(sd, `${key}.bias`, [dim]);
+    counter.params += 2 * dim;
+    const scaled = g.node('Mul', [x, g.tensor(`${key}.weight`, w.data, [dim, 1, 1])], {}, `${key}_scaled`);
+    return g.node('Add', [scaled, g.tensor(`${key}.bias`, b.data, [dim, 1, 1])], {}, `${key}_affine`);
+  };
+
+  let x = conv(input, 'feats.0');
+  for (let b = 1; b <= (p.blocks as number); b++) {
+    const k = `feats.${b}`;
+    let y = x;
+    if (real && p.norm === 'layernorm') y = channelsFirstLayerNorm(y, `${k}.layer_norm`);
+    const mixer = real ? `${k}.channel_mixer` : `${k}.channe_mixer`;
+    y = conv(y, `${mixer}.0`);
+    y = real ? mish(y, `${mixer}_mish`) : gelu(g, y, `${mixer}_gelu`);
+    y = conv(y, `${mixer}.2`);
+    // The large kernel sees the first pdim channels only; the rest pass through.
+    const pdim = Math.round((p.splitRatio as number) * dim);
+    const part = slice(g, y, 1, 0, pdim, `${k}_lk_in`);
+    const rest = slice(g, y, 1, pdim, dim, `${k}_lk_rest`);
+    let lk: string;
+    if (sd.has(`${k}.lk.conv.weight`)) lk = conv(part, `${k}.lk.conv`);
+    else {
+      const mn = conv(part, `${k}.lk.mn_conv`);
+      const nm = conv(part, `${k}.lk.nm_conv`);
+      lk = g.node(
+        'Add',
+        [g.node('Add', [mn, nm], {}, `${k}_lk_mn_nm`), conv(part, `${k}.lk.nn_conv`)],
+        {},
+        `${k}_lk_sum`,
+      );
+    }
+    y = concat(g, [lk, rest], 1, `${k}_lk`);
+    if (p.useEa) {
+      const gate = g.node('Sigmoid', [conv(y, `${k}.attn.f.0`)], {}, `${k}_ea_gate`);
+      y = g.node('Mul', [y, gate], {}, `${k}_ea`);
+    }
+    y = conv(y, `${k}.refine`);
+    if (real && p.norm === 'groupnorm') y = groupNorm(y, `${k}.norm`);
+    x = g.node('Add', [y, x], {}, `${k}_res`);
+  }
+  const last = (p.blocks as number) + (real ? 2 : 1);
+  const feats = conv(x, `feats.${last}`);
+  // repeat_interleave(x, s², dim=1): output channel j reads input channel ⌊j / s²⌋.
+  const repeat = Array.from({ length: 3 * s * s }, (_, j) => Math.floor(j / (s * s)));
+  const repeated = g.node('Gather', [input, g.int64s('repeat_index', repeat)], { axis: 1 }, 'repeat_input');
+  const sum = g.node('Add', [feats, repeated], {}, 'skip');
+  g.output(pixelShuffle(g, sum, s, 'to_img'), 'output', [1, 3, 'out_height', 'out_width']);
+  return {
+    onnx: g.toBytes({ producer: 'pixelift-pytorch', metadata: { arch: det.arch, variant: det.variant } }),
+    stats: {
+      params: counter.params,
+      flopsPerInputPixel: counter.flopsPerInputPixel,
+      scale: s,
+      inputChannels: 3,
+      outputChannels: 3,
+    },
+  };
+}
+
+export const plksr: Architecture = {
+  id: 'plksr',
+  name: 'PLKSR',
+  detect: (sd) => detectCommon(sd, false),
+  build,
+};
+
+export const realplksr: Architecture = {
+  id: 'realplksr',
+  name: 'RealPLKSR',
+  detect: (sd) => detectCommon(sd, true),
+  build,
+};

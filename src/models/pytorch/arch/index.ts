@@ -3,5 +3,8 @@
  * `detect` answers wins, so more specific key patterns come before looser ones.
  */
 import type { Architecture } from '../types.js';
+import { esrgan } from './esrgan.js';
+import { span } from './span.js';
+import { srvgg } from './srvgg.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [];
+export const ARCHITECTURES: readonly Architecture[] = [esrgan, span, srvgg];

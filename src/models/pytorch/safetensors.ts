@@ -17,7 +17,7 @@ const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const BYTES_PER: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 
 export function readSafetensors(bytes: Uint8Array, file = 'model.safetensors'): StateDict {
-  const unreadable = (message: string) => new PixeliftError('model_format_invalid', { file, message });
+  const unreadable = (message: string) => new PixeliftError('model_unreadable', { file, message });
   if (bytes.byteLength < 8) throw unreadable('the file is shorter than a safetensors header');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));

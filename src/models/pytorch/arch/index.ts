@@ -1,11 +1,24 @@
 /**
  * Every architecture the PyTorch importer recognises, in detection order: the first whose
- * `detect` answers wins, so more specific key patterns come before looser ones.
+ * `detect` answers wins, so more specific key patterns come before looser ones (HAT before
+ * SwinIR, whose keys it extends).
  */
 import type { Architecture } from '../types.js';
 import { dat } from './dat.js';
+import { esrgan } from './esrgan.js';
 import { hat } from './hat.js';
 import { plksr, realplksr } from './plksr.js';
+import { span } from './span.js';
+import { srvgg } from './srvgg.js';
 import { swinir } from './swinir.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [hat, dat, swinir, realplksr, plksr];
+export const ARCHITECTURES: readonly Architecture[] = [
+  esrgan,
+  span,
+  srvgg,
+  hat,
+  dat,
+  swinir,
+  realplksr,
+  plksr,
+];

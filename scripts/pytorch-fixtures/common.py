@@ -18,14 +18,25 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(REPO, "test", "fixtures", "pytorch")
 
 
+SAFETENSORS_DTYPES = {
+    torch.float32: ("F32", "<f4"),
+    torch.int64: ("I64", "<i8"),
+    torch.bool: ("BOOL", "|b1"),
+}
+
+
 def save_safetensors(path, tensors):
-    """Write a .safetensors file (8-byte header length, JSON header, raw little-endian F32 data)."""
+    """Write a .safetensors file (8-byte header length, JSON header, raw little-endian data).
+
+    Tensors keep their dtype as real checkpoints do: float32 weights, int64 index buffers.
+    """
     header = {}
     chunks = []
     offset = 0
     for name, t in tensors.items():
-        data = t.detach().contiguous().to(torch.float32).numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        dtype, np_dtype = SAFETENSORS_DTYPES[t.dtype]
+        data = t.detach().contiguous().numpy().astype(np_dtype).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
         chunks.append(data)
         offset += len(data)
     text = json.dumps(header, separators=(",", ":")).encode()
@@ -62,14 +73,28 @@ def randomize(model, seed):
                 p.copy_(0.05 * torch.randn(p.shape, generator=g))
 
 
-def write_case(manifest, name, model, x, detection):
-    """Save model.state_dict(), the input and PyTorch's output, and the expected detection."""
+def write_case(manifest, name, model, x, detection, pth=None):
+    """Save model.state_dict(), the input and PyTorch's output, and the expected detection.
+
+    `pth`: also save the state dict as a PyTorch checkpoint, "zip" (torch >= 1.6 default) or
+    "legacy" (the pre-1.6 format), nested under `params_ema` as BasicSR releases do.
+    """
     model.eval()
     with torch.no_grad():
         y = model(x)
-    save_safetensors(os.path.join(FIXTURES, f"{name}.safetensors"), model.state_dict())
+    sd = model.state_dict()
+    save_safetensors(os.path.join(FIXTURES, f"{name}.safetensors"), sd)
     save_safetensors(os.path.join(FIXTURES, f"{name}.io.safetensors"), {"input": x, "output": y})
-    manifest.append({"name": name, "file": f"{name}.safetensors", "io": f"{name}.io.safetensors", **detection})
+    entry = {"name": name, "file": f"{name}.safetensors", "io": f"{name}.io.safetensors"}
+    if pth:
+        suffix = ".legacy.pth" if pth == "legacy" else ".pth"
+        torch.save(
+            {"params_ema": sd},
+            os.path.join(FIXTURES, name + suffix),
+            _use_new_zipfile_serialization=pth != "legacy",
+        )
+        entry["pth"] = name + suffix
+    manifest.append({**entry, **detection})
     print(f"{name}: input {list(x.shape)} -> output {list(y.shape)}")
 
 

@@ -326,6 +326,10 @@ def detection(args):
     }
 
 
+# Also saved as PyTorch checkpoints (zip, or the pre-1.6 legacy format) to exercise the readers.
+PTH = {"dat-x2": "zip"}
+
+
 def main():
     manifest = []
     for i, (name, args, (h, w)) in enumerate(CASES):
@@ -333,7 +337,7 @@ def main():
         model = DAT(**args)
         randomize(model, 5000 + i)
         randomize_batchnorm(model, 5500 + i)
-        write_case(manifest, name, model, random_input(6000 + i, 3, h, w), detection(args))
+        write_case(manifest, name, model, random_input(6000 + i, 3, h, w), detection(args), PTH.get(name))
     save_manifest(manifest, "dat.json")
 
 

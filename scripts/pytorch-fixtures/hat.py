@@ -277,13 +277,17 @@ def detection(args):
     }
 
 
+# Also saved as PyTorch checkpoints (zip, or the pre-1.6 legacy format) to exercise the readers.
+PTH = {"hat-x2": "zip"}
+
+
 def main():
     manifest = []
     for i, (name, args, (h, w)) in enumerate(CASES):
         torch.manual_seed(i)
         model = HAT(**args)
         randomize(model, 3000 + i)
-        write_case(manifest, name, model, random_input(4000 + i, 3, h, w), detection(args))
+        write_case(manifest, name, model, random_input(4000 + i, 3, h, w), detection(args), PTH.get(name))
     save_manifest(manifest, "hat.json")
 
 

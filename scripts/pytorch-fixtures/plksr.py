@@ -137,13 +137,17 @@ def detection(args):
     }
 
 
+# Also saved as PyTorch checkpoints (zip, or the pre-1.6 legacy format) to exercise the readers.
+PTH = {"plksr-ccm-x2": "zip", "realplksr-groupnorm-x2": "legacy"}
+
+
 def main():
     manifest = []
     for i, (name, args, (h, w)) in enumerate(CASES):
         torch.manual_seed(i)
         model = PLKSR(**args)
         randomize(model, 7000 + i)
-        write_case(manifest, name, model, random_input(8000 + i, 3, h, w), detection(args))
+        write_case(manifest, name, model, random_input(8000 + i, 3, h, w), detection(args), PTH.get(name))
     save_manifest(manifest, "plksr.json")
 
 

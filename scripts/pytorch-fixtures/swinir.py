@@ -381,6 +381,10 @@ def detection(args, channels):
     }
 
 
+# Also saved as PyTorch checkpoints (zip, or the pre-1.6 legacy format) to exercise the readers.
+PTH = {"swinir-classical-x2": "zip", "swinir-lightweight-x4": "legacy"}
+
+
 def main():
     manifest = []
     for i, (name, args, (h, w)) in enumerate(CASES):
@@ -388,7 +392,7 @@ def main():
         model = SwinIR(**args)
         randomize(model, 1000 + i)
         channels = args.get("in_chans", 3)
-        write_case(manifest, name, model, random_input(2000 + i, channels, h, w), detection(args, channels))
+        write_case(manifest, name, model, random_input(2000 + i, channels, h, w), detection(args, channels), PTH.get(name))
     save_manifest(manifest, "swinir.json")
 
 

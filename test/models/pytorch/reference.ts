@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { test } from 'node:test';
 import ort from 'onnxruntime-node';
 import { ARCHITECTURES } from '../../../src/models/pytorch/arch/index.js';
+import { importPytorch } from '../../../src/models/pytorch/import.js';
 import { readSafetensors } from '../../../src/models/pytorch/safetensors.js';
 import type { Architecture, StateDict } from '../../../src/models/pytorch/types.js';
 import { repoPath } from '../../helpers/paths.js';
@@ -16,6 +17,8 @@ export interface ReferenceCase {
   readonly name: string;
   readonly file: string;
   readonly io: string;
+  /** The same state dict as a PyTorch checkpoint (zip or legacy), nested under params_ema. */
+  readonly pth?: string;
   readonly arch: string;
   readonly variantIncludes: string;
   readonly scale: number;
@@ -111,5 +114,16 @@ export function verifyAgainstPyTorch(
       for (const [k, v] of sd) if (!BUFFERS.test(k)) learned += v.data.length;
       assert.equal(stats.params, learned);
     });
+    if (c.pth) {
+      const pth = c.pth;
+      test(`${c.name}: the ${pth.includes('legacy') ? 'legacy (pre-1.6)' : 'zip'} PyTorch checkpoint imports to the same network`, async () => {
+        const result = importPytorch(fixture(pth));
+        assert.equal(result.detection.arch, c.arch);
+        assert.deepEqual(result.detection.params, c.params);
+        const { input, expected } = loadIo(c);
+        const err = maxAbsDiff(await runOnnx(result.onnx, input), expected);
+        assert.ok(err <= TOLERANCE, `max abs error ${err}`);
+      });
+    }
   }
 }

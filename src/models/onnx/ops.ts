@@ -34,7 +34,7 @@ export function conv2d(
   bias: WeightTensor | undefined,
   counter: ParamCounter,
   pixelsPerInputPixel = 1,
-  opts: { padding?: number; group?: number } = {},
+  opts: { padding?: number; group?: number; stride?: number } = {},
 ): string {
   const [, , kh, kw] = weight.shape as [number, number, number, number];
   // 'same' padding by default, per axis for rectangular kernels.
@@ -47,7 +47,12 @@ export function conv2d(
   return g.node(
     'Conv',
     inputs,
-    { kernel_shape: [kh, kw], pads: [ph, pw, ph, pw], group: opts.group ?? 1 },
+    {
+      kernel_shape: [kh, kw],
+      pads: [ph, pw, ph, pw],
+      group: opts.group ?? 1,
+      strides: [opts.stride ?? 1, opts.stride ?? 1],
+    },
     name,
   );
 }
@@ -267,4 +272,34 @@ export function l2Normalize(g: GraphBuilder, x: string, name: string, epsilon = 
   const norm = g.node('ReduceL2', [x], { axes: [-1], keepdims: 1 }, `${name}_norm`);
   const clamped = g.node('Max', [norm, g.scalar(`${name}.eps`, epsilon)], {}, `${name}_clamp`);
   return g.node('Div', [x, clamped], {}, name);
+}
+
+/**
+ * A channels-first LayerNorm over axis 1 of NCHW (the `LayerNorm2d` of NAFNet-style code, eps
+ * 1e-6 by default), written out as the reference computes it: (x − μ) / √(σ² + ε) · w + b.
+ */
+export function channelsFirstLayerNorm(
+  g: GraphBuilder,
+  x: string,
+  name: string,
+  weight: WeightTensor,
+  bias: WeightTensor,
+  counter: ParamCounter,
+  epsilon = 1e-6,
+): string {
+  const c = weight.data.length;
+  counter.params += 2 * c;
+  const mean = g.node('ReduceMean', [x], { axes: [1], keepdims: 1 }, `${name}_mean`);
+  const centred = g.node('Sub', [x, mean], {}, `${name}_centred`);
+  const squared = g.node('Mul', [centred, centred], {}, `${name}_sq`);
+  const variance = g.node('ReduceMean', [squared], { axes: [1], keepdims: 1 }, `${name}_var`);
+  const shifted = g.node('Add', [variance, g.scalar(`${name}.eps`, epsilon)], {}, `${name}_var_eps`);
+  const normed = g.node('Div', [centred, g.node('Sqrt', [shifted], {}, `${name}_std`)], {}, `${name}_normed`);
+  const scaled = g.node(
+    'Mul',
+    [normed, g.tensor(`${name}.weight`, weight.data, [c, 1, 1])],
+    {},
+    `${name}_scaled`,
+  );
+  return g.node('Add', [scaled, g.tensor(`${name}.bias`, bias.data, [c, 1, 1])], {}, name);
 }

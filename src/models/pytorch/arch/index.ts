@@ -7,6 +7,7 @@ import type { Architecture } from '../types.js';
 import { dat } from './dat.js';
 import { esrgan } from './esrgan.js';
 import { hat } from './hat.js';
+import { omnisr } from './omnisr.js';
 import { plksr, realplksr } from './plksr.js';
 import { span } from './span.js';
 import { srvgg } from './srvgg.js';
@@ -19,6 +20,7 @@ export const ARCHITECTURES: readonly Architecture[] = [
   hat,
   dat,
   swinir,
+  omnisr,
   realplksr,
   plksr,
 ];

@@ -9,7 +9,16 @@
  * kernels (their dilations are not in the state dict) and RealPLKSR with DySample.
  */
 import { float, GraphBuilder } from '../../onnx/builder.js';
-import { concat, conv2d, gelu, type ParamCounter, pixelShuffle, reshape, slice } from '../../onnx/ops.js';
+import {
+  channelsFirstLayerNorm,
+  concat,
+  conv2d,
+  gelu,
+  type ParamCounter,
+  pixelShuffle,
+  reshape,
+  slice,
+} from '../../onnx/ops.js';
 import type { ArchDetection, Architecture, StateDict } from '../types.js';
 import { exactSqrt, need, shapeOf } from './keys.js';
 
@@ -102,24 +111,15 @@ function build(sd: StateDict, det: ArchDetection) {
     const back = g.node('Reshape', [normed, g.node('Shape', [x], {}, `${key}_shape`)], {}, `${key}_back`);
     return affine(back, key);
   };
-  /** The reference's channels-first LayerNorm (eps 1e-6), written out as it computes it. */
-  const channelsFirstLayerNorm = (x: string, key: string) => {
-    const mean = g.node('ReduceMean', [x], { axes: [1], keepdims: 1 }, `${key}_mean`);
-    const centred = g.node('Sub', [x, mean], {}, `${key}_centred`);
-    const variance = g.node(
-      'ReduceMean',
-      [g.node('Mul', [centred, centred], {}, `${key}_sq`)],
-      { axes: [1], keepdims: 1 },
-      `${key}_var`,
+  const channelsFirst = (x: string, key: string) =>
+    channelsFirstLayerNorm(
+      g,
+      x,
+      key,
+      need(sd, `${key}.weight`, [dim]),
+      need(sd, `${key}.bias`, [dim]),
+      counter,
     );
-    const std = g.node(
-      'Sqrt',
-      [g.node('Add', [variance, g.scalar(`${key}.eps`, 1e-6)], {}, `${key}_var_eps`)],
-      {},
-      `${key}_std`,
-    );
-    return affine(g.node('Div', [centred, std], {}, `${key}_normed`), key);
-  };
   const affine = (x: string, key: string) => {
     const w = need(sd, `${key}.weight`, [dim]);
     const b = need(sd, `${key}.bias`, [dim]);
@@ -132,7 +132,7 @@ function build(sd: StateDict, det: ArchDetection) {
   for (let b = 1; b <= (p.blocks as number); b++) {
     const k = `feats.${b}`;
     let y = x;
-    if (real && p.norm === 'layernorm') y = channelsFirstLayerNorm(y, `${k}.layer_norm`);
+    if (real && p.norm === 'layernorm') y = channelsFirst(y, `${k}.layer_norm`);
     const mixer = real ? `${k}.channel_mixer` : `${k}.channe_mixer`;
     y = conv(y, `${mixer}.0`);
     y = real ? mish(y, `${mixer}_mish`) : gelu(g, y, `${mixer}_gelu`);

@@ -55,7 +55,12 @@ export interface WindowGrid {
  * Reflect-pads `x` [1, C, H, W] on the bottom and right to a multiple of `ws`, as SwinIR's
  * `check_image_size` does: `F.pad(x, (0, (ws − W % ws) % ws, 0, (ws − H % ws) % ws), 'reflect')`.
  */
-export function padToWindows(g: GraphBuilder, x: string, ws: number): { padded: string; grid: WindowGrid } {
+export function padToWindows(
+  g: GraphBuilder,
+  x: string,
+  ws: number,
+  mode: 'reflect' | 'constant' = 'reflect',
+): { padded: string; grid: WindowGrid } {
   const h = shapeOf(g, x, 2, 3, 'in_h');
   const w = shapeOf(g, x, 3, 4, 'in_w');
   const padAmount = (side: Int64Value, name: string) =>
@@ -69,7 +74,7 @@ export function padToWindows(g: GraphBuilder, x: string, ws: number): { padded: 
   const padH = padAmount(h, 'pad_h');
   const padW = padAmount(w, 'pad_w');
   const pads = shapeVector(g, [0, 0, 0, 0, 0, 0, padH, padW], 'pads');
-  const padded = g.node('Pad', [x, pads], { mode: 'reflect' }, 'pad_reflect');
+  const padded = g.node('Pad', [x, pads], { mode }, `pad_${mode}`);
   const hp = intOp(g, 'Add', h, padH, 'hp');
   const wp = intOp(g, 'Add', w, padW, 'wp');
   return {
@@ -116,8 +121,20 @@ export function toWindowHeads(
   heads: number,
   d: number,
   name: string,
+  dilated = false,
 ): string {
   const { wh, ww } = grid;
+  if (dilated) {
+    // OmniSR's grid attention: window (x, y) holds rows x, x + nWh, x + 2·nWh, … (and columns alike).
+    const split = reshape(
+      g,
+      x,
+      gridShape(g, grid, 'dsplit', [wh, grid.nWh, ww, grid.nWw, heads, d]),
+      `${name}_split`,
+    );
+    const windows = transpose(g, split, [1, 3, 4, 0, 2, 5], `${name}_t`);
+    return reshape(g, windows, [-1, heads, wh * ww, d], name);
+  }
   const split = reshape(
     g,
     x,
@@ -137,6 +154,7 @@ export function fromWindowHeads(
   heads: number,
   d: number,
   name: string,
+  dilated = false,
 ): string {
   const { wh, ww } = grid;
   const split = reshape(
@@ -145,7 +163,8 @@ export function fromWindowHeads(
     gridShape(g, grid, 'windows', [grid.nWh, grid.nWw, heads, wh, ww, d]),
     `${name}_split`,
   );
-  const image = transpose(g, split, [0, 3, 1, 4, 2, 5], `${name}_t`);
+  // [nWh, nWw, nH, wh, ww, d] → [nWh, wh, nWw, ww, nH, d], or for dilated windows [wh, nWh, ww, nWw, nH, d].
+  const image = transpose(g, split, dilated ? [3, 0, 4, 1, 2, 5] : [0, 3, 1, 4, 2, 5], `${name}_t`);
   return reshape(g, image, [-1, heads * d], name);
 }
 
@@ -181,7 +200,7 @@ export function attend(
   q: string,
   k: string,
   v: string,
-  bias: string,
+  bias: string | undefined,
   mask: string | undefined,
   name: string,
 ): string {
@@ -189,7 +208,7 @@ export function attend(
   // than producing kᵀ in the window Transpose, which would move single floats instead of d-runs.
   const kT = transpose(g, k, [0, 1, 3, 2], `${name}_kT`);
   let scores = g.node('MatMul', [q, kT], {}, `${name}_scores`);
-  scores = g.node('Add', [scores, bias], {}, `${name}_bias`);
+  if (bias) scores = g.node('Add', [scores, bias], {}, `${name}_bias`);
   if (mask) scores = g.node('Add', [scores, mask], {}, `${name}_mask`);
   const probs = g.node('Softmax', [scores], { axis: -1 }, `${name}_softmax`);
   return g.node('MatMul', [probs, v], {}, name);

@@ -331,6 +331,12 @@ CASES = [
         ),
         (15, 9),
     ),
+    # A 3×3 input: one window after padding, so that window is the last row and column at once.
+    (
+        "swinir-one-window-x2",
+        dict(embed_dim=12, depths=(2,), num_heads=(2,), window_size=4, upsampler="pixelshuffledirect"),
+        (3, 3),
+    ),
 ]
 
 

@@ -68,7 +68,8 @@ export function maxAbsDiff(a: ort.Tensor, b: ort.Tensor): number {
 /** PyTorch's fp32 output must be reproduced this closely (the issue's bar). */
 export const TOLERANCE = 1e-4;
 
-const BUFFERS = /relative_position_index|attn_mask|rpe_biases|running_mean|running_var|num_batches_tracked/;
+const BUFFERS =
+  /relative_position_index|attn_mask|rpe_biases|running_mean|running_var|num_batches_tracked|^pro$/;
 
 /**
  * For each case of `manifest`: detection through the registry recovers the script's

@@ -9,6 +9,7 @@ import { esrgan } from './esrgan.js';
 import { hat } from './hat.js';
 import { omnisr } from './omnisr.js';
 import { plksr, realplksr } from './plksr.js';
+import { realcugan } from './realcugan.js';
 import { span } from './span.js';
 import { srvgg } from './srvgg.js';
 import { swinir } from './swinir.js';
@@ -23,4 +24,5 @@ export const ARCHITECTURES: readonly Architecture[] = [
   omnisr,
   realplksr,
   plksr,
+  realcugan,
 ];

@@ -94,7 +94,12 @@ export function padToWindows(
 }
 
 /** Crops [1, C, Hp·s, Wp·s] back to [1, C, H·s, W·s]. */
-export function cropToInput(g: GraphBuilder, x: string, grid: WindowGrid, scale: number): string {
+export function cropToInput(
+  g: GraphBuilder,
+  x: string,
+  grid: Pick<WindowGrid, 'h' | 'w'>,
+  scale: number,
+): string {
   const ends = concat(
     g,
     [intOp(g, 'Mul', grid.h, scale, 'out_h'), intOp(g, 'Mul', grid.w, scale, 'out_w')],

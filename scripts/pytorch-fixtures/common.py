@@ -13,6 +13,7 @@ import os
 import struct
 
 import torch
+import torch.nn.functional as F
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(REPO, "test", "fixtures", "pytorch")
@@ -107,3 +108,17 @@ def save_manifest(manifest, filename):
 def random_input(seed, channels, height, width):
     g = torch.Generator().manual_seed(seed)
     return torch.rand((1, channels, height, width), generator=g)
+
+
+def reflect_pad(x, left, right, top, bottom):
+    """F.pad(x, (left, right, top, bottom), "reflect"), extended to inputs too small to reflect.
+
+    PyTorch refuses a reflect pad >= the side; each side then reflects min(pad, side - 1) and
+    repeats the edge for the rest. Identical to F.pad wherever F.pad runs (the Pixelift graphs do
+    the same, so a 1x1 image gets an output instead of an error).
+    """
+    h, w = x.shape[2], x.shape[3]
+    r = [min(left, w - 1), min(right, w - 1), min(top, h - 1), min(bottom, h - 1)]
+    x = F.pad(x, tuple(r), "reflect")
+    rest = (left - r[0], right - r[1], top - r[2], bottom - r[3])
+    return F.pad(x, rest, "replicate") if any(rest) else x

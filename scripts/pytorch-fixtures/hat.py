@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common import random_input, randomize, save_manifest, write_case
+from common import random_input, randomize, reflect_pad, save_manifest, write_case
 from swinir import (
     RGB_MEAN,
     Mlp,
@@ -189,7 +189,7 @@ class HAT(nn.Module):
     def forward(self, x):
         h, w = x.shape[2:]
         x = x - self.mean
-        x = F.pad(x, (0, (self.ws - w % self.ws) % self.ws, 0, (self.ws - h % self.ws) % self.ws), "reflect")
+        x = reflect_pad(x, 0, (self.ws - w % self.ws) % self.ws, 0, (self.ws - h % self.ws) % self.ws)
         size = (x.shape[2], x.shape[3])
         mask = shifted_window_mask(size[0], size[1], self.ws, self.ws // 2)
         x = self.conv_first(x)
@@ -234,6 +234,8 @@ CASES = [
         ),
         (9, 17),
     ),
+    # A 1×2 input: the reflect padding has to repeat the edge.
+    ("hat-tiny-input-x2", dict(embed_dim=16, depths=(2,), num_heads=(2,), window_size=4), (1, 2)),
 ]
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common import random_input, randomize, save_manifest, write_case
+from common import random_input, randomize, reflect_pad, save_manifest, write_case
 
 
 def lrelu(x):
@@ -107,7 +107,7 @@ class UpCunet(nn.Module):
         x00 = x
         m, border = {2: (2, 18), 3: (4, 14), 4: (2, 19)}[self.scale]
         ph, pw = ((h0 - 1) // m + 1) * m, ((w0 - 1) // m + 1) * m
-        x = F.pad(x, (border, border + pw - w0, border, border + ph - h0), "reflect")
+        x = reflect_pad(x, border, border + pw - w0, border, border + ph - h0)
         x = self.unet1(x)
         x = self.unet2(x) + crop(x, 20)
         if self.scale == 4:
@@ -124,6 +124,8 @@ CASES = [
     ("realcugan-x2", dict(scale=2), (21, 22)),
     ("realcugan-pro-x3", dict(scale=3, pro=True), (18, 23)),
     ("realcugan-x4", dict(scale=4), (21, 23)),
+    # Smaller than the 18 px reflect border: the extended padding repeats the edge.
+    ("realcugan-tiny-input-x2", dict(scale=2), (6, 5)),
 ]
 
 PTH = {"realcugan-x2": "zip"}

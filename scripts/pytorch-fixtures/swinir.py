@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common import random_input, randomize, save_manifest, write_case
+from common import random_input, randomize, reflect_pad, save_manifest, write_case
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
@@ -247,7 +247,7 @@ class SwinIR(nn.Module):
     def forward(self, x):
         h, w = x.shape[2:]
         ph, pw = (self.ws - h % self.ws) % self.ws, (self.ws - w % self.ws) % self.ws
-        x = F.pad(x, (0, pw, 0, ph), "reflect")
+        x = reflect_pad(x, 0, pw, 0, ph)
         x = (x - self.mean) * self.img_range
         lrelu = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
         up2 = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")  # noqa: E731
@@ -330,6 +330,12 @@ CASES = [
             qkv_bias=False,
         ),
         (15, 9),
+    ),
+    # A 2×3 input with window 8: too small for F.pad's reflect, so the extended padding runs.
+    (
+        "swinir-tiny-input-x2",
+        dict(embed_dim=12, depths=(2,), num_heads=(3,), window_size=8, upsampler="pixelshuffledirect"),
+        (2, 3),
     ),
     # A 3×3 input: one window after padding, so that window is the last row and column at once.
     (

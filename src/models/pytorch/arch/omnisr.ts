@@ -40,6 +40,7 @@ import {
 } from './windows.js';
 
 const HEADS = 4;
+const ESA_MIN_SIDE = 15;
 /** spandrel's default when the model has no position tables to read the window size from. */
 const DEFAULT_WINDOW = 8;
 
@@ -103,7 +104,9 @@ function build(sd: StateDict, det: ArchDetection) {
   const counter: ParamCounter = { params: 0, flopsPerInputPixel: 0 };
   const g = new GraphBuilder('omnisr');
   const input = g.input('input', [1, 3, 'height', 'width']);
-  const { padded, grid } = padToWindows(g, input, ws, 'constant');
+  // ESA's strided conv and 7×7/3 max-pool need ≥ 15 padded pixels; the reference fails below
+  // that, so only inputs it cannot run get the larger (zero) padding.
+  const { padded, grid } = padToWindows(g, input, ws, 'constant', Math.ceil(ESA_MIN_SIDE / ws) * ws);
   const conv = (x: string, key: string, opts: { group?: number; stride?: number; padding?: number } = {}) =>
     conv2d(g, x, key, need(sd, `${key}.weight`), sd.get(`${key}.bias`), counter, 1, opts);
   const convWith = (x: string, key: string, w: WeightTensor, group = 1) =>

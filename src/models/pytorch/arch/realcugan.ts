@@ -16,12 +16,11 @@ import {
   type ParamCounter,
   pixelShuffle,
   shapeOf as shapeOfValue,
-  shapeVector,
   upsampleNearest,
 } from '../../onnx/ops.js';
 import type { ArchDetection, Architecture, StateDict } from '../types.js';
 import { need, shapeOf } from './keys.js';
-import { cropToInput } from './windows.js';
+import { cropToInput, reflectPad } from './windows.js';
 
 /** Reflect-pad border and size multiple of each scale's forward. */
 const PADDING: Record<number, { border: number; multiple: number }> = {
@@ -172,12 +171,13 @@ function build(sd: StateDict, det: ArchDetection) {
       border,
       label,
     );
-  const pads = shapeVector(
+  const padded = reflectPad(
     g,
-    [0, 0, border, border, 0, 0, extra(h, 'pad_bottom'), extra(w, 'pad_right')],
-    'pads',
+    x00,
+    { h, w },
+    [border, border, extra(h, 'pad_bottom'), extra(w, 'pad_right')],
+    'pad',
   );
-  const padded = g.node('Pad', [x00, pads], { mode: 'reflect' }, 'pad_reflect');
   const up = s === 3 ? 3 : 2;
   const x = unet1(padded, up);
   let y = g.node('Add', [unet2(x, up * up), crop(x, 20, 'unet1_out_crop')], {}, 'cascade');

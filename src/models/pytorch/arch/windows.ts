@@ -53,28 +53,42 @@ export interface WindowGrid {
 
 /**
  * Reflect-pads `x` [1, C, H, W] on the bottom and right to a multiple of `ws`, as SwinIR's
- * `check_image_size` does: `F.pad(x, (0, (ws − W % ws) % ws, 0, (ws − H % ws) % ws), 'reflect')`.
+ * `check_image_size` does: `F.pad(x, (0, (ws − W % ws) % ws, 0, (ws − H % ws) % ws), 'reflect')`
+ * (OmniSR: zeros). `minSide` raises the padded size for networks with a minimum (OmniSR's ESA).
  */
 export function padToWindows(
   g: GraphBuilder,
   x: string,
   ws: number,
   mode: 'reflect' | 'constant' = 'reflect',
+  minSide = 0,
 ): { padded: string; grid: WindowGrid } {
   const h = shapeOf(g, x, 2, 3, 'in_h');
   const w = shapeOf(g, x, 3, 4, 'in_w');
-  const padAmount = (side: Int64Value, name: string) =>
-    intOp(
+  const padAmount = (side: Int64Value, name: string) => {
+    const toMultiple = intOp(
       g,
       'Mod',
       intOp(g, 'Sub', g.int64s(`${name}.ws`, [ws]), intOp(g, 'Mod', side, ws, `${name}_r`), `${name}_d`),
       ws,
-      name,
+      `${name}_multiple`,
     );
+    if (minSide <= 0) return toMultiple;
+    // max(side + toMultiple, minSide) − side; minSide is a multiple of ws, so the sum stays one.
+    const target = g.node(
+      'Max',
+      [intOp(g, 'Add', side, toMultiple, `${name}_padded`), g.int64s(`${name}.min`, [minSide])],
+      {},
+      `${name}_target`,
+    );
+    return intOp(g, 'Sub', target, side, name);
+  };
   const padH = padAmount(h, 'pad_h');
   const padW = padAmount(w, 'pad_w');
-  const pads = shapeVector(g, [0, 0, 0, 0, 0, 0, padH, padW], 'pads');
-  const padded = g.node('Pad', [x, pads], { mode }, `pad_${mode}`);
+  const padded =
+    mode === 'reflect'
+      ? reflectPad(g, x, { h, w }, [0, 0, padH, padW], 'pad')
+      : g.node('Pad', [x, shapeVector(g, [0, 0, 0, 0, 0, 0, padH, padW], 'pads')], { mode }, 'pad_constant');
   const hp = intOp(g, 'Add', h, padH, 'hp');
   const wp = intOp(g, 'Add', w, padW, 'wp');
   return {
@@ -91,6 +105,44 @@ export function padToWindows(
       nWw: intOp(g, 'Div', wp, ws, 'nww'),
     },
   };
+}
+
+/**
+ * `F.pad(x, …, 'reflect')` of [1, C, H, W] by [top, left, bottom, right] (constants or int64
+ * [1] values), extended to inputs too small to reflect: PyTorch (and onnxruntime) refuse a
+ * reflect pad ≥ the side, so each side reflects min(pad, side − 1) and repeats the edge for the
+ * rest. Identical to the reference wherever the reference runs; a 1×1 or 2×2 image gets an
+ * output instead of an error.
+ */
+export function reflectPad(
+  g: GraphBuilder,
+  x: string,
+  size: { h: Int64Value; w: Int64Value },
+  pads: readonly [Int64Value | number, Int64Value | number, Int64Value | number, Int64Value | number],
+  name: string,
+): string {
+  const hm1 = intOp(g, 'Sub', size.h, 1, `${name}_h_last`);
+  const wm1 = intOp(g, 'Sub', size.w, 1, `${name}_w_last`);
+  const amount = (p: Int64Value | number, label: string) =>
+    typeof p === 'number' ? g.int64s(`${name}.${label}`, [p]) : p;
+  const parts = pads.map((p, i) => {
+    const total = amount(p, `p${i}`);
+    const reflected = g.node('Min', [total, i % 2 === 0 ? hm1 : wm1], {}, `${name}_reflect${i}`);
+    return { reflected, rest: intOp(g, 'Sub', total, reflected, `${name}_edge${i}`) };
+  });
+  const vector = (key: 'reflected' | 'rest', label: string) =>
+    shapeVector(
+      g,
+      [0, 0, parts[0]![key], parts[1]![key], 0, 0, parts[2]![key], parts[3]![key]],
+      `${name}_${label}`,
+    );
+  const reflected = g.node(
+    'Pad',
+    [x, vector('reflected', 'reflect_pads')],
+    { mode: 'reflect' },
+    `${name}_reflect`,
+  );
+  return g.node('Pad', [reflected, vector('rest', 'edge_pads')], { mode: 'edge' }, `${name}_edge`);
 }
 
 /** Crops [1, C, Hp·s, Wp·s] back to [1, C, H·s, W·s]. */

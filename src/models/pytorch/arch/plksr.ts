@@ -89,13 +89,33 @@ function build(sd: StateDict, det: ArchDetection) {
     conv2d(g, x, key, need(sd, `${key}.weight`), sd.get(`${key}.bias`), counter);
   const input = g.input('input', [1, 3, 'height', 'width']);
 
-  const mish = (x: string, name: string) =>
-    g.node(
-      'Mul',
-      [x, g.node('Tanh', [g.node('Softplus', [x], {}, `${name}_softplus`)], {}, `${name}_tanh`)],
+  /**
+   * Mish, x·tanh(softplus(x)), as x·n/(n + 2) with n = eˣ(eˣ + 2) (the same function:
+   * tanh(ln(1 + eˣ)) = ((1 + eˣ)² − 1)/((1 + eˣ)² + 1)). onnxruntime's Softplus kernel took 28 %
+   * of a RealPLKSR run; Exp is vectorised. x is clamped at 20 inside n, where n/(n + 2) is 1 in
+   * float32, as PyTorch's softplus threshold makes it.
+   */
+  const mish = (x: string, name: string) => {
+    const e = g.node(
+      'Exp',
+      [g.node('Min', [x, g.scalar(`${name}.cap`, 20)], {}, `${name}_cap`)],
       {},
-      name,
+      `${name}_exp`,
     );
+    const n = g.node(
+      'Mul',
+      [e, g.node('Add', [e, g.scalar(`${name}.two`, 2)], {}, `${name}_e2`)],
+      {},
+      `${name}_n`,
+    );
+    const ratio = g.node(
+      'Div',
+      [n, g.node('Add', [n, g.scalar(`${name}.two_d`, 2)], {}, `${name}_n2`)],
+      {},
+      `${name}_tanh`,
+    );
+    return g.node('Mul', [x, ratio], {}, name);
+  };
   /** nn.GroupNorm(4, C): InstanceNormalization over [1, 4, C/4·H·W], then the per-channel affine. */
   const groupNorm = (x: string, key: string) => {
     const groups = 4;

@@ -60,6 +60,8 @@ export interface SubmitRequest extends UpscaleShape {
 /** Who is asking: the key's id, or null in open mode. */
 export interface Caller {
   readonly keyId: string | null;
+  /** May manage models (an admin key, or open mode on loopback with no keys at all). */
+  readonly admin?: boolean;
 }
 
 export interface Estimate {

@@ -87,4 +87,8 @@ export const MIGRATIONS: readonly string[] = [
     value text NOT NULL
   );
   `,
+  // Admin keys manage models over HTTP (POST/DELETE /v1/models).
+  `
+  ALTER TABLE api_keys ADD COLUMN admin boolean NOT NULL DEFAULT false;
+  `,
 ];

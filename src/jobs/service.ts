@@ -82,6 +82,8 @@ export interface JobServiceOptions {
   readonly blobs: BlobStore;
   readonly events: JobEvents;
   readonly models: ModelStore;
+  /** Scale-out: fetch a user model another node added before its name is resolved. */
+  readonly ensureModel?: (name: string | undefined) => Promise<void>;
   /** Fetches an image URL under the SSRF rules (delivery/fetch-url.ts, bound to config). */
   readonly fetchImage: (url: string, signal?: AbortSignal) => Promise<Buffer>;
   readonly limits: Limits;
@@ -297,6 +299,7 @@ export class JobService {
     data: Buffer,
   ): Promise<{ estimate: Estimate; request: Omit<UpscaleRequest, 'inputBlob'> }> {
     const info = await probe(data, this.o.limits);
+    await this.o.ensureModel?.(req.model);
     const resolved = this.o.models.resolve(req.model);
     checkKnobs(req);
     const knobs = knobsWithPreset(req, resolved.preset);

@@ -209,6 +209,12 @@ export class ModelStore {
     if (m) return m;
     const reason = this.unavailable.get(id);
     if (reason) throw new PixeliftError('model_not_installed', { model: id, reason });
+    // A user model whose file is there but unusable: say why, not just "unknown".
+    const problem = this.problems.find((p) => {
+      const base = path.basename(p.file);
+      return base.slice(0, base.length - path.extname(base).length).toLowerCase() === id;
+    });
+    if (problem) throw problem.error;
     throw new PixeliftError('model_not_found', { model: id });
   }
 

@@ -97,6 +97,12 @@ export function modelRoutes(app: FastifyInstance, deps: ApiDeps): void {
           });
         }
         const { model } = await addUserModel(deps.models, { file, originalName, id });
+        try {
+          await deps.modelSync?.publish(model);
+        } catch (err) {
+          removeUserModel(deps.models, model.id); // not shared, so not kept
+          throw err;
+        }
         return reply.code(201).send(presentUserModel(model));
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
@@ -116,7 +122,9 @@ export function modelRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (request) => {
       requireAdmin(request.caller, 'Removing a model');
+      await deps.modelSync?.ensure(request.params.id);
       const m = removeUserModel(deps.models, request.params.id);
+      await deps.modelSync?.unpublish(m.id);
       return { id: m.id, object: 'model', deleted: true };
     },
   );

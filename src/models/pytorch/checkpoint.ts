@@ -124,9 +124,23 @@ function storageFromPid(pid: unknown, storages: Map<string, Storage>): Storage {
 
 function readZip(bytes: Uint8Array, file: string): unknown {
   let entries: Record<string, Uint8Array>;
+  // torch writes every entry stored (uncompressed); a deflated entry may only expand so far,
+  // or a small file could claim gigabytes (a zip bomb). Checked from the directory, before inflating.
+  let expanded = 0;
+  const budget = 2 * bytes.byteLength + 1024 * 1024;
+  const filter = (f: { name: string; size: number; originalSize: number }) => {
+    expanded += f.originalSize;
+    if (expanded > budget) {
+      throw new PickleError(
+        `the archive expands to more than ${budget} bytes (entry ${f.name}): not a checkpoint`,
+      );
+    }
+    return true;
+  };
   try {
-    entries = unzipSync(bytes);
+    entries = unzipSync(bytes, { filter });
   } catch (err) {
+    if (err instanceof PickleError) throw err;
     throw new PickleError(`not a readable zip archive (${(err as Error).message})`);
   }
   const pkl = Object.keys(entries).find((n) => /^[^/]+\/data\.pkl$/.test(n) || n === 'data.pkl');

@@ -126,6 +126,11 @@ export const ERRORS = {
     retryable: false,
     message: 'Unsupported Content-Type "{contentType}"; send {expected}',
   },
+  forbidden: {
+    status: 403,
+    retryable: false,
+    message: '{action} needs an admin key (`pixelift keys create --admin`)',
+  },
   route_not_found: { status: 404, retryable: false, message: 'No route {method} {url}' },
   idempotency_key_reused: {
     status: 422,

@@ -213,10 +213,13 @@ class SPAN(nn.Module):
 # --- file formats ------------------------------------------------------------------------------
 
 def save_safetensors(sd, path, dtype='F32'):
-    np_dtype = {'F32': np.float32, 'F16': np.float16}[dtype]
     header, blobs, offset = {}, [], 0
     for k, v in sd.items():
-        b = v.detach().cpu().numpy().astype(np_dtype).tobytes()
+        v = v.detach().cpu()
+        if dtype == 'BF16':
+            b = v.bfloat16().view(torch.int16).numpy().tobytes()
+        else:
+            b = v.numpy().astype({'F32': np.float32, 'F16': np.float16}[dtype]).tobytes()
         header[k] = {'dtype': dtype, 'shape': list(v.shape), 'data_offsets': [offset, offset + len(b)]}
         blobs.append(b)
         offset += len(b)
@@ -307,6 +310,23 @@ def main():
         ('esrgan-basicsr-x4-fp16-module.pth',
          lambda sd, f: save(OrderedDict(('module.' + k, v.half()) for k, v in sd.items()), f)),
     ], 'esrgan', 4, {'layout': 'basicsr'}, half=True)
+
+    # bf16 weights: safetensors BF16 and a zip checkpoint of BFloat16Storage.
+    m = SRVGGNetCompact(act='prelu', scale=4)
+    for p in m.parameters():
+        p.copy_(p.bfloat16().float())
+    case('srvgg-prelu-x4-bf16', m, [
+        ('srvgg-prelu-x4-bf16.safetensors', lambda sd, f: save_safetensors(sd, os.path.join(OUT, f), 'BF16')),
+        ('srvgg-prelu-x4-bf16.pth', lambda sd, f: save(OrderedDict((k, v.bfloat16()) for k, v in sd.items()), f)),
+    ], 'srvgg', 4, {'act': 'prelu'})
+    # A training checkpoint as research code saves it: pickle protocol 4 (FRAME, MEMOIZE,
+    # STACK_GLOBAL), numpy scalars and arrays and an argparse.Namespace beside the weights.
+    import argparse
+    m = SRVGGNetCompact(act='prelu', scale=4)
+    case('srvgg-prelu-x4-training', m, [('srvgg-prelu-x4-training.pth', lambda sd, f: torch.save(
+        {'net_g': sd, 'epoch': np.int64(12), 'psnr': np.float32(27.5), 'lr_history': np.array([1e-4, 5e-5]),
+         'args': argparse.Namespace(lr=1e-4, scale=4, name='compact')},
+        os.path.join(OUT, f), pickle_protocol=4))], 'srvgg', 4, {'act': 'prelu'})
 
     # SRVGGNetCompact: PReLU (released models) and ReLU.
     m = SRVGGNetCompact(act='prelu', scale=4)

@@ -82,15 +82,9 @@ export function registerModels(program: Command): void {
     .option('--id <id>', 'the model id (default: the file name without extension)')
     .option('--json', 'print what was found as JSON')
     .action(async (file: string, opts: { id?: string; json?: boolean }) => {
-      const { store, config } = cliContext();
+      const { store } = cliContext();
       try {
-        const { model, prepared } = await addUserModel(store, {
-          file,
-          id: opts.id,
-          modelsDir: config.modelsDir,
-          modelCacheDir: config.modelCacheDir,
-          maxModelBytes: config.maxModelBytes,
-        });
+        const { model, prepared } = await addUserModel(store, { file, id: opts.id });
         if (opts.json) console.log(JSON.stringify(describe(model), null, 2));
         else {
           const cost = model.cost[prepared.scale];

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
-import type { Config } from '../config.js';
+import { type Config, DEFAULTS } from '../config.js';
 import { isPixeliftError, PixeliftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { findAlias, type KnobPreset } from './aliases.js';
@@ -105,6 +105,15 @@ export class ModelStore {
   private readonly runners = new Map<string, Promise<ModelRunner>>();
 
   constructor(private readonly options: ModelStoreOptions) {}
+
+  /** Where user models live and the largest one accepted (for adding and removing them). */
+  get userModelSettings(): { modelsDir: string; modelCacheDir: string; maxModelBytes: number } {
+    return {
+      modelsDir: this.options.modelsDir,
+      modelCacheDir: this.options.modelCacheDir,
+      maxModelBytes: this.options.maxModelBytes ?? DEFAULTS.maxModelBytes,
+    };
+  }
 
   /**
    * Every model: installed built-ins, then user models. Cheap after the first call: the models
@@ -200,6 +209,12 @@ export class ModelStore {
     if (m) return m;
     const reason = this.unavailable.get(id);
     if (reason) throw new PixeliftError('model_not_installed', { model: id, reason });
+    // A user model whose file is there but unusable: say why, not just "unknown".
+    const problem = this.problems.find((p) => {
+      const base = path.basename(p.file);
+      return base.slice(0, base.length - path.extname(base).length).toLowerCase() === id;
+    });
+    if (problem) throw problem.error;
     throw new PixeliftError('model_not_found', { model: id });
   }
 

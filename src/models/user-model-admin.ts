@@ -20,9 +20,6 @@ export interface AddModelOptions {
   readonly originalName?: string;
   /** The model id (default: the name without extension, lower-cased). */
   readonly id?: string;
-  readonly modelsDir: string;
-  readonly modelCacheDir: string;
-  readonly maxModelBytes: number;
 }
 
 export interface AddedModel {
@@ -41,6 +38,7 @@ export function idFromFileName(name: string): string {
 }
 
 export async function addUserModel(store: ModelStore, o: AddModelOptions): Promise<AddedModel> {
+  const { modelsDir, maxModelBytes } = store.userModelSettings;
   const name = o.originalName ?? path.basename(o.file);
   const ext = path.extname(name).toLowerCase();
   if (!(PYTORCH_EXTENSIONS as readonly string[]).includes(ext)) {
@@ -59,7 +57,7 @@ export async function addUserModel(store: ModelStore, o: AddModelOptions): Promi
   if (
     BUILTIN_MODELS.some((m) => m.id === id) ||
     store.list().some((m) => m.id === id) ||
-    stemTaken(o.modelsDir, id)
+    stemTaken(modelsDir, id)
   ) {
     throw new PixeliftError('invalid_argument', {
       param: 'id',
@@ -67,11 +65,11 @@ export async function addUserModel(store: ModelStore, o: AddModelOptions): Promi
     });
   }
   // Recognise it before it goes anywhere near the models directory (this also checks the size).
-  inspectPytorchFile(o.file, { maxBytes: o.maxModelBytes });
-  fs.mkdirSync(o.modelsDir, { recursive: true });
-  const target = path.join(o.modelsDir, `${id}${ext}`);
+  inspectPytorchFile(o.file, { maxBytes: maxModelBytes });
+  fs.mkdirSync(modelsDir, { recursive: true });
+  const target = path.join(modelsDir, `${id}${ext}`);
   // Copy under a name the scan ignores, then rename: no process ever sees half a file.
-  const tmp = path.join(o.modelsDir, `.${id}${ext}.${process.pid}.partial`);
+  const tmp = path.join(modelsDir, `.${id}${ext}.${process.pid}.partial`);
   fs.copyFileSync(o.file, tmp);
   fs.renameSync(tmp, target);
   try {

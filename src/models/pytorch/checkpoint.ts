@@ -124,9 +124,23 @@ function storageFromPid(pid: unknown, storages: Map<string, Storage>): Storage {
 
 function readZip(bytes: Uint8Array, file: string): unknown {
   let entries: Record<string, Uint8Array>;
+  // torch writes every entry stored (uncompressed); a deflated entry may only expand so far,
+  // or a small file could claim gigabytes (a zip bomb). Checked from the directory, before inflating.
+  let expanded = 0;
+  const budget = 2 * bytes.byteLength + 1024 * 1024;
+  const filter = (f: { name: string; size: number; originalSize: number }) => {
+    expanded += f.originalSize;
+    if (expanded > budget) {
+      throw new PickleError(
+        `the archive expands to more than ${budget} bytes (entry ${f.name}): not a checkpoint`,
+      );
+    }
+    return true;
+  };
   try {
-    entries = unzipSync(bytes);
+    entries = unzipSync(bytes, { filter });
   } catch (err) {
+    if (err instanceof PickleError) throw err;
     throw new PickleError(`not a readable zip archive (${(err as Error).message})`);
   }
   const pkl = Object.keys(entries).find((n) => /^[^/]+\/data\.pkl$/.test(n) || n === 'data.pkl');
@@ -206,8 +220,15 @@ function resolveTensors(value: unknown, seen = new Map<unknown, unknown>()): unk
     }
     return t;
   }
-  if (Array.isArray(value)) return value.map((v) => resolveTensors(v, seen));
+  // A pickle can make a container hold itself (memo); each container is walked once.
+  if (seen.has(value)) return seen.get(value);
+  if (Array.isArray(value)) {
+    seen.set(value, value);
+    for (let i = 0; i < value.length; i++) value[i] = resolveTensors(value[i], seen);
+    return value;
+  }
   if (typeof value === 'object' && value !== null && 'map' in value && value.map instanceof Map) {
+    seen.set(value, value);
     for (const [k, v] of value.map) value.map.set(k, resolveTensors(v, seen));
   }
   return value;
@@ -221,7 +242,9 @@ function materialise(ref: TensorRef): TorchTensor {
   const src = s.decoded;
   // The furthest element the view reads must lie inside the storage.
   const last = ref.offset + ref.shape.reduce((acc, d, i) => acc + (d > 0 ? (d - 1) * ref.stride[i]! : 0), 0);
-  if (count > 0 && (ref.offset < 0 || last >= src.length)) {
+  // A view reads inside its storage and, in a state dict, never repeats elements (no
+  // zero strides): both bound what a crafted file can make Pixelift allocate.
+  if (count > 0 && (ref.offset < 0 || last >= src.length || count > src.length)) {
     throw new PickleError(`a tensor ${ref.shape.join('x')} reads past its storage ${s.key}`);
   }
   const contiguous = contiguousStride(ref.shape).every((st, i) => ref.shape[i] === 1 || st === ref.stride[i]);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { zipSync } from 'fflate';
 import { isPixeliftError } from '../../../src/errors.js';
 import { importPytorch, readStateDict } from '../../../src/models/pytorch/import.js';
 import { tempDir } from '../../helpers/models.js';
@@ -67,6 +68,15 @@ for (const file of [
     }
   });
 }
+
+test('a zip bomb (a deflated entry claiming 64 MB in a 64 kB file) is refused before it is inflated', () => {
+  const bomb = zipSync({ 'archive/data.pkl': new Uint8Array(64 * 1024 * 1024) }, { level: 9 });
+  assert.ok(bomb.length < 200_000, `the bomb is ${bomb.length} bytes`);
+  assert.throws(
+    () => readStateDict(bomb, 'bomb.pth'),
+    (err) => isPixeliftError(err, 'model_unreadable') && /expands to more than/.test(err.message),
+  );
+});
 
 test('a file that is no model format at all is model_unreadable', () => {
   assert.throws(

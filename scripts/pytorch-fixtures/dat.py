@@ -286,6 +286,8 @@ CASES = [
         ),
         (10, 13),
     ),
+    # 3×3, padded to 4×4: one row (2×4 windows) or one column (4×2) of windows, shifted in block 2.
+    ("dat-tiny-input-x2", dict(embed_dim=32, split_size=(2, 4), depth=(3,), num_heads=(4,)), (3, 3)),
 ]
 
 

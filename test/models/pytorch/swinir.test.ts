@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { isPixeliftError } from '../../../src/errors.js';
 import { swinir } from '../../../src/models/pytorch/arch/swinir.js';
 import { loadStateDict, referenceCases, verifyAgainstPyTorch } from './reference.js';
 
@@ -37,4 +38,16 @@ test('leaves SwinIR variants it cannot run to the unknown-architecture path: abs
   assert.ok(swinir.detect(sd));
   sd.set('absolute_pos_embed', zeros([1, 256, 16]));
   assert.equal(swinir.detect(sd), undefined);
+});
+
+test('EXPECTED FAILURE - a recognised SwinIR missing one block tensor is model_unreadable naming it', () => {
+  const [c] = referenceCases('swinir.json');
+  const sd = new Map(loadStateDict(c!));
+  const det = swinir.detect(sd)!;
+  sd.delete('layers.1.residual_group.blocks.1.attn.proj.weight');
+  assert.throws(
+    () => swinir.build(sd, det),
+    (e) =>
+      isPixeliftError(e) && e.code === 'model_unreadable' && /blocks\.1\.attn\.proj\.weight/.test(e.message),
+  );
 });

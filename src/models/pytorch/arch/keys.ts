@@ -32,17 +32,20 @@ export function exactSqrt(n: number): number | undefined {
   return r * r === n ? r : undefined;
 }
 
-/** The tensor `key`, which the detected architecture requires; a missing one means a damaged file. */
+/**
+ * The tensor `key`, which the detected architecture requires: a missing or misshapen one means
+ * a damaged or hand-edited file, reported as `model_unreadable` naming the tensor.
+ */
 export function need(sd: StateDict, key: string, shape?: readonly number[]): TorchTensor {
   const t = sd.get(key);
   if (!t) {
-    throw new PixeliftError('model_format_invalid', {
+    throw new PixeliftError('model_unreadable', {
       file: 'state dict',
       message: `the tensor ${key} is missing`,
     });
   }
   if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
-    throw new PixeliftError('model_format_invalid', {
+    throw new PixeliftError('model_unreadable', {
       file: 'state dict',
       message: `${key} has shape ${t.shape.join('x')}, expected ${shape.join('x')}`,
     });

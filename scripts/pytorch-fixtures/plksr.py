@@ -86,8 +86,39 @@ class PLKBlock(nn.Module):
         return y + x
 
 
+class DySample(nn.Module):
+    """Learned-offset upsampling (Liu et al. 2023) as RealPLKSR uses it: per group, a bilinear
+    grid_sample of the input at pixel centres moved by offset·sigmoid(scope)/2 + a fixed pattern."""
+
+    def __init__(self, cin, cout, scale, groups, end_convolution):
+        super().__init__()
+        self.scale, self.groups, self.end_convolution = scale, groups, end_convolution
+        if end_convolution:
+            self.end_conv = nn.Conv2d(cin, cout, 1)
+        self.offset = nn.Conv2d(cin, 2 * groups * scale * scale, 1)
+        self.scope = nn.Conv2d(cin, 2 * groups * scale * scale, 1, bias=False)
+        h = torch.arange((-scale + 1) / 2, (scale - 1) / 2 + 1) / scale
+        pos = torch.stack(torch.meshgrid([h, h], indexing="ij")).transpose(1, 2).repeat(1, groups, 1).reshape(1, -1, 1, 1)
+        self.register_buffer("init_pos", pos)
+
+    def forward(self, x):
+        offset = self.offset(x) * self.scope(x).sigmoid() * 0.5 + self.init_pos
+        b, _, h, w = offset.shape
+        offset = offset.view(b, 2, -1, h, w)
+        ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+        coords = torch.stack([xs, ys]).view(1, 2, 1, h, w)
+        norm = torch.tensor([w, h], dtype=x.dtype).view(1, 2, 1, 1, 1)
+        coords = 2 * (coords + offset) / norm - 1
+        coords = F.pixel_shuffle(coords.reshape(b, -1, h, w), self.scale)
+        coords = coords.view(b, 2, -1, self.scale * h, self.scale * w).permute(0, 2, 3, 4, 1).flatten(0, 1)
+        out = F.grid_sample(
+            x.reshape(b * self.groups, -1, h, w), coords, mode="bilinear", align_corners=False, padding_mode="border"
+        ).view(b, -1, self.scale * h, self.scale * w)
+        return self.end_conv(out) if self.end_convolution else out
+
+
 class PLKSR(nn.Module):
-    def __init__(self, dim=16, n_blocks=2, scale=2, kernel=7, split_ratio=0.25, use_ea=True, real=False, **block):
+    def __init__(self, dim=16, n_blocks=2, scale=2, kernel=7, split_ratio=0.25, use_ea=True, real=False, dysample=False, **block):
         super().__init__()
         self.scale = scale
         layers = [nn.Conv2d(3, dim, 3, 1, 1)]
@@ -96,10 +127,13 @@ class PLKSR(nn.Module):
             layers.append(nn.Dropout2d(0))
         layers.append(nn.Conv2d(dim, 3 * scale * scale, 3, 1, 1))
         self.feats = nn.Sequential(*layers)
+        self.dysample = dysample
+        if dysample:
+            self.to_img = DySample(3 * scale * scale, 3, scale, 3 if scale % 2 else 4, scale != 1)
 
     def forward(self, x):
         y = self.feats(x) + torch.repeat_interleave(x, self.scale * self.scale, dim=1)
-        return F.pixel_shuffle(y, self.scale)
+        return self.to_img(y) if self.dysample else F.pixel_shuffle(y, self.scale)
 
 
 CASES = [
@@ -108,6 +142,8 @@ CASES = [
     ("plksr-dccm-rect-x4", dict(scale=4, ccm="DCCM", rect=True, kernel=9, n_blocks=3), (10, 7)),
     ("realplksr-groupnorm-x2", dict(real=True, scale=2, n_blocks=3), (9, 12)),
     ("realplksr-layernorm-x4", dict(real=True, scale=4, layer_norm=True, dim=24, kernel=9), (7, 10)),
+    ("realplksr-dysample-x2", dict(real=True, scale=2, dysample=True), (9, 11)),
+    ("realplksr-dysample-x3", dict(real=True, scale=3, dysample=True, layer_norm=True), (8, 7)),
 ]
 
 
@@ -123,6 +159,7 @@ def detection(args):
     }
     if a["real"]:
         params["norm"] = "layernorm" if a.get("layer_norm") else "groupnorm"
+        params["dysample"] = a.get("dysample", False)
     else:
         params["ccmType"] = a["ccm"]
         params["lkType"] = "RectSparsePLK" if a["rect"] else "PLK"

@@ -69,7 +69,7 @@ export function maxAbsDiff(a: ort.Tensor, b: ort.Tensor): number {
 export const TOLERANCE = 1e-4;
 
 const BUFFERS =
-  /relative_position_index|attn_mask|rpe_biases|running_mean|running_var|num_batches_tracked|^pro$/;
+  /relative_position_index|attn_mask|rpe_biases|running_mean|running_var|num_batches_tracked|init_pos|^pro$/;
 
 /**
  * For each case of `manifest`: detection through the registry recovers the script's

@@ -5,18 +5,22 @@
  * channel before the final PixelShuffle. RealPLKSR uses Mish in a doubled mixer and a GroupNorm
  * (4 groups) or channels-first LayerNorm per block.
  *
- * Detected as spandrel does. Not supported (left to `model_arch_unknown`): PLKSR's SparsePLK
- * kernels (their dilations are not in the state dict) and RealPLKSR with DySample.
+ * Detected as spandrel does. RealPLKSR's optional DySample upsampler (learned offsets, bilinear
+ * GridSample) replaces the PixelShuffle. Not supported (left to `model_arch_unknown`): PLKSR's
+ * SparsePLK kernels (their dilations are not in the state dict).
  */
-import { float, GraphBuilder } from '../../onnx/builder.js';
+import { DataType, float, GraphBuilder } from '../../onnx/builder.js';
 import {
   channelsFirstLayerNorm,
   concat,
   conv2d,
   gelu,
+  intOp,
   type ParamCounter,
   pixelShuffle,
   reshape,
+  shapeOf as shapeOfValue,
+  shapeVector,
   slice,
 } from '../../onnx/ops.js';
 import type { ArchDetection, Architecture, StateDict } from '../types.js';
@@ -38,7 +42,6 @@ function detectCommon(sd: StateDict, real: boolean): ArchDetection | undefined {
   const m0 = shapeOf(sd, `feats.1.${mixer}.0.weight`, 4);
   const m2 = shapeOf(sd, `feats.1.${mixer}.2.weight`, 4);
   if (!first || !m0 || !m2 || first[1] !== 3) return undefined;
-  if (real && sd.has('to_img.init_pos')) return undefined; // DySample
   const dim = first[0]!;
   const last = lastConvIndex(sd);
   const out = shapeOf(sd, `feats.${last}.weight`, 4)?.[0];
@@ -58,6 +61,7 @@ function detectCommon(sd: StateDict, real: boolean): ArchDetection | undefined {
   let variant: string;
   if (real) {
     params.norm = sd.has('feats.1.layer_norm.weight') ? 'layernorm' : 'groupnorm';
+    params.dysample = sd.has('to_img.init_pos');
     variant = `RealPLKSR, ${blocks} blocks, ${dim} ch, kernel ${lk[2]} (${params.norm})`;
   } else {
     const ccm =
@@ -188,7 +192,8 @@ function build(sd: StateDict, det: ArchDetection) {
   const repeat = Array.from({ length: 3 * s * s }, (_, j) => Math.floor(j / (s * s)));
   const repeated = g.node('Gather', [input, g.int64s('repeat_index', repeat)], { axis: 1 }, 'repeat_input');
   const sum = g.node('Add', [feats, repeated], {}, 'skip');
-  g.output(pixelShuffle(g, sum, s, 'to_img'), 'output', [1, 3, 'out_height', 'out_width']);
+  const out = p.dysample ? dySample(g, sd, sum, s, counter) : pixelShuffle(g, sum, s, 'to_img');
+  g.output(out, 'output', [1, 3, 'out_height', 'out_width']);
   return {
     onnx: g.toBytes({ producer: 'pixelift-pytorch', metadata: { arch: det.arch, variant: det.variant } }),
     stats: {
@@ -199,6 +204,145 @@ function build(sd: StateDict, det: ArchDetection) {
       outputChannels: 3,
     },
   };
+}
+
+/**
+ * DySample (Liu et al. 2023) as spandrel's RealPLKSR uses it: offsets = offset(x)·σ(scope(x))/2 +
+ * init_pos, added to the pixel centres, normalised to [−1, 1], pixel-shuffled into an s×-finer
+ * sampling grid per channel group, then a bilinear GridSample (border padding, align_corners
+ * off) of the input and, for s > 1, a 1×1 end convolution.
+ */
+function dySample(g: GraphBuilder, sd: StateDict, x: string, s: number, counter: ParamCounter): string {
+  const offsetW = need(sd, 'to_img.offset.weight');
+  const cin = offsetW.shape[1]!;
+  const groups = offsetW.shape[0]! / (2 * s * s);
+  const conv1 = (input: string, key: string) =>
+    conv2d(g, input, key, need(sd, `${key}.weight`), sd.get(`${key}.bias`), counter);
+  const initPos = need(sd, 'to_img.init_pos');
+  const scope = g.node('Sigmoid', [conv1(x, 'to_img.scope')], {}, 'dysample_scope');
+  const scaled = g.node(
+    'Mul',
+    [g.node('Mul', [conv1(x, 'to_img.offset'), scope], {}, 'dysample_gated'), g.scalar('dysample.half', 0.5)],
+    {},
+    'dysample_half',
+  );
+  const offset = g.node(
+    'Add',
+    [scaled, g.tensor('to_img.init_pos', initPos.data, initPos.shape)],
+    {},
+    'dysample_offset',
+  );
+  // Pixel centres (x + 0.5, y + 0.5) as [1, 2, 1, H, W], and the normaliser [W, H].
+  const h = shapeOfValue(g, x, 2, 3, 'dysample_h');
+  const w = shapeOfValue(g, x, 3, 4, 'dysample_w');
+  const centres = (n: string, label: string) => {
+    const scalar = (v: string, l: string) => g.node('Squeeze', [v], {}, `dysample_${label}_${l}`);
+    const zero = g.int64s(`dysample.${label}.zero`, [0]);
+    const one = g.int64s(`dysample.${label}.one`, [1]);
+    const range = g.node(
+      'Range',
+      [scalar(zero, 'start'), scalar(n, 'limit'), scalar(one, 'step')],
+      {},
+      `dysample_${label}_range`,
+    );
+    return g.node(
+      'Add',
+      [
+        g.node('Cast', [range], { to: DataType.FLOAT }, `dysample_${label}_float`),
+        g.scalar(`dysample.${label}.half`, 0.5),
+      ],
+      {},
+      `dysample_${label}_centres`,
+    );
+  };
+  const ys = g.node('Unsqueeze', [centres(h, 'y'), g.int64s('dysample.axis1', [1])], {}, 'dysample_ys'); // [H, 1]
+  const xs = g.node('Unsqueeze', [centres(w, 'x'), g.int64s('dysample.axis0', [0])], {}, 'dysample_xs'); // [1, W]
+  const zeros = g.node(
+    'Mul',
+    [g.node('Add', [ys, xs], {}, 'dysample_grid_sum'), g.scalar('dysample.zero_f', 0)],
+    {},
+    'dysample_zeros',
+  );
+  const gridX = g.node('Add', [zeros, xs], {}, 'dysample_grid_x');
+  const gridY = g.node('Add', [zeros, ys], {}, 'dysample_grid_y');
+  const stack = (t: string, l: string) =>
+    g.node('Unsqueeze', [t, g.int64s(`dysample.${l}.axes`, [0])], {}, `dysample_${l}_1hw`);
+  const coords = reshape(
+    g,
+    concat(g, [stack(gridX, 'gx'), stack(gridY, 'gy')], 0, 'dysample_coords'),
+    shapeVector(g, [1, 2, 1, h, w], 'dysample_coords_shape'),
+    'dysample_coords5',
+  );
+  const wh = g.node(
+    'Cast',
+    [concat(g, [w, h], 0, 'dysample_wh')],
+    { to: DataType.FLOAT },
+    'dysample_wh_float',
+  );
+  const normaliser = reshape(g, wh, [1, 2, 1, 1, 1], 'dysample_normaliser');
+  const moved = g.node(
+    'Add',
+    [
+      coords,
+      reshape(
+        g,
+        offset,
+        shapeVector(g, [1, 2, groups * s * s, h, w], 'dysample_offset_shape'),
+        'dysample_offset5',
+      ),
+    ],
+    {},
+    'dysample_moved',
+  );
+  const unit = g.node(
+    'Sub',
+    [
+      g.node(
+        'Div',
+        [g.node('Mul', [moved, g.scalar('dysample.two', 2)], {}, 'dysample_2x'), normaliser],
+        {},
+        'dysample_div',
+      ),
+      g.scalar('dysample.one_f', 1),
+    ],
+    {},
+    'dysample_unit',
+  );
+  const flat = reshape(
+    g,
+    unit,
+    shapeVector(g, [1, 2 * groups * s * s, h, w], 'dysample_flat_shape'),
+    'dysample_flat',
+  );
+  const fine = pixelShuffle(g, flat, s, 'dysample_shuffle'); // [1, 2G, sH, sW]
+  const sh = intOp(g, 'Mul', h, s, 'dysample_sh');
+  const sw = intOp(g, 'Mul', w, s, 'dysample_sw');
+  const split = reshape(
+    g,
+    fine,
+    shapeVector(g, [2, groups, sh, sw], 'dysample_split_shape'),
+    'dysample_split',
+  );
+  const grid = g.node('Transpose', [split], { perm: [1, 2, 3, 0] }, 'dysample_grid'); // [G, sH, sW, 2]
+  const grouped = reshape(
+    g,
+    x,
+    shapeVector(g, [groups, cin / groups, h, w], 'dysample_groups_shape'),
+    'dysample_groups',
+  );
+  const sampled = g.node(
+    'GridSample',
+    [grouped, grid],
+    { mode: 'bilinear', padding_mode: 'border', align_corners: 0 },
+    'dysample_sample',
+  );
+  const merged = reshape(
+    g,
+    sampled,
+    shapeVector(g, [1, cin, sh, sw], 'dysample_merged_shape'),
+    'dysample_merged',
+  );
+  return sd.has('to_img.end_conv.weight') ? conv1(merged, 'to_img.end_conv') : merged;
 }
 
 export const plksr: Architecture = {

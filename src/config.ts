@@ -37,6 +37,8 @@ export interface Config {
   readonly modelsDir: string;
   /** Converted ONNX files, keyed by a hash of their sources. */
   readonly modelCacheDir: string;
+  /** Largest .pth/.safetensors model file accepted, bytes; refused before it is read. */
+  readonly maxModelBytes: number;
   readonly device: Device;
   /** Worker processes that run inference (each holds its own sessions). */
   readonly workers: number;
@@ -153,6 +155,9 @@ export const DEFAULTS = {
     maxSide: 16384, // px
     maxOutputMegapixels: 128,
   } satisfies Limits,
+  // The largest super-resolution checkpoints in circulation (HAT-L, DAT) are ~160 MB in fp32;
+  // a checkpoint is read whole, and its float32 weights take as much again.
+  maxModelBytes: 1024 * 1024 * 1024, // 1 GiB
   /** 'all' turns on onnxruntime's NCHWc layout transform, the fastest CPU path measured here */
   graphOptimizationLevel: 'all' as GraphOptimizationLevel,
   service: {
@@ -205,6 +210,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       maxOutputMegapixels:
         num(env, 'PIXELIFT_MAX_OUTPUT_MEGAPIXELS', 0.001, 100_000) ?? DEFAULTS.limits.maxOutputMegapixels,
     }),
+    maxModelBytes: int(env, 'PIXELIFT_MAX_MODEL_BYTES', 1, 2 ** 40) ?? DEFAULTS.maxModelBytes,
     graphOptimizationLevel:
       oneOf(env, 'PIXELIFT_GRAPH_OPTIMIZATION', GRAPH_OPTIMIZATION_LEVELS) ?? DEFAULTS.graphOptimizationLevel,
     host: str(env, 'PIXELIFT_HOST') ?? DEFAULTS.host,

@@ -71,6 +71,27 @@ export const ERRORS = {
     retryable: false,
     message: 'Invalid model manifest {file}: {message}',
   },
+  model_unsafe: {
+    status: 422,
+    retryable: false,
+    message:
+      'Refusing to load {file}: its pickle names {global}, which is not part of a state dict (loading it could run code)',
+  },
+  model_unreadable: {
+    status: 422,
+    retryable: false,
+    message: 'Cannot read the model file {file}: {message}',
+  },
+  model_arch_unknown: {
+    status: 422,
+    retryable: false,
+    message: 'No supported architecture recognises the state dict in {file} (first keys: {keys})',
+  },
+  model_too_large: {
+    status: 413,
+    retryable: false,
+    message: 'The model file {file} is {bytes} bytes, above the limit of {limit} (PIXELIFT_MAX_MODEL_BYTES)',
+  },
   model_verification_failed: {
     status: 500,
     retryable: false,
@@ -104,6 +125,11 @@ export const ERRORS = {
     status: 415,
     retryable: false,
     message: 'Unsupported Content-Type "{contentType}"; send {expected}',
+  },
+  forbidden: {
+    status: 403,
+    retryable: false,
+    message: '{action} needs an admin key (`pixelift keys create --admin`)',
   },
   route_not_found: { status: 404, retryable: false, message: 'No route {method} {url}' },
   idempotency_key_reused: {

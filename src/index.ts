@@ -32,6 +32,7 @@ export type { Fit, OversizePolicy } from './engine/plan.js';
 export { ERRORS, type ErrorCode, isPixeliftError, PixeliftError } from './errors.js';
 export { MODEL_ALIASES, type ModelAlias } from './models/aliases.js';
 export type { ModelEntry, ModelKind } from './models/catalog.js';
+export { importPytorch, readStateDict } from './models/pytorch/import.js';
 export { ModelStore } from './models/store.js';
 export { WorkerPool } from './workers/pool.js';
 

@@ -19,6 +19,7 @@ import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
 import { jobRoutes } from './routes/jobs.js';
 import { metaRoutes } from './routes/meta.js';
+import { modelRoutes } from './routes/models.js';
 import { PLAYGROUND_PREFIX, playgroundRoutes, WEB_DIR } from './routes/playground.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { upscaleRoutes } from './routes/upscale.js';
@@ -168,6 +169,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     uploadRoutes(api, deps);
     fileRoutes(api, deps);
     metaRoutes(api, deps);
+    modelRoutes(api, deps);
     await mountCompat(api, deps);
   });
   return app as unknown as FastifyInstance;

@@ -16,6 +16,7 @@ import { safeRequest } from '../delivery/safe-request.js';
 import { WebhookDispatcher, webhookEnvelope } from '../delivery/webhooks.js';
 import { isPixeliftError, PixeliftError } from '../errors.js';
 import { JobEvents } from '../jobs/events.js';
+import { PostgresModelRegistry } from '../jobs/postgres/model-registry.js';
 import { JobRunner } from '../jobs/runner.js';
 import { JobService } from '../jobs/service.js';
 import type { JobStore } from '../jobs/store.js';
@@ -24,6 +25,7 @@ import type { Job } from '../jobs/types.js';
 import type { Logger } from '../log.js';
 import { withFields } from '../log.js';
 import { modelStoreFor } from '../models/store.js';
+import { UserModelSync } from '../models/user-model-sync.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { signFileUrl, verifyFileSignature } from '../storage/signed-url.js';
 import { WorkerPool } from '../workers/pool.js';
@@ -63,6 +65,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
   }
 
   const models = modelStoreFor(config, logger);
+  const modelSync = userModelSync(config, backends, logger);
   const allowPrivate = config.allowPrivateUrls;
   let publicUrl = config.service.publicUrl ?? '';
   const presenter = filePresenter(secrets.urlSigningSecret, () => publicUrl);
@@ -104,6 +107,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     blobs,
     events,
     models,
+    ensureModel: modelSync && ((name) => modelSync.ensure(name)),
     fetchImage: async (url, signal) =>
       (await fetchUrl(url, { allowPrivate, maxBytes: config.limits.maxInputBytes, signal })).data,
     limits: config.limits,
@@ -149,6 +153,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     eventLog: stores.events,
     outbox: stores.outbox,
     models,
+    modelSync,
     metrics,
     presenter,
     verifyFileLink: (fileId, expires, signature) =>
@@ -283,11 +288,23 @@ export function resultUploader(allowPrivate: boolean) {
  * A worker pool on this machine and the runner that feeds it: claiming from SQLite in the
  * embedded service, handed jobs by the BullMQ queue in `pixelift worker`.
  */
+/** Scale-out: the registry and blob store user models travel through; embedded: none. */
+export function userModelSync(config: Config, backends: Backends, logger: Logger): UserModelSync | undefined {
+  if (backends.mode !== 'scale-out') return undefined;
+  return new UserModelSync({
+    registry: new PostgresModelRegistry(backends.stores.pool),
+    blobs: backends.blobs,
+    modelsDir: config.modelsDir,
+    log: logger,
+  });
+}
+
 export function poolAndRunner(
   config: Config,
   backends: { readonly stores: { readonly jobs: JobStore }; readonly blobs: BlobStore },
   events: JobEvents,
   logger: Logger,
+  modelSync?: UserModelSync,
 ) {
   const pool = new WorkerPool({
     size: config.workers,
@@ -306,6 +323,7 @@ export function poolAndRunner(
     tile: config.tile,
     log: withFields(logger, { component: 'runner' }),
     putResult: resultUploader(config.allowPrivateUrls),
+    ...(modelSync ? { ensureModel: (name: string) => modelSync.ensure(name) } : {}),
   });
   return { pool, runner };
 }

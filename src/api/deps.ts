@@ -7,6 +7,7 @@ import type { JobEvents } from '../jobs/events.js';
 import type { Caller, ImageInput, JobService } from '../jobs/service.js';
 import type { EventLog, KeyStore, UploadStore, WebhookDelivery, WebhookOutbox } from '../jobs/store.js';
 import type { ModelStore } from '../models/store.js';
+import type { UserModelSync } from '../models/user-model-sync.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Metrics } from './metrics.js';
 import type { Presenter } from './present.js';
@@ -20,6 +21,8 @@ export interface ApiDeps {
   readonly eventLog: EventLog;
   readonly outbox: WebhookOutbox;
   readonly models: ModelStore;
+  /** Scale-out: shares models added over HTTP with every node (undefined when embedded). */
+  readonly modelSync?: UserModelSync;
   readonly metrics: Metrics;
   readonly presenter: Presenter;
   /** Checks a signed file link (signature and expiry). */

@@ -15,7 +15,7 @@ import { QueueWorker } from '../jobs/bullmq/worker.js';
 import { JobEvents } from '../jobs/events.js';
 import { type Logger, withFields } from '../log.js';
 import { openBackends } from './backends.js';
-import { filePresenter, poolAndRunner, setWebhookFormatters } from './boot.js';
+import { filePresenter, poolAndRunner, setWebhookFormatters, userModelSync } from './boot.js';
 
 export interface RunningWorker {
   readonly id: string;
@@ -57,7 +57,7 @@ export async function startWorkerNode(config: Config, logger: Logger): Promise<R
     jobs: stores.jobs,
     runflowSigningSecret: config.service.runflowSigningSecret,
   });
-  const { pool, runner } = poolAndRunner(config, backends, events, log);
+  const { pool, runner } = poolAndRunner(config, backends, events, log, userModelSync(config, backends, log));
   fanout.onCancel((jobId) => {
     if (runner.isRunning(jobId)) {
       log.info({ jobId }, 'cancel received: stopping the job');

@@ -37,16 +37,21 @@ export function registerKeys(program: Command): void {
     .description('create a key (printed once; only its hash is stored)')
     .option('-n, --name <name>', 'a label for the key', 'default')
     .option('-c, --credits <n>', 'starting credits (default: unlimited)', credits)
+    .option('--admin', 'the key may also add and remove models over HTTP (POST/DELETE /v1/models)')
     .option('--json', 'print as JSON')
-    .action(async (opts: { name: string; credits?: number; json?: boolean }) => {
+    .action(async (opts: { name: string; credits?: number; admin?: boolean; json?: boolean }) => {
       const s = await stores();
       try {
-        const { key, secret } = await s.keys.create({ name: opts.name, credits: opts.credits ?? null });
+        const { key, secret } = await s.keys.create({
+          name: opts.name,
+          credits: opts.credits ?? null,
+          admin: opts.admin === true,
+        });
         if (opts.json) console.log(JSON.stringify({ ...key, secret }));
         else {
           console.log(secret);
           console.error(
-            `created ${key.id} (${key.name}), credits: ${key.credits ?? 'unlimited'}. Keep the key: it is not shown again.`,
+            `created ${key.admin ? 'admin key ' : ''}${key.id} (${key.name}), credits: ${key.credits ?? 'unlimited'}. Keep the key: it is not shown again.`,
           );
         }
       } finally {
@@ -66,7 +71,7 @@ export function registerKeys(program: Command): void {
         else {
           for (const k of list) {
             console.log(
-              `${k.id}\t${k.name}\t${k.credits ?? 'unlimited'}\t${k.origin}\t${k.revokedAt ? `revoked ${k.revokedAt}` : 'live'}`,
+              `${k.id}\t${k.name}\t${k.credits ?? 'unlimited'}\t${k.origin}${k.admin ? ' admin' : ''}\t${k.revokedAt ? `revoked ${k.revokedAt}` : 'live'}`,
             );
           }
         }

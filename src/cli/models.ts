@@ -4,6 +4,7 @@ import { isPixeliftError } from '../errors.js';
 import { MODEL_ALIASES } from '../models/aliases.js';
 import type { ModelEntry } from '../models/catalog.js';
 import { defaultScale } from '../models/store.js';
+import { addUserModel, removeUserModel } from '../models/user-model-admin.js';
 import { cliContext } from './context.js';
 
 export function registerModels(program: Command): void {
@@ -25,13 +26,15 @@ export function registerModels(program: Command): void {
         return;
       }
       printTable(
-        ['id', 'scales', 'kind', 'speed', 'params', 'licence'],
+        ['id', 'scales', 'kind', 'arch', 'speed', 'params', 'flops/px', 'licence'],
         list.map((m) => [
           m.id,
           m.scales.map((s) => `${s}x`).join(' ') === '1x' ? 'any' : m.scales.map((s) => `${s}x`).join(' '),
           m.kind,
+          m.architecture?.id ?? m.source.format,
           speed(m),
           params(m),
+          flops(m),
           m.license + (m.origin === 'user' ? ' (your model)' : ''),
         ]),
       );
@@ -69,6 +72,51 @@ export function registerModels(program: Command): void {
       }
       await store.close();
       if (failed > 0) process.exitCode = 1;
+    });
+
+  models
+    .command('add <file>')
+    .description(
+      'add a PyTorch (.pth, .pt, .ckpt) or .safetensors model: copy it into the models directory, recognise, convert and verify it',
+    )
+    .option('--id <id>', 'the model id (default: the file name without extension)')
+    .option('--json', 'print what was found as JSON')
+    .action(async (file: string, opts: { id?: string; json?: boolean }) => {
+      const { store } = cliContext();
+      try {
+        const { model, prepared } = await addUserModel(store, { file, id: opts.id });
+        if (opts.json) console.log(JSON.stringify(describe(model), null, 2));
+        else {
+          const cost = model.cost[prepared.scale];
+          console.log(`added ${model.id}: ${model.architecture?.name ?? model.source.format}`);
+          console.log(`  variant      ${model.architecture?.variant ?? '-'}`);
+          console.log(`  scale        ${prepared.scale}x`);
+          console.log(`  parameters   ${cost?.params.toLocaleString('en-US') ?? '?'}`);
+          console.log(`  FLOPs/pixel  ${cost?.flops.toLocaleString('en-US') ?? '?'}`);
+          console.log(`  verified     converted to ONNX and golden-checked (${prepared.onnxPath})`);
+        }
+      } catch (err) {
+        console.error(`${isPixeliftError(err) ? `[${err.code}] ` : ''}${(err as Error).message}`);
+        process.exitCode = 1;
+      } finally {
+        await store.close();
+      }
+    });
+
+  models
+    .command('remove <id>')
+    .description('remove a model you added (its file and manifest); built-ins cannot be removed')
+    .action(async (id: string) => {
+      const { store } = cliContext();
+      try {
+        const m = removeUserModel(store, id);
+        console.log(`removed ${m.id}`);
+      } catch (err) {
+        console.error(`${isPixeliftError(err) ? `[${err.code}] ` : ''}${(err as Error).message}`);
+        process.exitCode = 1;
+      } finally {
+        await store.close();
+      }
     });
 
   models
@@ -111,7 +159,19 @@ function describe(m: ModelEntry) {
     package: 'package' in m.source ? m.source.package : null,
     context: m.context,
     tile: m.tile,
+    architecture: m.architecture ?? null,
   };
+}
+
+function flops(m: ModelEntry): string {
+  const c = m.cost[defaultScale(m)];
+  if (!c) return '?';
+  if (c.flops === 0) return '-';
+  return c.flops >= 1e9
+    ? `${(c.flops / 1e9).toFixed(1)} G`
+    : c.flops >= 1e6
+      ? `${(c.flops / 1e6).toFixed(1)} M`
+      : `${(c.flops / 1e3).toFixed(0)} k`;
 }
 
 function speed(m: ModelEntry): string {

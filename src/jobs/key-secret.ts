@@ -35,9 +35,11 @@ export interface KeyRow {
   readonly origin: ApiKey['origin'];
   readonly created_at: string;
   readonly revoked_at: string | null;
+  /** SQLite: 0/1; PostgreSQL: boolean. */
+  readonly admin: number | boolean;
 }
 
-export const KEY_COLUMNS = 'id, name, credits, origin, created_at, revoked_at';
+export const KEY_COLUMNS = 'id, name, credits, origin, created_at, revoked_at, admin';
 
 export function rowToKey(row: KeyRow): ApiKey {
   return {
@@ -47,5 +49,6 @@ export function rowToKey(row: KeyRow): ApiKey {
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
     origin: row.origin,
+    admin: Boolean(row.admin),
   };
 }

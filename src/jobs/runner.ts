@@ -43,6 +43,11 @@ export interface JobRunnerOptions {
   /** PUTs a result to the job's output.uploadUrl (SSRF rules apply). */
   readonly putResult: (url: string, data: Buffer, contentType: string) => Promise<void>;
   readonly log: Logger;
+  /**
+   * Scale-out: fetch a user model added on another node into this node's models directory
+   * before the pool runs the job (the pool's processes then convert and cache it).
+   */
+  readonly ensureModel?: (name: string) => Promise<void>;
   /** A safety net under kick(): how often the queue is looked at anyway, ms. */
   readonly pollMs?: number;
 }
@@ -163,6 +168,7 @@ export class JobRunner {
     await this.o.events.emit(job, 'started');
     try {
       const input = await this.o.blobs.get(job.request.inputBlob);
+      await this.o.ensureModel?.(job.model.used);
       const result = await this.o.pool.run(
         { input, options: this.optionsOf(job) },
         { signal: controller.signal, onProgress: this.progressReporter(job, startedAt) },

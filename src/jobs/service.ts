@@ -60,6 +60,8 @@ export interface SubmitRequest extends UpscaleShape {
 /** Who is asking: the key's id, or null in open mode. */
 export interface Caller {
   readonly keyId: string | null;
+  /** May manage models (an admin key, or open mode on loopback with no keys at all). */
+  readonly admin?: boolean;
 }
 
 export interface Estimate {
@@ -80,6 +82,8 @@ export interface JobServiceOptions {
   readonly blobs: BlobStore;
   readonly events: JobEvents;
   readonly models: ModelStore;
+  /** Scale-out: fetch a user model another node added before its name is resolved. */
+  readonly ensureModel?: (name: string | undefined) => Promise<void>;
   /** Fetches an image URL under the SSRF rules (delivery/fetch-url.ts, bound to config). */
   readonly fetchImage: (url: string, signal?: AbortSignal) => Promise<Buffer>;
   readonly limits: Limits;
@@ -295,6 +299,7 @@ export class JobService {
     data: Buffer,
   ): Promise<{ estimate: Estimate; request: Omit<UpscaleRequest, 'inputBlob'> }> {
     const info = await probe(data, this.o.limits);
+    await this.o.ensureModel?.(req.model);
     const resolved = this.o.models.resolve(req.model);
     checkKnobs(req);
     const knobs = knobsWithPreset(req, resolved.preset);

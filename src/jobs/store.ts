@@ -226,6 +226,8 @@ export interface ApiKey {
   readonly revokedAt: string | null;
   /** `config` (PIXELIFT_API_KEYS) or `store` (`pixelift keys create`). */
   readonly origin: 'config' | 'store';
+  /** May manage models over HTTP (`POST/DELETE /v1/models`); `pixelift keys create --admin`. */
+  readonly admin: boolean;
 }
 
 export interface KeyStore {
@@ -233,6 +235,8 @@ export interface KeyStore {
   create(options: {
     readonly name: string;
     readonly credits: number | null;
+    /** Default false. */
+    readonly admin?: boolean;
   }): Promise<{ key: ApiKey; secret: string }>;
   /**
    * Make the keys given in configuration exist (id derived from the secret's hash), with the

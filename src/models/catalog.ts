@@ -33,6 +33,11 @@ export type ModelSource =
       /** Absolute paths of a user's .param/.bin pair. */
       readonly files: Readonly<Record<number, { readonly param: string; readonly bin: string }>>;
     }
+  | {
+      readonly format: 'pytorch';
+      /** Absolute path of a user's .pth/.pt/.ckpt/.safetensors file, per native scale. */
+      readonly files: Readonly<Record<number, string>>;
+    }
   | { readonly format: 'classical'; readonly kernel: 'lanczos3' | 'cubic' };
 
 export interface ModelCost {
@@ -74,6 +79,8 @@ export interface ModelEntry {
   readonly channelOrder: 'rgb' | 'bgr';
   /** Where the entry came from. */
   readonly origin: 'builtin' | 'user';
+  /** The network architecture recognised in a user's PyTorch/safetensors file. */
+  readonly architecture?: { readonly id: string; readonly name: string; readonly variant: string };
 }
 
 const REALESRGAN_DIR = 'dist/upscaler/sub-classes/model-manager/models';

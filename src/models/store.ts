@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
-import type { Config } from '../config.js';
+import { type Config, DEFAULTS } from '../config.js';
 import { isPixeliftError, PixeliftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { findAlias, type KnobPreset } from './aliases.js';
@@ -23,6 +23,7 @@ import { BUILTIN_MODELS, DEFAULT_MODEL_PREFERENCE, isClassical, type ModelEntry 
 import type { ImportResult, ImportStats } from './import/ncnn.js';
 import { importNcnn } from './import/ncnn.js';
 import { importTfjsDir } from './import/tfjs.js';
+import { importPytorch } from './pytorch/import.js';
 import { ModelRunner } from './runner.js';
 import { createSession, resolveDevice, type SessionSettings } from './session.js';
 import { scanUserModels, type UserModelProblem } from './user-models.js';
@@ -71,6 +72,8 @@ export interface ModelStoreOptions {
   readonly log: Logger;
   /** Where npm packages are looked up (default: this module's node_modules chain). */
   readonly packageRoot?: string;
+  /** Largest PyTorch/safetensors file read (PIXELIFT_MAX_MODEL_BYTES); default: no limit. */
+  readonly maxModelBytes?: number;
 }
 
 /** The store a process builds from its configuration (CLI, server, library). */
@@ -84,11 +87,14 @@ export function modelStoreFor(config: Config, log: Logger): ModelStore {
       graphOptimizationLevel: config.graphOptimizationLevel,
     },
     log,
+    maxModelBytes: config.maxModelBytes,
   });
 }
 
 export class ModelStore {
   private entries: ModelEntry[] | undefined;
+  /** The models directory's mtime when `entries` was scanned: adding or removing a file changes it. */
+  private scannedStamp: number | undefined;
   private unavailable = new Map<string, string>();
   private problems: UserModelProblem[] = [];
   /** Preparations, shared by callers; `session` is the verified CPU session until open() claims it. */
@@ -100,9 +106,25 @@ export class ModelStore {
 
   constructor(private readonly options: ModelStoreOptions) {}
 
-  /** Every model: installed built-ins, then user models. Cheap after the first call. */
+  /** Where user models live and the largest one accepted (for adding and removing them). */
+  get userModelSettings(): { modelsDir: string; modelCacheDir: string; maxModelBytes: number } {
+    return {
+      modelsDir: this.options.modelsDir,
+      modelCacheDir: this.options.modelCacheDir,
+      maxModelBytes: this.options.maxModelBytes ?? DEFAULTS.maxModelBytes,
+    };
+  }
+
+  /**
+   * Every model: installed built-ins, then user models. Cheap after the first call: the models
+   * directory is rescanned only when its mtime changes (a model added or removed, by
+   * `pixelift models add/remove`, the HTTP API, or by hand), so every process sees it.
+   */
   list(): readonly ModelEntry[] {
+    const stamp = dirStamp(this.options.modelsDir);
+    if (this.entries && stamp !== this.scannedStamp) this.rescan();
     if (!this.entries) {
+      this.scannedStamp = stamp;
       const builtins: ModelEntry[] = [];
       for (const m of BUILTIN_MODELS) {
         const missing = this.missingPackage(m);
@@ -110,13 +132,43 @@ export class ModelStore {
         else builtins.push(m);
       }
       const builtinIds = new Set(BUILTIN_MODELS.map((m) => m.id));
-      const scan = scanUserModels(this.options.modelsDir, builtinIds);
+      const scan = scanUserModels(this.options.modelsDir, builtinIds, {
+        cacheDir: this.options.modelCacheDir,
+        maxModelBytes: this.options.maxModelBytes,
+      });
       this.problems = scan.problems;
       for (const p of scan.problems)
         this.options.log.warn({ file: p.file, code: p.error.code }, p.error.message);
       this.entries = [...builtins, ...scan.models];
     }
     return this.entries;
+  }
+
+  /** Forget the scanned user models and every session of one no longer there (or changed). */
+  private rescan(): void {
+    const before = this.entries ?? [];
+    this.entries = undefined;
+    const after = new Map(this.list().map((m) => [m.id, m]));
+    for (const old of before) {
+      if (old.origin !== 'user') continue;
+      const now = after.get(old.id);
+      if (now && JSON.stringify(now.source) === JSON.stringify(old.source)) continue;
+      this.forget(old.id);
+    }
+  }
+
+  /** Release the sessions and preparations of `id` (its file was removed or replaced). */
+  forget(id: string): void {
+    for (const [key, r] of this.runners) {
+      if (!key.startsWith(`${id}@`)) continue;
+      this.runners.delete(key);
+      r.then((x) => x.release()).catch(() => undefined);
+    }
+    for (const [key, p] of this.prepared) {
+      if (!key.startsWith(`${id}@`)) continue;
+      this.prepared.delete(key);
+      p.then((x) => x.session?.release()).catch(() => undefined);
+    }
   }
 
   /** Built-ins whose source package is not installed, with the reason. */
@@ -157,6 +209,12 @@ export class ModelStore {
     if (m) return m;
     const reason = this.unavailable.get(id);
     if (reason) throw new PixeliftError('model_not_installed', { model: id, reason });
+    // A user model whose file is there but unusable: say why, not just "unknown".
+    const problem = this.problems.find((p) => {
+      const base = path.basename(p.file);
+      return base.slice(0, base.length - path.extname(base).length).toLowerCase() === id;
+    });
+    if (problem) throw problem.error;
     throw new PixeliftError('model_not_found', { model: id });
   }
 
@@ -365,6 +423,9 @@ export class ModelStore {
           graphName: model.id,
         });
       }
+      if (src.format === 'pytorch') {
+        return importPytorch(src.files[scale]!, { maxBytes: this.options.maxModelBytes });
+      }
       if (src.format === 'tfjs') {
         return await importTfjsDir(path.dirname(this.sourceFiles(model, scale)[0]!), { graphName: model.id });
       }
@@ -401,6 +462,7 @@ export class ModelStore {
         return [json, ...manifest.weightsManifest.flatMap((g) => g.paths.map((p) => path.join(dir, p)))];
       }
       case 'onnx':
+      case 'pytorch':
         return [src.files[scale]!];
       case 'classical':
         return [];
@@ -425,6 +487,14 @@ export class ModelStore {
       if (up === dir) return undefined;
       dir = up;
     }
+  }
+}
+
+function dirStamp(dir: string): number | undefined {
+  try {
+    return fs.statSync(dir).mtimeMs;
+  } catch {
+    return undefined;
   }
 }
 

@@ -6,6 +6,9 @@
  *   my-model.param + my-model.bin     an ncnn model (the format hundreds of community models
  *   [+ my-model.json]                 circulate in); the scale comes from the manifest, else
  *                                     from the name (`x4`, `4x`), else from converting it
+ *   my-model.pth / .pt / .ckpt /      a PyTorch checkpoint or safetensors file (OpenModelDB,
+ *   .safetensors [+ my-model.json]    Real-ESRGAN, BasicSR releases): its architecture, scale,
+ *                                     parameters and FLOPs are recognised from the weights
  *
  * A file that cannot be used is reported (with its error) and left out; it never stops the rest.
  */
@@ -15,6 +18,8 @@ import { Ajv } from 'ajv';
 import { PixeliftError } from '../errors.js';
 import type { ModelEntry, ModelKind } from './catalog.js';
 import { importNcnn } from './import/ncnn.js';
+import { PYTORCH_EXTENSIONS } from './pytorch/import.js';
+import { inspectPytorchFile } from './pytorch/inspect.js';
 
 export interface UserModelManifest {
   name?: string;
@@ -49,9 +54,27 @@ const validate = new Ajv({ allErrors: false }).compile<UserModelManifest>(manife
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
+export interface ScanOptions {
+  /** Where PyTorch file inspections are remembered (the model cache). */
+  readonly cacheDir?: string;
+  /** PIXELIFT_MAX_MODEL_BYTES. */
+  readonly maxModelBytes?: number;
+}
+
+/** Context (input px per tile side) and default tile per architecture. */
+const PYTORCH_TILING: Record<string, { context: number; tile: number }> = {
+  // The same network as the built-in x4plus: its measured context and memory-bound tile.
+  esrgan: { context: 48, tile: 192 },
+  srvgg: { context: 32, tile: 512 },
+  span: { context: 32, tile: 384 },
+};
+
+const isPytorchFile = (ext: string) => (PYTORCH_EXTENSIONS as readonly string[]).includes(ext);
+
 export function scanUserModels(
   dir: string,
   reservedIds: ReadonlySet<string>,
+  options: ScanOptions = {},
 ): { models: ModelEntry[]; problems: UserModelProblem[] } {
   const models: ModelEntry[] = [];
   const problems: UserModelProblem[] = [];
@@ -64,7 +87,7 @@ export function scanUserModels(
   const files = new Set(names);
   for (const name of names) {
     const ext = path.extname(name);
-    if (ext !== '.onnx' && ext !== '.param') continue;
+    if (ext !== '.onnx' && ext !== '.param' && !isPytorchFile(ext)) continue;
     const stem = name.slice(0, -ext.length);
     const file = path.join(dir, name);
     try {
@@ -84,7 +107,27 @@ export function scanUserModels(
       }
       const manifestFile = path.join(dir, `${stem}.json`);
       const manifest = files.has(`${stem}.json`) ? readManifest(manifestFile) : undefined;
-      if (ext === '.onnx') {
+      if (isPytorchFile(ext)) {
+        const found = inspectPytorchFile(file, {
+          cacheDir: options.cacheDir,
+          maxBytes: options.maxModelBytes,
+        });
+        const d = found.detection;
+        if (manifest?.scale !== undefined && manifest.scale !== d.scale) {
+          throw new PixeliftError('model_manifest_invalid', {
+            file: manifestFile,
+            message: `the manifest says scale ${manifest.scale}, the weights are a ${d.scale}x ${found.archName}`,
+          });
+        }
+        const tiling = PYTORCH_TILING[d.arch] ?? { context: 32, tile: 256 };
+        models.push({
+          ...entry(id, manifest, d.scale, { format: 'pytorch', files: { [d.scale]: file } }),
+          ...tiling,
+          purpose: manifest?.purpose ?? `User-supplied ${found.archName}: ${d.variant}.`,
+          cost: { [d.scale]: { params: found.stats.params, flops: found.stats.flopsPerInputPixel } },
+          architecture: { id: d.arch, name: found.archName, variant: d.variant },
+        });
+      } else if (ext === '.onnx') {
         if (!manifest?.scale) {
           throw new PixeliftError('model_manifest_invalid', {
             file: manifestFile,

@@ -29,6 +29,8 @@ export interface WorkerSettings {
   readonly logFormat: 'json' | 'pretty';
   /** Where the weight packages are looked up (default: the child's own node_modules chain). */
   readonly packageRoot?: string;
+  /** PIXELIFT_MAX_MODEL_BYTES: the largest PyTorch/safetensors file a child converts. */
+  readonly maxModelBytes?: number;
 }
 
 /** The settings a child gets from a resolved Config; the CLI defaults to `pretty` logs. */
@@ -41,6 +43,7 @@ export function workerSettings(config: Config, logFormat: 'json' | 'pretty' = 'j
     graphOptimizationLevel: config.graphOptimizationLevel,
     logLevel: config.logLevel,
     logFormat: config.logFormat ?? logFormat,
+    maxModelBytes: config.maxModelBytes,
   };
 }
 

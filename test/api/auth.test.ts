@@ -17,19 +17,19 @@ test('with no live key: open on loopback, refused elsewhere; with keys: the key 
   const stores = openSqliteStores(path.join(tempDir('pixelift-auth-'), 'db.sqlite'));
   t.after(() => stores.close());
 
-  assert.deepEqual(await authenticate(request(), stores.keys, true), { keyId: null });
+  assert.deepEqual(await authenticate(request(), stores.keys, true), { keyId: null, admin: true });
   await assert.rejects(authenticate(request(), stores.keys, false), (e) =>
     isPixeliftError(e, 'unauthorized'),
   );
 
   const { key, secret } = await stores.keys.create({ name: 'only', credits: null });
   const bearer = request({ authorization: `Bearer ${secret}` });
-  assert.deepEqual(await authenticate(bearer, stores.keys, true), { keyId: key.id });
-  assert.deepEqual(await authenticate(bearer, stores.keys, false), { keyId: key.id });
+  assert.deepEqual(await authenticate(bearer, stores.keys, true), { keyId: key.id, admin: false });
+  assert.deepEqual(await authenticate(bearer, stores.keys, false), { keyId: key.id, admin: false });
   await assert.rejects(authenticate(request(), stores.keys, true), (e) => isPixeliftError(e, 'unauthorized'));
 
   // The last key revoked: a loopback server reopens; one bound beyond loopback stays shut.
   await stores.keys.revoke(key.id);
-  assert.deepEqual(await authenticate(bearer, stores.keys, true), { keyId: null });
+  assert.deepEqual(await authenticate(bearer, stores.keys, true), { keyId: null, admin: true });
   await assert.rejects(authenticate(bearer, stores.keys, false), (e) => isPixeliftError(e, 'unauthorized'));
 });

@@ -25,6 +25,7 @@ export function metaRoutes(app: FastifyInstance, deps: ApiDeps): void {
           credits_per_megapixel: CREDITS_PER_MEGAPIXEL[m.kind],
           license: m.license,
           origin: m.origin,
+          architecture: m.architecture ?? null,
           aliases: MODEL_ALIASES.filter((a) => a.model === m.id).map((a) => ({
             name: a.name,
             provider: a.provider,

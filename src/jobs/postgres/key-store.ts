@@ -24,13 +24,21 @@ export class PostgresKeyStore implements KeyStore {
   async create(options: {
     readonly name: string;
     readonly credits: number | null;
+    readonly admin?: boolean;
   }): Promise<{ key: ApiKey; secret: string }> {
     const credits = checkedCredits(options.credits);
     const secret = `pk_${randomBytes(32).toString('base64url')}`;
     const { rows } = await this.#pool.query<KeyRow>(
-      `INSERT INTO api_keys (id, name, secret_hash, credits, origin, created_at)
-       VALUES ($1, $2, $3, $4, 'store', $5) RETURNING ${KEY_COLUMNS}`,
-      [keyIdOf(secret), options.name, hashSecret(secret), credits, new Date().toISOString()],
+      `INSERT INTO api_keys (id, name, secret_hash, credits, origin, created_at, admin)
+       VALUES ($1, $2, $3, $4, 'store', $5, $6) RETURNING ${KEY_COLUMNS}`,
+      [
+        keyIdOf(secret),
+        options.name,
+        hashSecret(secret),
+        credits,
+        new Date().toISOString(),
+        options.admin === true,
+      ],
     );
     return { key: rowToKey(rows[0]!), secret };
   }

@@ -87,4 +87,18 @@ export const MIGRATIONS: readonly string[] = [
     value text NOT NULL
   );
   `,
+  // Bring your own model: admin keys manage models over HTTP (POST/DELETE /v1/models), and
+  // the registry every node reads them from (the file itself is a blob under its hash).
+  `
+  ALTER TABLE api_keys ADD COLUMN admin boolean NOT NULL DEFAULT false;
+
+  CREATE TABLE user_models (
+    id text PRIMARY KEY,
+    file_name text NOT NULL,        -- <id>.<ext>, as it is kept in each node's models directory
+    sha256 text NOT NULL,
+    bytes bigint NOT NULL,
+    blob_key text NOT NULL,         -- models/<sha256>
+    created_at text NOT NULL
+  );
+  `,
 ];

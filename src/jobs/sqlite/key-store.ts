@@ -24,25 +24,34 @@ export { hashSecret, keyIdOf };
 export class SqliteKeyStore implements KeyStore {
   readonly #db: SqliteDatabase;
   readonly #byId: Statement<[string], KeyRow>;
-  readonly #insert: Statement<[string, string, string, number | null, ApiKey['origin'], string]>;
+  readonly #insert: Statement<[string, string, string, number | null, ApiKey['origin'], string, number]>;
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
     this.#byId = db.prepare('SELECT * FROM api_keys WHERE id = ?');
     this.#insert = db.prepare(
-      `INSERT INTO api_keys (id, name, secret_hash, credits, origin, created_at, revoked_at)
-       VALUES (?, ?, ?, ?, ?, ?, NULL)`,
+      `INSERT INTO api_keys (id, name, secret_hash, credits, origin, created_at, revoked_at, admin)
+       VALUES (?, ?, ?, ?, ?, ?, NULL, ?)`,
     );
   }
 
   async create(options: {
     readonly name: string;
     readonly credits: number | null;
+    readonly admin?: boolean;
   }): Promise<{ key: ApiKey; secret: string }> {
     const credits = checkedCredits(options.credits);
     const secret = `pk_${randomBytes(32).toString('base64url')}`;
     const id = keyIdOf(secret);
-    this.#insert.run(id, options.name, hashSecret(secret), credits, 'store', new Date().toISOString());
+    this.#insert.run(
+      id,
+      options.name,
+      hashSecret(secret),
+      credits,
+      'store',
+      new Date().toISOString(),
+      options.admin ? 1 : 0,
+    );
     return { key: this.#get(id)!, secret };
   }
 
@@ -56,7 +65,7 @@ export class SqliteKeyStore implements KeyStore {
         const id = keyIdOf(entry.secret);
         const existing = this.#byId.get(id);
         if (!existing) {
-          this.#insert.run(id, CONFIG_KEY_NAME, hashSecret(entry.secret), credits, 'config', now);
+          this.#insert.run(id, CONFIG_KEY_NAME, hashSecret(entry.secret), credits, 'config', now, 0);
           continue;
         }
         // A stated number seeds the balance; it must not refill a running balance on every restart.

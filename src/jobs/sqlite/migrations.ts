@@ -86,4 +86,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX uploads_expiry ON uploads (expires_at_ms);
   `,
+  // Admin keys manage models over HTTP (POST/DELETE /v1/models).
+  `
+  ALTER TABLE api_keys ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

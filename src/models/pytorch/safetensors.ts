@@ -14,10 +14,26 @@ import type { StateDict, TorchTensor } from './types.js';
 /** Headers larger than this are refused (real ones are a few hundred kB at most). */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
-const BYTES_PER: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
+/**
+ * Weights are float; integer and bool tensors are buffers that real checkpoints carry beside
+ * them (SwinIR/HAT/DAT store `relative_position_index` as I64, BatchNorm `num_batches_tracked`),
+ * read as float32 like the checkpoint reader does (index values are far below 2²⁴).
+ */
+const BYTES_PER: Record<string, number> = {
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F64: 8,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
 
 export function readSafetensors(bytes: Uint8Array, file = 'model.safetensors'): StateDict {
-  const unreadable = (message: string) => new PixeliftError('model_format_invalid', { file, message });
+  const unreadable = (message: string) => new PixeliftError('model_unreadable', { file, message });
   if (bytes.byteLength < 8) throw unreadable('the file is shorter than a safetensors header');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
@@ -42,7 +58,7 @@ export function readSafetensors(bytes: Uint8Array, file = 'model.safetensors'): 
     const size = typeof e.dtype === 'string' ? BYTES_PER[e.dtype] : undefined;
     if (size === undefined) {
       throw unreadable(
-        `tensor ${name} has dtype ${String(e.dtype)}; only F32, F16, BF16 and F64 hold weights`,
+        `tensor ${name} has dtype ${String(e.dtype)}; expected one of ${Object.keys(BYTES_PER).join(', ')}`,
       );
     }
     if (
@@ -81,6 +97,20 @@ function decode(bytes: Uint8Array, offset: number, count: number, dtype: string)
       for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
       return out;
     }
+    case 'I64': {
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = Number(view.getBigInt64(8 * i, true));
+      return out;
+    }
+    case 'I32':
+      return Float32Array.from({ length: count }, (_, i) => view.getInt32(4 * i, true));
+    case 'I16':
+      return Float32Array.from({ length: count }, (_, i) => view.getInt16(2 * i, true));
+    case 'I8':
+      return Float32Array.from({ length: count }, (_, i) => view.getInt8(i));
+    case 'U8':
+    case 'BOOL':
+      return Float32Array.from({ length: count }, (_, i) => view.getUint8(i));
     default: {
       const out = new Float32Array(count);
       for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);

@@ -18,6 +18,29 @@ export function keyStoreContract(backend: StoreBackend): void {
     assert.deepEqual(await s.keys.authenticate(secret), key);
   });
 
+  test('a key is an admin only when created as one; authenticate and list say which', async () => {
+    const s = await backend.fresh();
+    const plain = await s.keys.create({ name: 'app', credits: null });
+    const admin = await s.keys.create({ name: 'ops', credits: null, admin: true });
+    assert.equal(plain.key.admin, false);
+    assert.equal(admin.key.admin, true);
+    assert.equal((await s.keys.authenticate(plain.secret))?.admin, false);
+    assert.equal((await s.keys.authenticate(admin.secret))?.admin, true);
+    assert.deepEqual(
+      (await s.keys.list()).map((k) => [k.name, k.admin]),
+      [
+        ['app', false],
+        ['ops', true],
+      ],
+    );
+    await s.keys.syncConfigKeys([{ secret: 'pk_config', credits: null }]);
+    assert.equal(
+      (await s.keys.authenticate('pk_config'))?.admin,
+      false,
+      'configuration keys are never admins',
+    );
+  });
+
   test('authenticate refuses an unknown secret and a revoked key', async () => {
     const s = await backend.fresh();
     const { key, secret } = await s.keys.create({ name: 'a', credits: null });

@@ -102,7 +102,11 @@ test('an unsafe pickle is 422 model_unsafe, an oversize file 413 model_too_large
   const e = (await evil.json()) as Json;
   assert.equal(e.error.code, 'model_unsafe');
   assert.match(e.error.message, /posix\.system/);
-  assert.match(e.error.message, /^Refusing to load evil-os-system\.pth:/, 'the uploaded name, no server path');
+  assert.match(
+    e.error.message,
+    /^Refusing to load evil-os-system\.pth:/,
+    'the uploaded name, no server path',
+  );
   const big = await upload('span-x4.pth', admin); // 138 kB > PIXELIFT_MAX_MODEL_BYTES=60000
   assert.equal(big.status, 413);
   assert.equal(((await big.json()) as Json).error.code, 'model_too_large');

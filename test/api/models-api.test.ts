@@ -5,6 +5,7 @@
  * oversize files refused with their codes and nothing left in the models directory.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -55,7 +56,7 @@ test('only admin keys may add or remove models: others get 403 forbidden, no key
   assert.deepEqual(listed(modelsDir()), []);
 });
 
-test('an admin uploads a .pth: it is recognised, listed, upscales by id, and DELETE removes it', async () => {
+test('an admin uploads a .pth: it is recognised, listed, upscales by id (native API and a compat dialect), and DELETE removes it', async () => {
   const res = await upload('srvgg-prelu-x4.legacy.pth', admin, { id: 'team-compact' }, '4x_compact.pth');
   const body = (await res.json()) as Json;
   assert.equal(res.status, 201, JSON.stringify(body));
@@ -80,6 +81,28 @@ test('an admin uploads a .pth: it is recognised, listed, upscales by id, and DEL
   assert.deepEqual(done.model, { requested: 'team-compact', used: 'team-compact' });
   const out = await sharp(Buffer.from(await (await fetch(done.result.url)).arrayBuffer())).metadata();
   assert.deepEqual([out.width, out.height], [64, 48]);
+
+  // A compat dialect takes the id too (Runware passes its `model` through).
+  const rw = await svc.call('/compat/runware/v1', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${plain}` },
+    json: [
+      {
+        taskType: 'upscale',
+        taskUUID: randomUUID(),
+        inputImage: dataUri(await testPng(16, 12)),
+        model: 'team-compact',
+        upscaleFactor: 4,
+        outputFormat: 'PNG',
+      },
+    ],
+  });
+  const rwBody = (await rw.json()) as Json;
+  assert.equal(rw.status, 200, JSON.stringify(rwBody));
+  const rwOut = await sharp(
+    Buffer.from(await (await fetch(rwBody.data[0].imageURL)).arrayBuffer()),
+  ).metadata();
+  assert.deepEqual([rwOut.width, rwOut.height], [64, 48]);
 
   const del = await svc.call('/v1/models/team-compact', {
     method: 'DELETE',

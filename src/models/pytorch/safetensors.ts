@@ -15,6 +15,7 @@ import type { StateDict, TorchTensor } from './types.js';
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 const BYTES_PER: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
+const NON_WEIGHT_DTYPES = new Set(['I64', 'I32', 'I16', 'I8', 'U64', 'U32', 'U16', 'U8', 'BOOL']);
 
 export function readSafetensors(bytes: Uint8Array, file = 'model.safetensors'): StateDict {
   const unreadable = (message: string) => new PixeliftError('model_unreadable', { file, message });
@@ -39,6 +40,9 @@ export function readSafetensors(bytes: Uint8Array, file = 'model.safetensors'): 
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    // Integer and boolean tensors are bookkeeping (BatchNorm's num_batches_tracked, step
+    // counters), never weights a network here multiplies by: left out of the state dict.
+    if (typeof e.dtype === 'string' && NON_WEIGHT_DTYPES.has(e.dtype)) continue;
     const size = typeof e.dtype === 'string' ? BYTES_PER[e.dtype] : undefined;
     if (size === undefined) {
       throw unreadable(

@@ -23,7 +23,7 @@ import { BUILTIN_MODELS, DEFAULT_MODEL_PREFERENCE, isClassical, type ModelEntry 
 import type { ImportResult, ImportStats } from './import/ncnn.js';
 import { importNcnn } from './import/ncnn.js';
 import { importTfjsDir } from './import/tfjs.js';
-import { importPytorch } from './pytorch/import.js';
+import { importPytorchOffThread } from './pytorch/import-thread.js';
 import { ModelRunner } from './runner.js';
 import { createSession, resolveDevice, type SessionSettings } from './session.js';
 import { scanUserModels, type UserModelProblem } from './user-models.js';
@@ -424,7 +424,8 @@ export class ModelStore {
         });
       }
       if (src.format === 'pytorch') {
-        return importPytorch(src.files[scale]!, { maxBytes: this.options.maxModelBytes });
+        // In a worker thread: a large checkpoint would stall a server's event loop for seconds.
+        return await importPytorchOffThread(src.files[scale]!, { maxBytes: this.options.maxModelBytes });
       }
       if (src.format === 'tfjs') {
         return await importTfjsDir(path.dirname(this.sourceFiles(model, scale)[0]!), { graphName: model.id });

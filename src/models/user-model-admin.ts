@@ -8,7 +8,7 @@ import path from 'node:path';
 import { PixeliftError } from '../errors.js';
 import { BUILTIN_MODELS, type ModelEntry } from './catalog.js';
 import { PYTORCH_EXTENSIONS } from './pytorch/import.js';
-import { inspectPytorchFile } from './pytorch/inspect.js';
+import { inspectPytorchFileOffThread } from './pytorch/inspect.js';
 import type { ModelStore, PreparedModel } from './store.js';
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -38,7 +38,7 @@ export function idFromFileName(name: string): string {
 }
 
 export async function addUserModel(store: ModelStore, o: AddModelOptions): Promise<AddedModel> {
-  const { modelsDir, maxModelBytes } = store.userModelSettings;
+  const { modelsDir, modelCacheDir, maxModelBytes } = store.userModelSettings;
   const name = o.originalName ?? path.basename(o.file);
   const ext = path.extname(name).toLowerCase();
   if (!(PYTORCH_EXTENSIONS as readonly string[]).includes(ext)) {
@@ -64,13 +64,28 @@ export async function addUserModel(store: ModelStore, o: AddModelOptions): Promi
       message: `the model id "${id}" is already taken; choose another with --id (HTTP: the "id" field) or remove it first`,
     });
   }
-  // Recognise it before it goes anywhere near the models directory (this also checks the size).
-  inspectPytorchFile(o.file, { maxBytes: maxModelBytes });
+  const size = fs.statSync(o.file).size;
+  if (size > maxModelBytes) {
+    throw new PixeliftError('model_too_large', { file: name, bytes: size, limit: maxModelBytes });
+  }
   fs.mkdirSync(modelsDir, { recursive: true });
   const target = path.join(modelsDir, `${id}${ext}`);
-  // Copy under a name the scan ignores, then rename: no process ever sees half a file.
+  // Copy under a name the scan ignores, recognise it there (in a worker thread, remembered
+  // under its final name so the catalog scan need not convert it again), then rename: no
+  // process ever sees half a file or an unsafe one.
   const tmp = path.join(modelsDir, `.${id}${ext}.${process.pid}.partial`);
   fs.copyFileSync(o.file, tmp);
+  try {
+    await inspectPytorchFileOffThread(tmp, {
+      maxBytes: maxModelBytes,
+      cacheDir: modelCacheDir,
+      rememberAs: target,
+      displayName: name,
+    });
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
   fs.renameSync(tmp, target);
   try {
     const problem = store.userModelProblems().find((p) => p.file === target);

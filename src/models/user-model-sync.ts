@@ -15,7 +15,7 @@ import path from 'node:path';
 import { PixeliftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { ModelEntry } from './catalog.js';
+import { BUILTIN_MODELS, type ModelEntry } from './catalog.js';
 
 export interface RegisteredModel {
   readonly id: string;
@@ -55,7 +55,8 @@ export class UserModelSync {
   async ensure(name: string | undefined): Promise<void> {
     if (name === undefined) return;
     const id = name.trim().toLowerCase();
-    if (!ID_PATTERN.test(id)) return;
+    // Built-ins and provider aliases (which hold spaces or colons) never come from the registry.
+    if (!ID_PATTERN.test(id) || BUILTIN_MODELS.some((m) => m.id === id)) return;
     const rec = await this.o.registry.get(id);
     const marker = this.readMarker(id);
     if (!rec) {

@@ -5,6 +5,7 @@
  * oversize files refused with their codes and nothing left in the models directory.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -55,7 +56,7 @@ test('only admin keys may add or remove models: others get 403 forbidden, no key
   assert.deepEqual(listed(modelsDir()), []);
 });
 
-test('an admin uploads a .pth: it is recognised, listed, upscales by id, and DELETE removes it', async () => {
+test('an admin uploads a .pth: it is recognised, listed, upscales by id (native API and a compat dialect), and DELETE removes it', async () => {
   const res = await upload('srvgg-prelu-x4.legacy.pth', admin, { id: 'team-compact' }, '4x_compact.pth');
   const body = (await res.json()) as Json;
   assert.equal(res.status, 201, JSON.stringify(body));
@@ -81,6 +82,28 @@ test('an admin uploads a .pth: it is recognised, listed, upscales by id, and DEL
   const out = await sharp(Buffer.from(await (await fetch(done.result.url)).arrayBuffer())).metadata();
   assert.deepEqual([out.width, out.height], [64, 48]);
 
+  // A compat dialect takes the id too (Runware passes its `model` through).
+  const rw = await svc.call('/compat/runware/v1', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${plain}` },
+    json: [
+      {
+        taskType: 'upscale',
+        taskUUID: randomUUID(),
+        inputImage: dataUri(await testPng(16, 12)),
+        model: 'team-compact',
+        upscaleFactor: 4,
+        outputFormat: 'PNG',
+      },
+    ],
+  });
+  const rwBody = (await rw.json()) as Json;
+  assert.equal(rw.status, 200, JSON.stringify(rwBody));
+  const rwOut = await sharp(
+    Buffer.from(await (await fetch(rwBody.data[0].imageURL)).arrayBuffer()),
+  ).metadata();
+  assert.deepEqual([rwOut.width, rwOut.height], [64, 48]);
+
   const del = await svc.call('/v1/models/team-compact', {
     method: 'DELETE',
     headers: { authorization: `Bearer ${admin}` },
@@ -102,6 +125,11 @@ test('an unsafe pickle is 422 model_unsafe, an oversize file 413 model_too_large
   const e = (await evil.json()) as Json;
   assert.equal(e.error.code, 'model_unsafe');
   assert.match(e.error.message, /posix\.system/);
+  assert.match(
+    e.error.message,
+    /^Refusing to load evil-os-system\.pth:/,
+    'the uploaded name, no server path',
+  );
   const big = await upload('span-x4.pth', admin); // 138 kB > PIXELIFT_MAX_MODEL_BYTES=60000
   assert.equal(big.status, 413);
   assert.equal(((await big.json()) as Json).error.code, 'model_too_large');

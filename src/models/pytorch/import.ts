@@ -46,12 +46,14 @@ export interface PytorchImport extends ImportResult {
 export interface ImportPytorchOptions {
   /** Refuse files larger than this before reading them (PIXELIFT_MAX_MODEL_BYTES). */
   readonly maxBytes?: number;
+  /** The name errors show (default: the file's own name; an upload's temporary one is not it). */
+  readonly displayName?: string;
 }
 
 /** Read, recognise and convert a PyTorch or safetensors model file. */
 export function importPytorch(file: string, options: ImportPytorchOptions = {}): PytorchImport {
   const { sd, format } = readStateDictFile(file, options);
-  const detection = detectArchitecture(sd, file);
+  const detection = detectArchitecture(sd, options.displayName ?? path.basename(file));
   const arch = ARCHITECTURES.find((a) => a.id === detection.arch)!;
   return { ...arch.build(sd, detection), detection, format };
 }
@@ -61,7 +63,7 @@ export function readStateDictFile(
   file: string,
   options: ImportPytorchOptions = {},
 ): { sd: StateDict; format: PytorchImport['format'] } {
-  const name = path.basename(file);
+  const name = options.displayName ?? path.basename(file);
   let size: number;
   try {
     size = fs.statSync(file).size;

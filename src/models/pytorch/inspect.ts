@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { ImportStats } from '../import/ncnn.js';
 import { ARCHITECTURES } from './arch/index.js';
 import { importPytorch, type PytorchImport } from './import.js';
+import { importPytorchOffThread } from './import-thread.js';
 import type { ArchDetection } from './types.js';
 
 export interface PytorchInspection {
@@ -25,23 +26,58 @@ export interface InspectOptions {
   /** Where the index is kept; without it nothing is remembered. */
   readonly cacheDir?: string;
   readonly maxBytes?: number;
+  /** The name errors show. */
+  readonly displayName?: string;
 }
 
 export function inspectPytorchFile(file: string, options: InspectOptions = {}): PytorchInspection {
-  const st = fs.statSync(file);
-  const key = `${path.resolve(file)}|${st.size}|${st.mtimeMs}`;
-  const indexPath = options.cacheDir ? path.join(options.cacheDir, INDEX_FILE) : undefined;
-  const index = indexPath ? readIndex(indexPath) : {};
-  const hit = index[key];
+  const hit = remembered(file, options.cacheDir);
   if (hit) return hit;
-  const r = importPytorch(file, { maxBytes: options.maxBytes });
+  const found = inspection(importPytorch(file, { maxBytes: options.maxBytes }));
+  remember(file, found, options.cacheDir);
+  return found;
+}
+
+/**
+ * The same, converting in a worker thread (for servers). `rememberAs` records the answer under
+ * another path: a file inspected under a temporary name before it is renamed into place
+ * (a rename keeps size and mtime).
+ */
+export async function inspectPytorchFileOffThread(
+  file: string,
+  options: InspectOptions & { readonly rememberAs?: string } = {},
+): Promise<PytorchInspection> {
+  const found = inspection(
+    await importPytorchOffThread(file, { maxBytes: options.maxBytes, displayName: options.displayName }),
+  );
+  remember(options.rememberAs ?? file, found, options.cacheDir, file);
+  return found;
+}
+
+function inspection(r: PytorchImport): PytorchInspection {
   const archName = ARCHITECTURES.find((a) => a.id === r.detection.arch)?.name ?? r.detection.arch;
-  const found: PytorchInspection = { detection: r.detection, stats: r.stats, format: r.format, archName };
-  if (indexPath) {
+  return { detection: r.detection, stats: r.stats, format: r.format, archName };
+}
+
+function indexKey(file: string, statOf = file): string {
+  const st = fs.statSync(statOf);
+  return `${path.resolve(file)}|${st.size}|${st.mtimeMs}`;
+}
+
+function remembered(file: string, cacheDir: string | undefined): PytorchInspection | undefined {
+  if (!cacheDir) return undefined;
+  return readIndex(path.join(cacheDir, INDEX_FILE))[indexKey(file)];
+}
+
+function remember(file: string, found: PytorchInspection, cacheDir: string | undefined, statOf = file): void {
+  if (!cacheDir) return;
+  const indexPath = path.join(cacheDir, INDEX_FILE);
+  const index = readIndex(indexPath);
+  {
     // Drop stale entries for the same path (the file changed).
     const prefix = `${path.resolve(file)}|`;
     for (const k of Object.keys(index)) if (k.startsWith(prefix)) delete index[k];
-    index[key] = found;
+    index[indexKey(file, statOf)] = found;
     try {
       fs.mkdirSync(path.dirname(indexPath), { recursive: true });
       const tmp = `${indexPath}.${process.pid}.tmp`;
@@ -51,7 +87,6 @@ export function inspectPytorchFile(file: string, options: InspectOptions = {}): 
       // A read-only cache only costs a re-inspection next time.
     }
   }
-  return found;
 }
 
 function readIndex(file: string): Record<string, PytorchInspection> {

@@ -78,6 +78,35 @@ test('a zip bomb (a deflated entry claiming 64 MB in a 64 kB file) is refused be
   );
 });
 
+test('safetensors: integer buffers are read as float32 like the checkpoint reader does, an unknown float type is model_unreadable', () => {
+  const file = (header: Record<string, unknown>, data: Uint8Array) => {
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const out = new Uint8Array(8 + json.length + data.length);
+    new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+    out.set(json, 8);
+    out.set(data, 8 + json.length);
+    return out;
+  };
+  const w = new Uint8Array(new Float32Array([1.5, -2]).buffer);
+  const counter = new Uint8Array(new BigInt64Array([7n]).buffer);
+  const ok = file(
+    {
+      'bn.weight': { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+      'bn.num_batches_tracked': { dtype: 'I64', shape: [], data_offsets: [8, 16] },
+    },
+    new Uint8Array([...w, ...counter]),
+  );
+  const { sd } = readStateDict(ok, 'bn.safetensors');
+  assert.deepEqual([...sd.keys()], ['bn.weight', 'bn.num_batches_tracked']);
+  assert.deepEqual([...sd.get('bn.weight')!.data], [1.5, -2]);
+  assert.deepEqual([...sd.get('bn.num_batches_tracked')!.data], [7]);
+  const fp8 = file({ x: { dtype: 'F8_E4M3', shape: [2], data_offsets: [0, 2] } }, new Uint8Array(2));
+  assert.throws(
+    () => readStateDict(fp8, 'fp8.safetensors'),
+    (err) => isPixeliftError(err, 'model_unreadable') && /F8_E4M3/.test(err.message),
+  );
+});
+
 test('a file that is no model format at all is model_unreadable', () => {
   assert.throws(
     () => readStateDict(new TextEncoder().encode('<html>not found</html>'), 'x.pth'),

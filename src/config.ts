@@ -110,6 +110,8 @@ export interface ServiceSettings {
   readonly maxResultTtlSeconds: number;
   /** Runs a job gets (crash-resume counts) before it fails with attempts_exhausted. */
   readonly maxAttempts: number;
+  /** Take SVG input from clients (PIXELIFT_ALLOW_SVG); off: refused with image_format_refused. */
+  readonly allowSvg: boolean;
   /** On SIGTERM/SIGINT, how long running jobs may take to finish before they are re-queued, s. */
   readonly shutdownGraceSeconds: number;
   /** SSE comment line interval, s. */
@@ -212,6 +214,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       maxResultTtlSeconds:
         int(env, 'PIXELIFT_MAX_RESULT_TTL', 1, 10 * 365 * 86400) ?? DEFAULTS.service.maxResultTtlSeconds,
       maxAttempts: int(env, 'PIXELIFT_MAX_ATTEMPTS', 1, 100) ?? DEFAULTS.service.maxAttempts,
+      allowSvg: bool(env, 'PIXELIFT_ALLOW_SVG') ?? false,
       shutdownGraceSeconds:
         num(env, 'PIXELIFT_SHUTDOWN_GRACE', 0, 24 * 3600) ?? DEFAULTS.service.shutdownGraceSeconds,
       sseHeartbeatSeconds:

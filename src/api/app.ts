@@ -15,6 +15,7 @@ import { authenticate } from './auth.js';
 import { mountCompat } from './compat/index.js';
 import type { ApiDeps } from './deps.js';
 import { sendError } from './errors.js';
+import { MULTIPART_LIMITS } from './multipart.js';
 import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -93,6 +94,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     );
   });
 
+  // Fastify reads text/plain as a string by default; no route takes text, and a string body
+  // reached handlers and schemas as "body must be object" (400) instead of 415 (issue 16).
+  app.removeContentTypeParser('text/plain');
   // Image bytes as a body (uploads); JSON and multipart have their own parsers.
   app.addContentTypeParser(
     /^(?:image\/[\w.+-]+|application\/octet-stream)$/,
@@ -100,7 +104,12 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     (_req, body, done) => done(null, body),
   );
   await app.register(multipart, {
-    limits: { fileSize: deps.settings.limits.maxInputBytes, files: 1, fields: 50, fieldSize: 1024 * 1024 },
+    limits: {
+      fileSize: deps.settings.limits.maxInputBytes,
+      files: MULTIPART_LIMITS.files,
+      fields: MULTIPART_LIMITS.fields,
+      fieldSize: MULTIPART_LIMITS.fieldBytes,
+    },
     throwFileSizeLimit: true,
   });
 

@@ -111,6 +111,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     resultTtlSeconds: svc.resultTtlSeconds,
     maxResultTtlSeconds: svc.maxResultTtlSeconds,
     maxQueueDepth: svc.maxQueueDepth,
+    allowSvg: svc.allowSvg,
     charge: true,
     checkCallbackUrl: (url, param) => checkCallbackUrl(url, param, allowPrivate),
     enqueue: (job) => (scaleOut ? scaleOut.queue.enqueue(job.id) : local!.runner.kick()),
@@ -183,6 +184,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
       rateLimitPerMinute: svc.rateLimitPerMinute,
       heartbeatMs: svc.sseHeartbeatSeconds * 1000,
       uploadTtlSeconds: UPLOAD_TTL_SECONDS,
+      allowSvg: svc.allowSvg,
       openWithoutKeys: isLoopback(config.host),
       bodyLimit: Math.ceil((config.limits.maxInputBytes * 4) / 3) + 1024 * 1024,
     },
@@ -255,7 +257,14 @@ export function setWebhookFormatters(events: JobEvents, ctx: WebhookContext): vo
     url: job.request.webhook!.url,
     scheme: 'standard',
     messageId: `msg_${event.id}`,
-    payload: webhookEnvelope(event.type, presentEvent(event, ctx.presenter), new Date(event.createdAt)),
+    // Events leave metadata out (jobs/events.ts snapshot); a webhook body carries it, as the job does.
+    payload: webhookEnvelope(
+      event.type,
+      event.type === 'progress'
+        ? presentEvent(event, ctx.presenter)
+        : { ...presentEvent(event, ctx.presenter), metadata: job.metadata },
+      new Date(event.createdAt),
+    ),
   }));
 }
 

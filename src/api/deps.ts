@@ -40,6 +40,8 @@ export interface ApiDeps {
     readonly rateLimitPerMinute: number;
     readonly heartbeatMs: number;
     readonly uploadTtlSeconds: number;
+    /** PIXELIFT_ALLOW_SVG (uploads check it as jobs do); default false. */
+    readonly allowSvg?: boolean;
     /**
      * Whether no live key means open mode (DESIGN §5): only when bound to loopback. A server on
      * another address whose last key is revoked refuses every request instead of opening up.

@@ -32,7 +32,7 @@ export async function mountDialect(
   await api.register(
     async (app) => {
       const send = (request: FastifyRequest, reply: FastifyReply, raw: Error) => {
-        const err = toPixeliftError(raw);
+        const err = toPixeliftError(raw, request);
         if (err.code === 'internal') request.log.error({ err: raw }, 'request failed');
         const { status, body, headers } = present(err, request);
         const retryAfter = err.details.retryAfter;

@@ -311,7 +311,8 @@ function presentError(err: PixeliftError) {
   const kind = kindOf(err);
   let code = CODES[kind];
   if (err.code === 'model_not_found' || err.code === 'model_not_installed') code = 'MODEL_UNAVAILABLE';
-  if (err.code === 'route_not_found') code = 'NOT_FOUND';
+  // An unknown route is a 404 too; Runflow documents no code of its own for it.
+  if (err.code === 'route_not_found') code = 'RUN_NOT_FOUND';
   const field = paramOf(err, PARAMS);
   return {
     status: err.status,

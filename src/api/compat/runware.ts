@@ -435,10 +435,28 @@ function runwareError(raw: unknown): RunwareError {
   const code =
     typeof d.runware === 'string'
       ? d.runware
-      : (CODES[err.code] ??
+      : (codeOfParam(err, param) ??
+        CODES[err.code] ??
         (err.status === 404 ? 'notFound' : err.status >= 500 ? 'unexpectedError' : 'invalidParameter'));
   return { code, message: err.message, ...(param ? { parameter: param } : {}), status: err.status };
 }
+
+/**
+ * A refused URL or value is about the field it came in: `invalidInputImage` for `inputImage`
+ * (a bad data URI too), `invalidWebhookURL`, `invalidUploadEndpoint`; not the image's code for all.
+ */
+function codeOfParam(err: PixeliftError, param: string | undefined): string | undefined {
+  const byValue =
+    err.code === 'invalid_argument' || err.code === 'url_invalid' || err.code === 'url_forbidden';
+  if (!byValue || param === undefined) return undefined;
+  return PARAM_CODES[param];
+}
+
+const PARAM_CODES: Record<string, string> = {
+  inputImage: 'invalidInputImage',
+  webhookURL: 'invalidWebhookURL',
+  uploadEndpoint: 'invalidUploadEndpoint',
+};
 
 function withoutStatus(e: RunwareError): Omit<RunwareError, 'status'> {
   const { status: _s, ...rest } = e;
@@ -468,6 +486,7 @@ const CODES: Record<string, string> = {
   model_not_installed: 'invalidModel',
   image_unreadable: 'invalidInputImage',
   image_too_large: 'invalidInputImage',
+  image_format_refused: 'invalidInputImage',
   image_not_found: 'invalidInputImage',
   upload_not_found: 'invalidInputImage',
   url_invalid: 'invalidInputImage',

@@ -178,7 +178,9 @@ export interface WebhookOutbox {
   enqueue(delivery: NewDelivery): Promise<WebhookDelivery>;
   /**
    * Pending deliveries due at `now`, oldest first; each is leased (nextAttemptAt pushed to
-   * now + leaseMs) so that a second dispatcher does not send it at the same time.
+   * now + leaseMs) so that a second dispatcher does not send it at the same time. A delivery
+   * waits while an older one of the same job to the same URL is pending, so that a receiver
+   * gets each job's messages in order, also after an outage (issue 16).
    */
   claimDue(options: {
     readonly now: Date;
@@ -193,6 +195,11 @@ export interface WebhookOutbox {
   ): Promise<WebhookDelivery | undefined>;
   list(jobId: string): Promise<WebhookDelivery[]>;
   get(id: string): Promise<WebhookDelivery | undefined>;
+  /**
+   * When the endpoint `url` started failing: the last attempt of its latest finished delivery,
+   * if that delivery failed; null while its latest finished delivery was delivered (or none ended).
+   */
+  endpointFailingSince(url: string): Promise<string | null>;
   /** Pending deliveries in total (metrics). */
   pendingCount(): Promise<number>;
 }

@@ -122,7 +122,8 @@ export const runflow: Dialect = {
         }),
       },
       policies: {
-        runflow: { maxAttempts: 3, baseDelayMs: 1000, jitter: false, retryStatus: (s) => s >= 500 },
+        // Runflow documents its own policy (3 attempts, 1 s then 2 s, 5xx only): kept, not the native day-long one.
+        runflow: { maxAttempts: 3, schedule: [1000, 2000], jitter: false, retryStatus: (s) => s >= 500 },
       },
     };
   },

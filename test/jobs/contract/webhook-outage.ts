@@ -120,8 +120,10 @@ export function webhookOutageContract(backend: StoreBackend): void {
     for (const jobId of jobs) {
       const [first, ...rest] = await s.outbox.list(jobId);
       const times = first!.attempts.map((a) => Date.parse(a.at) - Date.parse(first!.createdAt));
-      let at = 0;
-      const expected = [0, ...STANDARD_WEBHOOK_SCHEDULE_MS.slice(0, 4)].map((d) => (at += d));
+      // Cumulative: 0, 5 s, 5 min 5 s, 35 min 5 s, 2 h 35 min 5 s.
+      const expected = [0, ...STANDARD_WEBHOOK_SCHEDULE_MS.slice(0, 4)].map((_, i, all) =>
+        all.slice(0, i + 1).reduce((sum, d) => sum + d, 0),
+      );
       assert.deepEqual(times, expected, `${jobId}: attempts at ${times}`);
       for (const later of rest)
         assert.equal(later.attempts.length, 1, 'a later event is sent once, afterwards');

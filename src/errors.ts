@@ -127,6 +127,12 @@ export const ERRORS = {
     retryable: true,
     message: 'Too many requests: {limit} per {window}; retry in {retryAfter} s',
   },
+  key_queue_full: {
+    status: 429,
+    retryable: true,
+    message:
+      'This key has {queued} jobs waiting, its share of the queue (PIXELIFT_MAX_QUEUED_PER_KEY); retry in {retryAfter} s',
+  },
   queue_full: {
     status: 503,
     retryable: true,

@@ -5,7 +5,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import multipart from '@fastify/multipart';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
@@ -16,6 +15,7 @@ import { mountCompat } from './compat/index.js';
 import type { ApiDeps } from './deps.js';
 import { sendError } from './errors.js';
 import { MULTIPART_LIMITS } from './multipart.js';
+import { MemoryRateStore, rateLimitHook } from './rate-limit.js';
 import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -147,18 +147,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   playgroundRoutes(app, WEB_DIR, deps.logger);
 
   await app.register(async (api) => {
-    await api.register(rateLimit, {
-      max: deps.settings.rateLimitPerMinute,
-      timeWindow: 60_000,
-      hook: 'preHandler',
-      keyGenerator: (request) => request.caller?.keyId ?? request.ip,
-      errorResponseBuilder: (_request, ctx) =>
-        new PixeliftError('rate_limited', {
-          limit: ctx.max,
-          window: 'minute',
-          retryAfter: Math.max(1, Math.ceil(ctx.ttl / 1000)),
-        }),
-    });
+    api.addHook(
+      'preHandler',
+      rateLimitHook(deps.rateStore ?? new MemoryRateStore(), deps.settings.rateLimitPerMinute),
+    );
     upscaleRoutes(api, deps);
     jobRoutes(api, deps);
     eventRoutes(api, deps);

@@ -90,6 +90,8 @@ export interface JobServiceOptions {
   readonly resultTtlSeconds: number;
   readonly maxResultTtlSeconds: number;
   readonly maxQueueDepth: number;
+  /** A key's share of the queue: more queued jobs of one key are refused with key_queue_full. */
+  readonly maxQueuedPerKey?: number;
   /** Take SVG input (PIXELIFT_ALLOW_SVG); default: refused (jobs/input-format.ts). */
   readonly allowSvg?: boolean;
   /** Whether keys carry credits at all (keys configured); open mode never charges. */
@@ -172,6 +174,7 @@ export class JobService {
         idempotency: idempotency && fingerprint ? { key: idempotency.key, fingerprint } : undefined,
         charge: this.o.charge && caller.keyId !== null,
         maxQueued: this.o.maxQueueDepth,
+        maxQueuedPerKey: this.o.maxQueuedPerKey,
       });
     } catch (err) {
       await this.o.blobs.delete(inputBlob);

@@ -31,6 +31,8 @@ export interface CreateJobOptions {
   readonly charge?: boolean;
   /** Refuse with queue_full when this many jobs are queued already. */
   readonly maxQueued?: number;
+  /** Refuse with key_queue_full when the job's key has this many jobs queued already. */
+  readonly maxQueuedPerKey?: number;
 }
 
 export interface ListJobsQuery {
@@ -68,8 +70,10 @@ export interface JobStore {
   /** Newest first. */
   list(query: ListJobsQuery): Promise<{ jobs: Job[]; nextCursor: string | null }>;
   /**
-   * Take the oldest queued job whose key runs fewer than `maxRunningPerKey` jobs: status running,
-   * attempts + 1, startedAt now. Undefined when nothing can run.
+   * Take a queued job whose key runs fewer than `maxRunningPerKey` jobs: status running,
+   * attempts + 1, startedAt now. Keys take turns (round-robin): the key served least recently
+   * goes first, and its oldest job; so one key's flood never holds another's job back more than
+   * one turn. Undefined when nothing can run.
    */
   claim(options: { readonly maxRunningPerKey: number; readonly now: Date }): Promise<Job | undefined>;
   /**

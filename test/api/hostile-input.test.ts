@@ -4,6 +4,8 @@
  * message has no hole in it, never a 500 `internal` (documented as retryable, so clients retry).
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileSafetyHeaders } from '../../src/api/routes/files.js';
 import { METADATA_LIMITS } from '../../src/jobs/metadata.js';
@@ -253,4 +255,23 @@ test('file responses carry nosniff, a sandbox CSP and a safe Content-Disposition
   assert.equal(svgHeaders['content-disposition'], 'attachment; filename="upl_abc.svg"');
   const odd = fileSafetyHeaders('upl_a"b', 'x;y', 'application/octet-stream');
   assert.equal(odd['content-disposition'], 'attachment; filename="upl_a_b.x_y"');
+});
+
+test('/readyz says which check failed and why', async () => {
+  const own = await startTestService({});
+  try {
+    assert.equal((await own.call('/readyz')).status, 200);
+    const blobs = path.join(own.dataDir, 'blobs');
+    fs.renameSync(blobs, `${blobs}.away`);
+    const res = await own.call('/readyz');
+    const body = (await res.json()) as Json;
+    assert.equal(res.status, 503);
+    assert.equal(body.checks.blobs, false);
+    assert.equal(body.checks.database, true);
+    assert.match(body.errors.blobs, /blob directory .* is missing/);
+    assert.equal('database' in body.errors, false);
+    fs.renameSync(`${blobs}.away`, blobs);
+  } finally {
+    await own.close(0);
+  }
 });

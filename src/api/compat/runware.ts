@@ -170,19 +170,20 @@ export const runware: Dialect = {
 };
 
 function routes(app: FastifyInstance, deps: ApiDeps): void {
-  app.post('/v1', { schema: { hide: true } }, async (request, reply) => {
+  const maxTasks = deps.settings.maxTasksPerRequest ?? 50;
+  // Each task is work: it counts against the rate limit as a request would (issue 16).
+  const rateCost = (request: FastifyRequest) =>
+    Array.isArray(request.body) ? Math.min(request.body.length, maxTasks + 1) : 1;
+  app.post('/v1', { schema: { hide: true }, config: { rateCost } }, async (request, reply) => {
     const body = request.body;
     const tasks: Task[] = Array.isArray(body) ? body : body && typeof body === 'object' ? [body as Task] : [];
-    if (tasks.length === 0) {
-      return reply.code(400).send({
-        errors: [
-          withoutStatus({
-            code: 'invalidTaskArray',
-            message: 'The request body must be a non-empty JSON array of task objects.',
-            status: 400,
-          }),
-        ],
-      });
+    const refuse = (message: string) =>
+      reply.code(400).send({ errors: [withoutStatus({ code: 'invalidTaskArray', message, status: 400 })] });
+    if (tasks.length === 0) return refuse('The request body must be a non-empty JSON array of task objects.');
+    if (tasks.length > maxTasks) {
+      return refuse(
+        `The request carries ${tasks.length} tasks; at most ${maxTasks} are taken per request (PIXELIFT_MAX_TASKS_PER_REQUEST).`,
+      );
     }
     const outcomes = await Promise.all(tasks.map((task) => runTask(task, request, deps)));
     const data = outcomes.flatMap((o) => ('data' in o ? [o.data] : []));
@@ -481,6 +482,7 @@ const CODES: Record<string, string> = {
   insufficient_credits: 'insufficientCredits',
   rate_limited: 'rateLimitExceeded',
   queue_full: 'serviceUnavailable',
+  key_queue_full: 'rateLimitExceeded',
   shutting_down: 'serviceUnavailable',
   model_not_found: 'invalidModel',
   model_not_installed: 'invalidModel',

@@ -102,7 +102,11 @@ export interface ServiceSettings {
   readonly maxWaitSeconds: number;
   /** Queued jobs beyond which submissions get 503 queue_full. */
   readonly maxQueueDepth: number;
-  /** Requests per minute per key (per client address in open mode). */
+  /** Queued jobs of one key beyond which its submissions get 429 key_queue_full (its share of the queue). */
+  readonly maxQueuedPerKey: number;
+  /** Tasks one request may carry (Runware's task arrays); each counts against the rate limit. */
+  readonly maxTasksPerRequest: number;
+  /** Requests per minute per key (per client address in open mode); a batch counts each task. */
   readonly rateLimitPerMinute: number;
   /** Jobs of one key running at once (default: the worker count); more wait in the queue, never rejected. */
   readonly maxRunningPerKey: number;
@@ -112,6 +116,8 @@ export interface ServiceSettings {
   readonly maxResultTtlSeconds: number;
   /** Runs a job gets (crash-resume counts) before it fails with attempts_exhausted. */
   readonly maxAttempts: number;
+  /** Take SVG input from clients (PIXELIFT_ALLOW_SVG); off: refused with image_format_refused. */
+  readonly allowSvg: boolean;
   /** On SIGTERM/SIGINT, how long running jobs may take to finish before they are re-queued, s. */
   readonly shutdownGraceSeconds: number;
   /** SSE comment line interval, s. */
@@ -163,6 +169,8 @@ export const DEFAULTS = {
   service: {
     maxWaitSeconds: 60, // s; gateways commonly cut requests at 60 s
     maxQueueDepth: 1000, // jobs
+    maxQueuedPerKey: 100, // jobs: a tenth of the default queue, so ten busy keys share it
+    maxTasksPerRequest: 50, // tasks
     rateLimitPerMinute: 600, // requests per key
     resultTtlSeconds: 24 * 3600, // s (Replicate keeps 1 h, Topaz 7 d)
     maxResultTtlSeconds: 30 * 24 * 3600, // s
@@ -230,6 +238,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       runflowSigningSecret: str(env, 'PIXELIFT_RUNFLOW_SIGNING_SECRET'),
       maxWaitSeconds: int(env, 'PIXELIFT_MAX_WAIT', 0, 3600) ?? DEFAULTS.service.maxWaitSeconds,
       maxQueueDepth: int(env, 'PIXELIFT_MAX_QUEUE_DEPTH', 1, 10_000_000) ?? DEFAULTS.service.maxQueueDepth,
+      maxQueuedPerKey:
+        int(env, 'PIXELIFT_MAX_QUEUED_PER_KEY', 1, 10_000_000) ?? DEFAULTS.service.maxQueuedPerKey,
+      maxTasksPerRequest:
+        int(env, 'PIXELIFT_MAX_TASKS_PER_REQUEST', 1, 10_000) ?? DEFAULTS.service.maxTasksPerRequest,
       rateLimitPerMinute:
         int(env, 'PIXELIFT_RATE_LIMIT', 1, 10_000_000) ?? DEFAULTS.service.rateLimitPerMinute,
       // Default: every worker, so one user (open mode) is never held back; lower it to share fairly.
@@ -242,6 +254,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       maxResultTtlSeconds:
         int(env, 'PIXELIFT_MAX_RESULT_TTL', 1, 10 * 365 * 86400) ?? DEFAULTS.service.maxResultTtlSeconds,
       maxAttempts: int(env, 'PIXELIFT_MAX_ATTEMPTS', 1, 100) ?? DEFAULTS.service.maxAttempts,
+      allowSvg: bool(env, 'PIXELIFT_ALLOW_SVG') ?? false,
       shutdownGraceSeconds:
         num(env, 'PIXELIFT_SHUTDOWN_GRACE', 0, 24 * 3600) ?? DEFAULTS.service.shutdownGraceSeconds,
       sseHeartbeatSeconds:

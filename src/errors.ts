@@ -23,6 +23,7 @@ export const ERRORS = {
   // --- images ---------------------------------------------------------------------------------
   image_unreadable: { status: 422, retryable: false, message: 'Cannot read the image {file}: {reason}' },
   image_too_large: { status: 413, retryable: false, message: 'The image is too large: {reason}' },
+  image_format_refused: { status: 422, retryable: false, message: '{format} input is refused: {reason}' },
   output_too_large: {
     status: 422,
     retryable: false,
@@ -121,6 +122,11 @@ export const ERRORS = {
   },
   invalid_json: { status: 400, retryable: false, message: 'The request body is not valid JSON: {reason}' },
   body_too_large: { status: 413, retryable: false, message: 'The request body is larger than {limit} bytes' },
+  multipart_invalid: {
+    status: 400,
+    retryable: false,
+    message: 'The multipart/form-data body cannot be read: {reason}',
+  },
   unsupported_media_type: {
     status: 415,
     retryable: false,
@@ -151,6 +157,12 @@ export const ERRORS = {
     status: 429,
     retryable: true,
     message: 'Too many tasks in flight: at most {limit} per {scope}; send more as these finish',
+  },
+  key_queue_full: {
+    status: 429,
+    retryable: true,
+    message:
+      'This key has {queued} jobs waiting, its share of the queue (PIXELIFT_MAX_QUEUED_PER_KEY); retry in {retryAfter} s',
   },
   queue_full: {
     status: 503,

@@ -5,7 +5,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import multipart from '@fastify/multipart';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
@@ -15,6 +14,8 @@ import { authenticate } from './auth.js';
 import { mountCompat } from './compat/index.js';
 import type { ApiDeps } from './deps.js';
 import { sendError } from './errors.js';
+import { MULTIPART_LIMITS } from './multipart.js';
+import { MemoryRateStore, rateLimitHook } from './rate-limit.js';
 import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -100,6 +101,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     );
   });
 
+  // Fastify reads text/plain as a string by default; no route takes text, and a string body
+  // reached handlers and schemas as "body must be object" (400) instead of 415 (issue 16).
+  app.removeContentTypeParser('text/plain');
   // Image bytes as a body (uploads); JSON and multipart have their own parsers.
   app.addContentTypeParser(
     /^(?:image\/[\w.+-]+|application\/octet-stream)$/,
@@ -107,7 +111,12 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     (_req, body, done) => done(null, body),
   );
   await app.register(multipart, {
-    limits: { fileSize: deps.settings.limits.maxInputBytes, files: 1, fields: 50, fieldSize: 1024 * 1024 },
+    limits: {
+      fileSize: deps.settings.limits.maxInputBytes,
+      files: MULTIPART_LIMITS.files,
+      fields: MULTIPART_LIMITS.fields,
+      fieldSize: MULTIPART_LIMITS.fieldBytes,
+    },
     throwFileSizeLimit: true,
   });
 
@@ -151,18 +160,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   playgroundRoutes(app, WEB_DIR, deps.logger);
 
   await app.register(async (api) => {
-    await api.register(rateLimit, {
-      max: deps.settings.rateLimitPerMinute,
-      timeWindow: 60_000,
-      hook: 'preHandler',
-      keyGenerator: (request) => request.caller?.keyId ?? request.ip,
-      errorResponseBuilder: (_request, ctx) =>
-        new PixeliftError('rate_limited', {
-          limit: ctx.max,
-          window: 'minute',
-          retryAfter: Math.max(1, Math.ceil(ctx.ttl / 1000)),
-        }),
-    });
+    api.addHook(
+      'preHandler',
+      rateLimitHook(deps.rateStore ?? new MemoryRateStore(), deps.settings.rateLimitPerMinute),
+    );
     upscaleRoutes(api, deps);
     jobRoutes(api, deps);
     eventRoutes(api, deps);

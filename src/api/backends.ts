@@ -30,7 +30,8 @@ export interface EmbeddedBackends {
   readonly stores: Stores;
   readonly blobs: BlobStore;
   readonly secrets: Secrets;
-  blobsReady(): Promise<boolean>;
+  /** Readiness of the blob store: undefined when it works, else what failed and why. */
+  blobsProblem(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -44,7 +45,7 @@ export interface ScaleOutBackends {
   readonly fanout: RedisFanout;
   /** A connection of its own for BullMQ's worker (it blocks on it). */
   connectRedis(name: string): Redis;
-  blobsReady(): Promise<boolean>;
+  blobsProblem(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -66,7 +67,8 @@ async function openEmbedded(config: Config): Promise<EmbeddedBackends> {
     stores,
     blobs: new FsBlobStore(blobDir),
     secrets,
-    blobsReady: async () => fs.existsSync(blobDir),
+    blobsProblem: async () =>
+      fs.existsSync(blobDir) ? undefined : `the blob directory ${blobDir} is missing`,
     close: async () => stores.close(),
   };
 }
@@ -106,7 +108,7 @@ async function openScaleOut(
       queue,
       fanout,
       connectRedis: redis,
-      blobsReady: () => blobs.reachable(),
+      blobsProblem: () => blobs.probe(),
       close() {
         closed ??= (async () => {
           await fanout.close();

@@ -36,6 +36,7 @@ import type { WebhookContext } from './compat/dialect.js';
 import { compatWebhooks } from './compat/index.js';
 import { Metrics } from './metrics.js';
 import { type Presenter, presentEvent } from './present.js';
+import { RedisRateStore } from './rate-limit.js';
 
 /** Uploads are kept this long, s. */
 const UPLOAD_TTL_SECONDS = 24 * 3600;
@@ -115,9 +116,18 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     resultTtlSeconds: svc.resultTtlSeconds,
     maxResultTtlSeconds: svc.maxResultTtlSeconds,
     maxQueueDepth: svc.maxQueueDepth,
+    maxQueuedPerKey: svc.maxQueuedPerKey,
+    allowSvg: svc.allowSvg,
     charge: true,
     checkCallbackUrl: (url, param) => checkCallbackUrl(url, param, allowPrivate),
-    enqueue: (job) => (scaleOut ? scaleOut.queue.enqueue(job.id) : local!.runner.kick()),
+    enqueue: async (job) => {
+      if (!scaleOut) return local!.runner.kick();
+      // Its place among its key's active jobs is its BullMQ priority: keys interleave (queue.ts).
+      // Running ones count: a key with one job running and one waiting puts the waiting one
+      // behind another key's first.
+      const active = await stores.jobs.activeCount(job.keyId);
+      await scaleOut.queue.enqueue(job.id, active.queued + active.running);
+    },
     stopRunning: (id) => (scaleOut ? scaleOut.fanout.publishCancel(id) : local!.runner.cancel(id)),
     log: logger,
   });
@@ -156,6 +166,9 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     modelSync,
     metrics,
     presenter,
+    rateStore: scaleOut
+      ? new RedisRateStore(scaleOut.connectRedis('rate-limit'), scaleOut.settings.redisPrefix)
+      : undefined,
     verifyFileLink: (fileId, expires, signature) =>
       verifyFileSignature({ secret: secrets.urlSigningSecret, fileId, expires, signature, now: new Date() }),
     parseImage: parseImageField,
@@ -174,11 +187,11 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     },
     ready: async () => ({
       database: await stores.keys.count().then(
-        () => true,
-        () => false,
+        () => undefined,
+        (err: unknown) => `the database did not answer: ${err instanceof Error ? err.message : String(err)}`,
       ),
-      blobs: await backends.blobsReady(),
-      workers: !shuttingDown,
+      blobs: await backends.blobsProblem(),
+      workers: shuttingDown ? 'shutting down' : undefined,
     }),
     shuttingDown: () => shuttingDown,
     shutdownSignal: closeHttp.signal,
@@ -186,8 +199,10 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
       limits: config.limits,
       maxWaitSeconds: svc.maxWaitSeconds,
       rateLimitPerMinute: svc.rateLimitPerMinute,
+      maxTasksPerRequest: svc.maxTasksPerRequest,
       heartbeatMs: svc.sseHeartbeatSeconds * 1000,
       uploadTtlSeconds: UPLOAD_TTL_SECONDS,
+      allowSvg: svc.allowSvg,
       openWithoutKeys: isLoopback(config.host),
       bodyLimit: Math.ceil((config.limits.maxInputBytes * 4) / 3) + 1024 * 1024,
       socket: svc.socket,
@@ -261,7 +276,14 @@ export function setWebhookFormatters(events: JobEvents, ctx: WebhookContext): vo
     url: job.request.webhook!.url,
     scheme: 'standard',
     messageId: `msg_${event.id}`,
-    payload: webhookEnvelope(event.type, presentEvent(event, ctx.presenter), new Date(event.createdAt)),
+    // Events leave metadata out (jobs/events.ts snapshot); a webhook body carries it, as the job does.
+    payload: webhookEnvelope(
+      event.type,
+      event.type === 'progress'
+        ? presentEvent(event, ctx.presenter)
+        : { ...presentEvent(event, ctx.presenter), metadata: job.metadata },
+      new Date(event.createdAt),
+    ),
   }));
 }
 

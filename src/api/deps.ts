@@ -11,6 +11,7 @@ import type { UserModelSync } from '../models/user-model-sync.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Metrics } from './metrics.js';
 import type { Presenter } from './present.js';
+import type { RateStore } from './rate-limit.js';
 
 export interface ApiDeps {
   readonly service: JobService;
@@ -31,18 +32,24 @@ export interface ApiDeps {
   readonly parseImage: (value: string) => ImageInput;
   /** Queue a copy of a delivery (same message id) and wake the dispatcher. */
   readonly redeliver: (delivery: WebhookDelivery) => Promise<WebhookDelivery>;
-  /** Whether the parts the service needs answer (readiness). */
-  readonly ready: () => Promise<Record<string, boolean>>;
+  /** The parts the service needs (readiness): undefined for one that works, else what failed and why. */
+  readonly ready: () => Promise<Record<string, string | undefined>>;
   /** True once shutdown began: new jobs are refused with shutting_down. */
   readonly shuttingDown: () => boolean;
   /** Aborted when shutdown closes the HTTP server: SSE streams end and `Prefer: wait` answers at once. */
   readonly shutdownSignal: AbortSignal;
+  /** Where rate-limit counts live: Redis in scale-out (shared by the nodes); default in memory. */
+  readonly rateStore?: RateStore;
   readonly settings: {
     readonly limits: Limits;
     readonly maxWaitSeconds: number;
     readonly rateLimitPerMinute: number;
+    /** Tasks one request may carry (Runware's arrays). */
+    readonly maxTasksPerRequest?: number;
     readonly heartbeatMs: number;
     readonly uploadTtlSeconds: number;
+    /** PIXELIFT_ALLOW_SVG (uploads check it as jobs do); default false. */
+    readonly allowSvg?: boolean;
     /**
      * Whether no live key means open mode (DESIGN §5): only when bound to loopback. A server on
      * another address whose last key is revoked refuses every request instead of opening up.

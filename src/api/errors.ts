@@ -32,26 +32,30 @@ export function validationError(issues: readonly AjvIssue[], where = 'body'): Pi
   return new PixeliftError('invalid_argument', { param: field, message });
 }
 
-/** Fastify's and plugins' errors, as registry errors. */
-export function toPixeliftError(err: FastifyError | Error): PixeliftError {
+/**
+ * Fastify's and plugins' errors, as registry errors. `request` fills what the error itself does
+ * not carry (the Content-Type sent, the route's body limit), so no message is left with a hole.
+ */
+export function toPixeliftError(err: FastifyError | Error, request?: FastifyRequest): PixeliftError {
   if (isPixeliftError(err)) return err;
   const e = err as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
   if (e.validation) return validationError(e.validation, e.validationContext);
+  const tooLarge = () =>
+    new PixeliftError('body_too_large', {
+      // Fastify's own default (1 MiB) when no request says which limit the route had.
+      limit: request?.routeOptions.bodyLimit ?? request?.server.initialConfig.bodyLimit ?? 1_048_576,
+    });
+  const unsupported = () =>
+    new PixeliftError('unsupported_media_type', {
+      contentType: request?.headers['content-type'] ?? '(none)',
+      expected: 'application/json or multipart/form-data (POST /v1/uploads also takes image/* bytes)',
+    });
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-    case 'FST_REQ_FILE_TOO_LARGE':
-    case 'FST_PARTS_LIMIT':
-    case 'FST_FILES_LIMIT':
-    case 'FST_FIELDS_LIMIT':
-      return new PixeliftError('body_too_large', {
-        limit: (e as { limit?: number }).limit ?? 'the limit of',
-      });
+      return tooLarge();
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-      return new PixeliftError('unsupported_media_type', {
-        contentType: 'this',
-        expected: 'application/json or multipart/form-data',
-      });
+      return unsupported();
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new PixeliftError('invalid_json', { reason: 'the body is empty' });
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -59,10 +63,8 @@ export function toPixeliftError(err: FastifyError | Error): PixeliftError {
   }
   if (e instanceof SyntaxError && e.statusCode === 400)
     return new PixeliftError('invalid_json', { reason: e.message });
-  if (e.statusCode === 413) return new PixeliftError('body_too_large', { limit: 'the limit of' });
-  if (e.statusCode === 415) {
-    return new PixeliftError('unsupported_media_type', { contentType: 'this', expected: 'a supported type' });
-  }
+  if (e.statusCode === 413) return tooLarge();
+  if (e.statusCode === 415) return unsupported();
   return new PixeliftError('internal', { message: e.message }, { cause: e });
 }
 
@@ -80,7 +82,7 @@ export function sendError(
   reply: FastifyReply,
   raw: FastifyError | Error,
 ): FastifyReply {
-  const err = toPixeliftError(raw);
+  const err = toPixeliftError(raw, request);
   if (err.code === 'internal') request.log.error({ err: raw }, 'request failed');
   else if (err.status >= 500) request.log.warn({ code: err.code, msg: err.message }, 'request failed');
   const retryAfter = err.details.retryAfter;

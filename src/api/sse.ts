@@ -4,6 +4,12 @@
  * Each event carries its event-log id, so a client that reconnects with `Last-Event-ID`
  * gets exactly what it missed; comment lines every few seconds keep proxies from cutting
  * an idle stream.
+ *
+ * Backpressure: what a client has not read yet stays in the response's buffer, so a client that
+ * stops reading would grow the server's memory without end (issue 16). Each stream may hold at
+ * most `maxBufferBytes` unsent; past that the client is dropped: a final `dropped` event (no id,
+ * so that Last-Event-ID still names the last event it was sent in full) tells it to reconnect
+ * with Last-Event-ID, which replays what it missed from the event log.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JobEvent } from '../jobs/types.js';
@@ -12,10 +18,23 @@ import type { ApiDeps } from './deps.js';
 export interface SseStream {
   send(event: { id: number; type: string; data: unknown }): void;
   close(): void;
+  /** Resolves when the stream has ended, whoever ended it. */
   readonly closed: Promise<void>;
+  /** True once the stream was ended because the client read too slowly. */
+  readonly dropped: boolean;
 }
 
-export function openSse(request: FastifyRequest, reply: FastifyReply, heartbeatMs: number): SseStream {
+/** Unsent bytes a stream may hold before its client is dropped: about 16 full job events. */
+export const SSE_MAX_BUFFER_BYTES = 1024 * 1024;
+/** A dropped client's socket is destroyed after this long if it still has not read its last event, ms. */
+const DROP_GRACE_MS = 5_000;
+
+export function openSse(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  heartbeatMs: number,
+  maxBufferBytes = SSE_MAX_BUFFER_BYTES,
+): SseStream {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
@@ -31,27 +50,51 @@ export function openSse(request: FastifyRequest, reply: FastifyReply, heartbeatM
   const closed = new Promise<void>((r) => {
     resolveClosed = r;
   });
-  const heartbeat = setInterval(() => {
-    if (open) res.write(`: ping ${new Date().toISOString()}\n\n`);
-  }, heartbeatMs);
+  let dropped = false;
   const finish = () => {
     if (!open) return;
     open = false;
     clearInterval(heartbeat);
     resolveClosed();
   };
+  const drop = (pending: number) => {
+    dropped = true;
+    const data = {
+      reason: 'slow_client',
+      message: `The client read too slowly: more than ${maxBufferBytes} bytes were waiting to be sent. Reconnect with Last-Event-ID to get what was missed.`,
+      buffered_bytes: pending,
+    };
+    // Close the connection, not only the response (keep-alive would hold it): gracefully once
+    // the client has read what is queued, and at once if it still has not after a grace period.
+    const socket = res.socket;
+    res.once('finish', () => socket?.end());
+    res.end(`event: dropped\ndata: ${JSON.stringify(data)}\n\n`);
+    setTimeout(() => socket?.destroy(), DROP_GRACE_MS).unref();
+    request.log.warn({ bufferedBytes: pending }, 'SSE client dropped: it read too slowly');
+    finish();
+  };
+  /** Write unless the client is so far behind that this would pass the bound; then drop it. */
+  const write = (text: string) => {
+    if (!open) return;
+    const pending = res.writableLength + Buffer.byteLength(text);
+    if (pending > maxBufferBytes) drop(pending);
+    else res.write(text);
+  };
+  const heartbeat = setInterval(() => write(`: ping ${new Date().toISOString()}\n\n`), heartbeatMs);
   request.raw.on('close', finish);
   res.on('close', finish);
   return {
     send(event) {
-      if (!open) return;
-      res.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`);
+      write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`);
     },
     close() {
       if (open) res.end();
       finish();
     },
     closed,
+    get dropped() {
+      return dropped;
+    },
   };
 }
 

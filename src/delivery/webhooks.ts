@@ -1,8 +1,14 @@
 /**
  * Sends the webhook outbox: polls for due deliveries, POSTs each one signed through safeRequest
- * (the same SSRF defence as image URLs), records every attempt, and schedules retries with
- * backoff. Delivery is at least once: a message whose attempt could not be recorded is sent again
- * when its lease runs out, with the same `webhook-id`, which receivers deduplicate on.
+ * (the same SSRF defence as image URLs), records every attempt, and schedules retries on the
+ * Standard Webhooks schedule (about a day; a receiver's Retry-After is honoured). Delivery is at
+ * least once: a message whose attempt could not be recorded is sent again when its lease runs
+ * out, with the same `webhook-id`, which receivers deduplicate on. Order: the outbox hands out a
+ * job's messages to one URL one at a time, in order (see WebhookOutbox.claimDue).
+ *
+ * An endpoint whose last finished delivery failed is *failing*: a message to it that fails is
+ * given up after that one attempt instead of being retried for a day, until one succeeds
+ * (any delivery, or a redelivery) and the endpoint is healthy again.
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -14,10 +20,12 @@ import { checkTimeout } from './deadline.js';
 import { safeRequest } from './safe-request.js';
 import {
   type AttemptOutcome,
-  backoffDelay,
   EXCERPT_BYTES,
   outcomeOfError,
   outcomeOfStatus,
+  retryAfterMs,
+  STANDARD_WEBHOOK_SCHEDULE_MS,
+  scheduledDelay,
 } from './webhook-retry.js';
 import { signStandardWebhook, webhookSecretKey } from './webhook-signing.js';
 
@@ -28,13 +36,14 @@ export type WebhookSigner = (
 ) => Record<string, string> | Promise<Record<string, string>>;
 
 /**
- * A dialect's own retry rules (Runflow: 3 attempts, 1 s then 2 s, 5xx and network errors only);
- * what a policy leaves out comes from the dispatcher's settings.
+ * A dialect's own retry rules, where its provider documents them (Runflow: 3 attempts, 1 s then
+ * 2 s, 5xx and network errors only); what a policy leaves out comes from the dispatcher's settings.
  */
 export interface WebhookRetryPolicy {
   readonly maxAttempts?: number;
-  readonly baseDelayMs?: number;
-  /** false: wait exactly baseDelayMs·2^(n−1) (a provider that documents its delays); default true. */
+  /** Delays before attempts 2, 3, …, ms (the last repeats). */
+  readonly schedule?: readonly number[];
+  /** false: wait exactly the schedule's delays (a provider that documents them); default true. */
   readonly jitter?: boolean;
   /** Which HTTP statuses are worth another attempt; default: 408, 429 and 5xx. */
   readonly retryStatus?: (status: number) => boolean;
@@ -53,11 +62,10 @@ export interface WebhookDispatcherOptions {
   log: Logger;
   /** One attempt, connection to answer, ms. */
   timeoutMs?: number;
-  /** Attempts before a delivery is given up as failed. */
+  /** Attempts before a delivery is given up as failed; default: one more than the schedule's delays. */
   maxAttempts?: number;
-  /** Backoff ceiling of the first retry, ms; it doubles per attempt up to maxDelayMs. */
-  baseDelayMs?: number;
-  maxDelayMs?: number;
+  /** Delays before attempts 2, 3, …, ms (the last repeats); default STANDARD_WEBHOOK_SCHEDULE_MS. */
+  schedule?: readonly number[];
   /** Wait between polls of the outbox when nothing kicks the dispatcher, ms. */
   pollMs?: number;
   /** Deliveries sent at the same time. */
@@ -69,14 +77,14 @@ export interface WebhookDispatcherOptions {
 
 export const WEBHOOK_DEFAULTS = {
   timeoutMs: 10_000, // ms per attempt
-  // With the delays below, 8 attempts wait at most 1+2+…+64 s ≈ 2 min between them (about half
-  // that on average, jitter being uniform); raise maxAttempts for receivers down longer.
-  maxAttempts: 8,
-  baseDelayMs: 1_000, // ms
-  maxDelayMs: 600_000, // ms (10 min)
+  // Immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: 8 attempts over ~28 h (±10 % jitter).
+  schedule: STANDARD_WEBHOOK_SCHEDULE_MS,
   pollMs: 1_000, // ms
   concurrency: 16,
 };
+
+/** A receiver's Retry-After is honoured up to the schedule's longest wait: it cannot park a message for weeks. */
+export const MAX_RETRY_AFTER_MS = 10 * 3_600_000;
 
 /** A claim outlives the attempt by this much, so another dispatcher never sends the same delivery meanwhile. */
 const LEASE_MARGIN_MS = 5_000;
@@ -100,8 +108,8 @@ export interface WebhookDispatcherEvents {
 }
 
 type Settings = Required<
-  Omit<WebhookDispatcherOptions, 'signers' | 'policies' | 'outbox' | 'log' | 'secret'>
->;
+  Omit<WebhookDispatcherOptions, 'signers' | 'policies' | 'outbox' | 'log' | 'secret' | 'maxAttempts'>
+> & { readonly maxAttempts: number | undefined };
 
 /**
  * The Standard Webhooks payload convention: `{type, timestamp, data}` with a dotted type.
@@ -121,6 +129,7 @@ export class WebhookDispatcher extends EventEmitter<WebhookDispatcherEvents> {
   private loop: Promise<void> | undefined;
   private running = false;
   private kicked = false;
+  private claiming = false;
   private wake: (() => void) | undefined;
 
   constructor(options: WebhookDispatcherOptions) {
@@ -129,6 +138,7 @@ export class WebhookDispatcher extends EventEmitter<WebhookDispatcherEvents> {
     this.policies = policies;
     this.settings = {
       ...WEBHOOK_DEFAULTS,
+      maxAttempts: undefined,
       now: () => new Date(),
       random: Math.random,
       ...definedOnly(tunables),
@@ -155,6 +165,11 @@ export class WebhookDispatcher extends EventEmitter<WebhookDispatcherEvents> {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+  }
+
+  /** Claims and sends in progress now (tests step an injected clock and wait for this to reach 0). */
+  get busy(): number {
+    return this.inFlight.size + (this.claiming ? 1 : 0);
   }
 
   /** Poll now instead of at the next tick: call it when a delivery has been enqueued. */
@@ -200,6 +215,7 @@ export class WebhookDispatcher extends EventEmitter<WebhookDispatcherEvents> {
     const room = this.settings.concurrency - this.inFlight.size;
     if (room <= 0) return; // a finishing send kicks the loop
     let due: WebhookDelivery[];
+    this.claiming = true;
     try {
       due = await this.outbox.claimDue({
         now: this.settings.now(),
@@ -209,6 +225,7 @@ export class WebhookDispatcher extends EventEmitter<WebhookDispatcherEvents> {
     } catch (err) {
       // Nothing is lost: the deliveries stay pending and the next poll claims them.
       this.log.error({ err }, 'webhooks: claiming due deliveries failed');
+      this.claiming = false;
       return;
     }
     for (const delivery of due) {
@@ -220,12 +237,14 @@ export class WebhookDispatcher extends EventEmitter<WebhookDispatcherEvents> {
         });
       this.inFlight.add(sending);
     }
+    this.claiming = false;
   }
 
   private async send(delivery: WebhookDelivery): Promise<void> {
     const { now } = this.settings;
     const policy = this.policies[delivery.scheme] ?? {};
-    const maxAttempts = policy.maxAttempts ?? this.settings.maxAttempts;
+    const schedule = policy.schedule ?? this.settings.schedule;
+    const maxAttempts = policy.maxAttempts ?? this.settings.maxAttempts ?? schedule.length + 1;
     const number = delivery.attempts.length + 1;
     const at = now();
     const started = performance.now();
@@ -239,13 +258,21 @@ export class WebhookDispatcher extends EventEmitter<WebhookDispatcherEvents> {
     ) {
       outcome = { kind: 'final', error: outcome.error };
     }
+    if (outcome.kind === 'retry' && number < maxAttempts) {
+      const since = await this.outbox.endpointFailingSince(delivery.url);
+      if (since !== null) {
+        outcome = {
+          kind: 'final',
+          error: `${outcome.error}; the endpoint is failing (since ${since}), so this is not retried: redeliver once it is back`,
+        };
+      }
+    }
 
     const retrying = outcome.kind === 'retry' && number < maxAttempts;
-    const base = policy.baseDelayMs ?? this.settings.baseDelayMs;
-    const delay =
-      policy.jitter === false
-        ? Math.min(this.settings.maxDelayMs, base * 2 ** (number - 1))
-        : backoffDelay(number, { ...this.settings, baseDelayMs: base });
+    let delay = scheduledDelay(number, schedule, this.settings.random, policy.jitter !== false);
+    if (outcome.kind === 'retry' && outcome.retryAfterMs !== undefined) {
+      delay = Math.max(delay, Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS));
+    }
     const nextAttemptAt = retrying ? new Date(now().getTime() + delay) : null;
     const ok = outcome.kind === 'delivered';
     const attempt: DeliveryAttempt = {
@@ -300,7 +327,8 @@ export class WebhookDispatcher extends EventEmitter<WebhookDispatcherEvents> {
         timeoutMs: this.settings.timeoutMs,
         maxResponseBytes: EXCERPT_BYTES,
       });
-      return { outcome: outcomeOfStatus(res.status, res.body), statusCode: res.status };
+      const retryAfter = retryAfterMs(res.headers['retry-after'], this.settings.now());
+      return { outcome: outcomeOfStatus(res.status, res.body, retryAfter), statusCode: res.status };
     } catch (err) {
       return { outcome: outcomeOfError(err), statusCode: null };
     }
@@ -314,10 +342,20 @@ function definedOnly<T extends object>(options: T): Partial<T> {
 function validate(s: Settings): void {
   checkAllowPrivate(s.allowPrivate);
   checkTimeout(s.timeoutMs);
-  const positiveIntegers = ['maxAttempts', 'baseDelayMs', 'maxDelayMs', 'pollMs', 'concurrency'] as const;
+  const positiveIntegers = ['pollMs', 'concurrency'] as const;
   for (const name of positiveIntegers) {
     if (!Number.isSafeInteger(s[name]) || s[name] < 1)
       throw invalidArgument(name, 'positive integer', s[name]);
+  }
+  if (s.maxAttempts !== undefined && (!Number.isSafeInteger(s.maxAttempts) || s.maxAttempts < 1)) {
+    throw invalidArgument('maxAttempts', 'positive integer', s.maxAttempts);
+  }
+  if (
+    !Array.isArray(s.schedule) ||
+    s.schedule.length === 0 ||
+    !s.schedule.every((d) => Number.isSafeInteger(d) && d >= 0)
+  ) {
+    throw invalidArgument('schedule', 'non-empty array of delays in ms', s.schedule);
   }
   if (typeof s.now !== 'function') throw invalidArgument('now', 'function', s.now);
   if (typeof s.random !== 'function') throw invalidArgument('random', 'function', s.random);

@@ -47,6 +47,12 @@ export function stateAfter(outcome: DeliveryOutcome): { status: DeliveryStatus; 
   return { status: 'pending', next: outcome.next.getTime() };
 }
 
+/** A finished delivery that failed marks its endpoint failing from its last attempt on. */
+export function failingSince(latestFinished: WebhookDelivery): string | null {
+  if (latestFinished.status !== 'failed') return null;
+  return latestFinished.attempts.at(-1)?.at ?? latestFinished.createdAt;
+}
+
 /** Unique id of a delivery row (a redelivery gets a new one; its message id stays). */
 export function newDeliveryId(): string {
   return `whd_${randomUUID().replaceAll('-', '')}`;

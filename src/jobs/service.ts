@@ -18,6 +18,8 @@ import type { ModelStore } from '../models/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { jobCost, runSeconds } from './cost.js';
 import type { JobEvents } from './events.js';
+import { checkInputFormat } from './input-format.js';
+import { checkMetadata } from './metadata.js';
 import type { JobStore, ListJobsQuery, UploadStore } from './store.js';
 import {
   isTerminal,
@@ -92,6 +94,10 @@ export interface JobServiceOptions {
   readonly resultTtlSeconds: number;
   readonly maxResultTtlSeconds: number;
   readonly maxQueueDepth: number;
+  /** A key's share of the queue: more queued jobs of one key are refused with key_queue_full. */
+  readonly maxQueuedPerKey?: number;
+  /** Take SVG input (PIXELIFT_ALLOW_SVG); default: refused (jobs/input-format.ts). */
+  readonly allowSvg?: boolean;
   /** Whether keys carry credits at all (keys configured); open mode never charges. */
   readonly charge: boolean;
   /** Refuses a webhook or upload URL that can never be delivered to (scheme, forbidden host). */
@@ -114,6 +120,7 @@ export class JobService {
 
   /** Validate, price and size a request without running it or storing anything. */
   async estimate(req: SubmitRequest, caller: Caller, signal?: AbortSignal): Promise<Estimate> {
+    checkMetadata(req.metadata);
     const data = await this.inputBytes(req.image, caller, signal);
     return (await this.assess(req, data)).estimate;
   }
@@ -125,6 +132,8 @@ export class JobService {
     idempotency?: { readonly key: string; readonly body: unknown },
     signal?: AbortSignal,
   ): Promise<{ job: Job; replayed: boolean }> {
+    // First: the fingerprint below walks the body, metadata included.
+    checkMetadata(req.metadata);
     const fingerprint = idempotency && fingerprintOf(idempotency.body);
     if (idempotency && fingerprint) {
       // A replay must not fetch the URL again nor fail on a limit that changed since.
@@ -169,6 +178,7 @@ export class JobService {
         idempotency: idempotency && fingerprint ? { key: idempotency.key, fingerprint } : undefined,
         charge: this.o.charge && caller.keyId !== null,
         maxQueued: this.o.maxQueueDepth,
+        maxQueuedPerKey: this.o.maxQueuedPerKey,
       });
     } catch (err) {
       await this.o.blobs.delete(inputBlob);
@@ -299,6 +309,7 @@ export class JobService {
     data: Buffer,
   ): Promise<{ estimate: Estimate; request: Omit<UpscaleRequest, 'inputBlob'> }> {
     const info = await probe(data, this.o.limits);
+    checkInputFormat(info.format, this.o.allowSvg ?? false);
     await this.o.ensureModel?.(req.model);
     const resolved = this.o.models.resolve(req.model);
     checkKnobs(req);

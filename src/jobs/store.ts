@@ -31,6 +31,8 @@ export interface CreateJobOptions {
   readonly charge?: boolean;
   /** Refuse with queue_full when this many jobs are queued already. */
   readonly maxQueued?: number;
+  /** Refuse with key_queue_full when the job's key has this many jobs queued already. */
+  readonly maxQueuedPerKey?: number;
 }
 
 export interface ListJobsQuery {
@@ -68,8 +70,10 @@ export interface JobStore {
   /** Newest first. */
   list(query: ListJobsQuery): Promise<{ jobs: Job[]; nextCursor: string | null }>;
   /**
-   * Take the oldest queued job whose key runs fewer than `maxRunningPerKey` jobs: status running,
-   * attempts + 1, startedAt now. Undefined when nothing can run.
+   * Take a queued job whose key runs fewer than `maxRunningPerKey` jobs: status running,
+   * attempts + 1, startedAt now. Keys take turns (round-robin): the key served least recently
+   * goes first, and its oldest job; so one key's flood never holds another's job back more than
+   * one turn. Undefined when nothing can run.
    */
   claim(options: { readonly maxRunningPerKey: number; readonly now: Date }): Promise<Job | undefined>;
   /**
@@ -178,7 +182,9 @@ export interface WebhookOutbox {
   enqueue(delivery: NewDelivery): Promise<WebhookDelivery>;
   /**
    * Pending deliveries due at `now`, oldest first; each is leased (nextAttemptAt pushed to
-   * now + leaseMs) so that a second dispatcher does not send it at the same time.
+   * now + leaseMs) so that a second dispatcher does not send it at the same time. A delivery
+   * waits while an older one of the same job to the same URL is pending, so that a receiver
+   * gets each job's messages in order, also after an outage (issue 16).
    */
   claimDue(options: {
     readonly now: Date;
@@ -193,6 +199,11 @@ export interface WebhookOutbox {
   ): Promise<WebhookDelivery | undefined>;
   list(jobId: string): Promise<WebhookDelivery[]>;
   get(id: string): Promise<WebhookDelivery | undefined>;
+  /**
+   * When the endpoint `url` started failing: the last attempt of its latest finished delivery,
+   * if that delivery failed; null while its latest finished delivery was delivered (or none ended).
+   */
+  endpointFailingSince(url: string): Promise<string | null>;
   /** Pending deliveries in total (metrics). */
   pendingCount(): Promise<number>;
 }

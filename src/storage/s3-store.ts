@@ -9,11 +9,11 @@
  * - `s3://bucket[/prefix][?region=…]`: AWS itself, with the SDK's own credential chain
  *   (AWS_ACCESS_KEY_ID…, instance roles).
  */
+import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
-  HeadBucketCommand,
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
@@ -121,13 +121,28 @@ export class S3BlobStore implements BlobStore {
     await this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#keyOf(key) }));
   }
 
-  /** Whether the bucket answers (readiness). */
-  async reachable(): Promise<boolean> {
+  /**
+   * Readiness, with the permissions the node really uses: PUT, GET and DELETE of one object under
+   * its prefix. Not HeadBucket: that needs s3:ListBucket on the whole bucket, which
+   * least-privilege policies do not grant (and a server checking signatures refused it while
+   * object calls worked), so a node would never become ready (issue 16). Undefined when every
+   * step worked; else which step failed on which key, and why.
+   */
+  async probe(): Promise<string | undefined> {
+    const key = `readyz/${randomBytes(8).toString('hex')}`;
+    const where = `s3://${this.#bucket}/${this.#keyOf(key)}`;
+    const body = Buffer.from('pixelift readiness probe');
+    let step = 'PutObject';
     try {
-      await this.#s3.send(new HeadBucketCommand({ Bucket: this.#bucket }));
-      return true;
-    } catch {
-      return false;
+      await this.put(key, body, 'text/plain');
+      step = 'GetObject';
+      const back = await this.get(key);
+      if (!back.equals(body)) return `GetObject ${where} returned other bytes than were put`;
+      step = 'DeleteObject';
+      await this.delete(key);
+      return undefined;
+    } catch (err) {
+      return `${step} ${where} failed: ${describeS3Error(err)}`;
     }
   }
 
@@ -156,6 +171,16 @@ export class S3BlobStore implements BlobStore {
     checkBlobKey(key);
     return this.#prefix + key;
   }
+}
+
+/** `AccessDenied (HTTP 403): Access Denied`, from what the SDK's error carries. */
+function describeS3Error(err: unknown): string {
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  return (
+    [e.name, status ? `(HTTP ${status})` : undefined].filter(Boolean).join(' ') +
+    (e.message ? `: ${e.message}` : '')
+  );
 }
 
 /** NoSuchKey on GET, NotFound (a bare 404) on HEAD. */

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  backoffDelay,
   MIN_RETRY_DELAY_MS,
   outcomeOfError,
   outcomeOfStatus,
+  retryAfterMs,
+  STANDARD_WEBHOOK_SCHEDULE_MS,
+  scheduledDelay,
 } from '../../src/delivery/webhook-retry.js';
 import { PixeliftError } from '../../src/errors.js';
 
@@ -48,15 +50,46 @@ test('a forbidden or invalid URL is final; timeouts, connection failures and the
   assert.deepEqual(unexpected, { kind: 'retry', error: 'boom' });
 });
 
-test('backoff draws uniformly below a ceiling that doubles per attempt up to maxDelayMs', () => {
-  const policy = { baseDelayMs: 1000, maxDelayMs: 10_000 };
-  const top = (attempt: number) => backoffDelay(attempt, { ...policy, random: () => 1 });
-  assert.deepEqual([1, 2, 3, 4, 5, 6].map(top), [1000, 2000, 4000, 8000, 10_000, 10_000]);
-  assert.equal(backoffDelay(3, { ...policy, random: () => 0.5 }), 2000);
+test('the default schedule is Standard Webhooks’: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h after the first attempt', () => {
+  const min = 60_000;
+  const h = 60 * min;
+  assert.deepEqual(STANDARD_WEBHOOK_SCHEDULE_MS, [5000, 5 * min, 30 * min, 2 * h, 5 * h, 10 * h, 10 * h]);
+  const exact = (failures: number) => scheduledDelay(failures, STANDARD_WEBHOOK_SCHEDULE_MS, () => 0.5);
+  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 8].map(exact), [...STANDARD_WEBHOOK_SCHEDULE_MS, 10 * h]);
 });
 
-test('backoff never waits less than the minimum, whatever the draw', () => {
+test('jitter spreads a delay over ±10 %; a documented schedule (jitter off) is exact; never under the minimum', () => {
+  assert.equal(
+    scheduledDelay(1, [1000], () => 0),
+    900,
+  );
+  assert.equal(
+    scheduledDelay(1, [1000], () => 0.999999),
+    1100,
+  );
+  assert.equal(
+    scheduledDelay(2, [1000, 2000], () => 0, false),
+    2000,
+  );
   assert.equal(MIN_RETRY_DELAY_MS, 100);
-  assert.equal(backoffDelay(1, { baseDelayMs: 1000, maxDelayMs: 10_000, random: () => 0 }), 100);
-  assert.equal(backoffDelay(1, { baseDelayMs: 10, maxDelayMs: 10_000, random: () => 0.99 }), 100);
+  assert.equal(
+    scheduledDelay(1, [1], () => 0.5),
+    100,
+  );
+});
+
+test('Retry-After is read as seconds or an HTTP date, and carried by 429 and 503 only', () => {
+  const now = new Date('2030-01-01T00:00:00Z');
+  assert.equal(retryAfterMs('120', now), 120_000);
+  assert.equal(retryAfterMs('Tue, 01 Jan 2030 00:10:00 GMT', now), 600_000);
+  assert.equal(retryAfterMs('Mon, 31 Dec 2029 00:00:00 GMT', now), 0);
+  assert.equal(retryAfterMs('soon', now), undefined);
+  assert.equal(retryAfterMs(undefined, now), undefined);
+  assert.deepEqual(outcomeOfStatus(429, undefined, 120_000), {
+    kind: 'retry',
+    error: 'the receiver answered HTTP 429',
+    retryAfterMs: 120_000,
+  });
+  assert.equal((outcomeOfStatus(503, undefined, 5000) as { retryAfterMs?: number }).retryAfterMs, 5000);
+  assert.equal((outcomeOfStatus(500, undefined, 5000) as { retryAfterMs?: number }).retryAfterMs, undefined);
 });

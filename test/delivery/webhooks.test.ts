@@ -9,6 +9,7 @@ import { type TestContext, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { generateWebhookSecret } from '../../src/delivery/webhook-signing.js';
 import {
+  MAX_RETRY_AFTER_MS,
   type WebhookAttemptEvent,
   WebhookDispatcher,
   type WebhookDispatcherOptions,
@@ -34,9 +35,9 @@ function setup(
     secret,
     allowPrivate: server === undefined ? false : onlyPublic(server.port),
     log: silentLogger,
-    baseDelayMs: 100,
+    schedule: [100, 200, 400, 800, 1600, 3200, 6400],
     pollMs: 10,
-    random: () => 0.999,
+    random: () => 0.5, // no jitter: the waits are the schedule's
     ...options,
   });
   const attempts: WebhookAttemptEvent[] = [];
@@ -120,7 +121,7 @@ test('500 twice then 200: three attempts with growing delays, the same webhook-i
     ],
   );
   assert.equal(attempts[0]?.attempt.error, 'the receiver answered HTTP 500: not now');
-  // With the draw fixed near 1 the waits are the ceilings: 100 ms, then 200 ms.
+  // The draw fixed mid-range, the waits are the schedule's: 100 ms, then 200 ms.
   const [first = 0, second = 0, third = 0] = arrivals;
   assert.ok(second - first >= 95, `first wait ${second - first} ms`);
   assert.ok(third - second >= 195, `second wait ${third - second} ms`);
@@ -139,7 +140,7 @@ test('500 twice then 200: three attempts with growing delays, the same webhook-i
 
 test('408 and 429 are retried like 5xx', async (t) => {
   const { server } = await receiver(t, [408, 429, 204]);
-  const { dispatcher, attempts, enqueue } = setup(t, server, { baseDelayMs: 1 });
+  const { dispatcher, attempts, enqueue } = setup(t, server, { schedule: [1, 1] });
   await enqueue(`${server.origin}/`);
   const delivered = once(dispatcher, 'delivered');
   dispatcher.start();
@@ -193,7 +194,7 @@ test('a receiver that never answers times out and is retried, then given up at m
 
 test('a 5xx on every attempt is given up after maxAttempts', async (t) => {
   const { server } = await receiver(t, [503]);
-  const { dispatcher, attempts, enqueue } = setup(t, server, { maxAttempts: 3, baseDelayMs: 1 });
+  const { dispatcher, attempts, enqueue } = setup(t, server, { maxAttempts: 3, schedule: [1] });
   await enqueue(`${server.origin}/`);
   const failed = once(dispatcher, 'failed');
   dispatcher.start();
@@ -304,7 +305,8 @@ test('BAD CALL - a malformed secret and out-of-range numbers are refused at cons
   const bad: [string, Partial<WebhookDispatcherOptions>][] = [
     ['secret', { secret: 'whsec_***' }],
     ['maxAttempts', { maxAttempts: 0 }],
-    ['baseDelayMs', { baseDelayMs: -1 }],
+    ['schedule', { schedule: [] }],
+    ['schedule', { schedule: [-1] }],
     ['pollMs', { pollMs: 0.5 }],
     ['concurrency', { concurrency: 0 }],
     ['timeoutMs', { timeoutMs: 0 }],
@@ -317,4 +319,29 @@ test('BAD CALL - a malformed secret and out-of-range numbers are refused at cons
       param,
     );
   }
+});
+
+test('a 429 or 503 with Retry-After waits what the receiver asks (beyond the schedule), capped at 10 h', async (t) => {
+  const server = await serveLoopback(t, (_req, res) => {
+    res.writeHead(server.received.length === 1 ? 503 : 429, {
+      'retry-after': server.received.length === 1 ? '3600' : String(48 * 3600),
+    });
+    res.end();
+  });
+  const clock = { now: Date.parse('2030-01-01T00:00:00Z') };
+  const { dispatcher, attempts, enqueue } = setup(t, server, { now: () => new Date(clock.now) });
+  await enqueue(`${server.origin}/`);
+  dispatcher.start();
+  while (attempts.length < 1) await new Promise((r) => setTimeout(r, 5));
+  const first = attempts[0]!;
+  assert.equal(first.outcome, 'retrying');
+  assert.equal(first.nextAttemptAt!.getTime() - clock.now, 3_600_000, 'an hour, not the schedule’s 100 ms');
+  clock.now = first.nextAttemptAt!.getTime();
+  dispatcher.kick();
+  while (attempts.length < 2) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(
+    attempts[1]!.nextAttemptAt!.getTime() - clock.now,
+    MAX_RETRY_AFTER_MS,
+    '48 h asked, 10 h granted',
+  );
 });

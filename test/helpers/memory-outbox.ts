@@ -3,6 +3,7 @@
  * (claims lease, recordAttempt decides the status) and nothing else; the SQLite outbox has its
  * own integration tests.
  */
+import { failingSince } from '../../src/jobs/delivery-record.js';
 import type { DeliveryAttempt, WebhookDelivery, WebhookOutbox } from '../../src/jobs/store.js';
 
 export class MemoryOutbox implements WebhookOutbox {
@@ -35,10 +36,15 @@ export class MemoryOutbox implements WebhookOutbox {
       throw new Error('database is locked');
     }
     const { now, limit, leaseMs } = options;
-    const due = [...this.deliveries.values()]
+    const all = [...this.deliveries.values()];
+    const due = all
       .filter(
-        (d) =>
-          d.status === 'pending' && d.nextAttemptAt !== null && Date.parse(d.nextAttemptAt) <= now.getTime(),
+        (d, i) =>
+          d.status === 'pending' &&
+          d.nextAttemptAt !== null &&
+          Date.parse(d.nextAttemptAt) <= now.getTime() &&
+          // Per job and URL in order, as the real outboxes.
+          !all.slice(0, i).some((e) => e.jobId === d.jobId && e.url === d.url && e.status === 'pending'),
       )
       .slice(0, limit);
     const leasedUntil = new Date(now.getTime() + leaseMs).toISOString();
@@ -74,6 +80,14 @@ export class MemoryOutbox implements WebhookOutbox {
 
   async get(id: string): Promise<WebhookDelivery | undefined> {
     return this.deliveries.get(id);
+  }
+
+  async endpointFailingSince(url: string): Promise<string | null> {
+    const finished = [...this.deliveries.values()].filter(
+      (d) => d.url === url && (d.status === 'delivered' || d.status === 'failed'),
+    );
+    const last = finished.at(-1);
+    return last ? failingSince(last) : null;
   }
 
   async pendingCount(): Promise<number> {

@@ -80,15 +80,19 @@ export interface TestS3 {
 }
 
 /** An S3-protocol server on a free loopback port, in this process, over a temp dir. */
-export async function startTestS3(bucket = 'pixelift-test'): Promise<TestS3> {
+export async function startTestS3(
+  bucket = 'pixelift-test',
+  options: { readonly checkSignatures?: boolean } = {},
+): Promise<TestS3> {
   const server = new S3rver({
     address: '127.0.0.1',
     port: 0,
     silent: true,
     // s3rver computes a different canonical request than SDK v3 for calls with a query string
     // (HeadBucket: SignatureDoesNotMatch, while PUT/GET/DELETE verify); the signing itself is
-    // the SDK's business, not what these tests check.
-    allowMismatchedSignatures: true,
+    // the SDK's business, not what these tests check — except the readiness test, which uses
+    // exactly this to stand for a server that refuses HeadBucket but allows object calls.
+    allowMismatchedSignatures: !options.checkSignatures,
     directory: tempDir('pixelift-s3-'),
     configureBuckets: [{ name: bucket, configs: [] }],
   });

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import type { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
+import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { type ErrorCode, isPixeliftError } from '../../src/errors.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
 import { FsBlobStore } from '../../src/storage/fs-store.js';
@@ -95,11 +96,33 @@ test('s3: two prefixes in one bucket never see each other’s blobs', async () =
   assert.equal((await a.get('results/same.png')).toString(), 'a');
 });
 
-test('s3: reachable() says whether the bucket answers', async () => {
-  assert.equal(await s3Store().reachable(), true);
-  const missing = new S3BlobStore(parseS3Url(s3.url.replace(/\/[^/]+$/, '/no-such-bucket')));
+test('s3: probe() checks PUT, GET and DELETE under the prefix, where HeadBucket is refused', async () => {
+  // Signatures checked: this s3rver refuses HeadBucket (403) while object calls verify — as the
+  // least-privilege deployment of issue 16, whose node never became ready on HeadBucket.
+  const strict = await startTestS3('pixelift-strict', { checkSignatures: true });
+  const location = parseS3Url(`${strict.url}/node-a`);
+  const store = new S3BlobStore(location);
+  clients.push(store);
+  const head = new S3Client({ ...location.client });
+  await assert.rejects(head.send(new HeadBucketCommand({ Bucket: location.bucket })), (err: unknown) => {
+    assert.equal((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode, 403);
+    return true;
+  });
+  head.destroy();
+  assert.equal(await store.probe(), undefined, 'ready: the calls the node makes work');
+  await rejectsWith(store.get('readyz/anything'), 'blob_not_found');
+
+  const missing = new S3BlobStore(parseS3Url(s3.url.replace(/\/[^/]+$/, '/no-such-bucket/p')));
   clients.push(missing);
-  assert.equal(await missing.reachable(), false);
+  const problem = await missing.probe();
+  assert.match(
+    problem ?? '',
+    /^PutObject s3:\/\/no-such-bucket\/p\/readyz\/[0-9a-f]{16} failed: NoSuchBucket \(HTTP 404\)/,
+  );
+
+  const forged = new S3BlobStore(parseS3Url(strict.url.replace('S3RVER:S3RVER@', 'S3RVER:wrong@')));
+  clients.push(forged);
+  assert.match((await forged.probe()) ?? '', /^PutObject .* failed: SignatureDoesNotMatch \(HTTP 403\)/);
 });
 
 test('parseS3Url reads an endpoint URL with credentials, bucket and prefix', () => {

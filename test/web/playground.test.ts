@@ -249,7 +249,15 @@ test(
       .getByRole('button', { name: /^Re-run/ })
       .click();
     assert.equal(await checked(), 'lanczos3');
+    // Changing the scale at once must stick: the page restores settings in the click, before
+    // looking the original up. Then wait on the page's state, not on time.
     await page.locator('#scale').fill('2');
+    await page.locator('form[data-rerun="loaded"]').waitFor();
+    assert.equal(
+      await page.locator('#scale').inputValue(),
+      '2',
+      'the restored settings did not overwrite the change',
+    );
     await page.locator('#estimate', { hasText: '96 × 64 px' }).waitFor();
     await page.getByRole('button', { name: 'Upscale' }).click();
     await page.locator('#stat-after', { hasText: '96 × 64' }).waitFor({ timeout: 60_000 });

@@ -109,7 +109,11 @@ function setSource(next: Source, info: { width: number; height: number } | null)
   update();
 }
 
+/** Bumped by each Re-run and each new image, so that a slower, older Re-run never lands last. */
+let rerunSeq = 0;
+
 function chooseFile(file: File): void {
+  rerunSeq++;
   clearError();
   const preview = URL.createObjectURL(file);
   byId('source-info').textContent = `${file.name} · uploading…`;
@@ -129,6 +133,7 @@ function chooseFile(file: File): void {
 }
 
 function chooseUrl(raw: string): void {
+  rerunSeq++;
   clearError();
   let url: URL;
   try {
@@ -345,10 +350,16 @@ async function refreshRecent(): Promise<void> {
         byId('viewer').scrollIntoView({ behavior: 'smooth', block: 'nearest' });
       },
       rerun: async (job, record) => {
-        const from = await recall(record);
+        // Settings first, in the click itself: written after the await below, they overwrote
+        // whatever the user changed while the original was being looked up (issue 16).
         writeSettings(form, record.settings);
+        const seq = ++rerunSeq;
+        form.dataset.rerun = 'loading';
+        const from = await recall(record);
+        if (seq !== rerunSeq) return; // a newer Re-run (or another image) took over meanwhile
         setSource(from, from.preview ? job.input : null);
         byId('source-info').textContent += ' · settings loaded: change them and press Upscale';
+        form.dataset.rerun = 'loaded';
         byId('run').focus();
       },
     });

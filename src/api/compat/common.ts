@@ -32,7 +32,7 @@ export async function mountDialect(
   await api.register(
     async (app) => {
       const send = (request: FastifyRequest, reply: FastifyReply, raw: Error) => {
-        const err = toPixeliftError(raw);
+        const err = toPixeliftError(raw, request);
         if (err.code === 'internal') request.log.error({ err: raw }, 'request failed');
         const { status, body, headers } = present(err, request);
         const retryAfter = err.details.retryAfter;
@@ -208,7 +208,7 @@ export function kindOf(
 ): 'auth' | 'credits' | 'rate' | 'unavailable' | 'not_found' | 'validation' | 'conflict' | 'internal' {
   if (err.code === 'unauthorized') return 'auth';
   if (err.code === 'insufficient_credits') return 'credits';
-  if (err.code === 'rate_limited') return 'rate';
+  if (err.code === 'rate_limited' || err.code === 'key_queue_full') return 'rate';
   if (err.status === 503) return 'unavailable';
   if (err.status === 404 && err.code !== 'model_not_found') return 'not_found';
   if (err.status === 409) return 'conflict';

@@ -122,7 +122,8 @@ export const runflow: Dialect = {
         }),
       },
       policies: {
-        runflow: { maxAttempts: 3, baseDelayMs: 1000, jitter: false, retryStatus: (s) => s >= 500 },
+        // Runflow documents its own policy (3 attempts, 1 s then 2 s, 5xx only): kept, not the native day-long one.
+        runflow: { maxAttempts: 3, schedule: [1000, 2000], jitter: false, retryStatus: (s) => s >= 500 },
       },
     };
   },
@@ -311,7 +312,8 @@ function presentError(err: PixeliftError) {
   const kind = kindOf(err);
   let code = CODES[kind];
   if (err.code === 'model_not_found' || err.code === 'model_not_installed') code = 'MODEL_UNAVAILABLE';
-  if (err.code === 'route_not_found') code = 'NOT_FOUND';
+  // An unknown route is a 404 too; Runflow documents no code of its own for it.
+  if (err.code === 'route_not_found') code = 'RUN_NOT_FOUND';
   const field = paramOf(err, PARAMS);
   return {
     status: err.status,

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Ajv, type ErrorObject } from 'ajv';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isPixeliftError, PixeliftError } from '../../errors.js';
 import type { Caller, ImageInput, SubmitRequest } from '../../jobs/service.js';
 import type { Job, JobEvent, OutputType } from '../../jobs/types.js';
@@ -188,19 +188,20 @@ export const runware: Dialect = {
 };
 
 function routes(app: FastifyInstance, deps: ApiDeps): void {
-  app.post('/v1', { schema: { hide: true } }, async (request, reply) => {
+  const maxTasks = deps.settings.maxTasksPerRequest ?? 50;
+  // Each task is work: it counts against the rate limit as a request would (issue 16).
+  const rateCost = (request: FastifyRequest) =>
+    Array.isArray(request.body) ? Math.min(request.body.length, maxTasks + 1) : 1;
+  app.post('/v1', { schema: { hide: true }, config: { rateCost } }, async (request, reply) => {
     const body = request.body;
     const tasks: Task[] = Array.isArray(body) ? body : body && typeof body === 'object' ? [body as Task] : [];
-    if (tasks.length === 0) {
-      return reply.code(400).send({
-        errors: [
-          withoutStatus({
-            code: 'invalidTaskArray',
-            message: 'The request body must be a non-empty JSON array of task objects.',
-            status: 400,
-          }),
-        ],
-      });
+    const refuse = (message: string) =>
+      reply.code(400).send({ errors: [withoutStatus({ code: 'invalidTaskArray', message, status: 400 })] });
+    if (tasks.length === 0) return refuse('The request body must be a non-empty JSON array of task objects.');
+    if (tasks.length > maxTasks) {
+      return refuse(
+        `The request carries ${tasks.length} tasks; at most ${maxTasks} are taken per request (PIXELIFT_MAX_TASKS_PER_REQUEST).`,
+      );
     }
     const ctx: TaskContext = { caller: request.caller, signal: abortOnClose(request).signal };
     const outcomes = await Promise.all(tasks.map((task) => runTask(task, ctx, deps)));
@@ -464,10 +465,28 @@ export function runwareError(raw: unknown): RunwareError {
   const code =
     typeof d.runware === 'string'
       ? d.runware
-      : (CODES[err.code] ??
+      : (codeOfParam(err, param) ??
+        CODES[err.code] ??
         (err.status === 404 ? 'notFound' : err.status >= 500 ? 'unexpectedError' : 'invalidParameter'));
   return { code, message: err.message, ...(param ? { parameter: param } : {}), status: err.status };
 }
+
+/**
+ * A refused URL or value is about the field it came in: `invalidInputImage` for `inputImage`
+ * (a bad data URI too), `invalidWebhookURL`, `invalidUploadEndpoint`; not the image's code for all.
+ */
+function codeOfParam(err: PixeliftError, param: string | undefined): string | undefined {
+  const byValue =
+    err.code === 'invalid_argument' || err.code === 'url_invalid' || err.code === 'url_forbidden';
+  if (!byValue || param === undefined) return undefined;
+  return PARAM_CODES[param];
+}
+
+const PARAM_CODES: Record<string, string> = {
+  inputImage: 'invalidInputImage',
+  webhookURL: 'invalidWebhookURL',
+  uploadEndpoint: 'invalidUploadEndpoint',
+};
 
 function withoutStatus(e: RunwareError): Omit<RunwareError, 'status'> {
   const { status: _s, ...rest } = e;
@@ -493,11 +512,13 @@ const CODES: Record<string, string> = {
   rate_limited: 'rateLimitExceeded',
   too_many_tasks: 'tooManyTasksInFlight',
   queue_full: 'serviceUnavailable',
+  key_queue_full: 'rateLimitExceeded',
   shutting_down: 'serviceUnavailable',
   model_not_found: 'invalidModel',
   model_not_installed: 'invalidModel',
   image_unreadable: 'invalidInputImage',
   image_too_large: 'invalidInputImage',
+  image_format_refused: 'invalidInputImage',
   image_not_found: 'invalidInputImage',
   upload_not_found: 'invalidInputImage',
   url_invalid: 'invalidInputImage',

@@ -38,8 +38,10 @@ export function fileRoutes(app: FastifyInstance, deps: ApiDeps): void {
         .header('content-type', result.contentType)
         .header('accept-ranges', 'bytes')
         .header('cache-control', 'private, max-age=3600')
-        .header('etag', `"${id}-${size}"`)
-        .header('content-disposition', `inline; filename="${id}.${ext}"`);
+        .header('etag', `"${id}-${size}"`);
+      for (const [name, value] of Object.entries(fileSafetyHeaders(id, ext, result.contentType))) {
+        reply.header(name, value);
+      }
       const range = parseRange(request.headers.range, size);
       if (range === 'unsatisfiable') {
         return reply.code(416).header('content-range', `bytes */${size}`).send();
@@ -55,6 +57,23 @@ export function fileRoutes(app: FastifyInstance, deps: ApiDeps): void {
       return reply.send(await deps.blobs.stream(result.blobKey));
     },
   );
+}
+
+/** Raster types a browser may show in place; anything else is a download. */
+const INLINE_TYPES = new Set(['image/png', 'image/jpeg', 'image/webp', 'image/avif', 'image/gif']);
+
+/**
+ * What every file response carries so that a stored file can never run as a page on this
+ * origin: no MIME sniffing, no scripts or loads (CSP sandbox, for an SVG allowed in by
+ * PIXELIFT_ALLOW_SVG), and `inline` only for raster images, with a filename of [A-Za-z0-9_.].
+ */
+export function fileSafetyHeaders(id: string, ext: string, contentType: string): Record<string, string> {
+  const name = `${id}.${ext}`.replace(/[^A-Za-z0-9_.]/g, '_');
+  return {
+    'x-content-type-options': 'nosniff',
+    'content-security-policy': "default-src 'none'; sandbox",
+    'content-disposition': `${INLINE_TYPES.has(contentType) ? 'inline' : 'attachment'}; filename="${name}"`,
+  };
 }
 
 /** The stored file a link names: a job's result, or an upload. */

@@ -97,7 +97,15 @@ export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (request) => {
       const job = await deps.service.get(request.params.id, request.caller);
       const deliveries = await deps.outbox.list(job.id);
-      return { object: 'list', data: deliveries.map(presentDelivery) };
+      // The endpoint's health, once per URL: failing since its latest finished delivery failed.
+      const since = new Map<string, string | null>();
+      for (const url of new Set(deliveries.map((d) => d.url))) {
+        since.set(url, await deps.outbox.endpointFailingSince(url));
+      }
+      return {
+        object: 'list',
+        data: deliveries.map((d) => presentDelivery(d, since.get(d.url) ?? null)),
+      };
     },
   );
 
@@ -136,12 +144,16 @@ export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
             : `Job ${job.id} has no delivery to send again yet`,
         });
       }
-      return reply.code(202).send(presentDelivery(await deps.redeliver(source)));
+      const copy = await deps.redeliver(source);
+      return reply.code(202).send(presentDelivery(copy, await deps.outbox.endpointFailingSince(copy.url)));
     },
   );
 }
 
-function presentDelivery(d: import('../../jobs/store.js').WebhookDelivery): Record<string, unknown> {
+function presentDelivery(
+  d: import('../../jobs/store.js').WebhookDelivery,
+  endpointFailingSince: string | null,
+): Record<string, unknown> {
   return {
     id: d.id,
     object: 'webhook_delivery',
@@ -158,5 +170,9 @@ function presentDelivery(d: import('../../jobs/store.js').WebhookDelivery): Reco
     })),
     next_attempt_at: d.nextAttemptAt,
     created_at: d.createdAt,
+    endpoint: {
+      status: endpointFailingSince === null ? 'healthy' : 'failing',
+      failing_since: endpointFailingSince,
+    },
   };
 }

@@ -42,11 +42,17 @@ export function metaRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/readyz',
     { schema: { summary: 'Readiness: store, blobs and workers answer', tags: ['health'] } },
     async (_req, reply) => {
-      const checks = await deps.ready();
-      const ok = !deps.shuttingDown() && Object.values(checks).every(Boolean);
-      return reply
-        .code(ok ? 200 : 503)
-        .send({ status: ok ? 'ready' : 'not_ready', checks, shutting_down: deps.shuttingDown() });
+      const problems = await deps.ready();
+      const checks = Object.fromEntries(Object.entries(problems).map(([k, v]) => [k, v === undefined]));
+      const errors = Object.fromEntries(Object.entries(problems).filter(([, v]) => v !== undefined));
+      const ok = !deps.shuttingDown() && Object.keys(errors).length === 0;
+      return reply.code(ok ? 200 : 503).send({
+        status: ok ? 'ready' : 'not_ready',
+        checks,
+        // Which check failed and why, so that an operator need not guess from a bare 503.
+        ...(ok ? {} : { errors }),
+        shutting_down: deps.shuttingDown(),
+      });
     },
   );
 

@@ -6,9 +6,11 @@
 import type { FastifyInstance } from 'fastify';
 import { probe } from '../../engine/decode.js';
 import { PixeliftError } from '../../errors.js';
+import { checkInputFormat } from '../../jobs/input-format.js';
 import { type Caller, newId } from '../../jobs/service.js';
 import type { Upload } from '../../jobs/store.js';
 import type { ApiDeps } from '../deps.js';
+import { readMultipart } from '../multipart.js';
 import { errorEnvelope } from '../schemas.js';
 
 const MIME: Record<string, string> = {
@@ -19,6 +21,7 @@ const MIME: Record<string, string> = {
   heif: 'image/heif',
   tiff: 'image/tiff',
   gif: 'image/gif',
+  svg: 'image/svg+xml', // only with PIXELIFT_ALLOW_SVG; served as an attachment (routes/files.ts)
 };
 
 /**
@@ -32,6 +35,7 @@ export async function storeUpload(
   id: string = newId('upl'),
 ): Promise<Upload> {
   const info = await probe(data, deps.settings.limits);
+  checkInputFormat(info.format, deps.settings.allowSvg ?? false);
   const now = Date.now();
   const upload = await deps.uploads.create({
     id,
@@ -67,11 +71,8 @@ export function uploadRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (request, reply) => {
       let data: Buffer | undefined;
       if (request.isMultipart()) {
-        for await (const part of request.parts()) {
-          if (part.type === 'file' && (part.fieldname === 'file' || part.fieldname === 'image'))
-            data = await part.toBuffer();
-          else if (part.type === 'file') await part.toBuffer();
-        }
+        const { file } = await readMultipart(request, deps.settings.limits.maxInputBytes);
+        if (file && (file.field === 'file' || file.field === 'image')) data = file.data;
       } else if (Buffer.isBuffer(request.body)) {
         data = request.body;
       }

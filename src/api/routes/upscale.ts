@@ -13,6 +13,7 @@ import type { SubmitRequest } from '../../jobs/service.js';
 import { isTerminal, type Job, type JobEventType, type OutputType } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
 import { validationError } from '../errors.js';
+import { readMultipart } from '../multipart.js';
 import { presentJob } from '../present.js';
 import { errorEnvelope, jobSchema, upscaleBody } from '../schemas.js';
 
@@ -66,7 +67,7 @@ export function upscaleRoutes(app: FastifyInstance, deps: ApiDeps): void {
     { schema: { ...schema('Create an upscale job', { 200: jobSchema, 202: jobSchema }), tags: ['jobs'] } },
     async (request, reply) => {
       if (deps.shuttingDown()) throw new PixeliftError('shutting_down');
-      const body = await readBody(request);
+      const body = await readBody(request, deps.settings.limits.maxInputBytes);
       const abort = abortOnClose(request);
       const idemKey = header(request, 'idempotency-key');
       const { job, replayed } = await deps.service.submit(
@@ -104,7 +105,7 @@ export function upscaleRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     async (request) => {
-      const body = await readBody(request);
+      const body = await readBody(request, deps.settings.limits.maxInputBytes);
       const e = await deps.service.estimate(
         toSubmit(body, deps),
         request.caller,
@@ -124,7 +125,7 @@ export function upscaleRoutes(app: FastifyInstance, deps: ApiDeps): void {
   );
 }
 
-async function readBody(request: FastifyRequest): Promise<UpscaleBody> {
+async function readBody(request: FastifyRequest, maxFileBytes: number): Promise<UpscaleBody> {
   if (!request.isMultipart()) {
     const body = request.body;
     if (body === undefined || body === null || typeof body !== 'object' || Buffer.isBuffer(body)) {
@@ -135,23 +136,17 @@ async function readBody(request: FastifyRequest): Promise<UpscaleBody> {
     }
     return request.body as UpscaleBody;
   }
+  const multipart = await readMultipart(request, maxFileBytes);
   const fields: Record<string, unknown> = {};
-  let file: Buffer | undefined;
-  for await (const part of request.parts()) {
-    if (part.type === 'file') {
-      if (part.fieldname !== 'image' && part.fieldname !== 'file') {
-        await part.toBuffer();
-        throw new PixeliftError('invalid_argument', {
-          param: part.fieldname,
-          message: `Unknown file field "${part.fieldname}"; send the image as "image"`,
-        });
-      }
-      file = await part.toBuffer();
-    } else {
-      const raw = String(part.value);
-      fields[part.fieldname] = coerceField(part.fieldname, raw);
-    }
+  for (const [name, raw] of Object.entries(multipart.fields)) fields[name] = coerceField(name, raw);
+  const uploaded = multipart.file;
+  if (uploaded && uploaded.field !== 'image' && uploaded.field !== 'file') {
+    throw new PixeliftError('invalid_argument', {
+      param: uploaded.field,
+      message: `Unknown file field "${uploaded.field}"; send the image as "image"`,
+    });
   }
+  const file = uploaded?.data;
   if (file) fields.image = 'multipart';
   if (!validateMultipart(fields)) throw validationError(validateMultipart.errors ?? []);
   return { ...(fields as UpscaleBody), image: file ?? (fields.image as string) };

@@ -24,8 +24,14 @@ const RETRIES = 1_000_000;
 
 /** The store's view the reconciler needs. */
 export interface ActiveJobSource {
-  idsWithStatus(statuses: readonly JobStatus[], limit: number): Promise<{ id: string; status: JobStatus }[]>;
+  idsWithStatus(
+    statuses: readonly JobStatus[],
+    limit: number,
+  ): Promise<{ id: string; status: JobStatus; keyId: string | null }[]>;
 }
+
+/** BullMQ's lowest priority (priorities run 1..2^21, lower first). */
+const MAX_PRIORITY = 2 ** 21;
 
 export class JobQueue {
   readonly queue: Queue<QueuedJob>;
@@ -39,8 +45,15 @@ export class JobQueue {
     this.queue.on('error', (err) => this.log.warn({ err }, 'queue: Redis error'));
   }
 
-  /** Make a queued job runnable. Adding an id BullMQ already holds does nothing. */
-  async enqueue(id: string): Promise<void> {
+  /**
+   * Make a queued job runnable. Adding an id BullMQ already holds does nothing.
+   *
+   * `position`: the job's place among its key's active jobs (1: its key has no other queued or running),
+   * used as its BullMQ priority. BullMQ serves lower priorities first, FIFO within one, so keys
+   * interleave — every key's 1st waiting job, then every key's 2nd, … — instead of one FIFO in
+   * which a key that queued a thousand jobs holds all others behind them (issue 16).
+   */
+  async enqueue(id: string, position = 1): Promise<void> {
     await this.queue.add(
       'run',
       { id },
@@ -49,6 +62,7 @@ export class JobQueue {
         attempts: RETRIES,
         removeOnComplete: true,
         removeOnFail: true,
+        priority: Math.min(MAX_PRIORITY, Math.max(1, Math.round(position))),
       },
     );
   }
@@ -61,12 +75,15 @@ export class JobQueue {
   async reconcile(store: ActiveJobSource, limit = 10_000): Promise<string[]> {
     const active = await store.idsWithStatus(['queued', 'running'], limit);
     const restored: string[] = [];
-    for (const { id } of active) {
+    const positions = new Map<string | null, number>();
+    for (const { id, keyId } of active) {
+      const position = (positions.get(keyId) ?? 0) + 1;
+      positions.set(keyId, position);
       const state = await this.queue.getJobState(id);
       if (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized')
         continue;
       if (state === 'completed' || state === 'failed') await this.queue.remove(id);
-      await this.enqueue(id);
+      await this.enqueue(id, position);
       restored.push(id);
     }
     if (restored.length > 0)

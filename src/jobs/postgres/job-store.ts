@@ -65,6 +65,18 @@ export class PostgresJobStore implements JobStore {
           return { job: row.data, replayed: true };
         }
       }
+      if (options.maxQueuedPerKey !== undefined) {
+        // Two submissions of one key at once: the second waits here, then counts the first.
+        await c.query("SELECT pg_advisory_xact_lock(hashtext('pixelift.keyq:' || $1))", [job.keyId ?? '']);
+        const { rows } = await c.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM jobs WHERE key_id IS NOT DISTINCT FROM $1 AND status = 'queued'",
+          [job.keyId],
+        );
+        const queued = rows[0]?.n ?? 0;
+        if (queued >= options.maxQueuedPerKey) {
+          throw new PixeliftError('key_queue_full', { queued, retryAfter: QUEUE_FULL_RETRY_AFTER_S });
+        }
+      }
       if (options.maxQueued !== undefined) {
         const queued = await countStatus(c, 'queued');
         if (queued >= options.maxQueued) {
@@ -139,15 +151,21 @@ export class PostgresJobStore implements JobStore {
     checkCap(options.maxRunningPerKey);
     return inTransaction(this.#pool, async (c) => {
       await c.query(`SELECT ${CLAIM_LOCK}`);
+      // Round-robin between keys, as in the SQLite store (../sqlite/job-lifecycle.ts claimNext).
       const { rows } = await c.query<JobRow>(
-        `SELECT data FROM jobs q WHERE q.status = 'queued'
-           AND (SELECT count(*) FROM jobs r
-                WHERE r.status = 'running' AND r.key_id IS NOT DISTINCT FROM q.key_id) < $1
-         ORDER BY q.seq LIMIT 1`,
+        `WITH heads AS (SELECT key_id, min(seq) AS seq FROM jobs WHERE status = 'queued' GROUP BY key_id)
+         SELECT q.key_id, q.data FROM heads h
+           JOIN jobs q ON q.seq = h.seq
+           LEFT JOIN queue_turns t ON t.key = coalesce(h.key_id, '')
+         WHERE (SELECT count(*) FROM jobs r
+                WHERE r.status = 'running' AND r.key_id IS NOT DISTINCT FROM h.key_id) < $1
+         ORDER BY coalesce(t.turn, 0), h.seq LIMIT 1`,
         [options.maxRunningPerKey],
       );
       const row = rows[0];
-      return row && put(c, claimed(row.data, options.now));
+      if (!row) return undefined;
+      await takeTurn(c, row.data.keyId);
+      return put(c, claimed(row.data, options.now));
     });
   }
 
@@ -168,6 +186,7 @@ export class PostgresJobStore implements JobStore {
         [job.keyId],
       );
       if ((rows[0]?.n ?? 0) >= options.maxRunningPerKey) return { kind: 'capped' };
+      await takeTurn(c, job.keyId);
       return { kind: 'claimed', job: await put(c, claimed(job, options.now)), takeover: false };
     });
   }
@@ -278,9 +297,9 @@ export class PostgresJobStore implements JobStore {
   async idsWithStatus(
     statuses: readonly JobStatus[],
     limit: number,
-  ): Promise<{ id: string; status: JobStatus }[]> {
-    const { rows } = await this.#pool.query<{ id: string; status: JobStatus }>(
-      'SELECT id, status FROM jobs WHERE status = ANY($1) ORDER BY seq LIMIT $2',
+  ): Promise<{ id: string; status: JobStatus; keyId: string | null }[]> {
+    const { rows } = await this.#pool.query<{ id: string; status: JobStatus; keyId: string | null }>(
+      'SELECT id, status, key_id AS "keyId" FROM jobs WHERE status = ANY($1) ORDER BY seq LIMIT $2',
       [statuses, limit],
     );
     return rows;
@@ -309,6 +328,15 @@ async function countStatus(db: Queryable, status: JobStatus): Promise<number> {
     status,
   ]);
   return rows[0]?.n ?? 0;
+}
+
+/** Record that `keyId` was served (under the claim lock): its turn becomes the newest. */
+async function takeTurn(c: PgClient, keyId: string | null): Promise<void> {
+  await c.query(
+    `INSERT INTO queue_turns (key, turn) VALUES ($1, (SELECT coalesce(max(turn), 0) + 1 FROM queue_turns))
+     ON CONFLICT (key) DO UPDATE SET turn = excluded.turn`,
+    [keyId ?? ''],
+  );
 }
 
 /** Write the record and the columns copied from it, together. */

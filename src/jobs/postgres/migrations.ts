@@ -101,4 +101,12 @@ export const MIGRATIONS: readonly string[] = [
     created_at text NOT NULL
   );
   `,
+  // Issue 16: round-robin dispatch between keys (see ../sqlite/migrations.ts), per-endpoint webhook state.
+  `
+  CREATE TABLE queue_turns (
+    key text PRIMARY KEY,
+    turn bigint NOT NULL
+  );
+  CREATE INDEX webhook_deliveries_url ON webhook_deliveries (url, seq);
+  `,
 ];

@@ -6,6 +6,7 @@
  */
 import { invalidArgument } from '../../errors.js';
 import {
+  failingSince,
   newDeliveryId,
   rowToDelivery,
   type DeliveryRow as SharedRow,
@@ -64,8 +65,10 @@ export class PostgresWebhookOutbox implements WebhookOutbox {
     const { rows } = await this.#pool.query<DeliveryRow>(
       `UPDATE webhook_deliveries SET next_attempt_at_ms = $3
        WHERE seq IN (
-         SELECT seq FROM webhook_deliveries
+         SELECT seq FROM webhook_deliveries d
          WHERE status = 'pending' AND next_attempt_at_ms <= $1
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+                           WHERE e.job_id = d.job_id AND e.url = d.url AND e.status = 'pending' AND e.seq < d.seq)
          ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
        RETURNING *`,
       [now.getTime(), limit, now.getTime() + leaseMs],
@@ -100,6 +103,15 @@ export class PostgresWebhookOutbox implements WebhookOutbox {
       id,
     ]);
     return rows[0] && toDelivery(rows[0]);
+  }
+
+  async endpointFailingSince(url: string): Promise<string | null> {
+    const { rows } = await this.#pool.query<DeliveryRow>(
+      `SELECT * FROM webhook_deliveries WHERE url = $1 AND status IN ('delivered', 'failed')
+       ORDER BY seq DESC LIMIT 1`,
+      [url],
+    );
+    return rows[0] ? failingSince(toDelivery(rows[0])) : null;
   }
 
   async pendingCount(): Promise<number> {

@@ -13,8 +13,10 @@ import { type JobRow, rowToJob } from './job-row.js';
 type Put = (job: Job) => Job;
 
 /**
- * The oldest queued job (by seq, so ties in createdAt keep FIFO) whose key runs fewer than
- * `maxRunningPerKey` jobs; open-mode jobs (NULL key) share one allowance, as `IS` matches NULLs.
+ * Round-robin between keys (issue 16: one FIFO let a key that queued 1,000 jobs hold every
+ * other key back behind them): of each key's oldest queued job, the one whose key's last turn
+ * (queue_turns) is oldest, a key never served first, ties by seq. Keys at `maxRunningPerKey`
+ * running jobs are skipped; open-mode jobs (NULL key) share one allowance, as `IS` matches NULLs.
  */
 export function claimNext(
   db: SqliteDatabase,
@@ -24,13 +26,25 @@ export function claimNext(
   checkCap(options.maxRunningPerKey);
   const row = db
     .prepare<[number], JobRow>(
-      `SELECT * FROM jobs q WHERE q.status = 'queued'
-         AND (SELECT count(*) FROM jobs r WHERE r.status = 'running' AND r.key_id IS q.key_id) < ?
-       ORDER BY q.seq LIMIT 1`,
+      `WITH heads AS (SELECT key_id, min(seq) AS seq FROM jobs WHERE status = 'queued' GROUP BY key_id)
+       SELECT q.* FROM heads h
+         JOIN jobs q ON q.seq = h.seq
+         LEFT JOIN queue_turns t ON t.key = coalesce(h.key_id, '')
+       WHERE (SELECT count(*) FROM jobs r WHERE r.status = 'running' AND r.key_id IS h.key_id) < ?
+       ORDER BY coalesce(t.turn, 0), h.seq LIMIT 1`,
     )
     .get(options.maxRunningPerKey);
   if (!row) return undefined;
+  takeTurn(db, row.key_id);
   return put(claimed(rowToJob(row), options.now));
+}
+
+/** Record that `keyId` was served: its turn becomes the newest. */
+export function takeTurn(db: SqliteDatabase, keyId: string | null): void {
+  db.prepare(
+    `INSERT INTO queue_turns (key, turn) VALUES (?, (SELECT coalesce(max(turn), 0) + 1 FROM queue_turns))
+     ON CONFLICT (key) DO UPDATE SET turn = excluded.turn`,
+  ).run(keyId ?? '');
 }
 
 /** One named job for a run (the scale-out queue's way in; see JobStore.claimById). */
@@ -49,6 +63,7 @@ export function claimOne(db: SqliteDatabase, id: string, options: ClaimByIdOptio
     .pluck()
     .get(job.keyId)!;
   if (running >= options.maxRunningPerKey) return { kind: 'capped' };
+  takeTurn(db, job.keyId);
   return { kind: 'claimed', job: put(claimed(job, options.now)), takeover: false };
 }
 

@@ -33,6 +33,7 @@ export class SqliteJobStore implements JobStore {
   readonly #byId: Statement<[string], JobRow>;
   readonly #byIdempotency: Statement<[string | null, string], JobRow>;
   readonly #countStatus: Statement<[JobStatus], number>;
+  readonly #countKeyQueued: Statement<[string | null], number>;
   readonly #insert: Statement<[Record<string, string | number | null>]>;
   readonly #write: Statement<[Record<string, string | number | null>]>;
   readonly #keyCredits: Statement<[string], { credits: number | null }>;
@@ -48,6 +49,9 @@ export class SqliteJobStore implements JobStore {
       [JobStatus],
       number
     >;
+    this.#countKeyQueued = db
+      .prepare("SELECT count(*) FROM jobs WHERE key_id IS ? AND status = 'queued'")
+      .pluck() as Statement<[string | null], number>;
     this.#insert = db.prepare(
       `INSERT INTO jobs (id, status, key_id, created_at, attempts, idempotency_key, idempotency_fingerprint,
          expires_at_ms, cost, charged, refunded, data)
@@ -77,6 +81,12 @@ export class SqliteJobStore implements JobStore {
             throw new PixeliftError('idempotency_key_reused', { key: idempotency.key });
           }
           return { job: rowToJob(row), replayed: true };
+        }
+      }
+      if (options.maxQueuedPerKey !== undefined) {
+        const queued = this.#countKeyQueued.get(job.keyId) ?? 0;
+        if (queued >= options.maxQueuedPerKey) {
+          throw new PixeliftError('key_queue_full', { queued, retryAfter: QUEUE_FULL_RETRY_AFTER_S });
         }
       }
       if (options.maxQueued !== undefined) {

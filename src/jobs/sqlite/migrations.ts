@@ -90,4 +90,14 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE api_keys ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
   `,
+  // Issue 16: round-robin dispatch between keys, and per-endpoint webhook state.
+  `
+  -- One row per key that has had a job claimed: its turn, a counter that only grows. The queue
+  -- serves the key whose last turn is oldest first (open mode's NULL key is '').
+  CREATE TABLE queue_turns (
+    key TEXT PRIMARY KEY,
+    turn INTEGER NOT NULL
+  );
+  CREATE INDEX webhook_deliveries_url ON webhook_deliveries (url, seq);
+  `,
 ];

@@ -7,6 +7,7 @@
 import type { Statement } from 'better-sqlite3';
 import { invalidArgument } from '../../errors.js';
 import {
+  failingSince,
   newDeliveryId,
   rowToDelivery,
   type DeliveryRow as SharedRow,
@@ -66,8 +67,11 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
     const claim = this.#db.transaction(() => {
       const rows = this.#db
         .prepare<[number, number], DeliveryRow>(
-          `SELECT * FROM webhook_deliveries
-           WHERE status = 'pending' AND next_attempt_at_ms <= ? ORDER BY seq LIMIT ?`,
+          `SELECT * FROM webhook_deliveries d
+           WHERE status = 'pending' AND next_attempt_at_ms <= ?
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+                             WHERE e.job_id = d.job_id AND e.url = d.url AND e.status = 'pending' AND e.seq < d.seq)
+           ORDER BY seq LIMIT ?`,
         )
         .all(now.getTime(), limit);
       const lease = this.#db.prepare('UPDATE webhook_deliveries SET next_attempt_at_ms = ? WHERE id = ?');
@@ -109,6 +113,16 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
 
   async get(id: string): Promise<WebhookDelivery | undefined> {
     return this.#get(id);
+  }
+
+  async endpointFailingSince(url: string): Promise<string | null> {
+    const row = this.#db
+      .prepare<[string], DeliveryRow>(
+        `SELECT * FROM webhook_deliveries WHERE url = ? AND status IN ('delivered', 'failed')
+         ORDER BY seq DESC LIMIT 1`,
+      )
+      .get(url);
+    return row ? failingSince(toDelivery(row)) : null;
   }
 
   async pendingCount(): Promise<number> {

@@ -1,5 +1,6 @@
 /** Auth, credits, rate limits, queue depth, per-key concurrency and hostile inputs, over real HTTP. */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { pngClaiming } from '../../helpers/images.js';
@@ -149,6 +150,92 @@ export function limitsApiSuite(backend: TestBackend): void {
       assert.equal((await json(last!)).error.code, 'rate_limited');
     } finally {
       await svc.close(1000);
+    }
+  });
+
+  test('fairness: key A floods, is capped at its share of the queue (429 key_queue_full), and key B’s job starts next, within one job-time', async () => {
+    const svc = await startTestService(
+      { PIXELIFT_API_KEYS: 'pk_flood,pk_other', PIXELIFT_MAX_QUEUED_PER_KEY: '3', PIXELIFT_WORKERS: '1' },
+      backend,
+    );
+    try {
+      const image = dataUri(await testPng(192, 192));
+      const submit = (key: string) =>
+        svc.call('/v1/upscale', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}` },
+          json: { image, model: 'realesrgan-x4fast' },
+        });
+      const get = async (id: string, key: string) =>
+        json(await svc.call(`/v1/jobs/${id}`, { headers: { authorization: `Bearer ${key}` } }));
+      const flood: string[] = [];
+      const refused: Json[] = [];
+      for (let i = 0; i < 8; i++) {
+        const res = await submit('pk_flood');
+        if (res.status === 202) flood.push((await json(res)).id);
+        else {
+          assert.equal(res.status, 429);
+          assert.ok(Number(res.headers.get('retry-after')) > 0);
+          refused.push(await json(res));
+        }
+      }
+      assert.ok(refused.length >= 4, `${refused.length} of 8 refused`);
+      assert.equal(refused[0]!.error.code, 'key_queue_full');
+      // B is not held back by A's share: accepted, and run as soon as the running job ends.
+      const res = await submit('pk_other');
+      assert.equal(res.status, 202);
+      const b = (await json(res)).id as string;
+      const waitingA = [];
+      for (const id of flood) if ((await get(id, 'pk_flood')).status === 'queued') waitingA.push(id);
+      assert.ok(waitingA.length >= 2, `${waitingA.length} of A's jobs still waiting`);
+      await until(async () => (await get(b, 'pk_other')).status === 'succeeded', 120_000);
+      await until(async () => {
+        for (const id of flood) if ((await get(id, 'pk_flood')).status !== 'succeeded') return false;
+        return true;
+      }, 180_000);
+      const bStarted = Date.parse((await get(b, 'pk_other')).started_at);
+      for (const id of waitingA) {
+        const a = await get(id, 'pk_flood');
+        assert.ok(Date.parse(a.started_at) > bStarted, `A's waiting job ${id} started after B's`);
+      }
+    } finally {
+      await svc.close(1000);
+    }
+  });
+
+  test('the rate limit counts each task of a batch; a batch over PIXELIFT_MAX_TASKS_PER_REQUEST is refused', async () => {
+    const svc = await startTestService(
+      { PIXELIFT_RATE_LIMIT: '5', PIXELIFT_MAX_TASKS_PER_REQUEST: '4' },
+      backend,
+    );
+    try {
+      const image = dataUri(await testPng(16, 16));
+      const uploads = (n: number) =>
+        Array.from({ length: n }, () => ({ taskType: 'imageUpload', taskUUID: randomUUID(), image }));
+      const first = await svc.call('/compat/runware/v1', { method: 'POST', json: uploads(3) });
+      assert.equal(first.status, 200, await first.clone().text());
+      assert.equal(first.headers.get('x-ratelimit-remaining'), '2', 'three tasks cost three');
+      const second = await svc.call('/compat/runware/v1', { method: 'POST', json: uploads(3) });
+      assert.equal(second.status, 429);
+      assert.equal((await json(second)).errors[0].code, 'rateLimitExceeded');
+    } finally {
+      await svc.close(1000);
+    }
+    const capped = await startTestService({ PIXELIFT_MAX_TASKS_PER_REQUEST: '4' }, backend);
+    try {
+      const image = dataUri(await testPng(16, 16));
+      const tasks = Array.from({ length: 5 }, () => ({
+        taskType: 'imageUpload',
+        taskUUID: randomUUID(),
+        image,
+      }));
+      const res = await capped.call('/compat/runware/v1', { method: 'POST', json: tasks });
+      assert.equal(res.status, 400);
+      const body = await json(res);
+      assert.equal(body.errors[0].code, 'invalidTaskArray');
+      assert.match(body.errors[0].message, /at most 4/);
+    } finally {
+      await capped.close(1000);
     }
   });
 

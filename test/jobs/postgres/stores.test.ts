@@ -6,6 +6,7 @@ import { jobStoreLifecycleContract } from '../contract/job-store-lifecycle.js';
 import { jobStoreQueueContract } from '../contract/job-store-queue.js';
 import { keyStoreContract } from '../contract/key-store.js';
 import { uploadStoreContract } from '../contract/upload-store.js';
+import { webhookOutageContract } from '../contract/webhook-outage.js';
 import { webhookOutboxContract } from '../contract/webhook-outbox.js';
 import { postgresBackend } from './backend.js';
 
@@ -18,6 +19,7 @@ for (const contract of [
   keyStoreContract,
   uploadStoreContract,
   webhookOutboxContract,
+  webhookOutageContract,
 ]) {
   contract(postgresBackend);
 }

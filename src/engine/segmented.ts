@@ -38,10 +38,15 @@ interface Box {
   readonly y1: number;
 }
 
-/** Tile side (without halo) for a segment under a working-memory budget. */
-export function segmentTile(seg: Segment, workBytes: number): number {
-  const window = Math.floor(Math.sqrt(workBytes / (4 * RUNTIME_OVERHEAD * seg.liveChannels)));
-  return Math.max(MIN_TILE, window - 2 * seg.halo);
+/** Pixels of one window of a segment that a working-memory budget allows. */
+const windowPixels = (seg: Segment, workBytes: number) =>
+  workBytes / (4 * RUNTIME_OVERHEAD * seg.liveChannels);
+
+/** Tile side (without halo) for a segment on a w×h area; Infinity when the area fits one window. */
+export function segmentTile(seg: Segment, workBytes: number, w: number, h: number): number {
+  const pixels = windowPixels(seg, workBytes);
+  if (w * h <= pixels) return Number.POSITIVE_INFINITY;
+  return Math.max(MIN_TILE, Math.floor(Math.sqrt(pixels)) - 2 * seg.halo);
 }
 
 /** Bytes of whole-image feature maps a plan keeps per pixel (plus the input image). */
@@ -77,7 +82,7 @@ export function fitsWhole(
   const [w, h] = [width + 2 * border, height + 2 * border];
   const { work } = split(plan, budget, w, h);
   if (regionSide(plan, budget * STORED_SHARE, w, h) !== Number.POSITIVE_INFINITY) return false;
-  return plan.segments.every((seg) => seg.scale !== 1 || segmentTile(seg, work) >= Math.max(w, h));
+  return plan.segments.every((seg) => seg.scale !== 1 || w * h <= windowPixels(seg, work));
 }
 
 /** Upscale a whole RGB CHW image (0..1) with a segmented network, exactly, into `sink`. */
@@ -195,7 +200,7 @@ async function runRegion(
   });
   for (const [k, seg] of segs.entries()) {
     const area = region.areas[k]!;
-    const tile = segmentTile(seg, workBytes);
+    const tile = segmentTile(seg, workBytes, w, h);
     const tail = seg.scale !== 1;
     const outs = tail ? [] : seg.outputs.map((t) => new Float32Array(t.channels * w * h));
     for (let y0 = area.y0; y0 < area.y1; y0 += tile) {

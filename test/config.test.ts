@@ -123,3 +123,23 @@ test('scale-out is on only with all three backend URLs, with defaults for the re
   assert.throws(() => load({ ...urls, PIXELIFT_DATABASE_URL: 'mysql://x' }), /postgres:\/\//);
   assert.throws(() => load({ ...urls, PIXELIFT_DATABASE_SCHEMA: 'Drop Table' }), /PIXELIFT_DATABASE_SCHEMA/);
 });
+
+test('PIXELIFT_MEMORY_BUDGET takes a size (2G, 1536M, bytes); the default is half the memory per worker, 512 MiB..3 GiB', () => {
+  assert.equal(loadConfig({ PIXELIFT_MEMORY_BUDGET: '2G' }).memoryBudget, 2 * 2 ** 30);
+  assert.equal(loadConfig({ PIXELIFT_MEMORY_BUDGET: '1536M' }).memoryBudget, 1536 * 2 ** 20);
+  assert.equal(loadConfig({ PIXELIFT_MEMORY_BUDGET: '1.5GiB' }).memoryBudget, 1.5 * 2 ** 30);
+  assert.equal(loadConfig({ PIXELIFT_MEMORY_BUDGET: '800000000' }).memoryBudget, 800_000_000);
+  const half = (os.totalmem() * 0.5) / 4;
+  assert.equal(
+    loadConfig({ PIXELIFT_WORKERS: '4' }).memoryBudget,
+    Math.round(Math.min(3 * 2 ** 30, Math.max(512 * 2 ** 20, half))),
+  );
+  for (const bad of ['lots', '12 parsecs', '100M']) {
+    assert.throws(
+      () => loadConfig({ PIXELIFT_MEMORY_BUDGET: bad }),
+      (e: unknown) =>
+        isPixeliftError(e) && e.code === 'invalid_config' && /PIXELIFT_MEMORY_BUDGET/.test(e.message),
+      bad,
+    );
+  }
+});

@@ -185,6 +185,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
       uploadTtlSeconds: UPLOAD_TTL_SECONDS,
       openWithoutKeys: isLoopback(config.host),
       bodyLimit: Math.ceil((config.limits.maxInputBytes * 4) / 3) + 1024 * 1024,
+      memoryBudget: config.memoryBudget,
     },
     logger,
   });

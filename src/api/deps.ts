@@ -47,6 +47,8 @@ export interface ApiDeps {
     readonly openWithoutKeys: boolean;
     /** Largest JSON body, bytes (the input limit as base64 plus room for the rest). */
     readonly bodyLimit: number;
+    /** Each worker's inference memory budget, bytes, reported by /v1/models. */
+    readonly memoryBudget?: number;
   };
   /** pino instance (request ids and job ids on every line); undefined: no request logging. */
   readonly logger?: FastifyBaseLogger;

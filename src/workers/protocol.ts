@@ -29,6 +29,8 @@ export interface WorkerSettings {
   readonly logFormat: 'json' | 'pretty';
   /** Where the weight packages are looked up (default: the child's own node_modules chain). */
   readonly packageRoot?: string;
+  /** Working memory for one image's inference, bytes (default: the engine's). */
+  readonly memoryBudget?: number;
 }
 
 /** The settings a child gets from a resolved Config; the CLI defaults to `pretty` logs. */
@@ -41,6 +43,7 @@ export function workerSettings(config: Config, logFormat: 'json' | 'pretty' = 'j
     graphOptimizationLevel: config.graphOptimizationLevel,
     logLevel: config.logLevel,
     logFormat: config.logFormat ?? logFormat,
+    memoryBudget: config.memoryBudget,
   };
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
+import { upscaleImage } from '../../src/engine/pipeline.js';
 import { fitsWhole, runSegmented } from '../../src/engine/segmented.js';
 import { crop, planarSink } from '../../src/engine/tiles.js';
 import { GraphBuilder } from '../../src/models/onnx/builder.js';
@@ -51,6 +52,7 @@ const cases: [string, SegmentGrain, number, number][] = [
   ['realesrgan-x4fast', 'coarse', 120, 2 ** 30],
   ['rrdn-thick', 'fine', 72, 24 * 2 ** 20],
   ['rrdn-slim', 'fine', 100, 2 ** 20],
+  ['rrdn-medium', 'fine', 100, 4 * 2 ** 20],
   ['realesrgan-x4plus', 'fine', 56, 24 * 2 ** 20],
 ];
 
@@ -141,4 +143,22 @@ test('EXPECTED FAILURE - an aborted signal stops a segmented run before its next
     { name: 'AbortError' },
   );
   assert.equal(tiles, 1, 'no tile ran after the abort');
+});
+
+test('the pipeline tiles networks exactly by default, and with an explicit tile as before', async () => {
+  const input = await sharp(PHOTO).extract({ left: 200, top: 100, width: 48, height: 32 }).png().toBuffer();
+  const exact = await upscaleImage(store, input, { model: 'realesrgan-x4fast' });
+  const context = await upscaleImage(store, input, { model: 'realesrgan-x4fast', tile: 24 });
+  assert.equal(exact.info.tiling, 'exact');
+  assert.equal(context.info.tiling, 'context');
+  const [a, b] = await Promise.all([exact.data, context.data].map((d) => sharp(d).raw().toBuffer()));
+  assert.equal(a!.length, 192 * 128 * 3);
+  // Both see the image with a reflected border; away from it they agree to within the old
+  // path's blending tolerance (2/255), which shows the exact path is the same network.
+  let worst = 0;
+  for (let y = 40; y < 88; y++)
+    for (let x = 40; x < 152; x++)
+      for (let c = 0; c < 3; c++)
+        worst = Math.max(worst, Math.abs(a![(y * 192 + x) * 3 + c]! - b![(y * 192 + x) * 3 + c]!));
+  assert.ok(worst <= 2, `max difference ${worst}/255`);
 });

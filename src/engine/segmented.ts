@@ -67,10 +67,18 @@ function split(plan: SegmentPlan, budget: number, width: number, height: number)
 }
 
 /**
- * Whether a plan runs every segment of an image (with its reflected border) in one window: then
- * no halo is paid at all, and the coarsest cut (trunk | tail) is the fastest: every segment
- * boundary costs onnxruntime time (x4plus at 200x150, CPU time over the whole graph's: +8 %
- * cut into 8 segments, +12 % into 24).
+ * Multiply-adds one window may take before progress would stall too long: onnxruntime-node's
+ * run() holds the thread, so progress can only be reported between windows (~3 s on 2 idle
+ * AVX-512 cores, which run x4plus at ~160 GMAC/s).
+ */
+export const ONE_WINDOW_MACS = 5e11;
+
+/**
+ * Whether the coarse cut (trunk | tail) runs an image with its reflected border in one window
+ * per segment and quickly: then no halo is paid at all, and it is the fastest cut, since every
+ * segment boundary costs onnxruntime time (x4plus at 200x150, CPU time over the whole graph's:
+ * +8 % cut into 8 segments, +12 % into 24). Larger images take the fine cut, whose segments
+ * report progress as they finish.
  */
 export function fitsWhole(
   plan: SegmentPlan,
@@ -82,7 +90,9 @@ export function fitsWhole(
   const [w, h] = [width + 2 * border, height + 2 * border];
   const { work } = split(plan, budget, w, h);
   if (regionSide(plan, budget * STORED_SHARE, w, h) !== Number.POSITIVE_INFINITY) return false;
-  return plan.segments.every((seg) => seg.scale !== 1 || w * h <= windowPixels(seg, work));
+  return plan.segments.every(
+    (seg) => seg.scale !== 1 || (w * h <= windowPixels(seg, work) && w * h * seg.macs <= ONE_WINDOW_MACS),
+  );
 }
 
 /** Upscale a whole RGB CHW image (0..1) with a segmented network, exactly, into `sink`. */
@@ -125,7 +135,7 @@ export async function runSegmented<T>(
     0,
   );
   let done = 0;
-  const progress = (c: number) => {
+  const progress: Progress = (c) => {
     done += c;
     opts.onProgress?.(done, total);
   };
@@ -180,6 +190,8 @@ function areas(segments: readonly Segment[], window: Box, box: Box): Box[] {
 }
 
 type Emit = (out: Float32Array, w: number, h: number, ox: number, oy: number) => void;
+/** Adds `cost` (multiply-adds × pixels) to the work done. */
+type Progress = (cost: number) => void;
 
 async function runRegion(
   runner: SegmentedRunner,
@@ -189,7 +201,7 @@ async function runRegion(
   region: { areas: Box[] },
   opts: SegmentedOptions,
   workBytes: number,
-  progress: (cost: number) => void,
+  progress: Progress,
   emit: Emit,
 ): Promise<void> {
   const segs = runner.segments;
@@ -215,6 +227,7 @@ async function runRegion(
         const feeds = seg.inputs.map((t) =>
           cropPlanes(values.get(t.name)!, t.channels, w, h, wx0, wy0, ww, wh),
         );
+        const cost = Math.max(1, seg.macs) * (x1 - x0) * (y1 - y0);
         const results = await runner.runSegment(k, feeds, ww, wh);
         const sc = seg.scale;
         seg.outputs.forEach((t, i) => {
@@ -231,7 +244,7 @@ async function runRegion(
           if (tail) emit(centre, (x1 - x0) * sc, (y1 - y0) * sc, x0 * sc, y0 * sc);
           else pastePlanes(outs[i]!, t.channels, w, h, centre, x0, y0, x1 - x0, y1 - y0);
         });
-        progress(Math.max(1, seg.macs) * (x1 - x0) * (y1 - y0));
+        progress(cost);
       }
     }
     seg.outputs.forEach((t, i) => {

@@ -33,12 +33,13 @@ export const CONVERTER_VERSION = '1';
 
 /**
  * How finely a network is cut (see src/engine/segmented.ts): `coarse` is trunk | tail, for
- * images whose every segment fits one window; `fine` cuts the trunk every ~45 px of receptive
- * halo (x4plus: every 3 RRDBs), for images that are tiled.
+ * small images; `fine` cuts the trunk into about FINE_SEGMENTS segments (x4plus: every 3 RRDBs,
+ * 45 px of halo each), for larger ones: each segment is a point progress is reported at, and
+ * tiled images pay only its own halo.
  */
 export type SegmentGrain = 'coarse' | 'fine';
 export const SEGMENT_GRAINS: readonly SegmentGrain[] = ['coarse', 'fine'];
-const SEGMENT_HALO: Record<SegmentGrain, number> = { coarse: Number.POSITIVE_INFINITY, fine: 45 };
+const FINE_SEGMENTS = 8;
 
 /** Golden patch: 16×16, smooth gradients and edges, deterministic. */
 export const GOLDEN_SIZE = 16;
@@ -273,9 +274,14 @@ export class ModelStore {
     const key = `${id}@${scale}/${grain}`;
     let p = this.plans.get(key);
     if (!p) {
-      p = this.prepare(id, scale).then((prep) =>
-        segmentGraph(fs.readFileSync(prep.onnxPath), { targetHalo: SEGMENT_HALO[grain] }),
-      );
+      p = this.prepare(id, scale).then(async (prep) => {
+        const bytes = fs.readFileSync(prep.onnxPath);
+        const coarse = segmentGraph(bytes, { targetHalo: Number.POSITIVE_INFINITY });
+        if (grain === 'coarse' || typeof coarse === 'string') return coarse;
+        // About FINE_SEGMENTS trunk segments, each with at least 16 px of halo.
+        const trunk = coarse.totalHalo - coarse.segments.at(-1)!.halo;
+        return segmentGraph(bytes, { targetHalo: Math.max(16, Math.ceil(trunk / FINE_SEGMENTS)) });
+      });
       this.plans.set(key, p);
       p.catch(() => this.plans.delete(key));
     }

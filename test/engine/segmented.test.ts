@@ -100,10 +100,10 @@ test('the fine cut of x4plus falls between RRDBs; the coarse one is trunk | tail
   }
 });
 
-test('a small image fits whole under the default budget; a large one needs the fine cut', async () => {
+test('x4plus runs a thumbnail whole; a photo takes the fine cut', async () => {
   const plans = (await store.segmentPlans('realesrgan-x4plus', 4))!;
-  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 600, 400, 16), true);
-  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 4000, 3000, 16), false);
+  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 20, 15, 16), true);
+  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 600, 400, 16), false);
 });
 
 test('EXPECTED FAILURE - a graph with a strided convolution is not segmented, and says why', () => {
@@ -124,25 +124,45 @@ test('EXPECTED FAILURE - an aborted signal stops a segmented run before its next
   const runner = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
   const image = await photo(0, 0, 96, 64);
   const ac = new AbortController();
-  let tiles = 0;
-  await assert.rejects(
-    runSegmented(
-      image,
-      runner,
-      {
-        budget: 2 ** 20,
-        border: 16,
-        signal: ac.signal,
-        onProgress: () => {
-          tiles++;
-          ac.abort();
-        },
-      },
-      planarSink(384, 256),
-    ),
-    { name: 'AbortError' },
+  const runSegment = runner.runSegment.bind(runner);
+  let windows = 0;
+  runner.runSegment = (...a) => {
+    windows++;
+    return runSegment(...a);
+  };
+  try {
+    await assert.rejects(
+      runSegmented(
+        image,
+        runner,
+        { budget: 2 ** 20, border: 16, signal: ac.signal, onProgress: () => ac.abort() },
+        planarSink(384, 256),
+      ),
+      { name: 'AbortError' },
+    );
+  } finally {
+    runner.runSegment = runSegment;
+  }
+  assert.equal(windows, 1, 'no window ran after the abort');
+});
+
+test('a photo takes the fine cut, so progress comes every segment; a thumbnail the coarse one', async () => {
+  const plans = (await store.segmentPlans('realesrgan-x4fast', 4))!;
+  assert.ok(plans.fine.segments.length >= 3, `${plans.fine.segments.length} segments`);
+  assert.equal(fitsWhole(plans.coarse, 2 ** 30, 1000, 750, 16), false, 'a 0.75 MP photo: fine');
+  assert.equal(fitsWhole(plans.coarse, 2 ** 30, 96, 64, 16), true, 'a thumbnail: coarse');
+  const runner = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
+  const image = await photo(0, 0, 160, 120);
+  const seen: number[] = [];
+  await runSegmented(
+    image,
+    runner,
+    { budget: 2 ** 30, border: 16, onProgress: (d, t) => seen.push(d / t) },
+    planarSink(640, 480),
   );
-  assert.equal(tiles, 1, 'no tile ran after the abort');
+  assert.equal(seen.length, runner.segments.length, 'one window per segment, one report each');
+  assert.ok(seen[0]! > 0 && seen[0]! < 0.6, seen.map((f) => f.toFixed(2)).join(' '));
+  assert.equal(seen.at(-1), 1);
 });
 
 test('the pipeline tiles networks exactly by default, and with an explicit tile as before', async () => {

@@ -348,7 +348,7 @@ async function parent(): Promise<void> {
         t ? `${fmt(r.peak / t.peak)}` : '–',
         t ? String(t.maxDiff255) : '–',
       ]);
-      console.error(`  done ${model} ${path.basename(photo)}`);
+      console.error(`  ${rows[rows.length - 1]!.join('  ')}`);
     }
   }
   console.log(
@@ -405,7 +405,7 @@ async function parent(): Promise<void> {
         fmt((r.peak - r.rss0 - outMB * 2 ** 20) / 2 ** 20, 4),
         fmt((r.peak - r.rss0 - outMB * 2 ** 20 - scalingBudget) / 2 ** 20, 4),
       ]);
-      console.error(`  done scaling ${mp} MP`);
+      console.error(`  scaling ${scaleRows[scaleRows.length - 1]!.join('  ')}`);
     }
     console.log(
       `\nmemory scaling, realesrgan-x4fast, PNG out:\n${formatTable(

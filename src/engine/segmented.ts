@@ -63,15 +63,19 @@ export function regionSide(plan: SegmentPlan, storedBytes: number, width: number
 function split(plan: SegmentPlan, budget: number, width: number, height: number) {
   const whole = width * height * storedPerPixel(plan);
   const stored = whole <= budget * STORED_SHARE ? whole : budget * STORED_SHARE;
-  return { stored, work: budget - stored };
+  // Each segment's session keeps an arena as large as its largest window (arena shrinkage
+  // after a run did not release it in bench:e2e: rrdn-thick in 6 sessions peaked at 7.3 GB),
+  // so the windows share the working memory.
+  return { stored, work: (budget - stored) / plan.segments.length };
 }
 
 /**
  * Multiply-adds one window may take before progress would stall too long: onnxruntime-node's
- * run() holds the thread, so progress can only be reported between windows (~3 s on 2 idle
- * AVX-512 cores, which run x4plus at ~160 GMAC/s).
+ * run() holds the thread, so progress can only be reported between windows. Set so that photos
+ * up to ~1 MP take the coarse cut (two sessions: less memory held, see split()); about 2 min
+ * on 2 idle AVX-512 cores, which run x4plus at ~160 GMAC/s.
  */
-export const ONE_WINDOW_MACS = 5e11;
+export const ONE_WINDOW_MACS = 2e13;
 
 /**
  * Whether the coarse cut (trunk | tail) runs an image with its reflected border in one window

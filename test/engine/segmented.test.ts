@@ -100,10 +100,11 @@ test('the fine cut of x4plus falls between RRDBs; the coarse one is trunk | tail
   }
 });
 
-test('x4plus runs a thumbnail whole; a photo takes the fine cut', async () => {
+test('x4plus runs a photo whole; a 3 MP image takes the fine cut', async () => {
   const plans = (await store.segmentPlans('realesrgan-x4plus', 4))!;
   assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 20, 15, 16), true);
-  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 600, 400, 16), false);
+  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 600, 400, 16), true);
+  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 2000, 1500, 16), false);
 });
 
 test('EXPECTED FAILURE - a graph with a strided convolution is not segmented, and says why', () => {
@@ -146,11 +147,11 @@ test('EXPECTED FAILURE - an aborted signal stops a segmented run before its next
   assert.equal(windows, 1, 'no window ran after the abort');
 });
 
-test('a photo takes the fine cut, so progress comes every segment; a thumbnail the coarse one', async () => {
+test('a large image takes the fine cut, so progress comes every segment; a photo the coarse one', async () => {
   const plans = (await store.segmentPlans('realesrgan-x4fast', 4))!;
   assert.ok(plans.fine.segments.length >= 3, `${plans.fine.segments.length} segments`);
-  assert.equal(fitsWhole(plans.coarse, 2 ** 30, 1000, 750, 16), false, 'a 0.75 MP photo: fine');
-  assert.equal(fitsWhole(plans.coarse, 2 ** 30, 96, 64, 16), true, 'a thumbnail: coarse');
+  assert.equal(fitsWhole(plans.coarse, 2 ** 30, 6000, 4000, 16), false, 'a 24 MP image: fine');
+  assert.equal(fitsWhole(plans.coarse, 2 ** 30, 640, 427, 16), true, 'a photo: coarse');
   const runner = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
   const image = await photo(0, 0, 160, 120);
   const seen: number[] = [];

@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { defaultMemoryBudget, MIN_MEMORY_BUDGET, parseByteSize } from './engine/memory.js';
 import { PixeliftError } from './errors.js';
 
 export type Device = 'cpu' | 'webgpu' | 'auto';
@@ -44,8 +45,15 @@ export interface Config {
   readonly workers: number;
   /** onnxruntime intra-op threads per session (per worker). */
   readonly threads: number;
-  /** Tile side in input pixels for every model; unset: each model's own default. */
+  /**
+   * Tile side in input pixels for every model, tiling the whole network with context; unset:
+   * networks that can be cut into segments are tiled exactly within `memoryBudget`.
+   */
   readonly tile: number | undefined;
+  /** PIXELIFT_TILING: `context` (default) or `exact` segment-wise tiling (see engine/pipeline.ts). */
+  readonly tiling: 'exact' | 'context';
+  /** Working memory for one image's inference in each worker, bytes (PIXELIFT_MEMORY_BUDGET). */
+  readonly memoryBudget: number;
   readonly limits: Limits;
   readonly graphOptimizationLevel: GraphOptimizationLevel;
   readonly host: string;
@@ -210,6 +218,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     workers,
     threads: int(env, 'PIXELIFT_THREADS', 1, 1024) ?? DEFAULTS.threads,
     tile: int(env, 'PIXELIFT_TILE', 16, 4096),
+    tiling: oneOf(env, 'PIXELIFT_TILING', ['exact', 'context'] as const) ?? 'context',
+    memoryBudget: byteSize(env, 'PIXELIFT_MEMORY_BUDGET', MIN_MEMORY_BUDGET) ?? defaultMemoryBudget(workers),
     limits: Object.freeze({
       maxInputBytes: int(env, 'PIXELIFT_MAX_INPUT_BYTES', 1, 2 ** 40) ?? DEFAULTS.limits.maxInputBytes,
       maxInputMegapixels:
@@ -394,6 +404,20 @@ function webhookSecret(env: Env, name: string): string | undefined {
     });
   }
   return `whsec_${body}`;
+}
+
+/** A size in bytes: `1536M`, `2G`, `1.5GiB` or a plain byte count, at least `min`. */
+function byteSize(env: Env, name: string, min: number): number | undefined {
+  const v = str(env, name);
+  if (v === undefined) return undefined;
+  const n = parseByteSize(v);
+  if (n === undefined || n < min) {
+    throw new PixeliftError('invalid_config', {
+      param: name,
+      message: `${name} must be a size of at least ${min / 2 ** 20} MiB such as 2G or 1536M, got "${v}"`,
+    });
+  }
+  return n;
 }
 
 function num(env: Env, name: string, min: number, max: number): number | undefined {

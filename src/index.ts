@@ -52,7 +52,10 @@ export function upscale(
 ): Promise<UpscaleResult> {
   const c = config();
   pool ??= new WorkerPool({ size: c.workers, settings: workerSettings(c, 'json'), log: silentLogger });
-  return pool.run({ input, options: { limits: c.limits, tile: c.tile, ...options } }, hooks);
+  return pool.run(
+    { input, options: { limits: c.limits, tile: c.tile, tiling: c.tiling, ...options } },
+    hooks,
+  );
 }
 
 /** Every model: the installed built-ins, then the user's own (PIXELIFT_MODELS_DIR). */

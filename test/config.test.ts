@@ -155,3 +155,23 @@ test('WebSocket settings (PIXELIFT_WS_*): defaults, overrides, and out-of-range 
   assert.throws(() => loadConfig({ PIXELIFT_WS_MAX_FRAME_BYTES: '10' }), /PIXELIFT_WS_MAX_FRAME_BYTES/);
   assert.throws(() => loadConfig({ PIXELIFT_WS_IDLE_TIMEOUT: 'soon' }), /PIXELIFT_WS_IDLE_TIMEOUT/);
 });
+
+test('PIXELIFT_MEMORY_BUDGET takes a size (2G, 1536M, bytes); the default is half the memory per worker, 512 MiB..3 GiB', () => {
+  assert.equal(loadConfig({ PIXELIFT_MEMORY_BUDGET: '2G' }).memoryBudget, 2 * 2 ** 30);
+  assert.equal(loadConfig({ PIXELIFT_MEMORY_BUDGET: '1536M' }).memoryBudget, 1536 * 2 ** 20);
+  assert.equal(loadConfig({ PIXELIFT_MEMORY_BUDGET: '1.5GiB' }).memoryBudget, 1.5 * 2 ** 30);
+  assert.equal(loadConfig({ PIXELIFT_MEMORY_BUDGET: '800000000' }).memoryBudget, 800_000_000);
+  const half = (os.totalmem() * 0.5) / 4;
+  assert.equal(
+    loadConfig({ PIXELIFT_WORKERS: '4' }).memoryBudget,
+    Math.round(Math.min(3 * 2 ** 30, Math.max(512 * 2 ** 20, half))),
+  );
+  for (const bad of ['lots', '12 parsecs', '100M']) {
+    assert.throws(
+      () => loadConfig({ PIXELIFT_MEMORY_BUDGET: bad }),
+      (e: unknown) =>
+        isPixeliftError(e) && e.code === 'invalid_config' && /PIXELIFT_MEMORY_BUDGET/.test(e.message),
+      bad,
+    );
+  }
+});

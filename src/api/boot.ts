@@ -206,6 +206,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
       openWithoutKeys: isLoopback(config.host),
       bodyLimit: Math.ceil((config.limits.maxInputBytes * 4) / 3) + 1024 * 1024,
       socket: svc.socket,
+      memoryBudget: config.memoryBudget,
     },
     logger,
   });

@@ -59,6 +59,8 @@ export interface ApiDeps {
     readonly bodyLimit: number;
     /** WebSocket limits (Runware's SDK protocol). */
     readonly socket: SocketSettings;
+    /** Each worker's inference memory budget, bytes, reported by /v1/models. */
+    readonly memoryBudget?: number;
   };
   /** pino instance (request ids and job ids on every line); undefined: no request logging. */
   readonly logger?: FastifyBaseLogger;

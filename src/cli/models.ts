@@ -13,7 +13,7 @@ export function registerModels(program: Command): void {
     .description('list the models: id, native scales, kind, speed and licence')
     .option('--json', 'print the catalog as JSON')
     .action((opts: { json?: boolean }) => {
-      const { store } = cliContext();
+      const { store, config } = cliContext();
       const list = store.list();
       if (opts.json) {
         const notInstalled = [...store.notInstalled()].map(([id, reason]) => ({
@@ -22,7 +22,13 @@ export function registerModels(program: Command): void {
           reason,
         }));
         const problems = store.userModelProblems().map((p) => ({ file: p.file, error: p.error.toJSON() }));
-        console.log(JSON.stringify({ models: list.map(describe), notInstalled, problems }, null, 2));
+        console.log(
+          JSON.stringify(
+            { models: list.map(describe), notInstalled, problems, memoryBudget: config.memoryBudget },
+            null,
+            2,
+          ),
+        );
         return;
       }
       printTable(
@@ -41,6 +47,9 @@ export function registerModels(program: Command): void {
       for (const [id, reason] of store.notInstalled()) console.log(`\nnot installed: ${id}: ${reason}`);
       for (const p of store.userModelProblems())
         console.log(`\nskipped ${p.file}: [${p.error.code}] ${p.error.message}`);
+      console.log(
+        `\nMemory budget per worker: ${(config.memoryBudget / 2 ** 30).toFixed(2)} GiB (PIXELIFT_MEMORY_BUDGET); ${config.tiling === 'exact' ? `networks are tiled exactly within it${config.tile ? `, except that PIXELIFT_TILE=${config.tile} tiles whole networks with context` : ''}` : 'whole networks are tiled with context (PIXELIFT_TILING=exact tiles segment by segment within the budget)'}.`,
+      );
       console.log('\nProvider names (Topaz, Apiframe, Runware) are accepted too: `pixelift models aliases`.');
     });
 

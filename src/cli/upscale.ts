@@ -178,6 +178,7 @@ async function run(inputs: string[], opts: Opts): Promise<void> {
         fix_compression: opts.fixCompression,
         sharpen: opts.sharpen,
         tile: opts.tile ?? config.tile,
+        tiling: config.tiling,
         keepMetadata: opts.keepMetadata,
         limits: config.limits,
       };

@@ -12,10 +12,12 @@ import type { Tile } from '../models/runner.js';
 import type { ModelStore } from '../models/store.js';
 import { decode, probe } from './decode.js';
 import { type EncodeOptions, encode, type Interleaved16Image, type OutputFormat } from './encode.js';
+import { defaultMemoryBudget } from './memory.js';
 import { type Fit, type OversizePolicy, plan } from './plan.js';
 import { checkKnobs, denoise, fixCompression, type Knobs, knobsWithPreset, sharpen } from './post.js';
 import { type Kernel, resample } from './resample.js';
-import { crop, interleaved16Sink, planarSink, runTiled } from './tiles.js';
+import { fitsWhole, runSegmented } from './segmented.js';
+import { crop, interleaved16Sink, planarSink, runTiled, type Sink } from './tiles.js';
 
 export { OUTPUT_FORMATS, type OutputFormat } from './encode.js';
 
@@ -41,8 +43,20 @@ export interface UpscaleOptions extends Knobs {
   readonly keepMetadata?: boolean;
   /** Colour JPEG flattens transparency onto. */
   readonly background?: string;
-  /** Tile side in input pixels; default: the model's (sized to its memory use). */
+  /**
+   * Tile side in input pixels for whole-network tiling with context (default: the model's own).
+   * Ignored under `tiling: 'exact'` unless set explicitly, which then wins.
+   */
   readonly tile?: number;
+  /**
+   * `context` (the default): the whole network over overlapping tiles with reflected context.
+   * `exact`: a network that can be cut into segments is tiled segment by segment with only each
+   * segment's halo, within `memoryBudget` (equal to a whole-image run); the rest fall back to
+   * `context`. Opt-in until its speed and peak memory are measured on an idle machine (issue 12).
+   */
+  readonly tiling?: 'exact' | 'context';
+  /** Working memory for one image's inference, bytes (default: `defaultMemoryBudget()`). */
+  readonly memoryBudget?: number;
   readonly limits?: Limits;
 }
 
@@ -67,6 +81,8 @@ export interface UpscaleInfo {
   /** Native network scales run in order (empty for classical resampling). */
   readonly passes: readonly number[];
   readonly tile: number;
+  /** exact: segment by segment, equal to a whole-image run; context: whole-network tiles with context. */
+  readonly tiling: 'exact' | 'context' | 'none';
   readonly device: string;
   readonly timings: { readonly decodeMs: number; readonly inferMs: number; readonly encodeMs: number };
   readonly warnings: readonly string[];
@@ -79,6 +95,13 @@ export interface UpscaleResult {
 
 /** Input pixels neighbouring tiles share and blend across (on top of each model's context). */
 export const TILE_OVERLAP = 8;
+/**
+ * Reflected border around the image for exact tiling: the networks were trained on crops and
+ * darken or tint a zero-padded edge (x4plus by up to 8.8/255 8 px in, see
+ * test/models/realesrgan-properties.test.ts). Only the first segments compute it, so it costs
+ * little.
+ */
+export const EXACT_BORDER = 16;
 
 export async function upscaleImage(
   store: ModelStore,
@@ -139,26 +162,45 @@ export async function upscaleImage(
     knobs.sharpen === 0 &&
     !alpha;
   let finalImage: Interleaved16Image | undefined;
+  let tiling: UpscaleInfo['tiling'] = 'none';
   for (const [i, s] of p.passes.entries()) {
-    const runner = await store.open(model.id, s);
-    device = runner.device;
-    const run = (t: Tile) => runner.run(t);
-    const tiling = {
-      tile,
-      pad: model.context,
-      overlap: TILE_OVERLAP,
-      signal: hooks.signal,
-      onProgress: (d: number, total: number) => hooks.onProgress?.((i + d / total) / p.passes.length),
-    };
+    const budget = options.memoryBudget ?? defaultMemoryBudget();
+    const plans =
+      options.tiling === 'exact' && options.tile === undefined
+        ? await store.segmentPlans(model.id, s)
+        : undefined;
+    const grain =
+      plans && fitsWhole(plans.coarse, budget, rgb.width, rgb.height, EXACT_BORDER) ? 'coarse' : 'fine';
+    const segmented = plans ? await store.openSegmented(model.id, s, grain) : undefined;
+    const runner = segmented ? undefined : await store.open(model.id, s);
+    device = (segmented ?? runner)!.device;
+    tiling = segmented ? 'exact' : 'context';
+    const onProgress = (d: number, total: number) => hooks.onProgress?.((i + d / total) / p.passes.length);
+    const upscale = <T>(sink: Sink<T>): Promise<T> =>
+      segmented
+        ? runSegmented(
+            rgb,
+            segmented,
+            {
+              budget,
+              border: EXACT_BORDER,
+              signal: hooks.signal,
+              onProgress,
+            },
+            sink,
+          )
+        : runTiled(
+            rgb,
+            s,
+            (t: Tile) => runner!.run(t),
+            { tile, pad: model.context, overlap: TILE_OVERLAP, signal: hooks.signal, onProgress },
+            sink,
+          );
     const [ow, oh] = [rgb.width * s, rgb.height * s];
     if (direct && i === p.passes.length - 1) {
-      finalImage = {
-        rgb16: await runTiled(rgb, s, run, tiling, interleaved16Sink(ow, oh)),
-        width: ow,
-        height: oh,
-      };
+      finalImage = { rgb16: await upscale(interleaved16Sink(ow, oh)), width: ow, height: oh };
     } else {
-      rgb = await runTiled(rgb, s, run, tiling, planarSink(ow, oh));
+      rgb = await upscale(planarSink(ow, oh));
     }
   }
   if (p.passes.length === 0) hooks.onProgress?.(1);
@@ -206,6 +248,7 @@ export async function upscaleImage(
       model: { requested: resolved.requested, used: model.id },
       passes: p.passes,
       tile,
+      tiling,
       device,
       timings: {
         decodeMs: Math.round(decodeMs),

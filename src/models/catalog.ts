@@ -56,13 +56,16 @@ export interface ModelEntry {
   readonly purpose: string;
   readonly cost: Readonly<Record<number, ModelCost>>;
   /**
+   * Used only when the whole network is tiled with context (an explicit `tile`, or a graph that
+   * cannot be cut into segments; otherwise tiling is exact, src/engine/segmented.ts).
    * Input pixels of context each tile needs so that a tiled run matches a whole-image run:
    * measured on a real photo with 24 px tiles, x4plus differs by 13/255 with 32 px and 1.8/255
    * with 48 px; x4fast and rrdn-thick are identical with 32 px.
    */
   readonly context: number;
   /**
-   * Default tile side in input pixels: as large as memory allows, since context is paid per
+   * For whole-network tiling with context (see `context`). Default tile side in input pixels:
+   * as large as memory allows, since context is paid per
    * tile. Peak RSS of one tile with context, measured (memory-pattern planner off):
    * x4plus 288 px window 1.30 GB (352 px: 1.73 GB); rrdn-thick 576 px 1.47 GB; x4fast 576 px 0.53 GB.
    */

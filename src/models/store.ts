@@ -24,12 +24,23 @@ import type { ImportResult, ImportStats } from './import/ncnn.js';
 import { importNcnn } from './import/ncnn.js';
 import { importTfjsDir } from './import/tfjs.js';
 import { importPytorchOffThread } from './pytorch/import-thread.js';
-import { ModelRunner } from './runner.js';
+import { ModelRunner, SegmentedRunner } from './runner.js';
+import { type SegmentPlan, segmentGraph } from './segments.js';
 import { createSession, resolveDevice, type SessionSettings } from './session.js';
 import { scanUserModels, type UserModelProblem } from './user-models.js';
 
 /** Bump when an importer's output for the same source changes; it invalidates the cache. */
 export const CONVERTER_VERSION = '1';
+
+/**
+ * How finely a network is cut (see src/engine/segmented.ts): `coarse` is trunk | tail, for
+ * small images; `fine` cuts the trunk into about FINE_SEGMENTS segments (x4plus: every 3 RRDBs,
+ * 45 px of halo each), for larger ones: each segment is a point progress is reported at, and
+ * tiled images pay only its own halo.
+ */
+export type SegmentGrain = 'coarse' | 'fine';
+export const SEGMENT_GRAINS: readonly SegmentGrain[] = ['coarse', 'fine'];
+const FINE_SEGMENTS = 8;
 
 /** Golden patch: 16×16, smooth gradients and edges, deterministic. */
 export const GOLDEN_SIZE = 16;
@@ -103,6 +114,8 @@ export class ModelStore {
     Promise<{ prep: PreparedModel; session?: ort.InferenceSession }>
   >();
   private readonly runners = new Map<string, Promise<ModelRunner>>();
+  private readonly segmented = new Map<string, Promise<SegmentedRunner | undefined>>();
+  private readonly plans = new Map<string, Promise<SegmentPlan | string>>();
 
   constructor(private readonly options: ModelStoreOptions) {}
 
@@ -290,7 +303,103 @@ export class ModelStore {
     return r;
   }
 
+  /**
+   * The network cut into exactly tileable segments (src/models/segments.ts), shared by callers;
+   * undefined when its graph cannot be cut, or when the segments do not reproduce the whole
+   * graph's output on the golden input (then the engine tiles the whole network).
+   */
+  openSegmented(id: string, scale: number, grain: SegmentGrain): Promise<SegmentedRunner | undefined> {
+    const model = this.get(id);
+    const key = `${id}@${scale}/${grain}`;
+    let r = this.segmented.get(key);
+    if (!r) {
+      r = this.openSegmentedUncached(model, scale, grain);
+      this.segmented.set(key, r);
+      r.catch(() => this.segmented.delete(key));
+    }
+    return r;
+  }
+
+  /** The segment plans of a network (no sessions): the engine picks a grain from them. */
+  async segmentPlans(id: string, scale: number): Promise<Record<SegmentGrain, SegmentPlan> | undefined> {
+    const plans = await Promise.all(SEGMENT_GRAINS.map((g) => this.segmentPlan(id, scale, g)));
+    return plans.every((p) => typeof p !== 'string')
+      ? (Object.fromEntries(SEGMENT_GRAINS.map((g, i) => [g, plans[i]])) as Record<SegmentGrain, SegmentPlan>)
+      : undefined;
+  }
+
+  private segmentPlan(id: string, scale: number, grain: SegmentGrain): Promise<SegmentPlan | string> {
+    const key = `${id}@${scale}/${grain}`;
+    let p = this.plans.get(key);
+    if (!p) {
+      p = this.prepare(id, scale).then(async (prep) => {
+        const bytes = fs.readFileSync(prep.onnxPath);
+        const coarse = segmentGraph(bytes, { targetHalo: Number.POSITIVE_INFINITY });
+        if (grain === 'coarse' || typeof coarse === 'string') return coarse;
+        // About FINE_SEGMENTS trunk segments, each with at least 16 px of halo.
+        const trunk = coarse.totalHalo - coarse.segments.at(-1)!.halo;
+        return segmentGraph(bytes, { targetHalo: Math.max(16, Math.ceil(trunk / FINE_SEGMENTS)) });
+      });
+      this.plans.set(key, p);
+      p.catch(() => this.plans.delete(key));
+    }
+    return p;
+  }
+
+  private async openSegmentedUncached(
+    model: ModelEntry,
+    scale: number,
+    grain: SegmentGrain,
+  ): Promise<SegmentedRunner | undefined> {
+    const whole = await this.open(model.id, scale);
+    const plan = await this.segmentPlan(model.id, scale, grain);
+    const log = this.options.log;
+    if (typeof plan === 'string') {
+      log.debug({ model: model.id, scale, reason: plan }, 'model not segmented; tiling the whole network');
+      return undefined;
+    }
+    const sessions: ort.InferenceSession[] = [];
+    try {
+      for (const seg of plan.segments) {
+        sessions.push((await createSession(seg.onnx, this.options.session, log)).session);
+      }
+    } catch (err) {
+      await Promise.all(sessions.map((x) => x.release()));
+      throw err;
+    }
+    const runner = new SegmentedRunner(model, scale, plan, sessions, whole.device);
+    // The cut is checked like a conversion: on the golden input it must give the whole graph's output.
+    const golden = { data: goldenInput(), width: GOLDEN_SIZE, height: GOLDEN_SIZE };
+    const want = (await whole.run(golden)).data;
+    const values = new Map<string, Float32Array>([[plan.input, runner.toNetwork(golden.data)]]);
+    for (const [i, seg] of plan.segments.entries()) {
+      const outs = await runner.runSegment(
+        i,
+        seg.inputs.map((t) => values.get(t.name)!),
+        GOLDEN_SIZE,
+        GOLDEN_SIZE,
+      );
+      seg.outputs.forEach((t, k) => {
+        values.set(t.name, outs[k]!);
+      });
+    }
+    const diff = maxAbsDiff(runner.fromNetwork(values.get(plan.output)!.slice()), want);
+    if (!(diff <= GOLDEN_TOLERANCE)) {
+      log.warn(
+        { model: model.id, scale, diff },
+        'segmented graph differs from the whole graph; not using it',
+      );
+      await runner.release();
+      return undefined;
+    }
+    return runner;
+  }
+
   async close(): Promise<void> {
+    const segmented = [...this.segmented.values()];
+    this.segmented.clear();
+    this.plans.clear();
+    await Promise.all(segmented.map((r) => r.then((x) => x?.release()).catch(() => undefined)));
     const runners = [...this.runners.values()];
     const prepared = [...this.prepared.values()];
     this.runners.clear();

@@ -22,6 +22,8 @@ if (!process.send) {
 process.title = 'pixelift-worker';
 
 let store: ModelStore | undefined;
+let memoryBudget: number | undefined;
+let tiling: 'exact' | 'context' | undefined;
 let log: Logger = silentLogger;
 /** Jobs run strictly one after another, even if a parent ever sent two. */
 let queue: Promise<void> = Promise.resolve();
@@ -49,6 +51,8 @@ send({ type: 'ready' });
 
 function init(settings: WorkerSettings): void {
   log = loggerFor(settings);
+  memoryBudget = settings.memoryBudget;
+  tiling = settings.tiling;
   store = new ModelStore({
     modelCacheDir: settings.modelCacheDir,
     modelsDir: settings.modelsDir,
@@ -68,7 +72,8 @@ async function run(message: Extract<ParentMessage, { type: 'run' }>): Promise<vo
   const { jobId } = message;
   try {
     if (!store) throw new PixeliftError('internal', { message: 'worker got a job before its settings' });
-    const { data, info } = await upscaleImage(store, message.input, message.options, {
+    const options = { memoryBudget, tiling, ...message.options };
+    const { data, info } = await upscaleImage(store, message.input, options, {
       onProgress: (fraction) => send({ type: 'progress', jobId, fraction }),
     });
     send({ type: 'done', jobId, data, info });

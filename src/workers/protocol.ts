@@ -31,6 +31,10 @@ export interface WorkerSettings {
   readonly packageRoot?: string;
   /** PIXELIFT_MAX_MODEL_BYTES: the largest PyTorch/safetensors file a child converts. */
   readonly maxModelBytes?: number;
+  /** Working memory for one image's inference, bytes (default: the engine's). */
+  readonly memoryBudget?: number;
+  /** PIXELIFT_TILING. */
+  readonly tiling?: 'exact' | 'context';
 }
 
 /** The settings a child gets from a resolved Config; the CLI defaults to `pretty` logs. */
@@ -44,6 +48,8 @@ export function workerSettings(config: Config, logFormat: 'json' | 'pretty' = 'j
     logLevel: config.logLevel,
     logFormat: config.logFormat ?? logFormat,
     maxModelBytes: config.maxModelBytes,
+    memoryBudget: config.memoryBudget,
+    tiling: config.tiling,
   };
 }
 

@@ -13,6 +13,8 @@ export function metaRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const defaultId = deps.models.resolve().model.id;
       return {
         object: 'list',
+        // Working memory each worker gives one image's inference (PIXELIFT_MEMORY_BUDGET).
+        memory_budget_bytes: deps.settings.memoryBudget ?? null,
         data: models.map((m) => ({
           id: m.id,
           object: 'model',

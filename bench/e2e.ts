@@ -1,0 +1,433 @@
+/**
+ * bench:e2e — real photos through the whole pipeline as a user runs it (file → decode →
+ * network → PNG bytes), against the same network's raw session rate measured in the same
+ * process, and against PyTorch running the same weights on the same photo (issue 12).
+ *
+ * Each model × photo runs in a fresh child process (so its peak RSS is its own): a warm-up on a
+ * 64 px crop opens the sessions, the raw session's best tile is picked from 128/192/256, then
+ * `--rounds` rounds each time one end-to-end run and raw runs over as many input pixels,
+ * alternating so a busy machine slows both alike; medians and the median of the per-round
+ * ratios are printed. PyTorch (/usr/bin/python3, bench/torch_sr.py) runs the whole image at
+ * once (Real-ESRGAN's default) and is timed on the forward pass alone. A memory-scaling table
+ * runs x4fast on the first photo enlarged to `--scaling` input megapixels under `--budget`.
+ *
+ *   npm run bench:e2e [-- --models=a,b --photos=rocket.jpg --rounds=3 --torch-rounds=1
+ *                         --scaling=1,4,16 --budget=1G --python=/usr/bin/python3
+ *                         --tiling=exact|context (default exact: PIXELIFT_TILING's opt-in path)]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import onnxProto from 'onnx-proto';
+import sharp from 'sharp';
+import { decode } from '../src/engine/decode.js';
+import { defaultMemoryBudget, parseByteSize } from '../src/engine/memory.js';
+import { upscaleImage } from '../src/engine/pipeline.js';
+import { crop } from '../src/engine/tiles.js';
+import { silentLogger } from '../src/log.js';
+import { isClassical } from '../src/models/catalog.js';
+import { ModelStore } from '../src/models/store.js';
+import { median } from './lib/measure.js';
+import { fmt, formatTable } from './lib/table.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const photosDir = path.join(root, 'bench/photos');
+const TORCH_ARCH: Record<string, 'rrdbnet' | 'srvgg'> = {
+  'realesrgan-x4plus': 'rrdbnet',
+  'realesrgan-x4fast': 'srvgg',
+};
+const BIG_LIMITS = {
+  maxInputBytes: 2 ** 31,
+  maxInputMegapixels: 1000,
+  maxSide: 65535,
+  maxOutputMegapixels: 100_000,
+};
+
+const { values: args } = parseArgs({
+  options: {
+    child: { type: 'string' },
+    models: { type: 'string' },
+    photos: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
+    'torch-rounds': { type: 'string', default: '1' },
+    scaling: { type: 'string', default: '1,4,16' },
+    budget: { type: 'string' },
+    'scaling-budget': { type: 'string', default: '768M' },
+    'torch-crop': { type: 'string' },
+    python: { type: 'string', default: '/usr/bin/python3' },
+    cache: { type: 'string', default: path.join(os.tmpdir(), 'pixelift-bench-e2e-cache') },
+    work: { type: 'string' },
+    tiling: { type: 'string', default: 'exact' },
+  },
+});
+
+const threads = Math.max(1, os.availableParallelism());
+if (args.tiling !== 'exact' && args.tiling !== 'context')
+  throw new RangeError(`--tiling: exact or context, got ${args.tiling}`);
+const tiling = args.tiling as 'exact' | 'context';
+const budget = args.budget ? parseByteSize(args.budget) : defaultMemoryBudget();
+if (budget === undefined) throw new RangeError(`--budget: expected a size such as 1G, got ${args.budget}`);
+
+function newStore(): ModelStore {
+  return new ModelStore({
+    modelCacheDir: args.cache!,
+    modelsDir: path.join(args.cache!, 'no-user-models'),
+    session: { device: 'cpu', threads, graphOptimizationLevel: 'all' },
+    log: silentLogger,
+    packageRoot: root,
+  });
+}
+
+interface CaseResult {
+  readonly model: string;
+  readonly photo: string;
+  readonly inputPx: number;
+  readonly e2eMs: number[];
+  readonly rawKpxs: number[];
+  readonly bestTile: number;
+  readonly peak: number;
+  readonly tiling: string;
+  readonly timings: { decodeMs: number; inferMs: number; encodeMs: number };
+}
+
+if (args.child) {
+  const job = JSON.parse(args.child) as {
+    kind: 'case' | 'scale';
+    model: string;
+    photo: string;
+    out?: string;
+    budget?: number;
+  };
+  if (job.kind === 'case') console.log(JSON.stringify(await runCase(job.model, job.photo, job.out)));
+  else console.log(JSON.stringify(await runScale(job.model, job.photo, job.budget!)));
+  process.exit(0);
+}
+await parent();
+
+/** One model on one photo: warm-up, best raw tile, then alternating e2e / raw rounds. */
+async function runCase(model: string, photo: string, outFile?: string): Promise<CaseResult> {
+  const store = newStore();
+  const opts = { model, scale: 4, format: 'png' as const, memoryBudget: budget, tiling, limits: BIG_LIMITS };
+  const meta = await sharp(photo).metadata();
+  const [W, H] = [meta.width!, meta.height!];
+  const crop64 = await sharp(photo).extract({ left: 0, top: 0, width: 64, height: 64 }).png().toBuffer();
+  await upscaleImage(store, crop64, opts);
+  const runner = await store.open(model);
+  const pixels = await photoTiles(photo);
+  const rawRate = async (tile: number, px: number): Promise<number> => {
+    let done = 0;
+    const t = performance.now();
+    for (let i = 0; done < px; i++) {
+      await runner.run(pixels(tile, i));
+      done += tile * tile;
+    }
+    return done / (performance.now() - t);
+  };
+  let bestTile = 128;
+  let best = 0;
+  for (const tile of [128, 192, 256]) {
+    await runner.run(pixels(tile, 0)); // first run of a shape allocates and pre-packs
+    const rate = await rawRate(tile, Math.min(W * H, 3 * tile * tile) / 2);
+    if (rate > best) [best, bestTile] = [rate, tile];
+  }
+  const e2eMs: number[] = [];
+  const rawKpxs: number[] = [];
+  let last: Awaited<ReturnType<typeof upscaleImage>> | undefined;
+  for (let r = 0; r < Number(args.rounds); r++) {
+    const t = performance.now();
+    last = await upscaleImage(store, photo, opts);
+    e2eMs.push(performance.now() - t);
+    rawKpxs.push(await rawRate(bestTile, W * H));
+  }
+  if (outFile) fs.writeFileSync(outFile, last!.data);
+  await store.close();
+  return {
+    model,
+    photo: path.basename(photo),
+    inputPx: W * H,
+    e2eMs,
+    rawKpxs,
+    bestTile,
+    peak: process.resourceUsage().maxRSS * 1024,
+    tiling: last!.info.tiling,
+    timings: last!.info.timings,
+  };
+}
+
+/** Tiles cut from the photo (reflected past its edge), RGB CHW 0..1, cycling over positions. */
+async function photoTiles(photo: string) {
+  const d = await decode(photo, BIG_LIMITS);
+  const info = { width: d.width, height: d.height };
+  const image = { data: d.rgb, width: d.width, height: d.height };
+  return (tile: number, i: number) => {
+    const x = (i * 97) % Math.max(1, info.width - tile);
+    const y = (i * 61) % Math.max(1, info.height - tile);
+    return { data: crop(image, x, y, tile, tile), width: tile, height: tile };
+  };
+}
+
+/** Memory scaling: the whole pipeline on one enlarged photo; prints peak RSS. */
+async function runScale(model: string, photo: string, memoryBudget: number) {
+  const store = newStore();
+  await store.prepare(model);
+  const rss0 = process.memoryUsage().rss;
+  const t = performance.now();
+  const r = await upscaleImage(store, photo, { model, scale: 4, memoryBudget, tiling, limits: BIG_LIMITS });
+  const ms = performance.now() - t;
+  await store.close();
+  return { ms, peak: process.resourceUsage().maxRSS * 1024, rss0, info: r.info };
+}
+
+function child<T>(job: object): T {
+  const out = execFileSync(
+    process.execPath,
+    [fileURLToPath(import.meta.url), ...passThrough(), `--child=${JSON.stringify(job)}`],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    },
+  );
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
+}
+
+function passThrough(): string[] {
+  return ['rounds', 'budget', 'cache']
+    .filter((k) => args[k as keyof typeof args] !== undefined)
+    .map((k) => `--${k}=${args[k as keyof typeof args]}`);
+}
+
+/** Conv weights/biases and PReLU slopes of the converted graph, in graph order, for PyTorch. */
+function exportWeights(onnxPath: string, base: string): void {
+  const m = onnxProto.onnx.ModelProto.decode(fs.readFileSync(onnxPath));
+  const inits = new Map(m.graph!.initializer!.map((t) => [t.name!, t]));
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  const put = (name: string) => {
+    const t = inits.get(name)!;
+    const bytes = Buffer.from(t.rawData!);
+    chunks.push(bytes);
+    const entry = { offset, count: bytes.length / 4, dims: t.dims!.map(Number) };
+    offset += bytes.length / 4;
+    return entry;
+  };
+  const convs = [];
+  const prelus = [];
+  for (const n of m.graph!.node!) {
+    if (n.opType === 'Conv') convs.push({ weight: put(n.input![1]!), bias: put(n.input![2]!) });
+    if (n.opType === 'PRelu') prelus.push(put(n.input![1]!));
+  }
+  fs.writeFileSync(`${base}.bin`, Buffer.concat(chunks));
+  fs.writeFileSync(`${base}.json`, JSON.stringify({ convs, prelus }));
+}
+
+interface TorchResult {
+  ms: number;
+  /** Input pixels PyTorch ran on. */
+  px?: number;
+  peak: number;
+  torch: string;
+  maxDiff255?: number;
+}
+
+function torchAvailable(): string | undefined {
+  const r = spawnSync(args.python!, ['-c', 'import torch, numpy; print(torch.__version__)'], {
+    encoding: 'utf8',
+  });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+async function runTorch(
+  model: string,
+  photo: string,
+  work: string,
+  pixeliftPng: string,
+): Promise<TorchResult> {
+  const store = newStore();
+  const prep = await store.prepare(model);
+  await store.close();
+  const base = path.join(work, model);
+  exportWeights(prep.onnxPath, base);
+  // The pipeline's own decoder, so both see the same pixels (it keeps the sRGB encoding and
+  // does not convert through an embedded profile).
+  const d = await decode(photo, BIG_LIMITS);
+  // --torch-crop=WxH: PyTorch runs on a centre crop (its x4plus takes minutes per photo on
+  // 2 cores); rates are compared per input pixel.
+  const [cw, ch] = (args['torch-crop'] ?? `${d.width}x${d.height}`).split('x').map(Number) as [
+    number,
+    number,
+  ];
+  const info = { width: Math.min(cw, d.width), height: Math.min(ch, d.height) };
+  const [cx, cy] = [(d.width - info.width) >> 1, (d.height - info.height) >> 1];
+  const chw = crop({ data: d.rgb, width: d.width, height: d.height }, cx, cy, info.width, info.height);
+  const input = path.join(work, 'input.f32');
+  const output = path.join(work, 'output.f32');
+  fs.writeFileSync(input, chw);
+  const out = execFileSync(
+    args.python!,
+    [
+      path.join(root, 'bench/torch_sr.py'),
+      `--arch=${TORCH_ARCH[model]}`,
+      `--weights=${base}.json`,
+      `--input=${input}`,
+      `--width=${info.width}`,
+      `--height=${info.height}`,
+      `--threads=${threads}`,
+      `--rounds=${args['torch-rounds']}`,
+      `--output=${output}`,
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
+  const result = JSON.parse(out.trim().split('\n').pop()!) as TorchResult;
+  // The same weights must give the same picture: compare away from the border (Pixelift reflects
+  // 16 px around the image, PyTorch zero-pads at it as Real-ESRGAN's whole-image mode does).
+  const y = new Float32Array(fs.readFileSync(output).buffer.slice(0));
+  const png = await decode(pixeliftPng, BIG_LIMITS); // as stored, not through its ICC profile
+  const [OW, OH] = [info.width * 4, info.height * 4];
+  const [PW, PH] = [d.width * 4, d.height * 4];
+  const margin = 4 * 48;
+  let worst = 0;
+  for (let yy = margin; yy < OH - margin; yy++) {
+    for (let xx = margin; xx < OW - margin; xx++) {
+      for (let c = 0; c < 3; c++) {
+        const v = Math.round(Math.min(1, Math.max(0, y[c * OW * OH + yy * OW + xx]!)) * 255);
+        const p = png.rgb[c * PW * PH + (yy + 4 * cy) * PW + xx + 4 * cx]!;
+        worst = Math.max(worst, Math.abs(v - Math.round(p * 255)));
+      }
+    }
+  }
+  result.px = info.width * info.height;
+  result.maxDiff255 = worst;
+  return result;
+}
+
+async function parent(): Promise<void> {
+  const store = newStore();
+  const models =
+    args.models?.split(',') ??
+    store
+      .list()
+      .filter((m) => !isClassical(m) && m.origin === 'builtin')
+      .map((m) => m.id);
+  await store.close();
+  const photos = (
+    args.photos?.split(',') ?? fs.readdirSync(photosDir).filter((f) => /\.(jpe?g|png)$/i.test(f))
+  ).map((f) => path.join(photosDir, f));
+  const work = args.work ?? fs.mkdtempSync(path.join(os.tmpdir(), 'pixelift-bench-e2e-'));
+  const torch = torchAvailable();
+  console.log(
+    `bench:e2e — ${threads} cores, load average ${os.loadavg()[0]!.toFixed(1)}, memory budget ${(budget! / 2 ** 30).toFixed(2)} GiB, ${args.rounds} rounds, precision fp32 (int8 is not implemented yet)`,
+  );
+  if (!torch) {
+    console.log(
+      `PyTorch column skipped: \`${args.python} -c 'import torch'\` failed. Install it with \`apt-get install python3-torch\` (Debian) or \`pip install torch numpy\`, or point --python at an interpreter that has it.`,
+    );
+  }
+  const rows: (string | number)[][] = [];
+  for (const model of models) {
+    for (const photo of photos) {
+      const png = path.join(work, `${model}-${path.basename(photo)}.png`);
+      const r = child<CaseResult>({ kind: 'case', model, photo, out: png });
+      const e2eKpxs = r.e2eMs.map((ms) => r.inputPx / ms);
+      const ratios = e2eKpxs.map((v, i) => v / r.rawKpxs[i]!);
+      let t: TorchResult | undefined;
+      if (torch && TORCH_ARCH[model]) t = await runTorch(model, photo, work, png);
+      const e2eMed = median(r.e2eMs);
+      rows.push([
+        model,
+        path.basename(photo),
+        r.tiling,
+        fmt(e2eMed / 1000),
+        fmt(median(e2eKpxs)),
+        fmt(median(r.rawKpxs)),
+        r.bestTile,
+        `${(median(ratios) * 100).toFixed(0)}%`,
+        fmt(r.peak / 2 ** 20, 4),
+        `${r.timings.decodeMs}/${r.timings.inferMs}/${r.timings.encodeMs}`,
+        t ? fmt(t.px! / t.ms) : '–',
+        t ? `${fmt(median(e2eKpxs) / (t.px! / t.ms))}×` : '–',
+        t ? fmt(t.peak / 2 ** 20, 4) : '–',
+        t ? `${fmt(r.peak / t.peak)}` : '–',
+        t ? String(t.maxDiff255) : '–',
+      ]);
+      console.error(`  ${rows[rows.length - 1]!.join('  ')}`);
+    }
+  }
+  console.log(
+    `\n${formatTable(
+      [
+        'model',
+        'photo',
+        'tiling',
+        'e2e s',
+        'e2e kpx/s',
+        'raw kpx/s',
+        'raw tile',
+        'e2e/raw',
+        'peak MB',
+        'dec/inf/enc ms',
+        'torch kpx/s',
+        'e2e/torch speed',
+        'torch peak MB',
+        'peak/torch',
+        'torch diff /255',
+      ],
+      rows,
+    )}`,
+  );
+  console.log(
+    '\ne2e: file in, PNG bytes out (median of the rounds); raw: the same whole-network session on tiles of the photo without context, at its best tile, alternated with the e2e rounds; e2e/raw: median of the per-round ratios. torch: the same weights in PyTorch fp32, the whole image (or --torch-crop) at once, forward pass only (its decode/encode not counted); torch diff: max |PyTorch − Pixelift| in 8-bit levels, 48 input px away from the border.',
+  );
+
+  const sizes = args.scaling!.split(',').filter(Boolean).map(Number);
+  const scalingBudget = parseByteSize(args['scaling-budget']!)!;
+  if (sizes.length > 0) {
+    const scaleRows: (string | number)[][] = [];
+    for (const mp of sizes) {
+      const meta = await sharp(photos[0]!).metadata();
+      const k = Math.sqrt((mp * 1e6) / (meta.width! * meta.height!));
+      const [w, h] = [Math.round(meta.width! * k), Math.round(meta.height! * k)];
+      const input = path.join(work, `scale-${mp}.png`);
+      await sharp(photos[0]!).resize(w, h).png({ compressionLevel: 1 }).toFile(input);
+      const r = child<{
+        ms: number;
+        peak: number;
+        rss0: number;
+        info: { output: { width: number; height: number }; tiling: string };
+      }>({ kind: 'scale', model: 'realesrgan-x4fast', photo: input });
+      const outMB = (r.info.output.width * r.info.output.height * 6) / 2 ** 20;
+      scaleRows.push([
+        mp,
+        `${w}x${h}`,
+        fmt(r.ms / 1000),
+        fmt(r.peak / 2 ** 20, 4),
+        fmt(r.rss0 / 2 ** 20, 4),
+        fmt(scalingBudget / 2 ** 20, 4),
+        fmt(outMB, 4),
+        fmt((r.peak - r.rss0 - outMB * 2 ** 20) / 2 ** 20, 4),
+        fmt((r.peak - r.rss0 - outMB * 2 ** 20 - scalingBudget) / 2 ** 20, 4),
+      ]);
+      console.error(`  scaling ${scaleRows[scaleRows.length - 1]!.join('  ')}`);
+    }
+    console.log(
+      `\nmemory scaling, realesrgan-x4fast, PNG out:\n${formatTable(
+        [
+          'input MP',
+          'input',
+          's',
+          'peak MB',
+          'at start MB',
+          'budget MB',
+          'output 16-bit MB',
+          'peak - start - output MB',
+          'over budget MB',
+        ],
+        scaleRows,
+      )}`,
+    );
+  }
+  if (!args.work) fs.rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import sharp from 'sharp';
+import { upscaleImage } from '../../src/engine/pipeline.js';
+import { fitsWhole, runSegmented } from '../../src/engine/segmented.js';
+import { crop, planarSink } from '../../src/engine/tiles.js';
+import { GraphBuilder } from '../../src/models/onnx/builder.js';
+import type { Tile } from '../../src/models/runner.js';
+import { segmentGraph } from '../../src/models/segments.js';
+import type { SegmentGrain } from '../../src/models/store.js';
+import { testStore } from '../helpers/models.js';
+import { repoPath } from '../helpers/paths.js';
+
+const PHOTO = repoPath('bench/photos/rocket.jpg'); // 640x427, public domain (bench/photos/README.md)
+const store = testStore();
+after(() => store.close());
+
+/** A crop of the real photo as RGB CHW 0..1. */
+async function photo(left: number, top: number, width: number, height: number): Promise<Tile> {
+  const raw = await sharp(PHOTO).extract({ left, top, width, height }).removeAlpha().raw().toBuffer();
+  const n = width * height;
+  const data = new Float32Array(3 * n);
+  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) data[c * n + i] = raw[3 * i + c]! / 255;
+  return { data, width, height };
+}
+
+/** The whole network on the whole reflected image, in one session run, border cut away. */
+async function wholeImage(model: string, image: Tile, border: number): Promise<Tile> {
+  const runner = await store.open(model);
+  const [w, h] = [image.width + 2 * border, image.height + 2 * border];
+  const out = await runner.run({ data: crop(image, -border, -border, w, h), width: w, height: h });
+  const s = out.width / w;
+  return {
+    data: crop(out, border * s, border * s, image.width * s, image.height * s),
+    width: image.width * s,
+    height: image.height * s,
+  };
+}
+
+function maxDiff(a: Tile, b: Tile): number {
+  assert.deepEqual([a.width, a.height], [b.width, b.height]);
+  let worst = 0;
+  const clamp = (v: number) => Math.min(1, Math.max(0, v));
+  for (let i = 0; i < a.data.length; i++)
+    worst = Math.max(worst, Math.abs(clamp(a.data[i]!) - clamp(b.data[i]!)));
+  return worst;
+}
+
+const cases: [string, SegmentGrain, number, number][] = [
+  // model, grain, crop side, budget (bytes): small budgets force many tiles and, for x4fast, regions.
+  ['realesrgan-x4fast', 'fine', 120, 2 ** 20],
+  ['realesrgan-x4fast', 'coarse', 120, 2 ** 30],
+  ['rrdn-thick', 'fine', 72, 24 * 2 ** 20],
+  ['rrdn-slim', 'fine', 100, 2 ** 20],
+  ['rrdn-medium', 'fine', 100, 4 * 2 ** 20],
+  ['realesrgan-x4plus', 'fine', 56, 24 * 2 ** 20],
+];
+
+for (const [model, grain, side, budget] of cases) {
+  test(`${model}, ${grain} cut, ${budget < 2 ** 30 ? `tiled under ${budget / 2 ** 20} MiB` : 'in one window'}: equal to a whole-image run within 1/255 on a real photo`, async () => {
+    const image = await photo(300, 150, side, Math.round(side * 0.75));
+    const runner = (await store.openSegmented(model, 4, grain))!;
+    assert.ok(runner, `${model} is segmented`);
+    let calls = 0;
+    let last = 0;
+    const out = await runSegmented(
+      image,
+      runner,
+      {
+        budget,
+        border: 16,
+        onProgress: (d, t) => {
+          calls++;
+          assert.ok(d > last && d <= t, 'progress only grows');
+          last = d;
+        },
+      },
+      planarSink(image.width * 4, image.height * 4),
+    );
+    const diff = maxDiff(out, await wholeImage(model, image, 16));
+    assert.ok(diff <= 1 / 255, `max difference ${(diff * 255).toFixed(4)}/255`);
+    assert.ok(calls >= runner.segments.length, `${calls} progress calls`);
+    if (budget < 2 ** 30) assert.ok(calls > runner.segments.length, 'the budget made it tile');
+  });
+}
+
+test('the fine cut of x4plus falls between RRDBs; the coarse one is trunk | tail', async () => {
+  const plans = (await store.segmentPlans('realesrgan-x4plus', 4))!;
+  assert.equal(plans.coarse.segments.length, 2);
+  // 23 RRDBs of 15 convs (15 px of halo each) plus the first conv: cut about every 3 RRDBs.
+  const fine = plans.fine.segments;
+  assert.ok(fine.length >= 8 && fine.length <= 10, `${fine.length} segments`);
+  assert.equal(plans.fine.totalHalo, plans.coarse.totalHalo, 'both cuts see the same receptive field');
+  const tail = fine[fine.length - 1]!;
+  assert.equal(tail.scale, 4);
+  assert.ok(tail.halo <= 2, `tail halo ${tail.halo}`);
+  // Between segments only the first conv's features and the running trunk cross (64 + 64).
+  for (const s of fine.slice(1, -1)) {
+    assert.ok(s.inputs.reduce((n, t) => n + t.channels, 0) <= 128, `${s.inputs.map((t) => t.name)}`);
+  }
+});
+
+test('x4plus runs a photo whole; a 3 MP image takes the fine cut', async () => {
+  const plans = (await store.segmentPlans('realesrgan-x4plus', 4))!;
+  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 20, 15, 16), true);
+  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 600, 400, 16), true);
+  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 2000, 1500, 16), false);
+});
+
+test('EXPECTED FAILURE - a graph with a strided convolution is not segmented, and says why', () => {
+  const g = new GraphBuilder('strided');
+  const w = g.tensor('w', new Float32Array(3 * 3 * 9), [3, 3, 3, 3]);
+  const y = g.node('Conv', [g.input('input', [1, 3, 'h', 'w']), w], {
+    kernel_shape: [3, 3],
+    strides: [2, 2],
+    pads: [1, 1, 1, 1],
+  });
+  g.output(y, 'output', [1, 3, 'oh', 'ow']);
+  const plan = segmentGraph(g.toBytes());
+  assert.equal(typeof plan, 'string');
+  assert.match(plan as string, /stride 2x2/);
+});
+
+test('EXPECTED FAILURE - an aborted signal stops a segmented run before its next tile', async () => {
+  const runner = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
+  const image = await photo(0, 0, 96, 64);
+  const ac = new AbortController();
+  const runSegment = runner.runSegment.bind(runner);
+  let windows = 0;
+  runner.runSegment = (...a) => {
+    windows++;
+    return runSegment(...a);
+  };
+  try {
+    await assert.rejects(
+      runSegmented(
+        image,
+        runner,
+        { budget: 2 ** 20, border: 16, signal: ac.signal, onProgress: () => ac.abort() },
+        planarSink(384, 256),
+      ),
+      { name: 'AbortError' },
+    );
+  } finally {
+    runner.runSegment = runSegment;
+  }
+  assert.equal(windows, 1, 'no window ran after the abort');
+});
+
+test('a large image takes the fine cut, so progress comes every segment; a photo the coarse one', async () => {
+  const plans = (await store.segmentPlans('realesrgan-x4fast', 4))!;
+  assert.ok(plans.fine.segments.length >= 3, `${plans.fine.segments.length} segments`);
+  assert.equal(fitsWhole(plans.coarse, 2 ** 30, 6000, 4000, 16), false, 'a 24 MP image: fine');
+  assert.equal(fitsWhole(plans.coarse, 2 ** 30, 640, 427, 16), true, 'a photo: coarse');
+  const runner = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
+  const image = await photo(0, 0, 160, 120);
+  const seen: number[] = [];
+  await runSegmented(
+    image,
+    runner,
+    { budget: 2 ** 30, border: 16, onProgress: (d, t) => seen.push(d / t) },
+    planarSink(640, 480),
+  );
+  assert.equal(seen.length, runner.segments.length, 'one window per segment, one report each');
+  assert.ok(seen[0]! > 0 && seen[0]! < 0.6, seen.map((f) => f.toFixed(2)).join(' '));
+  assert.equal(seen.at(-1), 1);
+});
+
+test('the pipeline tiles exactly under tiling: exact, with context by default or with an explicit tile', async () => {
+  const input = await sharp(PHOTO).extract({ left: 200, top: 100, width: 48, height: 32 }).png().toBuffer();
+  const exact = await upscaleImage(store, input, { model: 'realesrgan-x4fast', tiling: 'exact' });
+  const context = await upscaleImage(store, input, { model: 'realesrgan-x4fast', tiling: 'exact', tile: 24 });
+  const byDefault = await upscaleImage(store, input, { model: 'realesrgan-x4fast' });
+  assert.equal(exact.info.tiling, 'exact');
+  assert.equal(context.info.tiling, 'context');
+  assert.equal(byDefault.info.tiling, 'context');
+  const [a, b] = await Promise.all([exact.data, context.data].map((d) => sharp(d).raw().toBuffer()));
+  assert.equal(a!.length, 192 * 128 * 3);
+  // Both see the image with a reflected border; away from it they agree to within the old
+  // path's blending tolerance (2/255), which shows the exact path is the same network.
+  let worst = 0;
+  for (let y = 40; y < 88; y++)
+    for (let x = 40; x < 152; x++)
+      for (let c = 0; c < 3; c++)
+        worst = Math.max(worst, Math.abs(a![(y * 192 + x) * 3 + c]! - b![(y * 192 + x) * 3 + c]!));
+  assert.ok(worst <= 2, `max difference ${worst}/255`);
+});

@@ -71,6 +71,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     blobs,
     jobs: stores.jobs,
     runflowSigningSecret: svc.runflowSigningSecret,
+    webhookSecret: secrets.webhookSecret,
   };
   const compat = compatWebhooks(webhookContext);
   const dispatcher = new WebhookDispatcher({
@@ -151,6 +152,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     models,
     metrics,
     presenter,
+    webhookSecret: secrets.webhookSecret,
     verifyFileLink: (fileId, expires, signature) =>
       verifyFileSignature({ secret: secrets.urlSigningSecret, fileId, expires, signature, now: new Date() }),
     parseImage: parseImageField,

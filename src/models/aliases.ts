@@ -5,7 +5,7 @@
  * warning that the job reports. Lookups ignore case and surrounding space.
  */
 
-export type Provider = 'topaz' | 'apiframe' | 'runware' | 'replicate';
+export type Provider = 'topaz' | 'apiframe' | 'runware' | 'replicate' | 'fal';
 
 /** Knobs in 0..1 that an alias presets (0 = untouched). */
 export interface KnobPreset {
@@ -202,6 +202,30 @@ export const MODEL_ALIASES: readonly ModelAlias[] = [
     theirs: 'CodeFormer face restoration (background upscaled with Real-ESRGAN)',
     warning:
       'sczhou/codeformer restores faces with CodeFormer; Pixelift has no face-restoration model and serves it with realesrgan-x4plus, so faces are upscaled like the rest of the image and codeformer_fidelity is ignored.',
+  },
+  // fal apps (endpoint ids)
+  {
+    name: 'fal-ai/esrgan',
+    provider: 'fal',
+    model: 'realesrgan-x4plus',
+    preset: {},
+    theirs: 'Real-ESRGAN (RealESRGAN_x4plus by default)',
+  },
+  {
+    name: 'fal-ai/clarity-upscaler',
+    provider: 'fal',
+    model: 'realesrgan-x4plus',
+    preset: {},
+    theirs: 'Clarity Upscaler: creative "hi-res fix" that invents detail',
+    warning: generative('Clarity Upscaler (fal-ai/clarity-upscaler)', 'realesrgan-x4plus'),
+  },
+  {
+    name: 'fal-ai/ccsr',
+    provider: 'fal',
+    model: 'realesrgan-x4plus',
+    preset: {},
+    theirs: 'CCSR: diffusion-based content-consistent super-resolution',
+    warning: generative('CCSR (fal-ai/ccsr)', 'realesrgan-x4plus'),
   },
 ];
 

@@ -176,7 +176,13 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
       const version = request.body.version;
       if (!version) throw invalid('version', 'Either version or a model path is required', 'required');
       // `owner/name:version` and bare version ids both occur in the wild; the id decides.
-      const model = byVersion.get(version.split(':').pop()!.toLowerCase());
+      const id = version.split(':').pop()!.toLowerCase();
+      const model =
+        byVersion.get(id) ??
+        deps.models
+          .list()
+          .map((m) => pixeliftModel(m.id))
+          .find((m) => versionOf(m.name) === id);
       if (!model) {
         throw new PixeliftError('invalid_argument', {
           message:

@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, type TestContext, test } from 'node:test';
 import { createFalClient, type FalClient, ValidationError } from '@fal-ai/client';
+import { validateWebhook } from 'replicate';
 import { imageHost, receiver, sizeOf, until } from '../../helpers/compat.js';
 import {
   dataUri,
@@ -22,6 +23,8 @@ import {
 } from '../../helpers/service.js';
 
 const KEY = 'fal_pixelift_test_key';
+/** The server's Standard Webhooks secret, set so that the test can verify fal_webhook signatures. */
+const WEBHOOK_SECRET = `whsec_${Buffer.from('pixelift-fal-suite-webhook-secret').toString('base64')}`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface EsrganOutput {
@@ -50,6 +53,7 @@ export function falClientSuite(backend: TestBackend): void {
     tiny = await testPng(8, 6);
     const env = {
       PIXELIFT_API_KEYS: KEY,
+      PIXELIFT_WEBHOOK_SECRET: WEBHOOK_SECRET,
       PIXELIFT_ALLOW_PRIVATE_URLS: 'true',
       ...(backend === 'scale-out' ? await scaleOutEnv() : {}),
     };
@@ -138,8 +142,19 @@ export function falClientSuite(backend: TestBackend): void {
     assert.equal(body.request_id, sub.request_id);
     assert.equal(body.status, 'OK');
     assert.equal(body.payload.image.width, 16);
-    assert.ok(got!.headers['webhook-signature'], 'signed');
-    assert.ok(got!.headers['webhook-id']);
+    // Any Standard Webhooks verifier accepts it with the server's secret (here Replicate's client's).
+    const signed = (secret: string) => ({
+      id: String(got!.headers['webhook-id']),
+      timestamp: String(got!.headers['webhook-timestamp']),
+      signature: String(got!.headers['webhook-signature']),
+      body: got!.text,
+      secret,
+    });
+    assert.equal(await validateWebhook(signed(WEBHOOK_SECRET)), true);
+    assert.equal(
+      await validateWebhook(signed(`whsec_${Buffer.from('another-secret-entirely').toString('base64')}`)),
+      false,
+    );
   });
 
   test(`fal client (${backend}): cancel a request in progress; cancel again says ALREADY_COMPLETED`, async (t: TestContext) => {

@@ -120,6 +120,14 @@ export function replicateSdkSuite(backend: TestBackend): void {
     assert.deepEqual(await sizeOf(await bytesOf(viaRun)), { width: 8, height: 6, format: 'png' });
   });
 
+  test(`replicate client (${backend}): a pixelift/<model> version id runs too`, async () => {
+    const model = await client.models.get('pixelift', 'lanczos3');
+    const output = await client.run(`pixelift/lanczos3:${model.latest_version!.id}`, {
+      input: { image: dataUri(png), scale: 2 },
+    });
+    assert.deepEqual(await sizeOf(await bytesOf(output)), { width: 48, height: 32, format: 'png' });
+  });
+
   test(`replicate client (${backend}): the webhook is signed so that validateWebhook accepts it`, async (t: TestContext) => {
     const hook = await receiver(t);
     const secret = await client.webhooks.default.secret.get();
@@ -194,6 +202,11 @@ export function replicateSdkSuite(backend: TestBackend): void {
         return true;
       },
     );
+    // Replicate's older `Token` scheme is a key too.
+    const token = await fetch(`${node.url}/compat/replicate/v1/predictions`, {
+      headers: { authorization: `Token ${KEY}` },
+    });
+    assert.equal(token.status, 200);
     const unauth = new Replicate({ auth: 'wrong', baseUrl: `${node.url}/compat/replicate/v1` });
     await assert.rejects(unauth.predictions.list(), (err: Error & { response?: Response }) => {
       assert.equal(err.response?.status, 401);

@@ -345,7 +345,12 @@ async function create(
       output: { format: t.format, type: 'url' },
       ...(webhook ? { webhook: { url: webhook, events: nativeEvents(filter) } } : {}),
       dialect: 'replicate',
-      dialectData: { model: model.name, input, filter, ...(request.body.version ? { version: true } : {}) },
+      dialectData: {
+        model: model.name,
+        input: echoed(input),
+        filter,
+        ...(request.body.version ? { version: true } : {}),
+      },
       warnings: t.warnings,
     },
     request.caller,
@@ -358,6 +363,21 @@ async function create(
     current = await deps.service.wait(job.id, request.caller, wait * 1000, deps.shutdownSignal);
   }
   return present(current, deps, baseOf(request));
+}
+
+/**
+ * The input as the prediction echoes it: a data URI is kept as its head and size, not its bytes,
+ * so that a job record (and every poll of it) does not carry the whole image again.
+ */
+function echoed(input: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input)) {
+    out[k] =
+      typeof v === 'string' && v.startsWith('data:') && v.length > 256
+        ? `${v.slice(0, v.indexOf(',') + 1)}… (${v.length} characters)`
+        : v;
+  }
+  return out;
 }
 
 /** `Prefer: wait` → 60 s, `wait=N` → N; capped at the server's longest hold. */

@@ -108,6 +108,9 @@ export function replicateSdkSuite(backend: TestBackend): void {
     assert.equal(prediction.version, v.id);
     assert.match(prediction.logs!, /face_enhance/);
     assert.equal(typeof prediction.metrics?.predict_time, 'number');
+    const echoed = prediction.input as { scale: number; image: string };
+    assert.equal(echoed.scale, 2);
+    assert.match(echoed.image, /^data:image\/png;base64,/);
     assert.deepEqual(await sizeOf(await bytesOf(prediction.output)), {
       width: 16,
       height: 12,

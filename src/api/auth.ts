@@ -1,7 +1,7 @@
 /**
  * Auth (DESIGN §5): with no live keys the server is in open mode (and bound to loopback by the
  * boot check); with keys, every API route needs one, as `Authorization: Bearer <key>`,
- * `X-API-Key: <key>` or Basic auth with the key as the user name (Scenario's clients send
+ * `X-API-Key: <key>`, `Key <key>` (fal), `Token <key>` (Replicate) or Basic auth with the key as the user name (Scenario's clients send
  * key:secret, so the password is tried too).
  */
 import type { FastifyRequest } from 'fastify';
@@ -15,7 +15,8 @@ export function presentedKeys(request: FastifyRequest): string[] {
   const auth = request.headers.authorization;
   if (auth) {
     const [scheme, value = ''] = auth.split(/\s+/, 2);
-    if (/^bearer$/i.test(scheme ?? '')) found.push(value.trim());
+    // `Key` is fal's client's scheme, `Token` Replicate's older one.
+    if (/^(?:bearer|key|token)$/i.test(scheme ?? '')) found.push(value.trim());
     else if (/^basic$/i.test(scheme ?? '')) {
       const decoded = Buffer.from(value, 'base64').toString('utf8');
       const i = decoded.indexOf(':');

@@ -75,6 +75,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     blobs,
     jobs: stores.jobs,
     runflowSigningSecret: svc.runflowSigningSecret,
+    webhookSecret: secrets.webhookSecret,
   };
   const compat = compatWebhooks(webhookContext);
   const dispatcher = new WebhookDispatcher({
@@ -169,6 +170,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     rateStore: scaleOut
       ? new RedisRateStore(scaleOut.connectRedis('rate-limit'), scaleOut.settings.redisPrefix)
       : undefined,
+    webhookSecret: secrets.webhookSecret,
     verifyFileLink: (fileId, expires, signature) =>
       verifyFileSignature({ secret: secrets.urlSigningSecret, fileId, expires, signature, now: new Date() }),
     parseImage: parseImageField,

@@ -26,6 +26,8 @@ export interface ApiDeps {
   readonly modelSync?: UserModelSync;
   readonly metrics: Metrics;
   readonly presenter: Presenter;
+  /** The Standard Webhooks secret (Replicate's per-key default secret is derived from it). */
+  readonly webhookSecret?: string;
   /** Checks a signed file link (signature and expiry). */
   readonly verifyFileLink: (fileId: string, expires: string, signature: string) => boolean;
   /** Tells the image field's forms apart (URL, data URI, base64, upload id). */

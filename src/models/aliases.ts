@@ -5,7 +5,7 @@
  * warning that the job reports. Lookups ignore case and surrounding space.
  */
 
-export type Provider = 'topaz' | 'apiframe' | 'runware';
+export type Provider = 'topaz' | 'apiframe' | 'runware' | 'replicate' | 'fal';
 
 /** Knobs in 0..1 that an alias presets (0 = untouched). */
 export interface KnobPreset {
@@ -159,6 +159,73 @@ export const MODEL_ALIASES: readonly ModelAlias[] = [
     theirs: 'not in Runware’s published upscale table',
     warning:
       'runware:504@1 is not in Runware’s published upscale model table; Pixelift serves it with realesrgan-x4plus.',
+  },
+  // Replicate models (owner/name)
+  {
+    name: 'nightmareai/real-esrgan',
+    provider: 'replicate',
+    model: 'realesrgan-x4plus',
+    preset: {},
+    theirs: 'Real-ESRGAN x4plus, with optional GFPGAN face enhancement',
+  },
+  {
+    name: 'topazlabs/image-upscale',
+    provider: 'replicate',
+    model: 'realesrgan-x4plus',
+    preset: {},
+    theirs:
+      'Topaz Labs image upscale (enhance models Standard V2, Low Resolution V2, CGI, High Fidelity V2, Text Refine)',
+  },
+  {
+    name: 'jingyunliang/swinir',
+    provider: 'replicate',
+    model: 'realesrgan-x4plus',
+    preset: {},
+    theirs: 'SwinIR image restoration (real-world 4x super-resolution, denoising, JPEG artifact reduction)',
+    warning:
+      'jingyunliang/swinir is SwinIR; Pixelift has no SwinIR network and serves it with realesrgan-x4plus (a real-world 4x super-resolution GAN of the same task).',
+  },
+  {
+    name: 'tencentarc/gfpgan',
+    provider: 'replicate',
+    model: 'realesrgan-x4plus',
+    preset: {},
+    theirs: 'GFPGAN face restoration (background upscaled with Real-ESRGAN)',
+    warning:
+      'tencentarc/gfpgan restores faces with GFPGAN; Pixelift has no face-restoration model and serves it with realesrgan-x4plus, so faces are upscaled like the rest of the image.',
+  },
+  {
+    name: 'sczhou/codeformer',
+    provider: 'replicate',
+    model: 'realesrgan-x4plus',
+    preset: {},
+    theirs: 'CodeFormer face restoration (background upscaled with Real-ESRGAN)',
+    warning:
+      'sczhou/codeformer restores faces with CodeFormer; Pixelift has no face-restoration model and serves it with realesrgan-x4plus, so faces are upscaled like the rest of the image and codeformer_fidelity is ignored.',
+  },
+  // fal apps (endpoint ids)
+  {
+    name: 'fal-ai/esrgan',
+    provider: 'fal',
+    model: 'realesrgan-x4plus',
+    preset: {},
+    theirs: 'Real-ESRGAN (RealESRGAN_x4plus by default)',
+  },
+  {
+    name: 'fal-ai/clarity-upscaler',
+    provider: 'fal',
+    model: 'realesrgan-x4plus',
+    preset: {},
+    theirs: 'Clarity Upscaler: creative "hi-res fix" that invents detail',
+    warning: generative('Clarity Upscaler (fal-ai/clarity-upscaler)', 'realesrgan-x4plus'),
+  },
+  {
+    name: 'fal-ai/ccsr',
+    provider: 'fal',
+    model: 'realesrgan-x4plus',
+    preset: {},
+    theirs: 'CCSR: diffusion-based content-consistent super-resolution',
+    warning: generative('CCSR (fal-ai/ccsr)', 'realesrgan-x4plus'),
   },
 ];
 

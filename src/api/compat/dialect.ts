@@ -18,6 +18,8 @@ export interface WebhookContext {
   readonly jobs: JobStore;
   /** PIXELIFT_RUNFLOW_SIGNING_SECRET. */
   readonly runflowSigningSecret: string | undefined;
+  /** The Standard Webhooks secret (Replicate derives each key's default secret from it); absent on worker nodes, which only format. */
+  readonly webhookSecret?: string;
 }
 
 export interface DialectWebhooks {

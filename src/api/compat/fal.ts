@@ -1,0 +1,344 @@
+/**
+ * fal (docs.fal.ai, Queue API) under /compat/fal/proxy, in the shape of fal's own server proxy:
+ * the official `@fal-ai/client`, configured with `proxyUrl`, sends every request there with the
+ * real target in `x-fal-target-url`, and this dialect routes on that URL:
+ *
+ * - `POST https://queue.fal.run/{app}[?fal_webhook=…]` → `{request_id, response_url, status_url,
+ *   cancel_url, status: IN_QUEUE, queue_position}`
+ * - `GET …/{app}/requests/{id}/status[?logs=1]` → IN_QUEUE | IN_PROGRESS | COMPLETED (202 until done)
+ * - `GET …/{app}/requests/{id}` → the app's output (`x-fal-request-id` header)
+ * - `PUT …/{app}/requests/{id}/cancel` → 202 CANCELLATION_REQUESTED | 400 ALREADY_COMPLETED
+ * - `POST https://fal.run/{app}` → held until done, then the output
+ *
+ * Only fal's hosts are routed; any other target is refused (412) and never fetched. The request
+ * id is a UUID, carried by the job id. `fal_webhook` gets `{request_id, gateway_request_id,
+ * status: OK|ERROR, payload, error}` signed with Pixelift's native Standard Webhooks scheme: fal
+ * signs its webhooks with its own ED25519 keys (checked against its published JWKS), which
+ * nobody but fal holds, so a receiver verifies Pixelift's webhooks with Pixelift's secret instead.
+ *
+ * Errors are fal's: `{detail: "…"}`, or `{detail: [{loc, msg, type}]}` on a 422.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isPixeliftError, PixeliftError } from '../../errors.js';
+import type { Caller, ImageInput } from '../../jobs/service.js';
+import type { Job, JobEvent } from '../../jobs/types.js';
+import type { ApiDeps } from '../deps.js';
+import { abortOnClose, header } from '../routes/upscale.js';
+import { jobIdOfUuid, kindOf, mountDialect, newUuidJobId, resultUrl, uuidOfJobId } from './common.js';
+import type { Dialect, WebhookContext } from './dialect.js';
+import { type FalApp, falAppOf } from './fal-apps.js';
+
+const TARGET = 'x-fal-target-url';
+const HOSTS = new Set(['queue.fal.run', 'fal.run']);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const fal: Dialect = {
+  name: 'fal',
+
+  async mount(api, deps) {
+    await mountDialect(api, '/compat/fal', presentError, (app) => routes(app, deps));
+  },
+
+  webhooks(ctx) {
+    return { formatter: (job, event) => webhookOf(job, event, ctx) };
+  },
+};
+
+interface Target {
+  readonly host: 'queue.fal.run' | 'fal.run';
+  readonly app: string;
+  readonly requestId?: string;
+  readonly action?: 'status' | 'cancel';
+  readonly query: URLSearchParams;
+}
+
+/** The `x-fal-target-url` of a request, checked to be one of fal's. */
+function targetOf(request: FastifyRequest): Target {
+  const raw = header(request, TARGET);
+  if (!raw) throw refuse(`Missing the ${TARGET} header`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw refuse(`Invalid ${TARGET}: not a URL`);
+  }
+  if (url.protocol !== 'https:' || !HOSTS.has(url.hostname) || url.port !== '') {
+    throw refuse(
+      `Invalid ${TARGET}: ${url.protocol}//${url.host} is not fal (only https://queue.fal.run and https://fal.run are served; nothing else is fetched)`,
+    );
+  }
+  const path = url.pathname.replace(/^\/+|\/+$/g, '');
+  const host = url.hostname as Target['host'];
+  const m = /^(.+?)\/requests\/([^/]+)(?:\/(status|cancel))?$/.exec(path);
+  if (host === 'queue.fal.run' && m) {
+    return { host, app: m[1]!, requestId: m[2]!, action: m[3] as Target['action'], query: url.searchParams };
+  }
+  return { host, app: path, query: url.searchParams };
+}
+
+function routes(app: FastifyInstance, deps: ApiDeps): void {
+  // The client sends `Content-Type: application/json` with no body on GET and on cancel.
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit: deps.settings.bodyLimit },
+    (request, body, done) => {
+      if (body === '') done(null, undefined);
+      else json(request, body as string, done);
+    },
+  );
+
+  app.route({
+    method: ['GET', 'POST', 'PUT'],
+    url: '/proxy',
+    schema: { hide: true },
+    handler: async (request, reply) => {
+      const target = targetOf(request);
+      const method = request.method;
+      if (target.requestId === undefined) {
+        if (method !== 'POST') throw refuse(`${method} ${target.host}/${target.app} is not a fal route`, 405);
+        return submit(request, reply, target, deps);
+      }
+      const job = await jobOf(target.requestId, request.caller, deps);
+      if (target.action === 'status' && method === 'GET') return status(reply, job, target);
+      if (target.action === 'cancel' && method === 'PUT') return cancel(reply, job, request.caller, deps);
+      if (target.action === undefined && method === 'GET') return result(reply, job, deps);
+      throw refuse(`${method} is not a fal route for ${target.app}/requests/${target.requestId}`, 405);
+    },
+  });
+}
+
+async function submit(request: FastifyRequest, reply: FastifyReply, target: Target, deps: ApiDeps) {
+  const app = falAppOf(target.app);
+  if (!app) throw falError(404, `Application '${target.app}' not found`);
+  const input = (request.body ?? {}) as Record<string, unknown>;
+  if (typeof input !== 'object' || Array.isArray(input))
+    throw invalid(['body'], 'Input should be an object', 'type_error');
+  const problems = app.validate(input);
+  if (problems.length > 0) {
+    throw new PixeliftError('invalid_argument', {
+      message: problems[0]!.msg,
+      fal: { status: 422, body: { detail: problems } },
+    });
+  }
+  const t = app.translate(input);
+  const webhook =
+    target.host === 'queue.fal.run' ? (target.query.get('fal_webhook') ?? undefined) : undefined;
+  const { uuid, jobId } = newUuidJobId();
+  const { job } = await deps.service.submit(
+    {
+      id: jobId,
+      image: imageOf(String(input.image_url), deps),
+      model: t.model,
+      scale: t.scale,
+      ...(t.knobs ?? {}),
+      output: { format: t.format, type: 'url' },
+      ...(webhook ? { webhook: { url: webhook, events: ['completed', 'failed', 'canceled'] as const } } : {}),
+      dialect: 'fal',
+      dialectData: { app: target.app },
+      warnings: t.warnings,
+    },
+    request.caller,
+    undefined,
+    abortOnClose(request).signal,
+  );
+  reply.header('x-fal-request-id', uuid);
+  if (target.host === 'fal.run') {
+    // The synchronous form: held until the job ends, like fal's.
+    const done = await deps.service.wait(
+      job.id,
+      request.caller,
+      deps.settings.maxWaitSeconds * 1000,
+      deps.shutdownSignal,
+    );
+    if (done.status === 'queued' || done.status === 'running') {
+      throw falError(
+        504,
+        `The request did not finish within ${deps.settings.maxWaitSeconds} s; use the queue`,
+      );
+    }
+    return result(reply, done, deps);
+  }
+  const urls = urlsOf(target.app, uuid);
+  return reply.code(200).send({
+    status: 'IN_QUEUE',
+    request_id: uuid,
+    ...urls,
+    queue_position: 0,
+  });
+}
+
+function urlsOf(app: string, uuid: string) {
+  const base = `https://queue.fal.run/${app}/requests/${uuid}`;
+  return { response_url: base, status_url: `${base}/status`, cancel_url: `${base}/cancel` };
+}
+
+async function jobOf(requestId: string, caller: Caller, deps: ApiDeps): Promise<Job> {
+  if (!UUID.test(requestId)) throw falError(404, `Request ${requestId} not found`);
+  try {
+    const job = await deps.service.get(jobIdOfUuid(requestId), caller);
+    if (job.request.dialect !== 'fal') throw falError(404, `Request ${requestId} not found`);
+    return job;
+  } catch (err) {
+    if (isPixeliftError(err) && err.status === 404) throw falError(404, `Request ${requestId} not found`);
+    throw err;
+  }
+}
+
+function status(reply: FastifyReply, job: Job, target: Target) {
+  const uuid = uuidOfJobId(job.id)!;
+  const urls = urlsOf(String(job.request.dialectData?.app ?? target.app), uuid);
+  const withLogs = target.query.get('logs') === '1';
+  const logs = withLogs ? logsOf(job) : null;
+  if (job.status === 'queued') {
+    return reply.code(202).send({ status: 'IN_QUEUE', request_id: uuid, ...urls, queue_position: 0 });
+  }
+  if (job.status === 'running') {
+    return reply.code(202).send({ status: 'IN_PROGRESS', request_id: uuid, ...urls, logs });
+  }
+  return reply.code(200).send({
+    status: 'COMPLETED',
+    request_id: uuid,
+    ...urls,
+    logs,
+    metrics: job.timings.runMs !== undefined ? { inference_time: job.timings.runMs / 1000 } : {},
+  });
+}
+
+function logsOf(job: Job): { message: string; level: string; source: string; timestamp: string }[] {
+  const at = job.startedAt ?? job.createdAt;
+  const lines = job.warnings.map((w) => ({ message: w, level: 'WARN', source: 'user', timestamp: at }));
+  if (job.status === 'running') {
+    lines.push({
+      message: `progress ${Math.round(job.progress * 100)}%`,
+      level: 'INFO',
+      source: 'user',
+      timestamp: new Date().toISOString(),
+    });
+  }
+  return lines;
+}
+
+async function cancel(reply: FastifyReply, job: Job, caller: Caller, deps: ApiDeps) {
+  if (job.status !== 'queued' && job.status !== 'running') {
+    return reply.code(400).send({ status: 'ALREADY_COMPLETED' });
+  }
+  try {
+    await deps.service.cancel(job.id, caller);
+  } catch (err) {
+    if (isPixeliftError(err) && err.status === 409)
+      return reply.code(400).send({ status: 'ALREADY_COMPLETED' });
+    throw err;
+  }
+  return reply.code(202).send({ status: 'CANCELLATION_REQUESTED' });
+}
+
+function result(reply: FastifyReply, job: Job, deps: Pick<ApiDeps, 'presenter'>) {
+  reply.header('x-fal-request-id', uuidOfJobId(job.id) ?? job.id);
+  if (job.status === 'queued' || job.status === 'running') {
+    return reply.code(400).send({ detail: 'Request is still in progress' });
+  }
+  const out = outputOf(job, deps);
+  if ('error' in out) return reply.code(out.status).send({ detail: out.error });
+  return reply.code(200).send(out.output);
+}
+
+/** The app's output of a finished job, or its error. */
+function outputOf(
+  job: Job,
+  deps: Pick<ApiDeps, 'presenter'>,
+): { output: Record<string, unknown> } | { error: string; status: number } {
+  const r = job.result;
+  if (job.status === 'canceled') return { error: 'Request was cancelled', status: 400 };
+  if (job.status !== 'succeeded' || !r) {
+    const input = [
+      'image_unreadable',
+      'image_too_large',
+      'output_too_large',
+      'invalid_argument',
+      'url_fetch_failed',
+    ];
+    const code = job.error?.code ?? '';
+    return {
+      error: job.error?.message ?? `The request ended ${job.status}`,
+      status: input.includes(code) ? 422 : 500,
+    };
+  }
+  const ext = r.format === 'jpeg' ? 'jpg' : r.format;
+  return {
+    output: {
+      image: {
+        url: resultUrl(job, deps),
+        content_type: r.contentType,
+        file_name: `${uuidOfJobId(job.id) ?? job.id}.${ext}`,
+        file_size: r.bytes,
+        width: r.width,
+        height: r.height,
+      },
+      ...(job.warnings.length > 0 ? { pixelift: { warnings: job.warnings, model: job.model } } : {}),
+    },
+  };
+}
+
+function imageOf(value: string, deps: ApiDeps): ImageInput {
+  try {
+    return deps.parseImage(value);
+  } catch (err) {
+    if (isPixeliftError(err)) throw new PixeliftError(err.code, { ...err.details, param: 'image_url' });
+    throw err;
+  }
+}
+
+function webhookOf(job: Job, event: JobEvent, ctx: WebhookContext) {
+  if (!job.request.webhook) return undefined;
+  if (event.type !== 'completed' && event.type !== 'failed' && event.type !== 'canceled') return undefined;
+  const uuid = uuidOfJobId(job.id) ?? job.id;
+  const out = outputOf(job, ctx);
+  return {
+    url: job.request.webhook.url,
+    // fal's own signature needs fal's ED25519 private key; Pixelift signs the Standard Webhooks way.
+    scheme: 'standard',
+    messageId: `msg_${job.id}_${event.id}`,
+    payload: JSON.stringify({
+      request_id: uuid,
+      gateway_request_id: uuid,
+      ...('output' in out
+        ? { status: 'OK', payload: out.output, error: null }
+        : { status: 'ERROR', payload: { detail: out.error }, error: out.error }),
+    }),
+  };
+}
+
+// --- errors ----------------------------------------------------------------------------------
+
+function falError(status: number, detail: string): PixeliftError {
+  return new PixeliftError('invalid_argument', { message: detail, fal: { status, body: { detail } } });
+}
+
+function refuse(detail: string, status = 412): PixeliftError {
+  return falError(status, detail);
+}
+
+function invalid(loc: (string | number)[], msg: string, type: string): PixeliftError {
+  return new PixeliftError('invalid_argument', {
+    message: msg,
+    fal: { status: 422, body: { detail: [{ loc, msg, type }] } },
+  });
+}
+
+function presentError(err: PixeliftError) {
+  const own = err.details.fal as { status: number; body: unknown } | undefined;
+  if (own) return { status: own.status, body: own.body };
+  const kind = kindOf(err);
+  const param = typeof err.details.param === 'string' ? err.details.param : undefined;
+  if (kind === 'validation' && err.status < 500) {
+    return {
+      status: 422,
+      body: { detail: [{ loc: ['body', ...(param ? [param] : [])], msg: err.message, type: err.code }] },
+    };
+  }
+  return { status: err.status, body: { detail: err.message } };
+}
+
+export type { FalApp };

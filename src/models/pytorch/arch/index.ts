@@ -6,6 +6,7 @@
 import type { Architecture } from '../types.js';
 import { dat } from './dat.js';
 import { esrgan } from './esrgan.js';
+import { gfpgan } from './gfpgan.js';
 import { hat } from './hat.js';
 import { omnisr } from './omnisr.js';
 import { plksr, realplksr } from './plksr.js';
@@ -25,4 +26,5 @@ export const ARCHITECTURES: readonly Architecture[] = [
   realplksr,
   plksr,
   realcugan,
+  gfpgan,
 ];

@@ -4,6 +4,7 @@
  * SwinIR, whose keys it extends).
  */
 import type { Architecture } from '../types.js';
+import { codeformer } from './codeformer.js';
 import { dat } from './dat.js';
 import { esrgan } from './esrgan.js';
 import { gfpgan } from './gfpgan.js';
@@ -27,4 +28,5 @@ export const ARCHITECTURES: readonly Architecture[] = [
   plksr,
   realcugan,
   gfpgan,
+  codeformer,
 ];

@@ -18,21 +18,12 @@
  * head count, which a state dict does not record: 8, the released model's.
  */
 import { float, GraphBuilder } from '../../onnx/builder.js';
-import {
-  concat,
-  conv2d,
-  gelu,
-  gemm,
-  layerNorm,
-  type ParamCounter,
-  reshape,
-  transpose,
-} from '../../onnx/ops.js';
+import { concat, gelu, gemm, layerNorm, type ParamCounter, reshape, transpose } from '../../onnx/ops.js';
 import type { ArchDetection, Architecture, StateDict, TorchTensor } from '../types.js';
 import { exactSqrt, need, sequenceLength, shapeOf } from './keys.js';
+import { vqganOps } from './vqgan.js';
 
 const HEADS = 8;
-const GROUPS = 32;
 
 type BlockKind = 'conv' | 'norm' | 'res' | 'attn' | 'resample';
 
@@ -144,36 +135,10 @@ function build(sd: StateDict, det: ArchDetection) {
   const tokens = latent * latent;
   const counter: ParamCounter = { params: 0, flopsPerInputPixel: 0 };
   const g = new GraphBuilder('codeformer');
-  const area = (side: number) => (side / size) ** 2;
   const perToken = tokens / (size * size);
-  const conv = (x: string, key: string, side: number, opts: { padding?: number; stride?: number } = {}) =>
-    conv2d(g, x, key, need(sd, `${key}.weight`), sd.get(`${key}.bias`), counter, area(side), opts);
-  const swish = (x: string, name: string) =>
-    g.node('Mul', [x, g.node('Sigmoid', [x], {}, `${name}_sig`)], {}, name);
-  const groupNorm = (x: string, key: string) => {
-    const w = need(sd, `${key}.weight`);
-    const c = w.data.length;
-    const b = need(sd, `${key}.bias`, [c]);
-    counter.params += 2 * c;
-    const ones = g.tensor(`${key}.unit_scale`, new Float32Array(GROUPS).fill(1), [GROUPS]);
-    const zeros = g.tensor(`${key}.unit_bias`, new Float32Array(GROUPS), [GROUPS]);
-    const grouped = reshape(g, x, [0, GROUPS, -1], `${key}_grouped`);
-    const normed = g.node(
-      'InstanceNormalization',
-      [grouped, ones, zeros],
-      { epsilon: float(1e-6) },
-      `${key}_in`,
-    );
-    const back = g.node('Reshape', [normed, g.node('Shape', [x], {}, `${key}_shape`)], {}, `${key}_back`);
-    const scaled = g.node('Mul', [back, g.tensor(`${key}.weight`, w.data, [c, 1, 1])], {}, `${key}_scaled`);
-    return g.node('Add', [scaled, g.tensor(`${key}.bias`, b.data, [c, 1, 1])], {}, `${key}_affine`);
-  };
-  const resBlock = (x: string, key: string, side: number) => {
-    let y = conv(swish(groupNorm(x, `${key}.norm1`), `${key}_swish1`), `${key}.conv1`, side);
-    y = conv(swish(groupNorm(y, `${key}.norm2`), `${key}_swish2`), `${key}.conv2`, side);
-    const skip = sd.has(`${key}.conv_out.weight`) ? conv(x, `${key}.conv_out`, side) : x;
-    return g.node('Add', [y, skip], {}, key);
-  };
+  const vq = vqganOps(g, sd, counter, size);
+  const { conv, groupNorm } = vq;
+  const resBlock = (x: string, key: string, side: number) => vq.resBlock(x, key, side, 'conv_out');
   /** VQGAN's single-head attention over the side² positions of NCHW features. */
   const attnBlock = (x: string, key: string, side: number) => {
     const c = need(sd, `${key}.q.weight`).shape[0]!;
@@ -204,37 +169,14 @@ function build(sd: StateDict, det: ArchDetection) {
       case 'attn':
         return attnBlock(x, b.key, b.side);
       case 'resample':
-        if (encoder) {
-          const padded = g.node(
-            'Pad',
-            [x, g.int64s(`${b.key}.pads`, [0, 0, 0, 0, 0, 0, 1, 1])],
-            { mode: 'constant' },
-            `${b.key}_pad`,
-          );
-          return conv(padded, `${b.key}.conv`, b.side, { padding: 0, stride: 2 });
-        }
-        return conv(
-          g.node(
-            'Resize',
-            [x, '', g.tensor(`${b.key}.scales`, Float32Array.of(1, 1, 2, 2), [4])],
-            { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' },
-            `${b.key}_up`,
-          ),
-          `${b.key}.conv`,
-          b.side,
-        );
+        return encoder ? vq.downsample(x, `${b.key}.conv`, b.side) : vq.upsample(x, `${b.key}.conv`, b.side);
     }
   };
 
   // ---- encoder ----
   const input = g.input('input', [1, 3, size, size]);
   const w = g.input('w', [1]);
-  let x = g.node(
-    'Div',
-    [g.node('Sub', [input, g.scalar('in_mean', 0.5)], {}, 'in_centred'), g.scalar('in_std', 0.5)],
-    {},
-    'in_normalised',
-  );
+  let x = vq.normaliseInput(input);
   const encoder = blocks(sd, 'encoder', size)!;
   const generator = blocks(sd, 'generator', latent)!;
   const taken = new Map(connect.map((s) => [fuseIndex(encoder, s, true, latent)!, s]));
@@ -422,13 +364,7 @@ function build(sd: StateDict, det: ArchDetection) {
     x = g.node('Add', [x, g.node('Mul', [residual, w], {}, `${key}_weighted`)], {}, key);
   });
 
-  const image = g.node(
-    'Mul',
-    [g.node('Add', [x, g.scalar('out_shift', 1)], {}, 'out_shifted'), g.scalar('out_half', 0.5)],
-    {},
-    'out_scaled',
-  );
-  const clamped = g.node('Clip', [image, g.scalar('out_min', 0), g.scalar('out_max', 1)], {}, 'out_clamped');
+  const clamped = vq.denormaliseOutput(x);
   g.output(clamped, 'output', [1, 3, size, size]);
   return {
     onnx: g.toBytes({ producer: 'pixelift-pytorch', metadata: { arch: 'codeformer', variant: det.variant } }),

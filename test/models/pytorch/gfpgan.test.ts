@@ -97,7 +97,16 @@ test('does not claim a state dict with an inconsistent style width, nor the othe
   const sd = releasedShapes();
   sd.set('final_linear.weight', { shape: [7 * 512, 8192], data: new Float32Array(0) });
   assert.equal(gfpgan.detect(sd), undefined);
-  for (const m of ['swinir.json', 'hat.json', 'dat.json', 'plksr.json', 'omnisr.json', 'realcugan.json']) {
+  for (const m of [
+    'swinir.json',
+    'hat.json',
+    'dat.json',
+    'plksr.json',
+    'omnisr.json',
+    'realcugan.json',
+    'codeformer.json',
+    'restoreformer.json',
+  ]) {
     for (const c of referenceCases(m)) assert.equal(gfpgan.detect(loadStateDict(c)), undefined, c.name);
   }
 });

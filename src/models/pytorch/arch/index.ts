@@ -12,6 +12,7 @@ import { hat } from './hat.js';
 import { omnisr } from './omnisr.js';
 import { plksr, realplksr } from './plksr.js';
 import { realcugan } from './realcugan.js';
+import { restoreformer } from './restoreformer.js';
 import { span } from './span.js';
 import { srvgg } from './srvgg.js';
 import { swinir } from './swinir.js';
@@ -29,4 +30,5 @@ export const ARCHITECTURES: readonly Architecture[] = [
   realcugan,
   gfpgan,
   codeformer,
+  restoreformer,
 ];

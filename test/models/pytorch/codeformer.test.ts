@@ -123,6 +123,7 @@ test('does not claim a fuse layer at a side the network does not have, nor other
     'omnisr.json',
     'realcugan.json',
     'gfpgan.json',
+    'restoreformer.json',
   ]) {
     for (const c of referenceCases(m)) assert.equal(codeformer.detect(loadStateDict(c)), undefined, c.name);
   }

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { type Config, DEFAULTS } from '../config.js';
-import { isPixeliftError, PixeliftError } from '../errors.js';
+import { invalidArgument, isPixeliftError, PixeliftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { findAlias, type KnobPreset } from './aliases.js';
 import { BUILTIN_MODELS, DEFAULT_MODEL_PREFERENCE, isClassical, type ModelEntry } from './catalog.js';
@@ -74,6 +74,8 @@ export interface ModelStoreOptions {
   readonly packageRoot?: string;
   /** Largest PyTorch/safetensors file read (PIXELIFT_MAX_MODEL_BYTES); default: no limit. */
   readonly maxModelBytes?: number;
+  /** PIXELIFT_FACE_MODEL: the face model the face pass uses when a request names none. */
+  readonly faceModel?: string;
 }
 
 /** The store a process builds from its configuration (CLI, server, library). */
@@ -88,6 +90,7 @@ export function modelStoreFor(config: Config, log: Logger): ModelStore {
     },
     log,
     maxModelBytes: config.maxModelBytes,
+    ...(config.faceModel === undefined ? {} : { faceModel: config.faceModel }),
   });
 }
 
@@ -105,6 +108,11 @@ export class ModelStore {
   private readonly runners = new Map<string, Promise<ModelRunner>>();
 
   constructor(private readonly options: ModelStoreOptions) {}
+
+  /** PIXELIFT_FACE_MODEL, when set. */
+  get defaultFaceModel(): string | undefined {
+    return this.options.faceModel;
+  }
 
   /** Where user models live and the largest one accepted (for adding and removing them). */
   get userModelSettings(): { modelsDir: string; modelCacheDir: string; maxModelBytes: number } {
@@ -191,6 +199,13 @@ export class ModelStore {
       return { model: this.get(id ?? 'lanczos3'), requested: id ?? 'lanczos3', preset: {}, warnings: [] };
     }
     const direct = list.find((m) => m.id === name.trim().toLowerCase());
+    if (direct?.kind === 'face') {
+      throw invalidArgument(
+        'model',
+        'an upscaling model (a face model restores faces: pass it as face.model)',
+        name,
+      );
+    }
     if (direct) return { model: direct, requested: name, preset: {}, warnings: [] };
     const alias = findAlias(name);
     if (alias) {

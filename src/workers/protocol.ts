@@ -31,6 +31,8 @@ export interface WorkerSettings {
   readonly packageRoot?: string;
   /** PIXELIFT_MAX_MODEL_BYTES: the largest PyTorch/safetensors file a child converts. */
   readonly maxModelBytes?: number;
+  /** PIXELIFT_FACE_MODEL. */
+  readonly faceModel?: string;
 }
 
 /** The settings a child gets from a resolved Config; the CLI defaults to `pretty` logs. */
@@ -44,6 +46,7 @@ export function workerSettings(config: Config, logFormat: 'json' | 'pretty' = 'j
     logLevel: config.logLevel,
     logFormat: config.logFormat ?? logFormat,
     maxModelBytes: config.maxModelBytes,
+    ...(config.faceModel === undefined ? {} : { faceModel: config.faceModel }),
   };
 }
 

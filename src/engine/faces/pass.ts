@@ -96,6 +96,18 @@ export function checkFaceOptions(face: FaceOptions): void {
   }
 }
 
+/** Refuse, at submission, face options a run would refuse: bad numbers, a model that is not a face model. */
+export function checkFaceRequest(store: ModelStore, face: FaceOptions): void {
+  checkFaceOptions(face);
+  if (face.enabled && face.model !== undefined && face.model !== '') faceModelFor(store, face.model);
+}
+
+function faceModelFor(store: ModelStore, id: string): ModelEntry {
+  const m = store.get(id.trim().toLowerCase());
+  if (m.kind !== 'face') throw invalidArgument('face.model', 'the id of an installed face model', id);
+  return m;
+}
+
 /** The face models installed (user models whose architecture restores faces). */
 export function faceModels(store: ModelStore): ModelEntry[] {
   return store.list().filter((m) => m.kind === 'face');
@@ -131,11 +143,7 @@ export async function prepareFacePass(
   const creativity = face.creativity ?? 0.5;
   const requested = face.model ?? defaultFaceModel;
   let restorerModel: ModelEntry | undefined;
-  if (requested !== undefined && requested !== '') {
-    restorerModel = store.get(requested.trim().toLowerCase());
-    if (restorerModel.kind !== 'face')
-      throw invalidArgument('face.model', 'the id of an installed face model', requested);
-  }
+  if (requested !== undefined && requested !== '') restorerModel = faceModelFor(store, requested);
   const faces = await detectFaces(networkInput);
   const found = faces.map((f) => reportOf(f, inputScale));
   const warnings: string[] = [];
@@ -174,7 +182,7 @@ export async function prepareFacePass(
   };
 }
 
-function reportOf(f: Face, s: { x: number; y: number }): FaceReport {
+export function reportOf(f: Face, s: { x: number; y: number }): FaceReport {
   const r = (v: number) => Math.round(v * 1e4) / 1e4;
   return {
     box: {

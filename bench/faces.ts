@@ -1,106 +1,86 @@
 /**
- * `node dist/bench/faces.js`: the face restorers of the PyTorch importer (GFPGAN v1.4 clean,
- * CodeFormer, RestoreFormer++) at their published size (512² faces, random weights), run by onnxruntime as
- * Pixelift builds them, beside PyTorch on the same weights and face in the same run: parameters,
- * GFLOP per face, ms per face in each, the speed ratio, and the max abs difference of the two
- * outputs at full size (the fixtures' tests check shrunken models; this checks the real ones).
- * CodeFormer runs at fidelity w = 0.5 (the fuse layers cost the same at any w > 0).
+ * `npm run bench:faces`: what face detection adds to a job. In one process, on a 1 MP photo
+ * (the NASA astronaut fixture, Lanczos-enlarged to 1024×1024, one face of ~230 px):
+ *   - a ×4 realesrgan-x4fast job without faces (the whole pipeline: decode → tiles → encode);
+ *   - detection alone on the same decoded image (what `face.enabled` adds before the passes);
+ *   - the same job with faces on and no face model (detection + the faithful re-upscale of the
+ *     face region with rrdn-thick), for the whole cost of the default face pass.
+ * Prints medians and detection's share of the job. Target (issue 15): detection < 5 %.
  *
- * Needs torch for /usr/bin/python3 (scripts/pytorch-fixtures/bench_faces.py makes the weights
- * and times PyTorch). Flags: --models=gfpgan-v1.4,codeformer,restoreformer-pp, --torch-runs=3.
+ * Flags: --runs=3 (jobs), --detect-runs=7.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import ort from 'onnxruntime-node';
-import { importPytorch } from '../src/models/pytorch/import.js';
-import { readSafetensors } from '../src/models/pytorch/safetensors.js';
-import { cores, loadAverage, median, timeRuns } from './lib/measure.js';
-import { createSession } from './lib/ort-session.js';
-import { type Cell, fmt, formatTable } from './lib/table.js';
-
-const PYTHON = '/usr/bin/python3';
-const SCRIPT = path.resolve(
-  path.dirname(new URL(import.meta.url).pathname),
-  '../../scripts/pytorch-fixtures/bench_faces.py',
-);
+import sharp from 'sharp';
+import { decode } from '../src/engine/decode.js';
+import { detectFaces, loadFaceNets } from '../src/engine/faces/detect.js';
+import { upscaleImage } from '../src/engine/pipeline.js';
+import { silentLogger } from '../src/log.js';
+import { ModelStore } from '../src/models/store.js';
+import { REPO_ROOT } from './lib/bench-models.js';
+import { loadAverage, median } from './lib/measure.js';
 
 const { values } = parseArgs({
-  options: {
-    models: { type: 'string' },
-    'torch-runs': { type: 'string', default: '3' },
-  },
+  options: { runs: { type: 'string', default: '3' }, 'detect-runs': { type: 'string', default: '7' } },
 });
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelift-bench-faces-'));
+const runs = Number(values.runs);
+const detectRuns = Number(values['detect-runs']);
+const limits = { maxInputBytes: 2 ** 31, maxInputMegapixels: 100, maxSide: 65535, maxOutputMegapixels: 1000 };
 
-console.error(`cores ${cores()}, load ${loadAverage().toFixed(2)}; PyTorch making 512² weights and timing…`);
-const py = spawnSync(PYTHON, [SCRIPT, dir, values['torch-runs']!, ...(values.models?.split(',') ?? [])], {
-  cwd: path.dirname(SCRIPT),
-  encoding: 'utf8',
-  maxBuffer: 1 << 24,
+const cache = path.join(os.tmpdir(), 'pixelift-bench-faces-cache');
+fs.mkdirSync(cache, { recursive: true });
+const store = new ModelStore({
+  modelCacheDir: cache,
+  modelsDir: path.join(cache, 'none'),
+  session: { device: 'cpu', threads: os.availableParallelism(), graphOptimizationLevel: 'all' },
+  log: silentLogger,
+  packageRoot: REPO_ROOT,
 });
-if (py.status !== 0) {
-  console.error(`bench_faces.py failed (torch for ${PYTHON} is required):\n${py.stderr}`);
-  process.exit(1);
+const input = await sharp(path.join(REPO_ROOT, 'test/fixtures/faces/astronaut-256.png'))
+  .resize(1024, 1024, { kernel: 'lanczos3' })
+  .png()
+  .toBuffer();
+// Conversions and session starts are not what is measured.
+await store.prepare('realesrgan-x4fast');
+await store.prepare('rrdn-thick');
+await loadFaceNets();
+
+const decoded = await decode(input, limits);
+const img = { data: decoded.rgb, width: decoded.width, height: decoded.height };
+const detectMs: number[] = [];
+let found = 0;
+for (let i = 0; i < detectRuns; i++) {
+  const t = performance.now();
+  found = (await detectFaces(img)).length;
+  detectMs.push(performance.now() - t);
 }
-const torchRuns = py.stdout
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as { id: string; torchMs: number[]; threads: number; w: number; params: number });
-
-const rows: Cell[][] = [];
-for (const t of torchRuns) {
-  console.error(`${t.id}…`);
-  const imported = importPytorch(path.join(dir, `${t.id}.safetensors`));
-  const io = readSafetensors(fs.readFileSync(path.join(dir, `${t.id}.io.safetensors`)));
-  const input = io.get('input')!;
-  const expected = io.get('output')!.data;
-  const session = await createSession(imported.onnx);
-  const feeds: Record<string, ort.Tensor> = {
-    input: new ort.Tensor('float32', input.data, [...input.shape]),
-  };
-  if (session.inputNames.includes('w')) feeds.w = new ort.Tensor('float32', Float32Array.of(t.w), [1]);
-  let maxDiff = 0;
-  const out = (await session.run(feeds)).output!.data as Float32Array;
-  for (let i = 0; i < out.length; i++) maxDiff = Math.max(maxDiff, Math.abs(out[i]! - expected[i]!));
-  const timing = await timeRuns(() => session.run(feeds), {
-    warmups: 1,
-    minRuns: 3,
-    maxRuns: 5,
-    budgetMs: 15000,
+const job = async (face: boolean) => {
+  const t = performance.now();
+  const r = await upscaleImage(store, input, {
+    model: 'realesrgan-x4fast',
+    scale: 4,
+    limits,
+    ...(face ? { face: { enabled: true } } : {}),
   });
-  await session.release();
-  const px = 512 * 512;
-  const torchMs = median(t.torchMs);
-  rows.push([
-    `${imported.detection.arch} (${imported.detection.variant})`,
-    `${fmt(imported.stats.params / 1e6)} M`,
-    fmt((imported.stats.flopsPerInputPixel * px) / 1e9),
-    fmt(timing.medianMs),
-    fmt(torchMs),
-    `${fmt(torchMs / timing.medianMs)}×`,
-    maxDiff.toExponential(1),
-    fmt(timing.cpuShare, 2),
-  ]);
+  return { ms: performance.now() - t, faces: r.info.faces?.length };
+};
+const plainMs: number[] = [];
+const facedMs: number[] = [];
+for (let i = 0; i < runs; i++) {
+  plainMs.push((await job(false)).ms);
+  facedMs.push((await job(true)).ms);
 }
-fs.rmSync(dir, { recursive: true, force: true });
+const d = median(detectMs);
+const p = median(plainMs);
+const f = median(facedMs);
+console.log(`machine: ${os.availableParallelism()} cores, load ${loadAverage().toFixed(2)} at the end`);
+console.log(`photo: 1024x1024 (1.05 MP), ${found} face found; x4fast ×4 → 4096x4096`);
+console.log(`x4fast ×4 job, no faces:           median ${(p / 1000).toFixed(2)} s  (${runs} runs)`);
+console.log(`face detection alone:              median ${d.toFixed(0)} ms (${detectRuns} runs)`);
+console.log(`  → detection adds ${((100 * d) / p).toFixed(1)} % of the job (target < 5 %)`);
 console.log(
-  formatTable(
-    [
-      'network',
-      'params',
-      'GFLOP/face',
-      'ort ms/face',
-      'torch ms/face',
-      'ort speed-up',
-      'max |Δ|',
-      'cpu share',
-    ],
-    rows,
-  ),
+  `x4fast ×4 job, faces on, no face model: median ${(f / 1000).toFixed(2)} s = +${((100 * (f - p)) / p).toFixed(1)} % (detection + rrdn-thick on the face region)`,
 );
-console.log(
-  `512² faces; medians; PyTorch ${torchRuns[0]?.threads ?? '?'} threads, onnxruntime as the server runs it.`,
-);
+await store.close();

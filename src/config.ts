@@ -40,6 +40,8 @@ export interface Config {
   readonly modelCacheDir: string;
   /** Largest .pth/.safetensors model file accepted, bytes; refused before it is read. */
   readonly maxModelBytes: number;
+  /** PIXELIFT_FACE_MODEL: id of the installed face model faces are restored with by default. */
+  readonly faceModel?: string;
   readonly device: Device;
   /** Worker processes that run inference (each holds its own sessions). */
   readonly workers: number;
@@ -229,6 +231,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
         num(env, 'PIXELIFT_MAX_OUTPUT_MEGAPIXELS', 0.001, 100_000) ?? DEFAULTS.limits.maxOutputMegapixels,
     }),
     maxModelBytes: int(env, 'PIXELIFT_MAX_MODEL_BYTES', 1, 2 ** 40) ?? DEFAULTS.maxModelBytes,
+    faceModel: str(env, 'PIXELIFT_FACE_MODEL')?.toLowerCase(),
     graphOptimizationLevel:
       oneOf(env, 'PIXELIFT_GRAPH_OPTIMIZATION', GRAPH_OPTIMIZATION_LEVELS) ?? DEFAULTS.graphOptimizationLevel,
     host: str(env, 'PIXELIFT_HOST') ?? DEFAULTS.host,

@@ -1,4 +1,4 @@
-"""Full-size random-weight face restorers for bench/faces.ts: GFPGAN v1.4 (GFPGANv1Clean as
+"""Full-size random-weight face restorers for bench/face-restorers.ts: GFPGAN v1.4 (GFPGANv1Clean as
 GFPGANer builds it), CodeFormer (as inference_codeformer.py builds it) and RestoreFormer++, 512² faces. Saves each
 state dict, an input face and PyTorch's output for it (CodeFormer at w = 0.5), and prints
 PyTorch's own timing, one JSON line per model.

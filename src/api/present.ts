@@ -23,6 +23,7 @@ export function presentJob(
     width: r.width,
     height: r.height,
     format: r.format,
+    ...(r.faces ? { faces: r.faces } : {}),
     expires_at: job.expiresAt,
     ...(extra.inline && job.request.output.type === 'base64'
       ? { base64: extra.inline.toString('base64') }

@@ -28,6 +28,26 @@ export const upscaleBody = {
     denoise: knob,
     fix_compression: knob,
     sharpen: knob,
+    face: {
+      type: 'object',
+      additionalProperties: false,
+      description:
+        'Find faces and restore them: with `model` (or PIXELIFT_FACE_MODEL) a face model; without one, each face is re-upscaled with the faithful model. The found faces are on `result.faces`.',
+      properties: {
+        enabled: { type: 'boolean' },
+        model: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 200,
+          description: 'Id of an installed face model.',
+        },
+        strength: {
+          ...knob,
+          description: '0 leaves faces as upscaled, 1 pastes the restored face fully (default 1).',
+        },
+        creativity: { ...knob, description: 'CodeFormer fidelity w = 1 − creativity (default 0.5).' },
+      },
+    },
     output: {
       type: 'object',
       additionalProperties: false,

@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { isPixeliftError } from '../errors.js';
+import { registerFaces } from './faces.js';
 import { registerKeys } from './keys.js';
 import { registerModels } from './models.js';
 import { registerServe } from './serve.js';
@@ -19,6 +20,7 @@ const program = new Command()
 
 registerUpscale(program);
 registerModels(program);
+registerFaces(program);
 registerServe(program);
 registerKeys(program);
 registerWorker(program);

@@ -54,6 +54,10 @@ interface Opts {
   keepMetadata?: boolean;
   overwrite?: boolean;
   json?: boolean;
+  faces?: boolean;
+  faceModel?: string;
+  faceStrength?: number;
+  faceCreativity?: number;
 }
 
 const number =
@@ -117,6 +121,21 @@ export function registerUpscale(program: Command): void {
       number('fix-compression', 0, 1),
     )
     .option('--sharpen <0-1>', 'sharpen after the model', number('sharpen', 0, 1))
+    .option(
+      '--faces',
+      'find faces and restore them (face model, or the faithful model when none is installed)',
+    )
+    .option('--face-model <id>', 'installed face model to restore faces with (default PIXELIFT_FACE_MODEL)')
+    .option(
+      '--face-strength <0-1>',
+      'how much of the restored face is pasted back (default 1)',
+      number('face-strength', 0, 1),
+    )
+    .option(
+      '--face-creativity <0-1>',
+      'face model freedom (CodeFormer w = 1 - creativity; default 0.5)',
+      number('face-creativity', 0, 1),
+    )
     .option('--tile <px>', 'tile side in input pixels (smaller: less memory)', number('tile', 16, 4096, true))
     .addOption(new Option('--device <device>', 'execution provider').choices(DEVICES))
     .option('--threads <n>', 'onnxruntime threads', number('threads', 1, 1024, true))
@@ -177,6 +196,16 @@ async function run(inputs: string[], opts: Opts): Promise<void> {
         denoise: opts.denoise,
         fix_compression: opts.fixCompression,
         sharpen: opts.sharpen,
+        ...(opts.faces
+          ? {
+              face: {
+                enabled: true,
+                model: opts.faceModel,
+                strength: opts.faceStrength,
+                creativity: opts.faceCreativity,
+              },
+            }
+          : {}),
         tile: opts.tile ?? config.tile,
         tiling: config.tiling,
         keepMetadata: opts.keepMetadata,
@@ -195,6 +224,7 @@ async function run(inputs: string[], opts: Opts): Promise<void> {
       say(
         `[${i + 1}/${jobs.length}] ${job.input} → ${job.output}: ${input.width}x${input.height} → ${output.width}x${output.height} with ${model.used} in ${secs} s`,
       );
+      if (result.info.faces) say(`  faces: ${result.info.faces.length} found`);
       for (const w of warnings) say(`  warning: ${w}`);
     } catch (err) {
       failed++;

@@ -12,6 +12,7 @@ import type { Tile } from '../models/runner.js';
 import type { ModelStore } from '../models/store.js';
 import { decode, probe } from './decode.js';
 import { type EncodeOptions, encode, type Interleaved16Image, type OutputFormat } from './encode.js';
+import { type FaceOptions, type FaceReport, prepareFacePass } from './faces/pass.js';
 import { defaultMemoryBudget } from './memory.js';
 import { type Fit, type OversizePolicy, plan } from './plan.js';
 import { checkKnobs, denoise, fixCompression, type Knobs, knobsWithPreset, sharpen } from './post.js';
@@ -58,6 +59,8 @@ export interface UpscaleOptions extends Knobs {
   /** Working memory for one image's inference, bytes (default: `defaultMemoryBudget()`). */
   readonly memoryBudget?: number;
   readonly limits?: Limits;
+  /** Find faces and restore them (src/engine/faces/pass.ts). */
+  readonly face?: FaceOptions;
 }
 
 export interface UpscaleHooks {
@@ -86,6 +89,8 @@ export interface UpscaleInfo {
   readonly device: string;
   readonly timings: { readonly decodeMs: number; readonly inferMs: number; readonly encodeMs: number };
   readonly warnings: readonly string[];
+  /** Faces found (input pixels), when the request asked for faces. */
+  readonly faces?: readonly FaceReport[];
 }
 
 export interface UpscaleResult {
@@ -152,9 +157,20 @@ export async function upscaleImage(
 
   const t1 = performance.now();
   let device = 'cpu';
+  // Faces are found on the network input and treated on the assembled output (no tile seams).
+  const facePass = options.face?.enabled
+    ? await prepareFacePass(
+        store,
+        rgb,
+        options.face,
+        { x: decoded.width / rgb.width, y: decoded.height / rgb.height },
+        store.defaultFaceModel,
+      )
+    : undefined;
   // When the last pass's output is the final image (no resample, crop, sharpen or alpha), it is
   // written straight into the 16-bit buffer the encoder takes: 6 bytes a pixel, not 12 + 3.
   const direct =
+    !facePass &&
     p.passes.length > 0 &&
     p.networkOutput.width === p.resized.width &&
     p.networkOutput.height === p.resized.height &&
@@ -220,6 +236,16 @@ export async function upscaleImage(
       rgb = { data: crop(rgb, left, top, width, height), width, height };
       if (alpha) alpha = cropPlane(alpha, p.resized.width, left, top, width, height);
     }
+    await facePass?.apply(
+      rgb,
+      {
+        scaleX: p.resized.width / p.networkInput.width,
+        scaleY: p.resized.height / p.networkInput.height,
+        offsetX: p.crop?.left ?? 0,
+        offsetY: p.crop?.top ?? 0,
+      },
+      hooks.signal,
+    );
     rgb = sharpen(rgb, knobs.sharpen);
   }
   const inferMs = performance.now() - t1;
@@ -255,7 +281,14 @@ export async function upscaleImage(
         inferMs: Math.round(inferMs),
         encodeMs: Math.round(encodeMs),
       },
-      warnings: [...resolved.warnings, ...p.warnings, ...decoded.warnings, ...encoded.warnings],
+      warnings: [
+        ...resolved.warnings,
+        ...p.warnings,
+        ...decoded.warnings,
+        ...(facePass?.warnings ?? []),
+        ...encoded.warnings,
+      ],
+      ...(facePass ? { faces: facePass.found } : {}),
     },
   };
 }

@@ -12,6 +12,8 @@ export const CREDITS_PER_MEGAPIXEL: Readonly<Record<ModelKind, number>> = {
   fast: 0.5,
   faithful: 1,
   gan: 1,
+  // Never a job's model (the face pass is priced with the job); listed for the catalog.
+  face: 1,
 };
 
 /** Rounded up to the hundredth, never below 0.01: a job is never free unless the rate is 0. */

@@ -192,6 +192,7 @@ export class JobRunner {
       denoise: r.denoise,
       fix_compression: r.fix_compression,
       sharpen: r.sharpen,
+      face: r.face,
       format: r.output.format,
       quality: r.output.quality,
       keepMetadata: r.output.keepMetadata,
@@ -267,6 +268,7 @@ export class JobRunner {
           width: info.output.width,
           height: info.output.height,
           format: info.output.format,
+          ...(info.faces ? { faces: info.faces } : {}),
         },
         warnings,
         timings: {

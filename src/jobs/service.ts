@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Limits } from '../config.js';
 import { probe } from '../engine/decode.js';
 import type { OutputFormat } from '../engine/encode.js';
+import { checkFaceRequest } from '../engine/faces/pass.js';
 import { plan } from '../engine/plan.js';
 import { checkKnobs, knobsWithPreset } from '../engine/post.js';
 import { invalidArgument, PixeliftError } from '../errors.js';
@@ -313,6 +314,7 @@ export class JobService {
     await this.o.ensureModel?.(req.model);
     const resolved = this.o.models.resolve(req.model);
     checkKnobs(req);
+    if (req.face) checkFaceRequest(this.o.models, req.face);
     const knobs = knobsWithPreset(req, resolved.preset);
     const p = plan(
       {
@@ -367,6 +369,7 @@ export class JobService {
       oversize: req.oversize,
       maxOutputSide: req.maxOutputSide,
       ...knobs,
+      ...(req.face ? { face: req.face } : {}),
       output: {
         format,
         quality: req.output?.quality,

@@ -4,6 +4,7 @@
  * PostgreSQL in scale-out) and sent to clients by the API's serializers.
  */
 import type { OutputFormat } from '../engine/encode.js';
+import type { FaceReport } from '../engine/faces/pass.js';
 import type { UpscaleOptions } from '../engine/pipeline.js';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'expired';
@@ -77,6 +78,7 @@ export type UpscaleShape = Pick<
   | 'denoise'
   | 'fix_compression'
   | 'sharpen'
+  | 'face'
 >;
 
 /**
@@ -118,6 +120,8 @@ export interface JobResult {
   readonly width: number;
   readonly height: number;
   readonly format: OutputFormat;
+  /** Faces found (input pixels: box, score, 5 landmarks), when the request asked for faces. */
+  readonly faces?: readonly FaceReport[];
 }
 
 export interface JobTimings {

@@ -7,7 +7,8 @@
  * kilopixels per second measured by `npm run bench:models` (tile 128, 2 cores, AVX-512).
  */
 
-export type ModelKind = 'faithful' | 'gan' | 'fast' | 'classical';
+/** `face`: a face-restoration network (GFPGAN, CodeFormer) the face pass uses, never an upscaler. */
+export type ModelKind = 'faithful' | 'gan' | 'fast' | 'classical' | 'face';
 
 export type ModelSource =
   | {

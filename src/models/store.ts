@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { type Config, DEFAULTS } from '../config.js';
-import { isPixeliftError, PixeliftError } from '../errors.js';
+import { invalidArgument, isPixeliftError, PixeliftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { findAlias, type KnobPreset } from './aliases.js';
 import { BUILTIN_MODELS, DEFAULT_MODEL_PREFERENCE, isClassical, type ModelEntry } from './catalog.js';
@@ -85,6 +85,8 @@ export interface ModelStoreOptions {
   readonly packageRoot?: string;
   /** Largest PyTorch/safetensors file read (PIXELIFT_MAX_MODEL_BYTES); default: no limit. */
   readonly maxModelBytes?: number;
+  /** PIXELIFT_FACE_MODEL: the face model the face pass uses when a request names none. */
+  readonly faceModel?: string;
 }
 
 /** The store a process builds from its configuration (CLI, server, library). */
@@ -99,6 +101,7 @@ export function modelStoreFor(config: Config, log: Logger): ModelStore {
     },
     log,
     maxModelBytes: config.maxModelBytes,
+    ...(config.faceModel === undefined ? {} : { faceModel: config.faceModel }),
   });
 }
 
@@ -118,6 +121,11 @@ export class ModelStore {
   private readonly plans = new Map<string, Promise<SegmentPlan | string>>();
 
   constructor(private readonly options: ModelStoreOptions) {}
+
+  /** PIXELIFT_FACE_MODEL, when set. */
+  get defaultFaceModel(): string | undefined {
+    return this.options.faceModel;
+  }
 
   /** Where user models live and the largest one accepted (for adding and removing them). */
   get userModelSettings(): { modelsDir: string; modelCacheDir: string; maxModelBytes: number } {
@@ -204,6 +212,13 @@ export class ModelStore {
       return { model: this.get(id ?? 'lanczos3'), requested: id ?? 'lanczos3', preset: {}, warnings: [] };
     }
     const direct = list.find((m) => m.id === name.trim().toLowerCase());
+    if (direct?.kind === 'face') {
+      throw invalidArgument(
+        'model',
+        'an upscaling model (a face model restores faces: pass it as face.model)',
+        name,
+      );
+    }
     if (direct) return { model: direct, requested: name, preset: {}, warnings: [] };
     const alias = findAlias(name);
     if (alias) {

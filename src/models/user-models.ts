@@ -42,7 +42,7 @@ const manifestSchema = {
   properties: {
     name: { type: 'string', minLength: 1, maxLength: 200 },
     scale: { type: 'integer', minimum: 1, maximum: 16 },
-    kind: { enum: ['faithful', 'gan', 'fast', 'classical'] },
+    kind: { enum: ['faithful', 'gan', 'fast', 'classical', 'face'] },
     purpose: { type: 'string', maxLength: 1000 },
     license: { type: 'string', maxLength: 200 },
     inputRange: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 },
@@ -123,6 +123,8 @@ export function scanUserModels(
         models.push({
           ...entry(id, manifest, d.scale, { format: 'pytorch', files: { [d.scale]: file } }),
           ...tiling,
+          // A face-restoration architecture (GFPGAN, CodeFormer) serves the face pass, not upscaling.
+          ...(d.params.face === true ? { kind: 'face' as const, tile: 512, context: 0 } : {}),
           purpose: manifest?.purpose ?? `User-supplied ${found.archName}: ${d.variant}.`,
           cost: { [d.scale]: { params: found.stats.params, flops: found.stats.flopsPerInputPixel } },
           architecture: { id: d.arch, name: found.archName, variant: d.variant },

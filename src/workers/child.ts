@@ -64,6 +64,7 @@ function init(settings: WorkerSettings): void {
     log,
     ...(settings.packageRoot === undefined ? {} : { packageRoot: settings.packageRoot }),
     ...(settings.maxModelBytes === undefined ? {} : { maxModelBytes: settings.maxModelBytes }),
+    ...(settings.faceModel === undefined ? {} : { faceModel: settings.faceModel }),
   });
   log.debug({ pid: process.pid, device: settings.device, threads: settings.threads }, 'worker ready');
 }

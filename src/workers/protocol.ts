@@ -35,6 +35,8 @@ export interface WorkerSettings {
   readonly memoryBudget?: number;
   /** PIXELIFT_TILING. */
   readonly tiling?: 'exact' | 'context';
+  /** PIXELIFT_FACE_MODEL. */
+  readonly faceModel?: string;
 }
 
 /** The settings a child gets from a resolved Config; the CLI defaults to `pretty` logs. */
@@ -50,6 +52,7 @@ export function workerSettings(config: Config, logFormat: 'json' | 'pretty' = 'j
     maxModelBytes: config.maxModelBytes,
     memoryBudget: config.memoryBudget,
     tiling: config.tiling,
+    ...(config.faceModel === undefined ? {} : { faceModel: config.faceModel }),
   };
 }
 

@@ -372,3 +372,37 @@ test(
     }
   },
 );
+
+test(
+  'Faces: the toggle and strength go into the request, and the found face is outlined over the comparison',
+  { skip: skipBrowser, timeout: 180_000 },
+  async () => {
+    const { page, done } = await newPage();
+    await page.goto(`${svc.url}/`);
+    await inPage(page, `localStorage.setItem("pixelift.apiKey", ${JSON.stringify(KEY)})`);
+    await page.reload();
+    await page.locator('input[name="model"][value="lanczos3"]').waitFor({ state: 'attached' });
+    // The NASA astronaut (public domain; test/fixtures/faces/README.md): one face at 81,37 57×55.
+    await page.locator('#file').setInputFiles(repoPath('test/fixtures/faces/astronaut-256.png'));
+    await page.locator('label.model', { has: page.locator('input[value="lanczos3"]') }).click();
+    await page.locator('details.knobs summary').click();
+    await page.locator('#face').check();
+    await page.locator('#face_strength').fill('0.6');
+    assert.equal(await page.locator('#face_strength-out').textContent(), '0.6');
+    await page.locator('#estimate', { hasText: '1024 × 1024 px' }).waitFor();
+    await page.getByRole('button', { name: 'Upscale' }).click();
+    await page.locator('#download:not([hidden])').waitFor({ timeout: 120_000 });
+    await page.locator('#faces:not([hidden]) .face').waitFor();
+    assert.equal(await page.locator('#faces .face').count(), 1);
+    // The outline is the reported box in output pixels (×4), drawn in the images' own frame.
+    const style = await inPage<string>(page, 'document.querySelector("#faces .face").getAttribute("style")');
+    const px = (k: string) => Number(new RegExp(`${k}: ([0-9.]+)px`).exec(style)?.[1]);
+    assert.ok(Math.abs(px('left') - 81.2 * 4) < 4 && Math.abs(px('width') - 57.7 * 4) < 4, style);
+    assert.equal(
+      await inPage(page, 'document.getElementById("faces-box").style.transform'),
+      await inPage(page, 'document.getElementById("after").style.transform'),
+    );
+    await shot(page, 'faces-outlined');
+    await done();
+  },
+);

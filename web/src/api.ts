@@ -52,7 +52,15 @@ export interface Job {
   cost: number;
   warnings: string[];
   error: { code: string; message: string } | null;
-  result: { url: string; bytes: number; width: number; height: number; format: string } | null;
+  result: {
+    url: string;
+    bytes: number;
+    width: number;
+    height: number;
+    format: string;
+    /** Faces found (input pixels), when the job asked for faces. */
+    faces?: { box: { x: number; y: number; width: number; height: number }; score: number }[];
+  } | null;
   timings: { run_ms?: number };
   created_at: string;
 }

@@ -127,6 +127,9 @@ export class Compare {
     const t = `translate(${this.x}px, ${this.y}px) scale(${this.z})`;
     this.el.before.style.transform = t;
     this.el.after.style.transform = t;
+    // The found faces' outlines (result.ts) sit in a box of output pixels moved with the images.
+    const faces = document.getElementById('faces-box');
+    if (faces) faces.style.transform = t;
     const devicePixels = this.z * devicePixelRatio;
     this.el.viewer.dataset.pixelated = String(devicePixels >= 2);
     this.el.zoomLevel.value = this.w ? `${Math.round(devicePixels * 100)}%` : '–';

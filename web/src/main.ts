@@ -200,7 +200,7 @@ function update(): void {
   byId('by-scale').hidden = bySize;
   byId('by-size').hidden = !bySize;
   byId('quality-box').hidden = !LOSSY.has(byId<HTMLSelectElement>('format').value);
-  for (const id of ['quality', 'denoise', 'fix_compression', 'sharpen']) {
+  for (const id of ['quality', 'denoise', 'fix_compression', 'sharpen', 'face_strength']) {
     byId<HTMLOutputElement>(`${id}-out`).value = byId<HTMLInputElement>(id).value;
   }
   byId<HTMLButtonElement>('run').disabled = source === null;

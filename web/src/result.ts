@@ -46,6 +46,7 @@ export function setDownload(job: Job | null, name = 'image'): void {
 export function showResult(compare: Compare, job: Job, from: Before | null): void {
   const r = job.result;
   if (!r) return;
+  showFaces(job);
   compare.show(from?.preview ?? null, r.url, r.width, r.height);
   setDownload(job, from?.name);
   byId('stat-before').textContent = [
@@ -61,4 +62,29 @@ export function showResult(compare: Compare, job: Job, from: Before | null): voi
   byId('stat-time').textContent =
     `${run !== undefined ? seconds(run / 1000) : '–'} · ${job.model.used} · ${job.cost} credits`;
   byId('stats').hidden = false;
+}
+
+/** Outline each face the job found, in output pixels (the faces were reported in input pixels). */
+function showFaces(job: Job): void {
+  const layer = byId('faces');
+  const faces = job.result?.faces ?? [];
+  layer.hidden = faces.length === 0;
+  if (faces.length === 0 || !job.result) {
+    layer.replaceChildren();
+    return;
+  }
+  const sx = job.result.width / job.input.width;
+  const sy = job.result.height / job.input.height;
+  const box = h('div', { id: 'faces-box', class: 'faces-box' });
+  box.style.width = `${job.result.width}px`;
+  box.style.height = `${job.result.height}px`;
+  for (const f of faces) {
+    const o = h('div', { class: 'face', title: `face, score ${f.score}` });
+    o.style.left = `${f.box.x * sx}px`;
+    o.style.top = `${f.box.y * sy}px`;
+    o.style.width = `${f.box.width * sx}px`;
+    o.style.height = `${f.box.height * sy}px`;
+    box.append(o);
+  }
+  layer.replaceChildren(box);
 }

@@ -15,6 +15,7 @@ export interface Settings {
   fix_compression?: number;
   sharpen?: number;
   output?: { format?: string; quality?: number; keep_metadata?: boolean };
+  face?: { enabled: true; strength?: number };
 }
 
 export const LOSSY = new Set(['jpeg', 'webp', 'avif']);
@@ -51,6 +52,10 @@ export function readSettings(form: HTMLFormElement): Settings {
   if (LOSSY.has(format)) output.quality = Number(input('quality').value);
   if (input('keep_metadata').checked) output.keep_metadata = true;
   if (Object.keys(output).length > 0) s.output = output;
+  if (input('face').checked) {
+    const strength = Number(input('face_strength').value);
+    s.face = strength === 1 ? { enabled: true } : { enabled: true, strength };
+  }
   return s;
 }
 
@@ -73,4 +78,6 @@ export function writeSettings(form: HTMLFormElement, s: Settings): void {
   select('format').value = s.output?.format ?? 'png';
   input('quality').value = String(s.output?.quality ?? 90);
   input('keep_metadata').checked = s.output?.keep_metadata === true;
+  input('face').checked = s.face?.enabled === true;
+  input('face_strength').value = String(s.face?.strength ?? 1);
 }

@@ -11,6 +11,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FaceOptions } from '../../engine/faces/pass.js';
 import { PixeliftError } from '../../errors.js';
 import { hashSecret, keyIdOf } from '../../jobs/key-secret.js';
 import type { Job, JobEvent } from '../../jobs/types.js';
@@ -230,7 +231,7 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
 function translate(body: UpscaleBody): {
   params: SharedParams;
   model: string;
-  knobs: { denoise?: number; sharpen?: number; fix_compression?: number };
+  knobs: { denoise?: number; sharpen?: number; fix_compression?: number; face?: FaceOptions };
   warnings: string[];
 } {
   const name = PARAMS_OBJECT[body.model];

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OutputFormat } from '../../engine/encode.js';
+import type { FaceOptions } from '../../engine/faces/pass.js';
 import { isPixeliftError, PixeliftError } from '../../errors.js';
 import type { Job } from '../../jobs/types.js';
 import { findAlias } from '../../models/aliases.js';
@@ -137,21 +138,25 @@ export interface TopazParams {
 
 /**
  * Topaz parameters → Pixelift's knobs and warnings. What maps is applied (sharpen, denoise,
- * compression repair); what Pixelift has no model for (face enhancement, subject detection,
+ * compression repair, face enhancement); what Pixelift has no model for (subject detection,
  * generative prompt/creativity/texture) is accepted, recorded as a warning on the job, and
  * never silently dropped. `names` gives the dialect's own spelling of each field for messages.
  */
 export function topazToKnobs(
   p: TopazParams,
   names: Partial<Record<keyof TopazParams, string>> = {},
-): { denoise?: number; sharpen?: number; fix_compression?: number; warnings: string[] } {
+): { denoise?: number; sharpen?: number; fix_compression?: number; face?: FaceOptions; warnings: string[] } {
   const n = (k: keyof TopazParams) => names[k] ?? k;
   const warnings: string[] = [];
-  if (p.faceEnhancement) {
-    warnings.push(
-      `${n('faceEnhancement')} is not available in Pixelift (no face-restoration model is installed); faces are upscaled like the rest of the image, and ${n('faceEnhancementStrength')}/${n('faceEnhancementCreativity')} are ignored.`,
-    );
-  }
+  // Honoured by the face pass (src/engine/faces): strength and creativity map one to one; with
+  // no face model installed the job's own warning says what was done instead.
+  const face: FaceOptions | undefined = p.faceEnhancement
+    ? {
+        enabled: true,
+        ...(p.faceEnhancementStrength !== undefined ? { strength: p.faceEnhancementStrength } : {}),
+        ...(p.faceEnhancementCreativity !== undefined ? { creativity: p.faceEnhancementCreativity } : {}),
+      }
+    : undefined;
   if (p.subjectDetection !== undefined && !['All', 'None'].includes(p.subjectDetection)) {
     warnings.push(
       `${n('subjectDetection')} "${p.subjectDetection}" is not available in Pixelift; the whole image is enhanced.`,
@@ -186,6 +191,7 @@ export function topazToKnobs(
     ...(p.denoise !== undefined ? { denoise: p.denoise } : {}),
     ...(sharpen !== undefined ? { sharpen } : {}),
     ...(p.fixCompression !== undefined ? { fix_compression: p.fixCompression } : {}),
+    ...(face ? { face } : {}),
     warnings,
   };
 }

@@ -7,6 +7,7 @@
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { OutputFormat } from '../../engine/encode.js';
+import type { FaceOptions } from '../../engine/faces/pass.js';
 import type { Fit, OversizePolicy } from '../../engine/plan.js';
 import { PixeliftError } from '../../errors.js';
 import type { SubmitRequest } from '../../jobs/service.js';
@@ -28,6 +29,7 @@ type UpscaleBody = {
   denoise?: number;
   fix_compression?: number;
   sharpen?: number;
+  face?: FaceOptions;
   output?: {
     format?: OutputFormat;
     quality?: number;
@@ -41,7 +43,7 @@ type UpscaleBody = {
 };
 
 const NUMERIC_FIELDS = new Set(['scale', 'width', 'height', 'denoise', 'fix_compression', 'sharpen']);
-const JSON_FIELDS = new Set(['output', 'webhook', 'metadata']);
+const JSON_FIELDS = new Set(['output', 'webhook', 'metadata', 'face']);
 
 // Multipart fields arrive as strings; they are turned into the JSON body's types and checked
 // against the same schema, so both forms of the request obey one set of rules.
@@ -180,6 +182,7 @@ function toSubmit(body: UpscaleBody, deps: ApiDeps): SubmitRequest {
     denoise: body.denoise,
     fix_compression: body.fix_compression,
     sharpen: body.sharpen,
+    ...(body.face ? { face: body.face } : {}),
     output: o && {
       format: o.format,
       quality: o.quality,

@@ -86,11 +86,8 @@ test('apiframe: Topaz upscale is accepted (202, UUID), replayed by Idempotency-K
   const accepted = await json(res);
   assert.match(accepted.jobId, UUID);
   assert.equal(accepted.status, 'QUEUED');
-  // Face enhancement and subject detection are accepted and reported as not honoured.
-  assert.ok(
-    accepted.warnings.some((w: string) => /topazUpscaleParams\.faceEnhancement/.test(w)),
-    accepted.warnings.join('\n'),
-  );
+  // Face enhancement is honoured (the face pass runs); subject detection is reported as not.
+  assert.ok(!accepted.warnings.some((w: string) => /faceEnhancement/.test(w)), accepted.warnings.join('\n'));
   assert.ok(accepted.warnings.some((w: string) => /subjectDetection "Foreground"/.test(w)));
 
   // The same request with the same Idempotency-Key is the same job.

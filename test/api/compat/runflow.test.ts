@@ -65,11 +65,8 @@ test('runflow: the docs example runs, is polled to succeeded, and calls back sig
   assert.match(run.id, /^job_/);
   assert.ok(['queued', 'running'].includes(run.status), run.status);
   assert.equal(run.output, null);
-  // Face enhancement and subject detection are accepted, and the run says they were not honoured.
-  assert.ok(
-    run.warnings.some((w: string) => /face_enhancement/.test(w)),
-    run.warnings.join('\n'),
-  );
+  // Face enhancement is honoured now (no "not available" warning); subject detection is not.
+  assert.ok(!run.warnings.some((w: string) => /face_enhancement/.test(w)), run.warnings.join('\n'));
   assert.ok(run.warnings.some((w: string) => /subject_detection "Foreground"/.test(w)));
   assert.ok(run.warnings.some((w: string) => /autoprompt/.test(w)));
 
@@ -91,6 +88,9 @@ test('runflow: the docs example runs, is polled to succeeded, and calls back sig
   assert.deepEqual(await sizeOf(file), { width: 192, height: 128, format: 'png' });
   assert.equal(done.pixelift.model.requested, 'Standard V2');
   assert.equal(done.pixelift.model.used, 'realesrgan-x4plus');
+  // The face pass ran (face_enhancement: true) and found no face in this photo.
+  const native = await json(await svc.call(`/v1/jobs/${run.id}`, { headers: auth }));
+  assert.deepEqual(native.result.faces, []);
 
   const got = await until(() => hook.got[0], 30_000, 'the callback');
   const body = JSON.parse(got.text);

@@ -115,7 +115,7 @@ test('scenario: the docs example — asset upload, generate with every documente
   assert.deepEqual(await sizeOf(await download(out.url)), { width: 192, height: 128, format: 'png' });
 });
 
-test('scenario: face enhancement and subject detection are accepted and reported as warnings; a broken image ends in failure, refunded', async () => {
+test('scenario: face enhancement is honoured (no warning) and subject detection reported as a warning; a broken image ends in failure, refunded', async () => {
   const broken = await uploadAsset(dataUri(truncated(await testPng(64, 64))));
   const res = await generate({
     image: broken.id,
@@ -126,7 +126,7 @@ test('scenario: face enhancement and subject detection are accepted and reported
   });
   assert.equal(res.status, 200, await res.clone().text());
   const { job: queued } = await json(res);
-  assert.ok(queued.warnings.some((w: string) => /faceEnhancement is not available/.test(w)));
+  assert.ok(!queued.warnings.some((w: string) => /faceEnhancement/.test(w)));
   assert.ok(queued.warnings.some((w: string) => /subjectDetection "Foreground"/.test(w)));
   const { job } = await settle(queued.jobId);
   assert.equal(job.status, 'failure');

@@ -112,3 +112,24 @@ test('unsafe, unknown and oversize files are left out with their error; the othe
     'mystery.safetensors': 'model_arch_unknown',
   });
 });
+
+test('face restorers (fixed-size graphs, CodeFormer with its w input) pass the golden check and reuse their cache', async () => {
+  const first = storeWith({
+    'my-gfpgan.pth': 'gfpgan-v1.4-64.pth',
+    'my-codeformer.pth': 'codeformer-32-fuse16.pth',
+  });
+  for (const id of ['my-gfpgan', 'my-codeformer']) {
+    assert.equal(first.get(id).kind, 'face');
+    assert.deepEqual(first.get(id).scales, [1]);
+    assert.equal((await first.prepare(id, 1)).converted, true, id);
+  }
+  await first.close();
+  const again = testStore({
+    modelsDir: path.join(first.dir, 'models'),
+    modelCacheDir: path.join(first.dir, 'cache'),
+  });
+  // The cached graphs are re-run on their own input size (64², 32²) and match the stored golden.
+  for (const id of ['my-gfpgan', 'my-codeformer'])
+    assert.equal((await again.prepare(id, 1)).converted, false, id);
+  await again.close();
+});

@@ -190,18 +190,16 @@ export const MODEL_ALIASES: readonly ModelAlias[] = [
     provider: 'replicate',
     model: 'realesrgan-x4plus',
     preset: {},
+    // Faces go through the face pass (the dialect asks for it), with the installed face model.
     theirs: 'GFPGAN face restoration (background upscaled with Real-ESRGAN)',
-    warning:
-      'tencentarc/gfpgan restores faces with GFPGAN; Pixelift has no face-restoration model and serves it with realesrgan-x4plus, so faces are upscaled like the rest of the image.',
   },
   {
     name: 'sczhou/codeformer',
     provider: 'replicate',
     model: 'realesrgan-x4plus',
     preset: {},
+    // Faces go through the face pass with codeformer_fidelity as 1 − creativity.
     theirs: 'CodeFormer face restoration (background upscaled with Real-ESRGAN)',
-    warning:
-      'sczhou/codeformer restores faces with CodeFormer; Pixelift has no face-restoration model and serves it with realesrgan-x4plus, so faces are upscaled like the rest of the image and codeformer_fidelity is ignored.',
   },
   // fal apps (endpoint ids)
   {

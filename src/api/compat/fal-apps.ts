@@ -5,6 +5,7 @@
  * carries the warning for the generative ones (clarity-upscaler, ccsr).
  */
 import type { OutputFormat } from '../../engine/encode.js';
+import type { FaceOptions } from '../../engine/faces/pass.js';
 import { formatOf, TOPAZ_MODELS, topazToKnobs } from './common.js';
 
 export interface FalProblem {
@@ -20,7 +21,7 @@ export interface FalApp {
     model: string;
     scale: number;
     format: OutputFormat;
-    knobs?: { denoise?: number; sharpen?: number; fix_compression?: number };
+    knobs?: { denoise?: number; sharpen?: number; fix_compression?: number; face?: FaceOptions };
     warnings: string[];
   };
 }
@@ -111,15 +112,12 @@ const esrgan: FalApp = {
     if (name !== 'RealESRGAN_x4plus') {
       warnings.push(`model ${name} is served with Pixelift's realesrgan-x4plus (RealESRGAN_x4plus).`);
     }
-    if (i.face) {
-      warnings.push(
-        'face: Pixelift has no face-restoration model installed; faces are upscaled like the rest of the image.',
-      );
-    }
     return {
       model: 'fal-ai/esrgan',
       scale: (i.scale as number | undefined) ?? 2,
       format: (i.output_format as OutputFormat | undefined) ?? 'png',
+      // The face pass with the installed face model; with none, the job's warning says what was done.
+      knobs: i.face ? { face: { enabled: true } } : {},
       warnings,
     };
   },

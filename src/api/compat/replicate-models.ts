@@ -10,6 +10,7 @@
  * fields could not be confirmed).
  */
 import type { OutputFormat } from '../../engine/encode.js';
+import type { FaceOptions } from '../../engine/faces/pass.js';
 import { formatOf, TOPAZ_ENHANCE_MODELS, topazToKnobs } from './common.js';
 
 export interface InputProperty {
@@ -27,7 +28,7 @@ export interface TranslatedInput {
   readonly model: string;
   readonly scale: number;
   readonly format: OutputFormat;
-  readonly knobs?: { denoise?: number; sharpen?: number; fix_compression?: number };
+  readonly knobs?: { denoise?: number; sharpen?: number; fix_compression?: number; face?: FaceOptions };
   readonly warnings: string[];
 }
 
@@ -57,8 +58,12 @@ const unit = (def: number, description: string): InputProperty => ({
   description,
 });
 
-const FACES_ABSENT =
-  'Pixelift has no face-restoration model installed; faces are upscaled like the rest of the image.';
+/**
+ * The face pass (src/engine/faces) with the installed face model (PIXELIFT_FACE_MODEL); with none
+ * installed the pass re-upscales each face with the faithful model and the job's warning says so,
+ * as it does for the native API's `face`.
+ */
+const FACE_PASS: FaceOptions = { enabled: true };
 
 export const REPLICATE_MODELS: readonly ReplicateModel[] = [
   {
@@ -88,7 +93,8 @@ export const REPLICATE_MODELS: readonly ReplicateModel[] = [
       model: 'nightmareai/real-esrgan',
       scale: i.scale as number,
       format: 'png',
-      warnings: i.face_enhance ? [`face_enhance: ${FACES_ABSENT}`] : [],
+      knobs: i.face_enhance ? { face: FACE_PASS } : {},
+      warnings: [],
     }),
   },
   {
@@ -200,7 +206,14 @@ export const REPLICATE_MODELS: readonly ReplicateModel[] = [
         scale: { type: 'number', default: 2, description: 'Rescaling factor' },
       },
     },
-    translate: (i) => ({ model: 'tencentarc/gfpgan', scale: i.scale as number, format: 'png', warnings: [] }),
+    // `version` names GFPGAN's weights; Pixelift uses the installed face model whichever is asked.
+    translate: (i) => ({
+      model: 'tencentarc/gfpgan',
+      scale: i.scale as number,
+      format: 'png',
+      knobs: { face: FACE_PASS },
+      warnings: [],
+    }),
   },
   {
     name: 'sczhou/codeformer',
@@ -217,10 +230,13 @@ export const REPLICATE_MODELS: readonly ReplicateModel[] = [
         codeformer_fidelity: unit(0.5, 'Balance the quality (lower number) and fidelity (higher number).'),
       },
     },
+    // CodeFormer's fidelity w is the face pass's 1 − creativity; face_upsample and
+    // background_enhance are what Pixelift does anyway (faces and background are both upscaled).
     translate: (i) => ({
       model: 'sczhou/codeformer',
       scale: i.upscale as number,
       format: 'png',
+      knobs: { face: { ...FACE_PASS, creativity: 1 - (i.codeformer_fidelity as number) } },
       warnings: [],
     }),
   },

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { after, before, type TestContext, test } from 'node:test';
 import { createFalClient, type FalClient, ValidationError } from '@fal-ai/client';
 import { validateWebhook } from 'replicate';
-import { imageHost, receiver, sizeOf, until } from '../../helpers/compat.js';
+import { imageHost, type Json, receiver, sizeOf, until } from '../../helpers/compat.js';
 import {
   dataUri,
   scaleOutEnv,
@@ -126,9 +126,18 @@ export function falClientSuite(backend: TestBackend): void {
   });
 
   test(`fal client (${backend}): fal.run, the synchronous form`, async () => {
-    const r = await fal.run('fal-ai/esrgan', { input: { image_url: dataUri(tiny), scale: 1 } });
+    const r = await fal.run('fal-ai/esrgan', { input: { image_url: dataUri(tiny), scale: 1, face: true } });
     const out = r.data as EsrganOutput;
     assert.deepEqual([out.image.width, out.image.height], [8, 6]);
+    // `face: true` runs the face pass (no "not available" warning): the native job reports the
+    // faces it looked for (none in this tiny picture).
+    const job = (await (
+      await node.call(`/v1/jobs/job_${r.requestId.replace(/-/g, '')}`, {
+        headers: { authorization: `Bearer ${KEY}` },
+      })
+    ).json()) as Json;
+    assert.deepEqual(job.result.faces, []);
+    assert.deepEqual(job.warnings, []);
   });
 
   test(`fal client (${backend}): fal_webhook gets the result, signed the Standard Webhooks way`, async (t: TestContext) => {

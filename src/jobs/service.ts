@@ -213,6 +213,15 @@ export class JobService {
     return job;
   }
 
+  /**
+   * A queued job's place in the queue: how many queued jobs (all keys) are older, 0 when it is
+   * next in line; undefined once it left the queue. Keys take turns, so a job of a key with less
+   * queued may start before older ones: a place, not a promise of order.
+   */
+  queuePosition(job: Job): Promise<number | undefined> {
+    return job.status === 'queued' ? this.o.jobs.queuedAhead(job.id) : Promise.resolve(undefined);
+  }
+
   list(caller: Caller, query: Omit<ListJobsQuery, 'keyId'>) {
     // Open mode (null key) sees every job: there is one user, on loopback.
     return this.o.jobs.list({ ...query, keyId: caller.keyId === null ? undefined : caller.keyId });

@@ -115,6 +115,11 @@ export interface JobStore {
   active(): Promise<{ queued: number; running: number }>;
   /** Running and queued jobs of one key. */
   activeCount(keyId: string | null): Promise<{ queued: number; running: number }>;
+  /**
+   * How many queued jobs (all keys) were created before this one: its place in the queue, 0 when
+   * nothing queued is older (an index range on jobs_status). Undefined when the job is not queued.
+   */
+  queuedAhead(id: string): Promise<number | undefined>;
 }
 
 export interface EventLog {

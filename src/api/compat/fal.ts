@@ -101,7 +101,7 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
         return submit(request, reply, target, deps);
       }
       const job = await jobOf(target.requestId, request.caller, deps);
-      if (target.action === 'status' && method === 'GET') return status(reply, job, target);
+      if (target.action === 'status' && method === 'GET') return status(reply, job, target, deps);
       if (target.action === 'cancel' && method === 'PUT') return cancel(reply, job, request.caller, deps);
       if (target.action === undefined && method === 'GET') return result(reply, job, deps);
       throw refuse(`${method} is not a fal route for ${target.app}/requests/${target.requestId}`, 405);
@@ -165,7 +165,7 @@ async function submit(request: FastifyRequest, reply: FastifyReply, target: Targ
     status: 'IN_QUEUE',
     request_id: uuid,
     ...urls,
-    queue_position: 0,
+    queue_position: (await deps.service.queuePosition(job)) ?? 0,
   });
 }
 
@@ -186,13 +186,15 @@ async function jobOf(requestId: string, caller: Caller, deps: ApiDeps): Promise<
   }
 }
 
-function status(reply: FastifyReply, job: Job, target: Target) {
+async function status(reply: FastifyReply, job: Job, target: Target, deps: ApiDeps) {
   const uuid = uuidOfJobId(job.id)!;
   const urls = urlsOf(String(job.request.dialectData?.app ?? target.app), uuid);
   const withLogs = target.query.get('logs') === '1';
   const logs = withLogs ? logsOf(job) : null;
   if (job.status === 'queued') {
-    return reply.code(202).send({ status: 'IN_QUEUE', request_id: uuid, ...urls, queue_position: 0 });
+    // A job that left the queue since it was read answers 0 here and IN_PROGRESS on the next poll.
+    const queue_position = (await deps.service.queuePosition(job)) ?? 0;
+    return reply.code(202).send({ status: 'IN_QUEUE', request_id: uuid, ...urls, queue_position });
   }
   if (job.status === 'running') {
     return reply.code(202).send({ status: 'IN_PROGRESS', request_id: uuid, ...urls, logs });

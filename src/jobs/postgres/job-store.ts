@@ -293,6 +293,16 @@ export class PostgresJobStore implements JobStore {
     return { queued: of('queued'), running: of('running') };
   }
 
+  async queuedAhead(id: string): Promise<number | undefined> {
+    const { rows } = await this.#pool.query<{ n: number | null }>(
+      `SELECT CASE WHEN j.status = 'queued'
+         THEN (SELECT count(*) FROM jobs q WHERE q.status = 'queued' AND q.seq < j.seq) END AS n
+       FROM jobs j WHERE j.id = $1`,
+      [id],
+    );
+    return rows[0]?.n ?? undefined;
+  }
+
   /** Jobs in one of `statuses`, oldest first: what the queue reconciler compares with BullMQ. */
   async idsWithStatus(
     statuses: readonly JobStatus[],

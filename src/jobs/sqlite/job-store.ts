@@ -239,6 +239,18 @@ export class SqliteJobStore implements JobStore {
     return { queued: of('queued'), running: of('running') };
   }
 
+  async queuedAhead(id: string): Promise<number | undefined> {
+    const n = this.#db
+      .prepare<[string], number | null>(
+        `SELECT CASE WHEN j.status = 'queued'
+           THEN (SELECT count(*) FROM jobs q WHERE q.status = 'queued' AND q.seq < j.seq) END
+         FROM jobs j WHERE j.id = ?`,
+      )
+      .pluck()
+      .get(id);
+    return n ?? undefined;
+  }
+
   #immediate<T>(fn: () => T): T {
     return this.#db.transaction(fn).immediate();
   }

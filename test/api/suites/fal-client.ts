@@ -195,6 +195,48 @@ export function falClientSuite(backend: TestBackend): void {
     );
   });
 
+  test(`fal client (${backend}): two requests queued behind a running one report their places, 0 and 1`, async (t: TestContext) => {
+    // One worker: a large Real-ESRGAN run holds it while the two tiny ones wait.
+    const host = await imageHost(t, { '/big.png': await testPng(256, 256) });
+    const held = await fal.queue.submit('fal-ai/esrgan', {
+      input: { image_url: host.url('/big.png'), scale: 4 },
+    });
+    const ids = [held.request_id];
+    try {
+      await until(
+        async () =>
+          (await fal.queue.status('fal-ai/esrgan', { requestId: held.request_id })).status === 'IN_PROGRESS',
+        60_000,
+        'the large request to start',
+      );
+      const first = await fal.queue.submit('fal-ai/esrgan', { input: { image_url: dataUri(tiny) } });
+      ids.push(first.request_id);
+      const second = await fal.queue.submit('fal-ai/esrgan', { input: { image_url: dataUri(tiny) } });
+      ids.push(second.request_id);
+      assert.deepEqual(
+        [
+          (first as { queue_position?: number }).queue_position,
+          (second as { queue_position?: number }).queue_position,
+        ],
+        [0, 1],
+        'queue_position on submission',
+      );
+      const positions = [];
+      for (const { request_id } of [first, second]) {
+        const s = await fal.queue.status('fal-ai/esrgan', { requestId: request_id });
+        assert.equal(s.status, 'IN_QUEUE', JSON.stringify(s));
+        positions.push((s as { queue_position: number }).queue_position);
+      }
+      assert.deepEqual(positions, [0, 1]);
+      // The first leaves the queue: the second moves up.
+      await fal.queue.cancel('fal-ai/esrgan', { requestId: first.request_id });
+      const moved = await fal.queue.status('fal-ai/esrgan', { requestId: second.request_id });
+      assert.equal((moved as { queue_position: number }).queue_position, 0);
+    } finally {
+      for (const requestId of ids) await fal.queue.cancel('fal-ai/esrgan', { requestId }).catch(() => {});
+    }
+  });
+
   test(`fal client (${backend}): errors in fal's shape (422 detail list, unknown app 404)`, async () => {
     await assert.rejects(
       fal.queue.submit('fal-ai/esrgan', { input: { image_url: dataUri(tiny), scale: 9 } }),

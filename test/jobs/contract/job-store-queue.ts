@@ -53,6 +53,24 @@ export function jobStoreQueueContract(backend: StoreBackend): void {
     assert.ok(isPixeliftError(await rejection(s.jobs.list({ limit: 101 })), 'invalid_argument'));
   });
 
+  test('queuedAhead counts the older queued jobs of every key; a job out of the queue has none', async () => {
+    const s = await backend.fresh();
+    await s.jobs.create(makeJob({ id: 'job_run', keyId: 'key_a' }));
+    await s.jobs.create(makeJob({ id: 'job_gone', keyId: 'key_a' }));
+    await s.jobs.create(makeJob({ id: 'job_a', keyId: 'key_a' }));
+    await s.jobs.create(makeJob({ id: 'job_b', keyId: 'key_b' }));
+    await s.jobs.create(makeJob({ id: 'job_c', keyId: null }));
+    assert.equal((await s.jobs.claim({ maxRunningPerKey: 10, now: at(1) }))?.id, 'job_run');
+    await s.jobs.update('job_gone', { status: 'canceled' });
+    assert.deepEqual(
+      await Promise.all(['job_a', 'job_b', 'job_c'].map((id) => s.jobs.queuedAhead(id))),
+      [0, 1, 2],
+    );
+    assert.equal(await s.jobs.queuedAhead('job_run'), undefined, 'running');
+    assert.equal(await s.jobs.queuedAhead('job_gone'), undefined, 'canceled');
+    assert.equal(await s.jobs.queuedAhead('job_missing'), undefined, 'no such job');
+  });
+
   test('claim takes the oldest queued job first and marks it running with a new attempt', async () => {
     const s = await backend.fresh();
     for (const id of ['job_1', 'job_2', 'job_3']) await s.jobs.create(makeJob({ id, progress: 0.3 }));

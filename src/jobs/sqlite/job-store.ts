@@ -33,6 +33,7 @@ export class SqliteJobStore implements JobStore {
   readonly #byId: Statement<[string], JobRow>;
   readonly #byIdempotency: Statement<[string | null, string], JobRow>;
   readonly #countStatus: Statement<[JobStatus], number>;
+  readonly #queuedAhead: Statement<[string], number | null>;
   readonly #countKeyQueued: Statement<[string | null], number>;
   readonly #insert: Statement<[Record<string, string | number | null>]>;
   readonly #write: Statement<[Record<string, string | number | null>]>;
@@ -49,6 +50,14 @@ export class SqliteJobStore implements JobStore {
       [JobStatus],
       number
     >;
+    // An index range on jobs_status (status, seq): the jobs queued before this one.
+    this.#queuedAhead = db
+      .prepare(
+        `SELECT CASE WHEN j.status = 'queued'
+           THEN (SELECT count(*) FROM jobs q WHERE q.status = 'queued' AND q.seq < j.seq) END
+         FROM jobs j WHERE j.id = ?`,
+      )
+      .pluck() as Statement<[string], number | null>;
     this.#countKeyQueued = db
       .prepare("SELECT count(*) FROM jobs WHERE key_id IS ? AND status = 'queued'")
       .pluck() as Statement<[string | null], number>;
@@ -240,15 +249,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   async queuedAhead(id: string): Promise<number | undefined> {
-    const n = this.#db
-      .prepare<[string], number | null>(
-        `SELECT CASE WHEN j.status = 'queued'
-           THEN (SELECT count(*) FROM jobs q WHERE q.status = 'queued' AND q.seq < j.seq) END
-         FROM jobs j WHERE j.id = ?`,
-      )
-      .pluck()
-      .get(id);
-    return n ?? undefined;
+    return this.#queuedAhead.get(id) ?? undefined;
   }
 
   #immediate<T>(fn: () => T): T {

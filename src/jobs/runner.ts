@@ -156,7 +156,13 @@ export class JobRunner {
     while (!this.stopping && this.running.size < this.o.concurrency) {
       const job = await this.o.jobs.claim({ maxRunningPerKey: this.o.maxRunningPerKey, now: new Date() });
       if (!job) return;
-      void this.run(job).finally(() => this.kick());
+      // A run that cannot even record its outcome (the store went away mid-shutdown) is logged;
+      // the job stays running in the store, which hands it back on the next start (recoverRunning).
+      void this.run(job)
+        .catch((err: unknown) =>
+          this.o.log.error({ err, jobId: job.id }, 'could not record the outcome of a job'),
+        )
+        .finally(() => this.kick());
     }
   }
 

@@ -9,10 +9,11 @@
  * client talks to the node without the worker.
  */
 import assert from 'node:assert/strict';
-import { after, before, type TestContext, test } from 'node:test';
+import { before, type TestContext, test } from 'node:test';
 import { createFalClient, type FalClient, ValidationError } from '@fal-ai/client';
 import { validateWebhook } from 'replicate';
 import { imageHost, type Json, receiver, sizeOf, until } from '../../helpers/compat.js';
+import { cleanupAfter } from '../../helpers/scale-out.js';
 import {
   dataUri,
   scaleOutEnv,
@@ -59,13 +60,15 @@ export function falClientSuite(backend: TestBackend): void {
     };
     workerNode = await startTestService(env, backend);
     node = backend === 'scale-out' ? await startTestService(env, 'embedded') : workerNode;
+    // Closed before the helper drops the test's schema and keys (a root after() would run after
+    // that drop, and a job still finishing, like a canceled one, would write to a dropped schema).
+    cleanupAfter(async () => {
+      await Promise.all([...new Set([node, workerNode])].map((svc) => svc.close(1000)));
+    });
     fal = createFalClient({
       credentials: KEY,
       proxyUrl: { url: `${node.url}/compat/fal/proxy`, when: 'always' } as never,
     });
-  });
-  after(async () => {
-    await Promise.all([...new Set([node, workerNode])].map((s) => s?.close(1000)));
   });
 
   test(`fal client (${backend}): subscribe to fal-ai/esrgan from a URL, with queue updates and logs`, async (t: TestContext) => {

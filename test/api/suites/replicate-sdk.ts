@@ -9,9 +9,10 @@
  * client talks to the node without the worker.
  */
 import assert from 'node:assert/strict';
-import { after, before, type TestContext, test } from 'node:test';
+import { before, type TestContext, test } from 'node:test';
 import Replicate, { validateWebhook } from 'replicate';
 import { imageHost, receiver, sizeOf, until } from '../../helpers/compat.js';
+import { cleanupAfter } from '../../helpers/scale-out.js';
 import {
   dataUri,
   scaleOutEnv,
@@ -55,10 +56,12 @@ export function replicateSdkSuite(backend: TestBackend): void {
     };
     workerNode = await startTestService(env, backend);
     node = backend === 'scale-out' ? await startTestService(env, 'embedded') : workerNode;
+    // Closed before the helper drops the test's schema and keys (a root after() would run after
+    // that drop, and a job still finishing, like a canceled one, would write to a dropped schema).
+    cleanupAfter(async () => {
+      await Promise.all([...new Set([node, workerNode])].map((svc) => svc.close(1000)));
+    });
     client = new Replicate({ auth: KEY, baseUrl: `${node.url}/compat/replicate/v1` });
-  });
-  after(async () => {
-    await Promise.all([...new Set([node, workerNode])].map((s) => s?.close(1000)));
   });
 
   test(`replicate client (${backend}): run in block mode from a URL; the output is the upscaled file`, async (t: TestContext) => {

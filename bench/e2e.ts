@@ -195,7 +195,7 @@ function child<T>(job: object): T {
 }
 
 function passThrough(): string[] {
-  return ['rounds', 'budget', 'cache']
+  return ['rounds', 'budget', 'cache', 'tiling']
     .filter((k) => args[k as keyof typeof args] !== undefined)
     .map((k) => `--${k}=${args[k as keyof typeof args]}`);
 }

@@ -150,7 +150,7 @@ export class TorchGraph {
     this.stats.inputChannels = d.inputChannels;
     this.stats.outputChannels = d.outputChannels;
     this.stats.flopsPerInputPixel = Math.round(this.stats.flopsPerInputPixel);
-    return { onnx: this.g.toBytes({ producer: `pixelift-pytorch-${d.arch}` }), stats: this.stats };
+    return graphResult(this.g, d, this.stats);
   }
 
   /** The graph input `input` [1, C, H, W]. */
@@ -180,4 +180,25 @@ export function shapeOf(sd: StateDict, key: string): readonly number[] | undefin
 export function shuffleScale(channels: number, outChannels: number): number | undefined {
   const r = Math.round(Math.sqrt(channels / outChannels));
   return r >= 1 && r * r * outChannels === channels ? r : undefined;
+}
+
+/**
+ * What every architecture's build returns: the graph's bytes (tagged with the architecture and
+ * variant) and its statistics, the shape fields taken from the detection.
+ */
+export function graphResult(
+  g: GraphBuilder,
+  d: ArchDetection,
+  counter: { readonly params: number; readonly flopsPerInputPixel: number },
+): ImportResult {
+  return {
+    onnx: g.toBytes({ producer: 'pixelift-pytorch', metadata: { arch: d.arch, variant: d.variant } }),
+    stats: {
+      params: counter.params,
+      flopsPerInputPixel: counter.flopsPerInputPixel,
+      scale: d.scale,
+      inputChannels: d.inputChannels,
+      outputChannels: d.outputChannels,
+    },
+  };
 }

@@ -19,6 +19,7 @@
  */
 import { float, GraphBuilder } from '../../onnx/builder.js';
 import { concat, gelu, gemm, layerNorm, type ParamCounter, reshape, transpose } from '../../onnx/ops.js';
+import { graphResult } from '../torch-graph.js';
 import type { ArchDetection, Architecture, StateDict, TorchTensor } from '../types.js';
 import { exactSqrt, need, sequenceLength, shapeOf } from './keys.js';
 import { vqganOps } from './vqgan.js';
@@ -366,16 +367,7 @@ function build(sd: StateDict, det: ArchDetection) {
 
   const clamped = vq.denormaliseOutput(x);
   g.output(clamped, 'output', [1, 3, size, size]);
-  return {
-    onnx: g.toBytes({ producer: 'pixelift-pytorch', metadata: { arch: 'codeformer', variant: det.variant } }),
-    stats: {
-      params: counter.params,
-      flopsPerInputPixel: counter.flopsPerInputPixel,
-      scale: 1,
-      inputChannels: 3,
-      outputChannels: 3,
-    },
-  };
+  return graphResult(g, det, counter);
 }
 
 export const codeformer: Architecture = { id: 'codeformer', name: 'CodeFormer', detect, build };

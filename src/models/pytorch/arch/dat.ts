@@ -32,6 +32,7 @@ import {
   transpose,
   type WeightTensor,
 } from '../../onnx/ops.js';
+import { graphResult } from '../torch-graph.js';
 import type { ArchDetection, Architecture, StateDict } from '../types.js';
 import { exactSqrt, need, sequenceLength, shapeOf } from './keys.js';
 import {
@@ -579,16 +580,7 @@ function build(sd: StateDict, det: ArchDetection) {
   }
   if (mean) out = g.node('Add', [out, mean], {}, 'add_mean');
   g.output(out, 'output', [1, channels, 'out_height', 'out_width']);
-  return {
-    onnx: g.toBytes({ producer: 'pixelift-pytorch', metadata: { arch: 'dat', variant: det.variant } }),
-    stats: {
-      params: counter.params,
-      flopsPerInputPixel: counter.flopsPerInputPixel,
-      scale: s,
-      inputChannels: channels,
-      outputChannels: channels,
-    },
-  };
+  return graphResult(g, det, counter);
 }
 
 export const dat: Architecture = { id: 'dat', name: 'DAT (Dual Aggregation Transformer)', detect, build };

@@ -24,6 +24,7 @@
 import { PixeliftError } from '../../../errors.js';
 import { float, GraphBuilder } from '../../onnx/builder.js';
 import { concat, conv2d, gemm, type ParamCounter, slice } from '../../onnx/ops.js';
+import { graphResult } from '../torch-graph.js';
 import type { ArchDetection, Architecture, StateDict, TorchTensor } from '../types.js';
 import { need, sequenceLength, shapeOf } from './keys.js';
 
@@ -286,16 +287,7 @@ function build(sd: StateDict, det: ArchDetection) {
   );
   const clamped = g.node('Clip', [image, g.scalar('out_min', 0), g.scalar('out_max', 1)], {}, 'out_clamped');
   g.output(clamped, 'output', [1, 3, size, size]);
-  return {
-    onnx: g.toBytes({ producer: 'pixelift-pytorch', metadata: { arch: 'gfpgan', variant: det.variant } }),
-    stats: {
-      params: counter.params,
-      flopsPerInputPixel: counter.flopsPerInputPixel,
-      scale: 1,
-      inputChannels: 3,
-      outputChannels: 3,
-    },
-  };
+  return graphResult(g, det, counter);
 }
 
 export const gfpgan: Architecture = { id: 'gfpgan', name: 'GFPGAN (v1 clean)', detect, build };

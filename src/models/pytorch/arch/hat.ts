@@ -23,6 +23,7 @@ import {
   slice,
   transpose,
 } from '../../onnx/ops.js';
+import { graphResult } from '../torch-graph.js';
 import type { ArchDetection, Architecture, StateDict } from '../types.js';
 import { exactSqrt, need, sequenceLength, shapeOf } from './keys.js';
 import {
@@ -312,16 +313,7 @@ function build(sd: StateDict, det: ArchDetection) {
   let y = leakyRelu(g, conv(feat, 'conv_before_upsample.0'), 0.01, 'before_upsample');
   y = pixelshuffleUpsample(g, sd, y, 'upsample', s, counter);
   denormaliseOutput(g, conv(y, 'conv_last', s * s), grid, mean, 1, s, det.outputChannels);
-  return {
-    onnx: g.toBytes({ producer: 'pixelift-pytorch', metadata: { arch: 'hat', variant: det.variant } }),
-    stats: {
-      params: counter.params,
-      flopsPerInputPixel: counter.flopsPerInputPixel,
-      scale: s,
-      inputChannels: det.inputChannels,
-      outputChannels: det.outputChannels,
-    },
-  };
+  return graphResult(g, det, counter);
 }
 
 export const hat: Architecture = { id: 'hat', name: 'HAT (Hybrid Attention Transformer)', detect, build };

@@ -21,6 +21,7 @@ import {
   transpose,
   type WeightTensor,
 } from '../../onnx/ops.js';
+import { graphResult } from '../torch-graph.js';
 import type { ArchDetection, Architecture, StateDict } from '../types.js';
 import { need, sequenceLength, shapeOf } from './keys.js';
 import { windowOfTable } from './swinir.js';
@@ -321,16 +322,7 @@ function build(sd: StateDict, det: ArchDetection) {
     'up_shuffle',
   );
   g.output(cropToInput(g, upsampled, grid, s), 'output', [1, 3, 'out_height', 'out_width']);
-  return {
-    onnx: g.toBytes({ producer: 'pixelift-pytorch', metadata: { arch: 'omnisr', variant: det.variant } }),
-    stats: {
-      params: counter.params,
-      flopsPerInputPixel: counter.flopsPerInputPixel,
-      scale: s,
-      inputChannels: 3,
-      outputChannels: 3,
-    },
-  };
+  return graphResult(g, det, counter);
 }
 
 export const omnisr: Architecture = { id: 'omnisr', name: 'OmniSR', detect, build };

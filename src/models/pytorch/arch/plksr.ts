@@ -23,6 +23,7 @@ import {
   shapeVector,
   slice,
 } from '../../onnx/ops.js';
+import { graphResult } from '../torch-graph.js';
 import type { ArchDetection, Architecture, StateDict } from '../types.js';
 import { exactSqrt, need, shapeOf } from './keys.js';
 
@@ -194,16 +195,7 @@ function build(sd: StateDict, det: ArchDetection) {
   const sum = g.node('Add', [feats, repeated], {}, 'skip');
   const out = p.dysample ? dySample(g, sd, sum, s, counter) : pixelShuffle(g, sum, s, 'to_img');
   g.output(out, 'output', [1, 3, 'out_height', 'out_width']);
-  return {
-    onnx: g.toBytes({ producer: 'pixelift-pytorch', metadata: { arch: det.arch, variant: det.variant } }),
-    stats: {
-      params: counter.params,
-      flopsPerInputPixel: counter.flopsPerInputPixel,
-      scale: s,
-      inputChannels: 3,
-      outputChannels: 3,
-    },
-  };
+  return graphResult(g, det, counter);
 }
 
 /**

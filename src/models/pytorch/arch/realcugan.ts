@@ -18,6 +18,7 @@ import {
   shapeOf as shapeOfValue,
   upsampleNearest,
 } from '../../onnx/ops.js';
+import { graphResult } from '../torch-graph.js';
 import type { ArchDetection, Architecture, StateDict } from '../types.js';
 import { need, shapeOf } from './keys.js';
 import { cropToInput, reflectPad } from './windows.js';
@@ -193,16 +194,7 @@ function build(sd: StateDict, det: ArchDetection) {
     );
   }
   g.output(out, 'output', [1, 3, 'out_height', 'out_width']);
-  return {
-    onnx: g.toBytes({ producer: 'pixelift-pytorch', metadata: { arch: 'realcugan', variant: det.variant } }),
-    stats: {
-      params: counter.params,
-      flopsPerInputPixel: counter.flopsPerInputPixel,
-      scale: s,
-      inputChannels: 3,
-      outputChannels: 3,
-    },
-  };
+  return graphResult(g, det, counter);
 }
 
 export const realcugan: Architecture = { id: 'realcugan', name: 'Real-CUGAN', detect, build };

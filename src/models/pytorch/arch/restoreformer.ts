@@ -17,6 +17,7 @@
  */
 import { GraphBuilder } from '../../onnx/builder.js';
 import { type ParamCounter, reshape, transpose } from '../../onnx/ops.js';
+import { graphResult } from '../torch-graph.js';
 import type { ArchDetection, Architecture, StateDict } from '../types.js';
 import { need, sequenceLength, shapeOf } from './keys.js';
 import { vqganOps } from './vqgan.js';
@@ -193,19 +194,7 @@ function build(sd: StateDict, det: ArchDetection) {
   if (side !== size || latent * 2 ** (levels - 1) !== size)
     throw new RangeError('restoreformer: inconsistent sides');
   g.output(vq.denormaliseOutput(h), 'output', [1, 3, size, size]);
-  return {
-    onnx: g.toBytes({
-      producer: 'pixelift-pytorch',
-      metadata: { arch: 'restoreformer', variant: det.variant },
-    }),
-    stats: {
-      params: counter.params,
-      flopsPerInputPixel: counter.flopsPerInputPixel,
-      scale: 1,
-      inputChannels: 3,
-      outputChannels: 3,
-    },
-  };
+  return graphResult(g, det, counter);
 }
 
 export const restoreformer: Architecture = {

@@ -11,6 +11,7 @@
  */
 import { GraphBuilder } from '../../onnx/builder.js';
 import { conv2d, leakyRelu, type ParamCounter, pixelShuffle, upsampleNearest } from '../../onnx/ops.js';
+import { graphResult } from '../torch-graph.js';
 import type { ArchDetection, Architecture, StateDict } from '../types.js';
 import { exactSqrt, need, sequenceLength, shapeOf } from './keys.js';
 import {
@@ -296,16 +297,7 @@ function build(sd: StateDict, det: ArchDetection) {
     out = g.node('Add', [x, conv(feat, 'conv_last')], {}, 'restored');
   }
   denormaliseOutput(g, out, grid, mean, imgRange, s, det.outputChannels);
-  return {
-    onnx: g.toBytes({ producer: 'pixelift-pytorch', metadata: { arch: 'swinir', variant: det.variant } }),
-    stats: {
-      params: counter.params,
-      flopsPerInputPixel: counter.flopsPerInputPixel,
-      scale: s,
-      inputChannels: det.inputChannels,
-      outputChannels: det.outputChannels,
-    },
-  };
+  return graphResult(g, det, counter);
 }
 
 export const swinir: Architecture = { id: 'swinir', name: 'SwinIR', detect, build };

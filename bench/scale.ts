@@ -24,8 +24,8 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { pino } from 'pino';
 import sharp from 'sharp';
-import { type RunningService, startService } from '../src/api/boot.js';
-import { type RunningWorker, startWorkerNode } from '../src/api/worker-node.js';
+import { type RunningService, startService } from '../src/server/boot.js';
+import { type RunningWorker, startWorkerNode } from '../src/server/worker-node.js';
 import { loadConfig } from '../src/config.js';
 import { type Cell, fmt, formatTable } from './lib/table.js';
 

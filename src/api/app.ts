@@ -1,7 +1,7 @@
 /**
  * The Fastify app factory (inject-testable, no port): plugins, auth, rate limits, one error
  * envelope, request ids, metrics, OpenAPI generated from the route schemas, and the native
- * /v1 routes. boot.ts builds the dependencies and listens.
+ * /v1 routes. server/boot.ts builds the dependencies and listens.
  */
 import { randomBytes } from 'node:crypto';
 import multipart from '@fastify/multipart';

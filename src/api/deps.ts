@@ -1,4 +1,4 @@
-/** What the HTTP layer needs from the rest of the service; built by boot.ts, faked by nothing. */
+/** What the HTTP layer needs from the rest of the service; built by server/boot.ts, faked by nothing. */
 import type {} from '@fastify/multipart';
 import type {} from '@fastify/swagger';
 import type { FastifyBaseLogger } from 'fastify';

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { startService } from '../api/boot.js';
+import { startService } from '../server/boot.js';
 import { config as loadConfig } from '../config.js';
 import { closeOnSignals } from './signals.js';
 

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { startWorkerNode } from '../api/worker-node.js';
+import { startWorkerNode } from '../server/worker-node.js';
 import { config as loadConfig } from '../config.js';
 import { closeOnSignals } from './signals.js';
 

@@ -21,6 +21,7 @@ import { jobCost, runSeconds } from './cost.js';
 import type { JobEvents } from './events.js';
 import { checkInputFormat } from './input-format.js';
 import { checkMetadata } from './metadata.js';
+import type { QueuePort } from './queue.js';
 import type { JobStore, ListJobsQuery, UploadStore } from './store.js';
 import {
   isTerminal,
@@ -103,14 +104,9 @@ export interface JobServiceOptions {
   readonly charge: boolean;
   /** Refuses a webhook or upload URL that can never be delivered to (scheme, forbidden host). */
   readonly checkCallbackUrl: (url: string, param: string) => void;
-  /**
-   * Hands a stored, queued job to the queue: wakes the embedded runner, or adds it to BullMQ.
-   * The job is already durable; if this fails the reconciler enqueues it later.
-   */
-  readonly enqueue: (job: Job) => void | Promise<void>;
-  /** Stops the job wherever it runs: this process's runner, or (scale-out) the worker that has it. */
-  readonly stopRunning: (jobId: string) => void | Promise<void>;
-  /** Logs what enqueue and stopRunning could not do (the request itself has succeeded). */
+  /** Where stored jobs go to run, and where cancels go to stop them (jobs/queue.ts). */
+  readonly queue: QueuePort;
+  /** Logs what the queue could not do (the request itself has succeeded). */
   readonly log?: Logger;
 }
 
@@ -191,7 +187,7 @@ export class JobService {
     }
     await this.o.events.emit(created.job, 'queued');
     try {
-      await this.o.enqueue(created.job);
+      await this.o.queue.enqueue(created.job);
     } catch (err) {
       // Accepted all the same: the job is in the store, and the reconciler re-enqueues it.
       this.o.log?.warn({ err, jobId: created.job.id }, 'enqueue failed; the reconciler will retry');
@@ -244,7 +240,7 @@ export class JobService {
     );
     if (!canceled) return this.cancel(id, caller); // it moved on meanwhile: answer from its new state
     try {
-      await this.o.stopRunning(id);
+      await this.o.queue.stop(id);
     } catch (err) {
       // The fence still holds: a run that ends now finds the job canceled and discards its result.
       this.o.log?.warn({ err, jobId: id }, 'could not tell the worker to stop the canceled job');

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { startWorkerNode } from '../../../src/api/worker-node.js';
+import { startWorkerNode } from '../../../src/server/worker-node.js';
 import { JobQueue } from '../../../src/jobs/bullmq/queue.js';
 import { connectRedis } from '../../../src/jobs/bullmq/redis.js';
 import { deleteKeys } from '../../helpers/scale-out.js';

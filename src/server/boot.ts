@@ -8,15 +8,23 @@
  */
 import net from 'node:net';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { buildApp } from '../api/app.js';
+import type { WebhookContext } from '../api/compat/dialect.js';
+import { compatWebhooks } from '../api/compat/index.js';
+import { Metrics } from '../api/metrics.js';
+import { type Presenter, presentEvent } from '../api/present.js';
+import { RedisRateStore } from '../api/rate-limit.js';
 import type { Config } from '../config.js';
 import { checkCallbackUrl } from '../delivery/callback-url.js';
 import { fetchUrl } from '../delivery/fetch-url.js';
 import { parseImageField } from '../delivery/image-input.js';
-import { safeRequest } from '../delivery/safe-request.js';
+import { resultUploader } from '../delivery/result-upload.js';
 import { WebhookDispatcher, webhookEnvelope } from '../delivery/webhooks.js';
-import { isPixeliftError, PixeliftError } from '../errors.js';
+import { PixeliftError } from '../errors.js';
+import { bullmqQueue } from '../jobs/bullmq/queue-port.js';
 import { JobEvents } from '../jobs/events.js';
 import { PostgresModelRegistry } from '../jobs/postgres/model-registry.js';
+import { localQueue } from '../jobs/queue.js';
 import { JobRunner } from '../jobs/runner.js';
 import { JobService } from '../jobs/service.js';
 import type { JobStore } from '../jobs/store.js';
@@ -30,13 +38,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { signFileUrl, verifyFileSignature } from '../storage/signed-url.js';
 import { WorkerPool } from '../workers/pool.js';
 import { workerSettings } from '../workers/protocol.js';
-import { buildApp } from './app.js';
 import { type Backends, openBackends } from './backends.js';
-import type { WebhookContext } from './compat/dialect.js';
-import { compatWebhooks } from './compat/index.js';
-import { Metrics } from './metrics.js';
-import { type Presenter, presentEvent } from './present.js';
-import { RedisRateStore } from './rate-limit.js';
 
 /** Uploads are kept this long, s. */
 const UPLOAD_TTL_SECONDS = 24 * 3600;
@@ -121,15 +123,9 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     allowSvg: svc.allowSvg,
     charge: true,
     checkCallbackUrl: (url, param) => checkCallbackUrl(url, param, allowPrivate),
-    enqueue: async (job) => {
-      if (!scaleOut) return local!.runner.kick();
-      // Its place among its key's active jobs is its BullMQ priority: keys interleave (queue.ts).
-      // Running ones count: a key with one job running and one waiting puts the waiting one
-      // behind another key's first.
-      const active = await stores.jobs.activeCount(job.keyId);
-      await scaleOut.queue.enqueue(job.id, active.queued + active.running);
-    },
-    stopRunning: (id) => (scaleOut ? scaleOut.fanout.publishCancel(id) : local!.runner.cancel(id)),
+    queue: scaleOut
+      ? bullmqQueue({ queue: scaleOut.queue, fanout: scaleOut.fanout, jobs: stores.jobs })
+      : localQueue(local!.runner),
     log: logger,
   });
   const sweeper = new Sweeper({
@@ -290,29 +286,6 @@ export function setWebhookFormatters(events: JobEvents, ctx: WebhookContext): vo
   }));
 }
 
-/** PUTs a result to a job's output.uploadUrl under the SSRF rules. */
-export function resultUploader(allowPrivate: boolean) {
-  return async (url: string, data: Buffer, contentType: string): Promise<void> => {
-    const res = await safeRequest(url, {
-      method: 'PUT',
-      headers: { 'content-type': contentType },
-      body: data,
-      allowPrivate,
-    }).catch((err: unknown) => {
-      // A refused address stays url_forbidden/url_invalid (the request is wrong); transport failures are upload_failed.
-      if (isPixeliftError(err, 'url_forbidden') || isPixeliftError(err, 'url_invalid')) throw err;
-      throw new PixeliftError('upload_failed', { url, reason: (err as Error).message }, { cause: err });
-    });
-    if (res.status < 200 || res.status > 299) {
-      throw new PixeliftError('upload_failed', { url, reason: `the server answered HTTP ${res.status}` });
-    }
-  };
-}
-
-/**
- * A worker pool on this machine and the runner that feeds it: claiming from SQLite in the
- * embedded service, handed jobs by the BullMQ queue in `pixelift worker`.
- */
 /** Scale-out: the registry and blob store user models travel through; embedded: none. */
 export function userModelSync(config: Config, backends: Backends, logger: Logger): UserModelSync | undefined {
   if (backends.mode !== 'scale-out') return undefined;
@@ -324,6 +297,10 @@ export function userModelSync(config: Config, backends: Backends, logger: Logger
   });
 }
 
+/**
+ * A worker pool on this machine and the runner that feeds it: claiming from SQLite in the
+ * embedded service, handed jobs by the BullMQ queue in `pixelift worker`.
+ */
 export function poolAndRunner(
   config: Config,
   backends: { readonly stores: { readonly jobs: JobStore }; readonly blobs: BlobStore },

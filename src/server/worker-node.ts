@@ -1,8 +1,8 @@
 /**
  * `pixelift worker` in one function (DESIGN §5, scale-out): a process with a worker pool that
  * takes jobs from BullMQ, runs them, stores results in S3 and records them in PostgreSQL. Any
- * number of these run on any number of machines; it serves no HTTP. It lives beside boot.ts
- * because the webhook bodies its events queue are the dialects' (api/present.ts).
+ * number of these run on any number of machines; it serves no HTTP. Like boot.ts it is
+ * assembly: server/ is the composition root, the one room that wires the others together.
  *
  * Besides running jobs it heartbeats (a Redis key per worker, and BullMQ's job locks), listens
  * for cancellations, and reconciles the queue with PostgreSQL (jobs Redis lost are re-enqueued).

@@ -20,8 +20,8 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { pino } from 'pino';
 import sharp from 'sharp';
-import { type RunningService, startService } from '../src/server/boot.js';
 import { loadConfig } from '../src/config.js';
+import { type RunningService, startService } from '../src/server/boot.js';
 import { syntheticImage } from './lib/synthetic-image.js';
 import { type Cell, fmt, formatTable } from './lib/table.js';
 

@@ -24,9 +24,9 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { pino } from 'pino';
 import sharp from 'sharp';
+import { loadConfig } from '../src/config.js';
 import { type RunningService, startService } from '../src/server/boot.js';
 import { type RunningWorker, startWorkerNode } from '../src/server/worker-node.js';
-import { loadConfig } from '../src/config.js';
 import { type Cell, fmt, formatTable } from './lib/table.js';
 
 const MODEL_CACHE = path.join(os.tmpdir(), 'pixelift-bench-model-cache');

@@ -5,8 +5,8 @@
  */
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { startService } from '../server/boot.js';
 import { config as loadConfig } from '../config.js';
+import { startService } from '../server/boot.js';
 import { closeOnSignals } from './signals.js';
 
 export function registerServe(program: Command): void {

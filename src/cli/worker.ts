@@ -5,8 +5,8 @@
  */
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { startWorkerNode } from '../server/worker-node.js';
 import { config as loadConfig } from '../config.js';
+import { startWorkerNode } from '../server/worker-node.js';
 import { closeOnSignals } from './signals.js';
 
 export function registerWorker(program: Command): void {

@@ -2,7 +2,8 @@
  * Everything that happens to a job becomes one event: appended to the event log (so that SSE
  * clients can resume with Last-Event-ID), published on the in-process bus (live SSE streams,
  * `Prefer: wait`; in scale-out through Redis to every node's bus), and, when the job's webhook subscribed to it, queued in the webhook outbox.
- * What a webhook body looks like is the dialect's business: each registers a formatter.
+ * What a webhook body looks like is the dialect's business: each gives a formatter (api/webhooks),
+ * all of them handed over at construction, so that none is found missing only when an event fires.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
@@ -39,7 +40,6 @@ export interface EventFanout {
 export class JobEvents {
   /** Live events of every job; subscribers filter. */
   readonly bus = new EventEmitter<JobBusEvents>();
-  private readonly formatters = new Map<string, WebhookFormatter>();
 
   constructor(
     private readonly deps: {
@@ -49,16 +49,13 @@ export class JobEvents {
       readonly kickWebhooks: () => void;
       readonly logger: Logger;
       readonly fanout?: EventFanout;
+      /** Dialect name (`native`, `runflow`, …) → the formatter of its jobs' webhook bodies. */
+      readonly formatters: Readonly<Record<string, WebhookFormatter>>;
     },
   ) {
     // One listener per open SSE stream and per waiting request.
     this.bus.setMaxListeners(0);
     deps.fanout?.onEvent((e) => this.bus.emit('event', e));
-  }
-
-  /** The formatter for jobs created by `dialect` (`native`, `runflow`, …). */
-  setFormatter(dialect: string, formatter: WebhookFormatter): void {
-    this.formatters.set(dialect, formatter);
   }
 
   async emit(job: Job, type: JobEventType, data?: Record<string, unknown>): Promise<JobEvent> {
@@ -78,7 +75,19 @@ export class JobEvents {
     }
     const hook = job.request.webhook;
     if (hook && (hook.events.includes(type) || job.request.dialect !== 'native')) {
-      const message = await this.formatters.get(job.request.dialect)?.(job, event);
+      const formatter = Object.hasOwn(this.deps.formatters, job.request.dialect)
+        ? this.deps.formatters[job.request.dialect]
+        : undefined;
+      // Boot checks every mounted dialect has one; a job of a dialect this build does not know
+      // (a row written by another version) is told, not skipped in silence.
+      if (!formatter) {
+        this.deps.logger.error(
+          { jobId: job.id, dialect: job.request.dialect, event: type },
+          'events: no webhook formatter for this dialect; no webhook sent',
+        );
+        return event;
+      }
+      const message = await formatter(job, event);
       if (message) {
         await this.deps.outbox.enqueue({ ...message, jobId: job.id, eventType: type, now: new Date() });
         this.deps.kickWebhooks();

@@ -9,35 +9,26 @@
 import net from 'node:net';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildApp } from '../api/app.js';
-import type { WebhookContext } from '../api/compat/dialect.js';
-import { compatWebhooks } from '../api/compat/index.js';
+import { DIALECTS } from '../api/compat/index.js';
 import { Metrics } from '../api/metrics.js';
-import { type Presenter, presentEvent } from '../api/present.js';
 import { RedisRateStore } from '../api/rate-limit.js';
+import { dialectWebhooks, type WebhookContext } from '../api/webhooks/index.js';
 import type { Config } from '../config.js';
 import { checkCallbackUrl } from '../delivery/callback-url.js';
 import { fetchUrl } from '../delivery/fetch-url.js';
 import { parseImageField } from '../delivery/image-input.js';
-import { resultUploader } from '../delivery/result-upload.js';
-import { WebhookDispatcher, webhookEnvelope } from '../delivery/webhooks.js';
+import { WebhookDispatcher } from '../delivery/webhooks.js';
 import { PixeliftError } from '../errors.js';
 import { bullmqQueue } from '../jobs/bullmq/queue-port.js';
 import { JobEvents } from '../jobs/events.js';
-import { PostgresModelRegistry } from '../jobs/postgres/model-registry.js';
 import { localQueue } from '../jobs/queue.js';
-import { JobRunner } from '../jobs/runner.js';
 import { JobService } from '../jobs/service.js';
-import type { JobStore } from '../jobs/store.js';
 import { Sweeper } from '../jobs/sweeper.js';
-import type { Job } from '../jobs/types.js';
 import type { Logger } from '../log.js';
 import { withFields } from '../log.js';
 import { modelStoreFor } from '../models/store.js';
-import { UserModelSync } from '../models/user-model-sync.js';
-import type { BlobStore } from '../storage/blob-store.js';
-import { signFileUrl, verifyFileSignature } from '../storage/signed-url.js';
-import { WorkerPool } from '../workers/pool.js';
-import { workerSettings } from '../workers/protocol.js';
+import { verifyFileSignature } from '../storage/signed-url.js';
+import { filePresenter, poolAndRunner, userModelSync } from './assembly.js';
 import { type Backends, openBackends } from './backends.js';
 
 /** Uploads are kept this long, s. */
@@ -79,11 +70,15 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     runflowSigningSecret: svc.runflowSigningSecret,
     webhookSecret: secrets.webhookSecret,
   };
-  const compat = compatWebhooks(webhookContext);
+  // Every mounted dialect's formatter, or the boot stops here (api/webhooks/index.ts).
+  const webhooks = dialectWebhooks(
+    webhookContext,
+    DIALECTS.map((d) => d.name),
+  );
   const dispatcher = new WebhookDispatcher({
     outbox: stores.outbox,
-    signers: compat.signers,
-    policies: compat.policies,
+    signers: webhooks.signers,
+    policies: webhooks.policies,
     secret: secrets.webhookSecret,
     allowPrivate,
     log: withFields(logger, { component: 'webhooks' }),
@@ -94,13 +89,12 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     kickWebhooks: () => dispatcher.kick(),
     logger,
     fanout: backends.mode === 'scale-out' ? backends.fanout : undefined,
+    formatters: webhooks.formatters,
   });
   if (backends.mode === 'scale-out') {
     // Workers queue deliveries in the shared outbox; the event that follows wakes this node's dispatcher.
     events.bus.on('event', () => dispatcher.kick());
   }
-
-  setWebhookFormatters(events, webhookContext);
 
   const local = backends.mode === 'embedded' ? poolAndRunner(config, backends, events, logger) : undefined;
   const scaleOut = backends.mode === 'scale-out' ? backends : undefined;
@@ -257,77 +251,6 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
       return closing;
     },
   };
-}
-
-/** Signed file links on `baseUrl()` (read at each call: the bound address is known only after listen). */
-export function filePresenter(secret: string, baseUrl: () => string): Presenter {
-  return {
-    fileUrl: (fileId, expiresAt) => signFileUrl({ secret, baseUrl: baseUrl(), fileId, expiresAt }),
-  };
-}
-
-/** The webhook body of every dialect (native and compat), registered on `events` on whichever node emits the event. */
-export function setWebhookFormatters(events: JobEvents, ctx: WebhookContext): void {
-  for (const [dialect, formatter] of Object.entries(compatWebhooks(ctx).formatters)) {
-    events.setFormatter(dialect, formatter);
-  }
-  events.setFormatter('native', (job: Job, event) => ({
-    url: job.request.webhook!.url,
-    scheme: 'standard',
-    messageId: `msg_${event.id}`,
-    // Events leave metadata out (jobs/events.ts snapshot); a webhook body carries it, as the job does.
-    payload: webhookEnvelope(
-      event.type,
-      event.type === 'progress'
-        ? presentEvent(event, ctx.presenter)
-        : { ...presentEvent(event, ctx.presenter), metadata: job.metadata },
-      new Date(event.createdAt),
-    ),
-  }));
-}
-
-/** Scale-out: the registry and blob store user models travel through; embedded: none. */
-export function userModelSync(config: Config, backends: Backends, logger: Logger): UserModelSync | undefined {
-  if (backends.mode !== 'scale-out') return undefined;
-  return new UserModelSync({
-    registry: new PostgresModelRegistry(backends.stores.pool),
-    blobs: backends.blobs,
-    modelsDir: config.modelsDir,
-    log: logger,
-  });
-}
-
-/**
- * A worker pool on this machine and the runner that feeds it: claiming from SQLite in the
- * embedded service, handed jobs by the BullMQ queue in `pixelift worker`.
- */
-export function poolAndRunner(
-  config: Config,
-  backends: { readonly stores: { readonly jobs: JobStore }; readonly blobs: BlobStore },
-  events: JobEvents,
-  logger: Logger,
-  modelSync?: UserModelSync,
-) {
-  const pool = new WorkerPool({
-    size: config.workers,
-    settings: workerSettings(config, 'json'),
-    log: logger,
-  });
-  const runner = new JobRunner({
-    jobs: backends.stores.jobs,
-    blobs: backends.blobs,
-    events,
-    pool,
-    concurrency: config.workers,
-    maxRunningPerKey: config.service.maxRunningPerKey,
-    maxAttempts: config.service.maxAttempts,
-    limits: config.limits,
-    tile: config.tile,
-    log: withFields(logger, { component: 'runner' }),
-    putResult: resultUploader(config.allowPrivateUrls),
-    ...(modelSync ? { ensureModel: (name: string) => modelSync.ensure(name) } : {}),
-  });
-  return { pool, runner };
 }
 
 /**

@@ -9,13 +9,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { DIALECT_NAMES } from '../api/compat/names.js';
+import { dialectWebhooks } from '../api/webhooks/index.js';
 import type { Config } from '../config.js';
 import { PixeliftError } from '../errors.js';
 import { QueueWorker } from '../jobs/bullmq/worker.js';
 import { JobEvents } from '../jobs/events.js';
 import { type Logger, withFields } from '../log.js';
+import { filePresenter, poolAndRunner, userModelSync } from './assembly.js';
 import { openBackends } from './backends.js';
-import { filePresenter, poolAndRunner, setWebhookFormatters, userModelSync } from './boot.js';
 
 export interface RunningWorker {
   readonly id: string;
@@ -43,6 +45,16 @@ export async function startWorkerNode(config: Config, logger: Logger): Promise<R
     );
   }
 
+  // Every dialect's formatter (a job from any API node may be this worker's), or the worker stops here.
+  const { formatters } = dialectWebhooks(
+    {
+      presenter: filePresenter(backends.secrets.urlSigningSecret, () => config.service.publicUrl ?? ''),
+      blobs,
+      jobs: stores.jobs,
+      runflowSigningSecret: config.service.runflowSigningSecret,
+    },
+    DIALECT_NAMES,
+  );
   const events = new JobEvents({
     log: stores.events,
     outbox: stores.outbox,
@@ -50,12 +62,7 @@ export async function startWorkerNode(config: Config, logger: Logger): Promise<R
     kickWebhooks: () => undefined,
     logger: log,
     fanout,
-  });
-  setWebhookFormatters(events, {
-    presenter: filePresenter(backends.secrets.urlSigningSecret, () => config.service.publicUrl ?? ''),
-    blobs,
-    jobs: stores.jobs,
-    runflowSigningSecret: config.service.runflowSigningSecret,
+    formatters,
   });
   const { pool, runner } = poolAndRunner(config, backends, events, log, userModelSync(config, backends, log));
   fanout.onCancel((jobId) => {

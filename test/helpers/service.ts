@@ -3,12 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import sharp from 'sharp';
-import { type RunningService, startService } from '../../src/server/boot.js';
-import { type RunningWorker, startWorkerNode } from '../../src/server/worker-node.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { openPostgresStores } from '../../src/jobs/postgres/index.js';
 import { openSqliteStores } from '../../src/jobs/sqlite/index.js';
 import type { Stores } from '../../src/jobs/store.js';
+import { type RunningService, startService } from '../../src/server/boot.js';
+import { type RunningWorker, startWorkerNode } from '../../src/server/worker-node.js';
 import { tempDir } from './models.js';
 import {
   startTestS3,

@@ -9,12 +9,11 @@
  * digest of the API key the job was submitted with, and `X-Webhook-Event`.
  * Errors: `{error: "Validation error" | "Unauthorized" | …, message, code, details[]}`.
  */
-import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { FaceOptions } from '../../engine/faces/pass.js';
 import { PixeliftError } from '../../errors.js';
 import { hashSecret, keyIdOf } from '../../jobs/key-secret.js';
-import type { Job, JobEvent } from '../../jobs/types.js';
+import type { Job } from '../../jobs/types.js';
 import { presentedKeys } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { abortOnClose, header } from '../routes/upscale.js';
@@ -29,9 +28,9 @@ import {
   resultUrl,
   TOPAZ_ENHANCE_MODELS,
   topazToKnobs,
-  uuidOfJobId,
 } from './common.js';
-import type { Dialect, WebhookContext } from './dialect.js';
+import type { Dialect } from './dialect.js';
+import { modelOf, uuidOf, WEBHOOK_EVENTS, type WebhookEvent } from './payloads/apiframe.js';
 
 const TOPAZ = 'topaz-image-upscale';
 const CLARITY = 'clarity-upscale';
@@ -97,8 +96,6 @@ const CLARITY_GENERATIVE = [
   'handfix',
 ] as const;
 
-const WEBHOOK_EVENTS = ['progress', 'completed', 'failed'] as const;
-type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 const DEFAULT_EVENTS: readonly WebhookEvent[] = ['completed', 'failed'];
 
 const upscaleBody = {
@@ -155,26 +152,6 @@ export const apiframe: Dialect = {
 
   async mount(api, deps) {
     await mountDialect(api, '/compat/apiframe', presentError, (app) => routes(app, deps));
-  },
-
-  webhooks(ctx) {
-    return {
-      formatter: (job, event) => callback(job, event, ctx),
-      signers: {
-        // The signing key is per job (the submitting key's digest), so the signer reads the job.
-        apiframe: async (d) => {
-          const job = await ctx.jobs.get(d.jobId);
-          const key = job?.request.dialectData?.signingKey;
-          const event = (JSON.parse(d.payload) as { event?: string }).event ?? d.eventType;
-          return {
-            'x-webhook-event': event,
-            ...(typeof key === 'string'
-              ? { 'x-webhook-signature': createHmac('sha256', key).update(d.payload).digest('hex') }
-              : {}),
-          };
-        },
-      },
-    };
   },
 };
 
@@ -296,15 +273,6 @@ function signingKeyOf(request: FastifyRequest): string | undefined {
   return secret === undefined ? undefined : hashSecret(secret);
 }
 
-function uuidOf(job: Job): string {
-  return uuidOfJobId(job.id) ?? job.id;
-}
-
-function modelOf(job: Job): string {
-  const m = job.request.dialectData?.model;
-  return typeof m === 'string' ? m : (job.model.requested ?? job.model.used);
-}
-
 /** 0..100, whole percent. */
 function percent(job: Job): number {
   if (job.status === 'succeeded' || job.status === 'expired') return 100;
@@ -328,50 +296,6 @@ function presentJob(job: Job, deps: ApiDeps): Record<string, unknown> {
     startedAt: job.startedAt,
     completedAt: job.finishedAt,
     pixelift: { job_id: job.id, model: job.model, input: job.input, output: job.output },
-  };
-}
-
-/** Pixelift's event → the Apiframe event it is, for a job subscribed to that event. */
-function apiframeEvent(job: Job, type: JobEvent['type']): WebhookEvent | undefined {
-  // A start is the move to PROCESSING: reported as progress 0.
-  const name: WebhookEvent | undefined =
-    type === 'started' || type === 'progress'
-      ? 'progress'
-      : type === 'completed'
-        ? 'completed'
-        : type === 'failed' || type === 'canceled'
-          ? 'failed'
-          : undefined;
-  const subscribed = job.request.webhook?.events as readonly string[] | undefined;
-  return name && subscribed?.includes(name) ? name : undefined;
-}
-
-function callback(job: Job, event: JobEvent, ctx: WebhookContext) {
-  const name = apiframeEvent(job, event.type);
-  if (!name || !job.request.webhook) return undefined;
-  const base = { event: name, jobId: uuidOf(job) };
-  let body: Record<string, unknown>;
-  if (name === 'progress') {
-    const fraction = event.type === 'progress' ? Number(event.data.progress ?? 0) : 0;
-    body = { ...base, status: 'PROCESSING', progress: Math.floor(fraction * 100), model: modelOf(job) };
-  } else if (name === 'completed') {
-    body = {
-      ...base,
-      status: 'COMPLETED',
-      progress: 100,
-      result: resultUrl(job, ctx),
-      model: modelOf(job),
-      creditCost: job.cost,
-      completedAt: job.finishedAt,
-    };
-  } else {
-    body = { ...base, status: 'FAILED', error: job.error?.message ?? 'failed', model: modelOf(job) };
-  }
-  return {
-    url: job.request.webhook.url,
-    scheme: 'apiframe',
-    messageId: `${job.id}_${event.id}`,
-    payload: JSON.stringify(body),
   };
 }
 

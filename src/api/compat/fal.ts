@@ -21,12 +21,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isPixeliftError, PixeliftError } from '../../errors.js';
 import type { Caller, ImageInput } from '../../jobs/service.js';
-import type { Job, JobEvent } from '../../jobs/types.js';
+import type { Job } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
 import { abortOnClose, header } from '../routes/upscale.js';
-import { jobIdOfUuid, kindOf, mountDialect, newUuidJobId, resultUrl, uuidOfJobId } from './common.js';
-import type { Dialect, WebhookContext } from './dialect.js';
+import { jobIdOfUuid, kindOf, mountDialect, newUuidJobId, uuidOfJobId } from './common.js';
+import type { Dialect } from './dialect.js';
 import { type FalApp, falAppOf } from './fal-apps.js';
+import { outputOf } from './payloads/fal.js';
 
 const TARGET = 'x-fal-target-url';
 const HOSTS = new Set(['queue.fal.run', 'fal.run']);
@@ -37,10 +38,6 @@ export const fal: Dialect = {
 
   async mount(api, deps) {
     await mountDialect(api, '/compat/fal', presentError, (app) => routes(app, deps));
-  },
-
-  webhooks(ctx) {
-    return { formatter: (job, event) => webhookOf(job, event, ctx) };
   },
 };
 
@@ -246,43 +243,6 @@ function result(reply: FastifyReply, job: Job, deps: Pick<ApiDeps, 'presenter'>)
   return reply.code(200).send(out.output);
 }
 
-/** The app's output of a finished job, or its error. */
-function outputOf(
-  job: Job,
-  deps: Pick<ApiDeps, 'presenter'>,
-): { output: Record<string, unknown> } | { error: string; status: number } {
-  const r = job.result;
-  if (job.status === 'canceled') return { error: 'Request was cancelled', status: 400 };
-  if (job.status !== 'succeeded' || !r) {
-    const input = [
-      'image_unreadable',
-      'image_too_large',
-      'output_too_large',
-      'invalid_argument',
-      'url_fetch_failed',
-    ];
-    const code = job.error?.code ?? '';
-    return {
-      error: job.error?.message ?? `The request ended ${job.status}`,
-      status: input.includes(code) ? 422 : 500,
-    };
-  }
-  const ext = r.format === 'jpeg' ? 'jpg' : r.format;
-  return {
-    output: {
-      image: {
-        url: resultUrl(job, deps),
-        content_type: r.contentType,
-        file_name: `${uuidOfJobId(job.id) ?? job.id}.${ext}`,
-        file_size: r.bytes,
-        width: r.width,
-        height: r.height,
-      },
-      ...(job.warnings.length > 0 ? { pixelift: { warnings: job.warnings, model: job.model } } : {}),
-    },
-  };
-}
-
 function imageOf(value: string, deps: ApiDeps): ImageInput {
   try {
     return deps.parseImage(value);
@@ -290,26 +250,6 @@ function imageOf(value: string, deps: ApiDeps): ImageInput {
     if (isPixeliftError(err)) throw new PixeliftError(err.code, { ...err.details, param: 'image_url' });
     throw err;
   }
-}
-
-function webhookOf(job: Job, event: JobEvent, ctx: WebhookContext) {
-  if (!job.request.webhook) return undefined;
-  if (event.type !== 'completed' && event.type !== 'failed' && event.type !== 'canceled') return undefined;
-  const uuid = uuidOfJobId(job.id) ?? job.id;
-  const out = outputOf(job, ctx);
-  return {
-    url: job.request.webhook.url,
-    // fal's own signature needs fal's ED25519 private key; Pixelift signs the Standard Webhooks way.
-    scheme: 'standard',
-    messageId: `msg_${job.id}_${event.id}`,
-    payload: JSON.stringify({
-      request_id: uuid,
-      gateway_request_id: uuid,
-      ...('output' in out
-        ? { status: 'OK', payload: out.output, error: null }
-        : { status: 'ERROR', payload: { detail: out.error }, error: out.error }),
-    }),
-  };
 }
 
 // --- errors ----------------------------------------------------------------------------------

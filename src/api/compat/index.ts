@@ -3,11 +3,9 @@
  * below the prefix exactly as in the provider's docs, so that a client changes only its base URL.
  */
 import type { FastifyInstance } from 'fastify';
-import type { WebhookRetryPolicy, WebhookSigner } from '../../delivery/webhooks.js';
-import type { WebhookFormatter } from '../../jobs/events.js';
 import type { ApiDeps } from '../deps.js';
 import { apiframe } from './apiframe.js';
-import type { Dialect, WebhookContext } from './dialect.js';
+import type { Dialect } from './dialect.js';
 import { fal } from './fal.js';
 import { oxen } from './oxen.js';
 import { replicate } from './replicate.js';
@@ -19,23 +17,4 @@ export const DIALECTS: readonly Dialect[] = [runflow, apiframe, oxen, scenario, 
 
 export async function mountCompat(api: FastifyInstance, deps: ApiDeps): Promise<void> {
   for (const dialect of DIALECTS) await dialect.mount(api, deps);
-}
-
-/** Every dialect's webhook formatter, signers and retry policies, for boot to register. */
-export function compatWebhooks(ctx: WebhookContext): {
-  formatters: Record<string, WebhookFormatter>;
-  signers: Record<string, WebhookSigner>;
-  policies: Record<string, WebhookRetryPolicy>;
-} {
-  const formatters: Record<string, WebhookFormatter> = {};
-  const signers: Record<string, WebhookSigner> = {};
-  const policies: Record<string, WebhookRetryPolicy> = {};
-  for (const dialect of DIALECTS) {
-    const hooks = dialect.webhooks?.(ctx);
-    if (!hooks) continue;
-    formatters[dialect.name] = hooks.formatter;
-    Object.assign(signers, hooks.signers);
-    Object.assign(policies, hooks.policies);
-  }
-  return { formatters, signers, policies };
 }

@@ -15,29 +15,31 @@
  * Errors are Replicate's problem-details bodies: `{title, detail, status}` (+ `invalid_fields`
  * on a 422).
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { signStandardWebhook, webhookSecretKey } from '../../delivery/webhook-signing.js';
 import { isPixeliftError, PixeliftError } from '../../errors.js';
 import type { Caller, ImageInput } from '../../jobs/service.js';
 import type { Upload } from '../../jobs/store.js';
-import type { Job, JobEvent, JobEventType } from '../../jobs/types.js';
+import type { Job, JobEventType } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
 import { storeUpload } from '../routes/uploads.js';
 import { abortOnClose, header } from '../routes/upscale.js';
-import { kindOf, mountDialect, resultUrl } from './common.js';
-import type { Dialect, WebhookContext } from './dialect.js';
+import { kindOf, mountDialect } from './common.js';
+import type { Dialect } from './dialect.js';
+import {
+  defaultSecretOf,
+  FILTERS,
+  isTerminal,
+  PREFIX,
+  present,
+  versionOf,
+  type WebhookFilter,
+} from './payloads/replicate.js';
 import { REPLICATE_MODELS, type ReplicateModel, type TranslatedInput } from './replicate-models.js';
 
-const PREFIX = '/compat/replicate';
 /** Replicate holds a bare `Prefer: wait` for up to 60 s. */
 const DEFAULT_WAIT_S = 60;
 const PAGE = 100;
-
-/** A model's version id: sha256 of its name, stable across servers, 64 hex like Replicate's. */
-export function versionOf(name: string): string {
-  return createHash('sha256').update(`pixelift:${name}`).digest('hex');
-}
 
 const byVersion = new Map(REPLICATE_MODELS.map((m) => [versionOf(m.name), m]));
 const byName = new Map(REPLICATE_MODELS.map((m) => [m.name, m]));
@@ -79,17 +81,6 @@ function pixeliftModel(id: string): ReplicateModel {
   };
 }
 
-/** The default secret of a key: `whsec_` + HMAC(server secret, key id), 32 bytes. */
-export function defaultSecretOf(serverSecret: string, keyId: string | null): string {
-  const key = createHmac('sha256', webhookSecretKey(serverSecret))
-    .update(`replicate-default-webhook-secret:${keyId ?? 'open'}`)
-    .digest('base64');
-  return `whsec_${key}`;
-}
-
-type WebhookFilter = 'start' | 'output' | 'logs' | 'completed';
-const FILTERS: readonly WebhookFilter[] = ['start', 'output', 'logs', 'completed'];
-
 const createBody = {
   type: 'object',
   required: ['input'],
@@ -110,38 +101,11 @@ interface CreateBody {
   stream?: boolean;
 }
 
-const STATUS: Record<Job['status'], string> = {
-  queued: 'starting',
-  running: 'processing',
-  succeeded: 'succeeded',
-  failed: 'failed',
-  canceled: 'canceled',
-  expired: 'succeeded',
-};
-
 export const replicate: Dialect = {
   name: 'replicate',
 
   async mount(api, deps) {
     await mountDialect(api, PREFIX, presentError, (app) => routes(app, deps));
-  },
-
-  webhooks(ctx) {
-    return {
-      formatter: (job, event) => webhookOf(job, event, ctx),
-      signers: {
-        replicate: async (d, now) => {
-          if (!ctx.webhookSecret) return {};
-          const job = await ctx.jobs.get(d.jobId);
-          return signStandardWebhook({
-            secret: defaultSecretOf(ctx.webhookSecret, job?.keyId ?? null),
-            id: d.messageId,
-            timestamp: Math.floor(now.getTime() / 1000),
-            body: d.payload,
-          });
-        },
-      },
-    };
   },
 };
 
@@ -388,10 +352,6 @@ function preferWait(prefer: string | undefined, max: number): number | undefined
   return Math.min(m[1] ? Number(m[1]) : DEFAULT_WAIT_S, max);
 }
 
-function isTerminal(status: Job['status']): boolean {
-  return status !== 'queued' && status !== 'running';
-}
-
 /** An input image: a file this dialect stored (`…/v1/files/{id}`), or a URL / data URI. */
 async function imageOf(value: string, field: string, deps: ApiDeps): Promise<ImageInput> {
   const own = /\/compat\/replicate\/v1\/files\/(upl_[A-Za-z0-9_]+)(?:\/download)?$/.exec(value);
@@ -495,50 +455,6 @@ function withDefaults(model: ReplicateModel, input: Record<string, unknown>): Re
 
 // --- presentation ----------------------------------------------------------------------------
 
-function present(job: Job, deps: Pick<ApiDeps, 'presenter'>, base: string): Record<string, unknown> {
-  const d = job.request.dialectData ?? {};
-  const name = String(d.model);
-  const succeeded = job.status === 'succeeded' && job.result;
-  const runS = job.timings.runMs !== undefined ? job.timings.runMs / 1000 : undefined;
-  return {
-    id: job.id,
-    model: name,
-    version: versionOf(name),
-    input: d.input ?? {},
-    logs: logsOf(job),
-    output: succeeded ? resultUrl(job, deps) : null,
-    data_removed: job.status === 'expired',
-    error: job.status === 'failed' ? (job.error?.message ?? 'failed') : null,
-    status: STATUS[job.status],
-    created_at: job.createdAt,
-    started_at: job.startedAt,
-    completed_at: isTerminal(job.status) ? job.finishedAt : null,
-    urls: {
-      get: `${base}/v1/predictions/${job.id}`,
-      cancel: `${base}/v1/predictions/${job.id}/cancel`,
-      web: `${base}/v1/predictions/${job.id}`,
-    },
-    ...(isTerminal(job.status)
-      ? { metrics: { ...(runS !== undefined ? { predict_time: runS } : {}), total_time: totalS(job) } }
-      : {}),
-    pixelift: { model: job.model, warnings: job.warnings, cost: job.cost },
-  };
-}
-
-function totalS(job: Job): number | undefined {
-  return job.finishedAt ? (Date.parse(job.finishedAt) - Date.parse(job.createdAt)) / 1000 : undefined;
-}
-
-/** Replicate shows a model's stdout; Pixelift's is its warnings and progress. */
-function logsOf(job: Job): string {
-  const lines = job.warnings.map((w) => `warning: ${w}`);
-  if (job.status === 'running') lines.push(`progress: ${Math.round(job.progress * 100)}%`);
-  if (job.status === 'succeeded' && job.result) {
-    lines.push(`upscaled with ${job.model} to ${job.result.width}x${job.result.height}`);
-  }
-  return lines.join('\n');
-}
-
 function presentVersion(model: ReplicateModel): Record<string, unknown> {
   return {
     id: versionOf(model.name),
@@ -593,29 +509,6 @@ function presentFile(
     created_at: upload.createdAt,
     expires_at: upload.expiresAt,
     urls: { get: `${base}/v1/files/${upload.id}` },
-  };
-}
-
-// --- webhooks --------------------------------------------------------------------------------
-
-function webhookOf(job: Job, event: JobEvent, ctx: WebhookContext) {
-  if (!job.request.webhook) return undefined;
-  const filter = (job.request.dialectData?.filter as WebhookFilter[] | undefined) ?? FILTERS;
-  const wanted =
-    (event.type === 'started' && filter.includes('start')) ||
-    (event.type === 'progress' && filter.includes('logs')) ||
-    (event.type === 'completed' && (filter.includes('output') || filter.includes('completed'))) ||
-    ((event.type === 'failed' || event.type === 'canceled') && filter.includes('completed'));
-  if (!wanted) return undefined;
-  // A webhook has no request to take the host from: its links use the public URL, the same
-  // origin the presenter signs file links under (`<public url>/v1/files/…`).
-  const link = ctx.presenter.fileUrl('x', new Date());
-  const base = `${link.slice(0, link.indexOf('/v1/files/'))}${PREFIX}`;
-  return {
-    url: job.request.webhook.url,
-    scheme: 'replicate',
-    messageId: `msg_${job.id}_${event.id}`,
-    payload: JSON.stringify(present(job, ctx, base)),
   };
 }
 

@@ -8,10 +8,9 @@
  * HMAC-SHA256 of the raw body) when PIXELIFT_RUNFLOW_SIGNING_SECRET is set; 3 attempts, 1 s and
  * 2 s apart, on 5xx and network errors only. Errors: `{code, message, errors[]}`.
  */
-import { createHmac } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { PixeliftError } from '../../errors.js';
-import type { Job, JobEvent } from '../../jobs/types.js';
+import type { Job } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
 import { abortOnClose, header } from '../routes/upscale.js';
 import {
@@ -23,7 +22,8 @@ import {
   TOPAZ_MODELS,
   topazToKnobs,
 } from './common.js';
-import type { Dialect, WebhookContext } from './dialect.js';
+import type { Dialect } from './dialect.js';
+import { failureOf, outputOf, STATUS } from './payloads/runflow.js';
 
 const MODEL_ID = 'topaz/upscale/image';
 const unit = { type: 'number', minimum: 0, maximum: 1 };
@@ -89,43 +89,11 @@ interface RunBody {
   metadata?: Record<string, unknown> | null;
 }
 
-/** Runflow's run statuses. */
-const STATUS: Record<Job['status'], string> = {
-  queued: 'queued',
-  running: 'running',
-  succeeded: 'succeeded',
-  failed: 'failed',
-  canceled: 'cancelled',
-  expired: 'succeeded',
-};
-
 export const runflow: Dialect = {
   name: 'runflow',
 
   async mount(api, deps) {
     await mountDialect(api, '/compat/runflow', presentError, (app) => routes(app, deps));
-  },
-
-  webhooks(ctx) {
-    return {
-      formatter: (job, event) => callback(job, event, ctx),
-      signers: {
-        runflow: (d) => ({
-          'runflow-request-id': d.messageId,
-          ...(ctx.runflowSigningSecret
-            ? {
-                'runflow-signature': createHmac('sha256', ctx.runflowSigningSecret)
-                  .update(d.payload)
-                  .digest('hex'),
-              }
-            : {}),
-        }),
-      },
-      policies: {
-        // Runflow documents its own policy (3 attempts, 1 s then 2 s, 5xx only): kept, not the native day-long one.
-        runflow: { maxAttempts: 3, schedule: [1000, 2000], jitter: false, retryStatus: (s) => s >= 500 },
-      },
-    };
   },
 };
 
@@ -197,49 +165,6 @@ const NAMES = {
   cropToFill: 'crop_to_fill',
 } as const;
 
-/** The run's `output` object, or null until it succeeded. */
-function outputOf(job: Job, url: (job: Job) => string | null): Record<string, unknown> | null {
-  const r = job.result;
-  if (job.status !== 'succeeded' || !r) return null;
-  return {
-    outputs: [
-      {
-        url: url(job),
-        type: 'image',
-        content_type: r.contentType,
-        width: r.width,
-        height: r.height,
-        size_bytes: r.bytes,
-      },
-    ],
-    nsfw_detected: null,
-    seed: null,
-    timing: {
-      queue_ms: job.timings.queueMs ?? null,
-      inference_ms: job.timings.inferMs ?? null,
-      total_ms: job.timings.runMs ?? null,
-    },
-  };
-}
-
-/** failure_code / failure_stage / failure_message of a failed run. */
-function failureOf(job: Job): Record<string, unknown> {
-  if (job.status !== 'failed' || !job.error) return {};
-  const code = job.error.code;
-  const input = ['image_unreadable', 'image_too_large', 'output_too_large', 'invalid_argument'].includes(
-    code,
-  );
-  return {
-    failure_code: input
-      ? 'INPUT_VALIDATION_FAILED'
-      : code === 'upload_failed'
-        ? 'OUTPUT_UPLOAD_FAILED'
-        : 'INFERENCE_FAILED',
-    failure_stage: input ? 'input' : code === 'upload_failed' ? 'output' : 'inference',
-    failure_message: job.error.message,
-  };
-}
-
 function presentRun(job: Job, deps: ApiDeps): Record<string, unknown> {
   return {
     id: job.id,
@@ -256,33 +181,6 @@ function presentRun(job: Job, deps: ApiDeps): Record<string, unknown> {
     completed_at: job.finishedAt,
     duration_ms: job.finishedAt ? durationMs(job) : null,
     pixelift: { job_id: job.id, model: job.model, cost: job.cost },
-  };
-}
-
-const EVENT: Partial<Record<JobEvent['type'], string>> = {
-  completed: 'run.completed',
-  failed: 'run.failed',
-  canceled: 'run.cancelled',
-};
-
-function callback(job: Job, event: JobEvent, ctx: WebhookContext) {
-  const name = EVENT[event.type];
-  if (!name || !job.request.webhook) return undefined;
-  return {
-    url: job.request.webhook.url,
-    scheme: 'runflow',
-    messageId: `req_${job.id}_${event.id}`,
-    payload: JSON.stringify({
-      event: name,
-      run_id: job.id,
-      status: STATUS[job.status],
-      output: outputOf(job, (j) => resultUrl(j, ctx)),
-      ...failureOf(job),
-      duration_ms: durationMs(job),
-      created_at: job.createdAt,
-      completed_at: job.finishedAt,
-      metadata: job.metadata,
-    }),
   };
 }
 

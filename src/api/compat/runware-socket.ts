@@ -29,7 +29,8 @@ import type { RawData, WebSocket } from 'ws';
 import { PixeliftError } from '../../errors.js';
 import type { Caller } from '../../jobs/service.js';
 import type { ApiDeps } from '../deps.js';
-import type { Outcome, RunwareError, Task, TaskContext } from './runware.js';
+import type { Outcome, RunwareError } from './payloads/runware.js';
+import type { Task, TaskContext } from './runware.js';
 
 type RunTask = (task: Task, ctx: TaskContext, deps: ApiDeps) => Promise<Outcome>;
 type Present = (err: unknown) => RunwareError;

@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { startWorkerNode } from '../../../src/server/worker-node.js';
 import { JobQueue } from '../../../src/jobs/bullmq/queue.js';
 import { connectRedis } from '../../../src/jobs/bullmq/redis.js';
+import { startWorkerNode } from '../../../src/server/worker-node.js';
 import { deleteKeys } from '../../helpers/scale-out.js';
 import { dataUri, startTestService, testPng } from '../../helpers/service.js';
 

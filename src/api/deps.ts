@@ -5,7 +5,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Limits, SocketSettings } from '../config.js';
 import type { JobEvents } from '../jobs/events.js';
 import type { Caller, ImageInput, JobService } from '../jobs/service.js';
-import type { EventLog, KeyStore, UploadStore, WebhookDelivery, WebhookOutbox } from '../jobs/store.js';
+import type { EventLog, KeyStore, WebhookDelivery, WebhookOutbox } from '../jobs/store.js';
+import type { Uploads } from '../jobs/uploads.js';
 import type { ModelStore } from '../models/store.js';
 import type { UserModelSync } from '../models/user-model-sync.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -16,7 +17,7 @@ import type { RateStore } from './rate-limit.js';
 export interface ApiDeps {
   readonly service: JobService;
   readonly keys: KeyStore;
-  readonly uploads: UploadStore;
+  readonly uploads: Uploads;
   readonly blobs: BlobStore;
   readonly events: JobEvents;
   readonly eventLog: EventLog;
@@ -49,9 +50,6 @@ export interface ApiDeps {
     /** Tasks one request may carry (Runware's arrays). */
     readonly maxTasksPerRequest?: number;
     readonly heartbeatMs: number;
-    readonly uploadTtlSeconds: number;
-    /** PIXELIFT_ALLOW_SVG (uploads check it as jobs do); default false. */
-    readonly allowSvg?: boolean;
     /**
      * Whether no live key means open mode (DESIGN §5): only when bound to loopback. A server on
      * another address whose last key is revoked refuses every request instead of opening up.

@@ -24,6 +24,7 @@ import { JobEvents } from '../jobs/events.js';
 import { localQueue } from '../jobs/queue.js';
 import { JobService } from '../jobs/service.js';
 import { Sweeper } from '../jobs/sweeper.js';
+import { Uploads } from '../jobs/uploads.js';
 import type { Logger } from '../log.js';
 import { withFields } from '../log.js';
 import { modelStoreFor } from '../models/store.js';
@@ -148,7 +149,14 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
   const app = await buildApp({
     service,
     keys: stores.keys,
-    uploads: stores.uploads,
+    uploads: new Uploads({
+      store: stores.uploads,
+      blobs,
+      limits: config.limits,
+      allowSvg: svc.allowSvg,
+      ttlSeconds: UPLOAD_TTL_SECONDS,
+      log: logger,
+    }),
     blobs,
     events,
     eventLog: stores.events,
@@ -193,8 +201,6 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
       rateLimitPerMinute: svc.rateLimitPerMinute,
       maxTasksPerRequest: svc.maxTasksPerRequest,
       heartbeatMs: svc.sseHeartbeatSeconds * 1000,
-      uploadTtlSeconds: UPLOAD_TTL_SECONDS,
-      allowSvg: svc.allowSvg,
       openWithoutKeys: isLoopback(config.host),
       bodyLimit: Math.ceil((config.limits.maxInputBytes * 4) / 3) + 1024 * 1024,
       socket: svc.socket,

@@ -16,21 +16,14 @@ import { hashSecret, keyIdOf } from '../../jobs/key-secret.js';
 import type { Job } from '../../jobs/types.js';
 import { presentedKeys } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { abortOnClose, header } from '../routes/upscale.js';
-import {
-  formatOf,
-  isUuid,
-  jobIdOfUuid,
-  kindOf,
-  mountDialect,
-  newUuidJobId,
-  paramOf,
-  resultUrl,
-  TOPAZ_ENHANCE_MODELS,
-  topazToKnobs,
-} from './common.js';
+import { abortOnClose, header } from '../http.js';
 import type { Dialect } from './dialect.js';
+import { kindOf, paramOf } from './error-kinds.js';
+import { isUuid, jobIdOfUuid, newUuidJobId } from './ids.js';
+import { mountDialect } from './mount.js';
 import { modelOf, uuidOf, WEBHOOK_EVENTS, type WebhookEvent } from './payloads/apiframe.js';
+import { resultUrl } from './results.js';
+import { formatOf, TOPAZ_ENHANCE_MODELS, topazToKnobs } from './topaz.js';
 
 const TOPAZ = 'topaz-image-upscale';
 const CLARITY = 'clarity-upscale';

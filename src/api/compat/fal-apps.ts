@@ -6,7 +6,7 @@
  */
 import type { OutputFormat } from '../../engine/encode.js';
 import type { FaceOptions } from '../../engine/faces/pass.js';
-import { formatOf, TOPAZ_MODELS, topazToKnobs } from './common.js';
+import { formatOf, TOPAZ_MODELS, topazToKnobs } from './topaz.js';
 
 export interface FalProblem {
   readonly loc: (string | number)[];

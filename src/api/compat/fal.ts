@@ -23,10 +23,12 @@ import { isPixeliftError, PixeliftError } from '../../errors.js';
 import type { Caller, ImageInput } from '../../jobs/service.js';
 import type { Job } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
-import { abortOnClose, header } from '../routes/upscale.js';
-import { jobIdOfUuid, kindOf, mountDialect, newUuidJobId, uuidOfJobId } from './common.js';
+import { abortOnClose, header } from '../http.js';
 import type { Dialect } from './dialect.js';
+import { kindOf } from './error-kinds.js';
 import { type FalApp, falAppOf } from './fal-apps.js';
+import { jobIdOfUuid, newUuidJobId, uuidOfJobId } from './ids.js';
+import { mountDialect } from './mount.js';
 import { outputOf } from './payloads/fal.js';
 
 const TARGET = 'x-fal-target-url';

@@ -14,23 +14,14 @@ import { CREDITS_PER_MEGAPIXEL } from '../../jobs/cost.js';
 import type { Caller } from '../../jobs/service.js';
 import type { Job, JobEvent, JobEventType, JobStatus } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
-import { abortOnClose } from '../routes/upscale.js';
+import { abortOnClose } from '../http.js';
 import { followEvents } from '../sse.js';
-import {
-  factorOf,
-  formatOf,
-  isUuid,
-  jobIdOfUuid,
-  kindOf,
-  mountDialect,
-  newUuidJobId,
-  paramOf,
-  resultBytes,
-  resultUrl,
-  TOPAZ_ENHANCE_MODELS,
-  uuidOfJobId,
-} from './common.js';
 import type { Dialect } from './dialect.js';
+import { kindOf, paramOf } from './error-kinds.js';
+import { isUuid, jobIdOfUuid, newUuidJobId, uuidOfJobId } from './ids.js';
+import { mountDialect } from './mount.js';
+import { resultBytes, resultUrl } from './results.js';
+import { factorOf, formatOf, TOPAZ_ENHANCE_MODELS } from './topaz.js';
 
 const MODEL_ID = 'topazlabs-image-upscale';
 

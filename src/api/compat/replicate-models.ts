@@ -11,7 +11,7 @@
  */
 import type { OutputFormat } from '../../engine/encode.js';
 import type { FaceOptions } from '../../engine/faces/pass.js';
-import { formatOf, TOPAZ_ENHANCE_MODELS, topazToKnobs } from './common.js';
+import { formatOf, TOPAZ_ENHANCE_MODELS, topazToKnobs } from './topaz.js';
 
 export interface InputProperty {
   readonly type: 'string' | 'number' | 'integer' | 'boolean';

@@ -22,10 +22,10 @@ import type { Caller, ImageInput } from '../../jobs/service.js';
 import type { Upload } from '../../jobs/store.js';
 import type { Job, JobEventType } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
-import { storeUpload } from '../routes/uploads.js';
-import { abortOnClose, header } from '../routes/upscale.js';
-import { kindOf, mountDialect } from './common.js';
+import { abortOnClose, header } from '../http.js';
 import type { Dialect } from './dialect.js';
+import { kindOf } from './error-kinds.js';
+import { mountDialect } from './mount.js';
 import {
   defaultSecretOf,
   FILTERS,
@@ -244,7 +244,7 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
       if (!data || data.length === 0) {
         throw invalid('content', 'Send the file as multipart field "content"', 'required');
       }
-      const upload = await storeUpload(deps, request.caller, data);
+      const upload = await deps.uploads.store(request.caller, data);
       return reply.code(201).send(presentFile(upload, baseOf(request), filename, metadata, data));
     },
   );

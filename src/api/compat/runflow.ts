@@ -12,18 +12,13 @@ import type { FastifyInstance } from 'fastify';
 import type { PixeliftError } from '../../errors.js';
 import type { Job } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
-import { abortOnClose, header } from '../routes/upscale.js';
-import {
-  durationMs,
-  kindOf,
-  mountDialect,
-  paramOf,
-  resultUrl,
-  TOPAZ_MODELS,
-  topazToKnobs,
-} from './common.js';
+import { abortOnClose, header } from '../http.js';
 import type { Dialect } from './dialect.js';
+import { kindOf, paramOf } from './error-kinds.js';
+import { mountDialect } from './mount.js';
 import { failureOf, outputOf, STATUS } from './payloads/runflow.js';
+import { durationMs, resultUrl } from './results.js';
+import { TOPAZ_MODELS, topazToKnobs } from './topaz.js';
 
 const MODEL_ID = 'topaz/upscale/image';
 const unit = { type: 'number', minimum: 0, maximum: 1 };

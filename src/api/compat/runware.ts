@@ -22,12 +22,13 @@ import type { Caller, ImageInput, SubmitRequest } from '../../jobs/service.js';
 import type { Job, OutputType } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
 import { fieldOf } from '../errors.js';
-import { storeUpload } from '../routes/uploads.js';
-import { abortOnClose } from '../routes/upscale.js';
-import { formatOf, isUuid, jobIdOfUuid, mountDialect } from './common.js';
+import { abortOnClose } from '../http.js';
 import type { Dialect } from './dialect.js';
+import { isUuid, jobIdOfUuid } from './ids.js';
+import { mountDialect } from './mount.js';
 import { inline, type Outcome, outcomeOf, runwareError, withoutStatus } from './payloads/runware.js';
 import { socketRoute } from './runware-socket.js';
+import { formatOf } from './topaz.js';
 
 /** Runware's output cap, px per side. */
 const MAX_SIDE = 4096;
@@ -225,7 +226,7 @@ async function upload(task: { image: string; taskUUID: string }, ctx: TaskContex
   const image = await inputOf(task.image, 'image', deps);
   const data = await deps.service.inputBytes(image, ctx.caller, ctx.signal);
   const imageUUID = randomUUID();
-  await storeUpload(deps, ctx.caller, data, uploadIdOf(imageUUID));
+  await deps.uploads.store(ctx.caller, data, uploadIdOf(imageUUID));
   return { taskType: 'imageUpload', taskUUID: task.taskUUID, imageUUID };
 }
 

@@ -15,18 +15,12 @@ import type { ImageInput } from '../../jobs/service.js';
 import type { Upload } from '../../jobs/store.js';
 import type { Job } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
-import { storeUpload } from '../routes/uploads.js';
-import { abortOnClose } from '../routes/upscale.js';
-import {
-  factorOf,
-  kindOf,
-  mountDialect,
-  paramOf,
-  resultUrl,
-  TOPAZ_ENHANCE_MODELS,
-  topazToKnobs,
-} from './common.js';
+import { abortOnClose } from '../http.js';
 import type { Dialect } from './dialect.js';
+import { kindOf, paramOf } from './error-kinds.js';
+import { mountDialect } from './mount.js';
+import { resultUrl } from './results.js';
+import { factorOf, TOPAZ_ENHANCE_MODELS, topazToKnobs } from './topaz.js';
 
 const MODEL_ID = 'model_topaz-image-upscale';
 /** Topaz's factors as Scenario's upscaleFactor spells them (Topaz Gigapixel's presets up to 6×). */
@@ -99,7 +93,7 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
           message: 'Expected the image as base64 or a data URI (data:image/<type>;base64,…)',
         });
       }
-      const upload = await storeUpload(deps, request.caller, image.data);
+      const upload = await deps.uploads.store(request.caller, image.data);
       return { asset: presentUpload(upload, deps, request.body.name) };
     },
   );

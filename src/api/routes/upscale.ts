@@ -14,6 +14,7 @@ import type { SubmitRequest } from '../../jobs/service.js';
 import { isTerminal, type Job, type JobEventType, type OutputType } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
 import { validationError } from '../errors.js';
+import { abortOnClose, header, preferWait } from '../http.js';
 import { readMultipart } from '../multipart.js';
 import { presentJob } from '../present.js';
 import { errorEnvelope, jobSchema, upscaleBody } from '../schemas.js';
@@ -195,27 +196,4 @@ function toSubmit(body: UpscaleBody, deps: ApiDeps): SubmitRequest {
     metadata: body.metadata,
     dialect: 'native',
   };
-}
-
-export function header(request: FastifyRequest, name: string): string | undefined {
-  const v = request.headers[name];
-  const s = Array.isArray(v) ? v[0] : v;
-  return s && s.trim() !== '' ? s.trim() : undefined;
-}
-
-/** `Prefer: wait=N` (RFC 7240), capped at `max`. */
-export function preferWait(request: FastifyRequest, max: number): number | undefined {
-  const prefer = header(request, 'prefer');
-  const m = prefer && /(?:^|[,;\s])wait=(\d+)/i.exec(prefer);
-  if (!m) return undefined;
-  return Math.min(Number(m[1]), max);
-}
-
-/** Aborts when the client goes away (stops a URL fetch nobody waits for). */
-export function abortOnClose(request: FastifyRequest): AbortController {
-  const controller = new AbortController();
-  request.raw.once('close', () => {
-    if (!request.raw.complete) controller.abort();
-  });
-  return controller;
 }

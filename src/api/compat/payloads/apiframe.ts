@@ -5,7 +5,8 @@
 import { createHmac } from 'node:crypto';
 import type { Job, JobEvent } from '../../../jobs/types.js';
 import type { DialectWebhooks, WebhookContext } from '../../webhooks/context.js';
-import { resultUrl, uuidOfJobId } from '../common.js';
+import { uuidOfJobId } from '../ids.js';
+import { resultUrl } from '../results.js';
 
 export const WEBHOOK_EVENTS = ['progress', 'completed', 'failed'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];

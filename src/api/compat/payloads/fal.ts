@@ -5,7 +5,8 @@
 import type { Job, JobEvent } from '../../../jobs/types.js';
 import type { Presenter } from '../../present.js';
 import type { DialectWebhooks, WebhookContext } from '../../webhooks/context.js';
-import { resultUrl, uuidOfJobId } from '../common.js';
+import { uuidOfJobId } from '../ids.js';
+import { resultUrl } from '../results.js';
 
 export function falWebhooks(ctx: WebhookContext): DialectWebhooks {
   return { formatter: (job, event) => webhookOf(job, event, ctx) };

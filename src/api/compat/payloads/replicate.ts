@@ -8,7 +8,7 @@ import { signStandardWebhook, webhookSecretKey } from '../../../delivery/webhook
 import type { Job, JobEvent } from '../../../jobs/types.js';
 import type { Presenter } from '../../present.js';
 import type { DialectWebhooks, WebhookContext } from '../../webhooks/context.js';
-import { resultUrl } from '../common.js';
+import { resultUrl } from '../results.js';
 
 export const PREFIX = '/compat/replicate';
 

@@ -6,7 +6,7 @@
 import { createHmac } from 'node:crypto';
 import type { Job, JobEvent } from '../../../jobs/types.js';
 import type { DialectWebhooks, WebhookContext } from '../../webhooks/context.js';
-import { durationMs, resultUrl } from '../common.js';
+import { durationMs, resultUrl } from '../results.js';
 
 /** Runflow's run statuses. */
 export const STATUS: Record<Job['status'], string> = {

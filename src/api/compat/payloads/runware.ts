@@ -9,7 +9,8 @@ import type { BlobStore } from '../../../storage/blob-store.js';
 import { toPixeliftError } from '../../errors.js';
 import type { Presenter } from '../../present.js';
 import type { DialectWebhooks, WebhookContext } from '../../webhooks/context.js';
-import { resultBytes, resultUrl, uuidOfJobId } from '../common.js';
+import { uuidOfJobId } from '../ids.js';
+import { resultBytes, resultUrl } from '../results.js';
 
 /** One task's answer: a `data` entry or an `errors` entry. */
 export type Outcome = { data: Record<string, unknown> } | { error: RunwareError };

@@ -1,10 +1,13 @@
-/** What the HTTP layer needs from the rest of the service; built by server/boot.ts, faked by nothing. */
+/**
+ * Everything the HTTP layer is handed, built by server/boot.ts, faked by nothing. app.ts holds it
+ * whole; each route file and dialect takes a Pick of the fields it uses (its `…Deps` type).
+ */
 import type {} from '@fastify/multipart';
 import type {} from '@fastify/swagger';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Limits, SocketSettings } from '../config.js';
 import type { JobEvents } from '../jobs/events.js';
-import type { Caller, ImageInput, JobService } from '../jobs/service.js';
+import type { Caller, JobService } from '../jobs/service.js';
 import type { EventLog, KeyStore, WebhookDelivery, WebhookOutbox } from '../jobs/store.js';
 import type { Uploads } from '../jobs/uploads.js';
 import type { ModelStore } from '../models/store.js';
@@ -31,8 +34,6 @@ export interface ApiDeps {
   readonly webhookSecret?: string;
   /** Checks a signed file link (signature and expiry). */
   readonly verifyFileLink: (fileId: string, expires: string, signature: string) => boolean;
-  /** Tells the image field's forms apart (URL, data URI, base64, upload id). */
-  readonly parseImage: (value: string) => ImageInput;
   /** Queue a copy of a delivery (same message id) and wake the dispatcher. */
   readonly redeliver: (delivery: WebhookDelivery) => Promise<WebhookDelivery>;
   /** The parts the service needs (readiness): undefined for one that works, else what failed and why. */

@@ -16,7 +16,6 @@ import { dialectWebhooks, type WebhookContext } from '../api/webhooks/index.js';
 import type { Config } from '../config.js';
 import { checkCallbackUrl } from '../delivery/callback-url.js';
 import { fetchUrl } from '../delivery/fetch-url.js';
-import { parseImageField } from '../delivery/image-input.js';
 import { WebhookDispatcher } from '../delivery/webhooks.js';
 import { PixeliftError } from '../errors.js';
 import { bullmqQueue } from '../jobs/bullmq/queue-port.js';
@@ -171,7 +170,6 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     webhookSecret: secrets.webhookSecret,
     verifyFileLink: (fileId, expires, signature) =>
       verifyFileSignature({ secret: secrets.urlSigningSecret, fileId, expires, signature, now: new Date() }),
-    parseImage: parseImageField,
     redeliver: async (d) => {
       const copy = await stores.outbox.enqueue({
         jobId: d.jobId,

@@ -10,6 +10,7 @@
  * Errors: `{error: "Validation error" | "Unauthorized" | …, message, code, details[]}`.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { parseImageField } from '../../delivery/image-input.js';
 import type { FaceOptions } from '../../engine/faces/pass.js';
 import { PixeliftError } from '../../errors.js';
 import { hashSecret, keyIdOf } from '../../jobs/key-secret.js';
@@ -24,6 +25,9 @@ import { mountDialect } from './mount.js';
 import { modelOf, uuidOf, WEBHOOK_EVENTS, type WebhookEvent } from './payloads/apiframe.js';
 import { resultUrl } from './results.js';
 import { formatOf, TOPAZ_ENHANCE_MODELS, topazToKnobs } from './topaz.js';
+
+/** What these routes use of the API's dependencies. */
+export type ApiframeDeps = Pick<ApiDeps, 'presenter' | 'service' | 'shuttingDown'>;
 
 const TOPAZ = 'topaz-image-upscale';
 const CLARITY = 'clarity-upscale';
@@ -148,7 +152,7 @@ export const apiframe: Dialect = {
   },
 };
 
-function routes(app: FastifyInstance, deps: ApiDeps): void {
+function routes(app: FastifyInstance, deps: ApiframeDeps): void {
   app.post<{ Body: UpscaleBody }>(
     '/v2/images/upscale',
     { schema: { hide: true, body: upscaleBody } },
@@ -163,7 +167,7 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
       const { job } = await deps.service.submit(
         {
           id: jobId,
-          image: deps.parseImage(params.imageUrl),
+          image: parseImageField(params.imageUrl),
           model,
           scale: params.upscaleFactor ?? 2,
           ...knobs,
@@ -272,7 +276,7 @@ function percent(job: Job): number {
   return Math.floor(job.progress * 100);
 }
 
-function presentJob(job: Job, deps: ApiDeps): Record<string, unknown> {
+function presentJob(job: Job, deps: ApiframeDeps): Record<string, unknown> {
   const status = STATUS[job.status];
   const url = status === 'COMPLETED' ? resultUrl(job, deps) : null;
   return {

@@ -19,6 +19,7 @@
  * Errors are fal's: `{detail: "…"}`, or `{detail: [{loc, msg, type}]}` on a 422.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { parseImageField } from '../../delivery/image-input.js';
 import { isPixeliftError, PixeliftError } from '../../errors.js';
 import type { Caller, ImageInput } from '../../jobs/service.js';
 import type { Job } from '../../jobs/types.js';
@@ -30,6 +31,9 @@ import { type FalApp, falAppOf } from './fal-apps.js';
 import { jobIdOfUuid, newUuidJobId, uuidOfJobId } from './ids.js';
 import { mountDialect } from './mount.js';
 import { outputOf } from './payloads/fal.js';
+
+/** What these routes use of the API's dependencies. */
+export type FalDeps = Pick<ApiDeps, 'presenter' | 'service' | 'settings' | 'shutdownSignal'>;
 
 const TARGET = 'x-fal-target-url';
 const HOSTS = new Set(['queue.fal.run', 'fal.run']);
@@ -75,7 +79,7 @@ function targetOf(request: FastifyRequest): Target {
   return { host, app: path, query: url.searchParams };
 }
 
-function routes(app: FastifyInstance, deps: ApiDeps): void {
+function routes(app: FastifyInstance, deps: FalDeps): void {
   // The client sends `Content-Type: application/json` with no body on GET and on cancel.
   const json = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
@@ -108,7 +112,7 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
   });
 }
 
-async function submit(request: FastifyRequest, reply: FastifyReply, target: Target, deps: ApiDeps) {
+async function submit(request: FastifyRequest, reply: FastifyReply, target: Target, deps: FalDeps) {
   const app = falAppOf(target.app);
   if (!app) throw falError(404, `Application '${target.app}' not found`);
   const input = (request.body ?? {}) as Record<string, unknown>;
@@ -173,7 +177,7 @@ function urlsOf(app: string, uuid: string) {
   return { response_url: base, status_url: `${base}/status`, cancel_url: `${base}/cancel` };
 }
 
-async function jobOf(requestId: string, caller: Caller, deps: ApiDeps): Promise<Job> {
+async function jobOf(requestId: string, caller: Caller, deps: FalDeps): Promise<Job> {
   if (!UUID.test(requestId)) throw falError(404, `Request ${requestId} not found`);
   try {
     const job = await deps.service.get(jobIdOfUuid(requestId), caller);
@@ -185,7 +189,7 @@ async function jobOf(requestId: string, caller: Caller, deps: ApiDeps): Promise<
   }
 }
 
-async function status(reply: FastifyReply, job: Job, target: Target, deps: ApiDeps) {
+async function status(reply: FastifyReply, job: Job, target: Target, deps: FalDeps) {
   const uuid = uuidOfJobId(job.id)!;
   const urls = urlsOf(String(job.request.dialectData?.app ?? target.app), uuid);
   const withLogs = target.query.get('logs') === '1';
@@ -221,7 +225,7 @@ function logsOf(job: Job): { message: string; level: string; source: string; tim
   return lines;
 }
 
-async function cancel(reply: FastifyReply, job: Job, caller: Caller, deps: ApiDeps) {
+async function cancel(reply: FastifyReply, job: Job, caller: Caller, deps: FalDeps) {
   if (job.status !== 'queued' && job.status !== 'running') {
     return reply.code(400).send({ status: 'ALREADY_COMPLETED' });
   }
@@ -245,9 +249,9 @@ function result(reply: FastifyReply, job: Job, deps: Pick<ApiDeps, 'presenter'>)
   return reply.code(200).send(out.output);
 }
 
-function imageOf(value: string, deps: ApiDeps): ImageInput {
+function imageOf(value: string, deps: FalDeps): ImageInput {
   try {
-    return deps.parseImage(value);
+    return parseImageField(value);
   } catch (err) {
     if (isPixeliftError(err)) throw new PixeliftError(err.code, { ...err.details, param: 'image_url' });
     throw err;

@@ -9,6 +9,7 @@
  * Errors: Oxen's envelope `{status: "error", status_message, status_description}`.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { parseImageField } from '../../delivery/image-input.js';
 import { ERRORS, type ErrorCode, PixeliftError } from '../../errors.js';
 import { CREDITS_PER_MEGAPIXEL } from '../../jobs/cost.js';
 import type { Caller } from '../../jobs/service.js';
@@ -22,6 +23,12 @@ import { isUuid, jobIdOfUuid, newUuidJobId, uuidOfJobId } from './ids.js';
 import { mountDialect } from './mount.js';
 import { resultBytes, resultUrl } from './results.js';
 import { factorOf, formatOf, TOPAZ_ENHANCE_MODELS } from './topaz.js';
+
+/** What these routes use of the API's dependencies. */
+export type OxenDeps = Pick<
+  ApiDeps,
+  'blobs' | 'eventLog' | 'events' | 'models' | 'presenter' | 'service' | 'settings' | 'shutdownSignal'
+>;
 
 const MODEL_ID = 'topazlabs-image-upscale';
 
@@ -156,7 +163,7 @@ export const oxen: Dialect = {
   },
 };
 
-function routes(app: FastifyInstance, deps: ApiDeps, recent: () => JobEvent[]): void {
+function routes(app: FastifyInstance, deps: OxenDeps, recent: () => JobEvent[]): void {
   app.post<{ Body: EditBody }>(
     '/api/ai/images/edit',
     { schema: { hide: true, body: editBody } },
@@ -321,7 +328,7 @@ function routes(app: FastifyInstance, deps: ApiDeps, recent: () => JobEvent[]): 
 async function submit(
   body: EditBody,
   caller: Caller,
-  deps: ApiDeps,
+  deps: OxenDeps,
   warnings: readonly string[],
   signal: AbortSignal,
 ): Promise<Job> {
@@ -329,7 +336,7 @@ async function submit(
   const { job } = await deps.service.submit(
     {
       id: jobId,
-      image: deps.parseImage(body.input_image),
+      image: parseImageField(body.input_image),
       model: body.enhance_model,
       scale: factorOf(body.upscale_factor),
       output: { format: formatOf(body.output_format), type: 'url' },
@@ -349,7 +356,7 @@ async function submit(
 }
 
 /** Every job of the caller in one status, page by page. */
-async function everyJob(deps: ApiDeps, caller: Caller, status: JobStatus): Promise<Job[]> {
+async function everyJob(deps: OxenDeps, caller: Caller, status: JobStatus): Promise<Job[]> {
   const jobs: Job[] = [];
   let cursor: string | undefined;
   do {
@@ -361,7 +368,7 @@ async function everyJob(deps: ApiDeps, caller: Caller, status: JobStatus): Promi
 }
 
 /** Endings of the last RECENT_ENDINGS_MS, oldest first, kept from the bus since mount. */
-function recentEndings(deps: ApiDeps): () => JobEvent[] {
+function recentEndings(deps: OxenDeps): () => JobEvent[] {
   const kept: { at: number; event: JobEvent }[] = [];
   const prune = (now: number) => {
     while (kept.length > 0 && (kept.length > RECENT_ENDINGS_MAX || kept[0]!.at < now - RECENT_ENDINGS_MS)) {
@@ -395,7 +402,7 @@ function unix(iso: string | null): number | null {
 }
 
 /** A queue entry: Oxen's fields, the parameters that queued it, and what Pixelift adds. */
-function presentGeneration(job: Job, deps: ApiDeps): Record<string, unknown> {
+function presentGeneration(job: Job, deps: OxenDeps): Record<string, unknown> {
   const params = job.request.dialect === 'oxen' ? (job.request.dialectData ?? {}) : {};
   return {
     generation_id: generationId(job),
@@ -421,7 +428,7 @@ function presentGeneration(job: Job, deps: ApiDeps): Record<string, unknown> {
   };
 }
 
-function modelObject(deps: ApiDeps): Record<string, unknown> {
+function modelObject(deps: OxenDeps): Record<string, unknown> {
   const served: Record<string, unknown> = {};
   for (const name of TOPAZ_ENHANCE_MODELS) {
     try {

@@ -17,6 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { parseImageField } from '../../delivery/image-input.js';
 import { isPixeliftError, PixeliftError } from '../../errors.js';
 import type { Caller, ImageInput } from '../../jobs/service.js';
 import type { Upload } from '../../jobs/store.js';
@@ -36,6 +37,12 @@ import {
   type WebhookFilter,
 } from './payloads/replicate.js';
 import { REPLICATE_MODELS, type ReplicateModel, type TranslatedInput } from './replicate-models.js';
+
+/** What these routes use of the API's dependencies. */
+export type ReplicateDeps = Pick<
+  ApiDeps,
+  'models' | 'presenter' | 'service' | 'settings' | 'shutdownSignal' | 'uploads' | 'webhookSecret'
+>;
 
 /** Replicate holds a bare `Prefer: wait` for up to 60 s. */
 const DEFAULT_WAIT_S = 60;
@@ -109,7 +116,7 @@ export const replicate: Dialect = {
   },
 };
 
-function routes(app: FastifyInstance, deps: ApiDeps): void {
+function routes(app: FastifyInstance, deps: ReplicateDeps): void {
   // The client sends `Content-Type: application/json` with no body on cancel; Replicate accepts
   // that, so an empty JSON body is no body here (this scope only), and anything else parses as usual.
   const json = app.getDefaultJsonParser('error', 'error');
@@ -268,7 +275,7 @@ function baseOf(request: FastifyRequest): string {
   return `${request.protocol}://${request.headers.host ?? 'localhost'}${PREFIX}`;
 }
 
-async function getPrediction(id: string, caller: Caller, deps: ApiDeps): Promise<Job> {
+async function getPrediction(id: string, caller: Caller, deps: ReplicateDeps): Promise<Job> {
   try {
     const job = await deps.service.get(id, caller);
     if (job.request.dialect !== 'replicate') throw notFound('Prediction not found');
@@ -282,7 +289,7 @@ async function getPrediction(id: string, caller: Caller, deps: ApiDeps): Promise
 async function create(
   request: FastifyRequest<{ Body: CreateBody }>,
   model: ReplicateModel,
-  deps: ApiDeps,
+  deps: ReplicateDeps,
 ): Promise<Record<string, unknown>> {
   const { input, webhook, webhook_events_filter } = request.body;
   const errors = validateInput(model, input);
@@ -353,11 +360,11 @@ function preferWait(prefer: string | undefined, max: number): number | undefined
 }
 
 /** An input image: a file this dialect stored (`…/v1/files/{id}`), or a URL / data URI. */
-async function imageOf(value: string, field: string, deps: ApiDeps): Promise<ImageInput> {
+async function imageOf(value: string, field: string, deps: ReplicateDeps): Promise<ImageInput> {
   const own = /\/compat\/replicate\/v1\/files\/(upl_[A-Za-z0-9_]+)(?:\/download)?$/.exec(value);
   if (own) return { kind: 'upload', id: own[1]! };
   try {
-    return deps.parseImage(value);
+    return parseImageField(value);
   } catch (err) {
     if (isPixeliftError(err)) throw new PixeliftError(err.code, { ...err.details, param: `input.${field}` });
     throw err;

@@ -9,6 +9,7 @@
  * 2 s apart, on 5xx and network errors only. Errors: `{code, message, errors[]}`.
  */
 import type { FastifyInstance } from 'fastify';
+import { parseImageField } from '../../delivery/image-input.js';
 import type { PixeliftError } from '../../errors.js';
 import type { Job } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
@@ -19,6 +20,9 @@ import { mountDialect } from './mount.js';
 import { failureOf, outputOf, STATUS } from './payloads/runflow.js';
 import { durationMs, resultUrl } from './results.js';
 import { TOPAZ_MODELS, topazToKnobs } from './topaz.js';
+
+/** What these routes use of the API's dependencies. */
+export type RunflowDeps = Pick<ApiDeps, 'presenter' | 'service'>;
 
 const MODEL_ID = 'topaz/upscale/image';
 const unit = { type: 'number', minimum: 0, maximum: 1 };
@@ -92,7 +96,7 @@ export const runflow: Dialect = {
   },
 };
 
-function routes(app: FastifyInstance, deps: ApiDeps): void {
+function routes(app: FastifyInstance, deps: RunflowDeps): void {
   app.post<{ Body: RunBody }>(
     `/v1/models/${MODEL_ID}/runs`,
     { schema: { hide: true, body: runBody } },
@@ -121,7 +125,7 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
       const idem = header(request, 'idempotency-key');
       const { job } = await deps.service.submit(
         {
-          image: deps.parseImage(input.image_url),
+          image: parseImageField(input.image_url),
           model: input.model ?? 'Standard V2',
           scale: input.upscale_factor ?? 2,
           ...knobs,
@@ -160,7 +164,7 @@ const NAMES = {
   cropToFill: 'crop_to_fill',
 } as const;
 
-function presentRun(job: Job, deps: ApiDeps): Record<string, unknown> {
+function presentRun(job: Job, deps: RunflowDeps): Record<string, unknown> {
   return {
     id: job.id,
     object: 'run',

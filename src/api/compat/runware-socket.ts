@@ -32,7 +32,10 @@ import type { ApiDeps } from '../deps.js';
 import type { Outcome, RunwareError } from './payloads/runware.js';
 import type { Task, TaskContext } from './runware.js';
 
-type RunTask = (task: Task, ctx: TaskContext, deps: ApiDeps) => Promise<Outcome>;
+/** What these routes use of the API's dependencies. */
+export type SocketDeps = Pick<ApiDeps, 'keys' | 'metrics' | 'settings'>;
+
+type RunTask = (task: Task, ctx: TaskContext) => Promise<Outcome>;
 type Present = (err: unknown) => RunwareError;
 
 /** Close codes (RFC 6455 §7.4.1). */
@@ -92,7 +95,12 @@ function countOpen(shared: Shared, keyId: string | null, delta: number): void {
  * Mount the socket on `app` (the dialect's scope, so the upgrade is routed and errors are
  * Runware-shaped there); `runTask` and `present` are the REST dialect's own.
  */
-export function socketRoute(app: FastifyInstance, deps: ApiDeps, runTask: RunTask, present: Present): void {
+export function socketRoute(
+  app: FastifyInstance,
+  deps: SocketDeps,
+  runTask: RunTask,
+  present: Present,
+): void {
   const limits = deps.settings.socket;
   const shared: Shared = { sessions: new Map(), open: new Map(), rate: new Map(), sockets: new Set() };
   const registers = [deps.metrics.registry];
@@ -145,7 +153,7 @@ export function socketRoute(app: FastifyInstance, deps: ApiDeps, runTask: RunTas
 }
 
 interface Ctx {
-  readonly deps: ApiDeps;
+  readonly deps: SocketDeps;
   readonly shared: Shared;
   readonly runTask: RunTask;
   readonly present: Present;
@@ -341,7 +349,7 @@ function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
         s.socket?.close(CLOSE.policy, 'invalid API key');
         return;
       }
-      const outcome = await ctx.runTask(task, { caller: { keyId: s.keyId }, signal: s.ended.signal }, deps);
+      const outcome = await ctx.runTask(task, { caller: { keyId: s.keyId }, signal: s.ended.signal });
       if ('data' in outcome) frame = { data: [outcome.data] };
       else {
         const { status: _s, ...e } = outcome.error;
@@ -414,7 +422,7 @@ function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
 }
 
 /** The caller an `apiKey` names; open mode (no live key, loopback) takes any. */
-async function keyOf(apiKey: unknown, deps: ApiDeps): Promise<Caller | undefined> {
+async function keyOf(apiKey: unknown, deps: SocketDeps): Promise<Caller | undefined> {
   if (typeof apiKey === 'string' && apiKey.length > 0 && apiKey.length <= 1024) {
     const key = await deps.keys.authenticate(apiKey);
     if (key) return { keyId: key.id };
@@ -424,7 +432,7 @@ async function keyOf(apiKey: unknown, deps: ApiDeps): Promise<Caller | undefined
 }
 
 /** Whether the key a session authenticated with still opens the API. */
-async function live(keyId: string | null, deps: ApiDeps): Promise<boolean> {
+async function live(keyId: string | null, deps: SocketDeps): Promise<boolean> {
   if (keyId === null) return deps.settings.openWithoutKeys && (await deps.keys.count()) === 0;
   const key = await deps.keys.get(keyId);
   return key !== undefined && key.revokedAt === null;

@@ -17,6 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { Ajv, type ErrorObject } from 'ajv';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { parseImageField } from '../../delivery/image-input.js';
 import { isPixeliftError, PixeliftError } from '../../errors.js';
 import type { Caller, ImageInput, SubmitRequest } from '../../jobs/service.js';
 import type { Job, OutputType } from '../../jobs/types.js';
@@ -29,6 +30,12 @@ import { mountDialect } from './mount.js';
 import { inline, type Outcome, outcomeOf, runwareError, withoutStatus } from './payloads/runware.js';
 import { socketRoute } from './runware-socket.js';
 import { formatOf } from './topaz.js';
+
+/** What these routes use of the API's dependencies. */
+export type RunwareDeps = Pick<
+  ApiDeps,
+  'blobs' | 'keys' | 'metrics' | 'presenter' | 'service' | 'settings' | 'shutdownSignal' | 'uploads'
+>;
 
 /** Runware's output cap, px per side. */
 const MAX_SIDE = 4096;
@@ -157,13 +164,13 @@ export const runware: Dialect = {
       },
       (app) => {
         routes(app, deps);
-        socketRoute(app, deps, runTask, runwareError);
+        socketRoute(app, deps, (task, ctx) => runTask(task, ctx, deps), runwareError);
       },
     );
   },
 };
 
-function routes(app: FastifyInstance, deps: ApiDeps): void {
+function routes(app: FastifyInstance, deps: RunwareDeps): void {
   const maxTasks = deps.settings.maxTasksPerRequest ?? 50;
   // Each task is work: it counts against the rate limit as a request would (issue 16).
   const rateCost = (request: FastifyRequest) =>
@@ -192,7 +199,7 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
 }
 
 /** One task, whichever transport brought it: its `data` entry, or its `errors` entry. */
-export async function runTask(task: Task, ctx: TaskContext, deps: ApiDeps): Promise<Outcome> {
+export async function runTask(task: Task, ctx: TaskContext, deps: RunwareDeps): Promise<Outcome> {
   const who = {
     taskType: typeof task?.taskType === 'string' ? task.taskType : undefined,
     taskUUID: typeof task?.taskUUID === 'string' ? task.taskUUID : undefined,
@@ -222,7 +229,7 @@ export async function runTask(task: Task, ctx: TaskContext, deps: ApiDeps): Prom
   }
 }
 
-async function upload(task: { image: string; taskUUID: string }, ctx: TaskContext, deps: ApiDeps) {
+async function upload(task: { image: string; taskUUID: string }, ctx: TaskContext, deps: RunwareDeps) {
   const image = await inputOf(task.image, 'image', deps);
   const data = await deps.service.inputBytes(image, ctx.caller, ctx.signal);
   const imageUUID = randomUUID();
@@ -230,7 +237,7 @@ async function upload(task: { image: string; taskUUID: string }, ctx: TaskContex
   return { taskType: 'imageUpload', taskUUID: task.taskUUID, imageUUID };
 }
 
-async function upscale(task: UpscaleTask, ctx: TaskContext, deps: ApiDeps): Promise<Outcome> {
+async function upscale(task: UpscaleTask, ctx: TaskContext, deps: RunwareDeps): Promise<Outcome> {
   if (task.upscaleFactor === 4 && task.model !== SWINIR && task.model.startsWith('runware:')) {
     throw invalid(
       'upscaleFactor',
@@ -319,7 +326,7 @@ async function upscale(task: UpscaleTask, ctx: TaskContext, deps: ApiDeps): Prom
   return outcomeOf(done, await inline(done, deps), deps);
 }
 
-async function getResponse(taskUUID: string, ctx: TaskContext, deps: ApiDeps): Promise<Outcome> {
+async function getResponse(taskUUID: string, ctx: TaskContext, deps: RunwareDeps): Promise<Outcome> {
   const job = await deps.service.findIdempotent(ctx.caller, taskKey(taskUUID));
   if (!job) throw new PixeliftError('job_not_found', { id: taskUUID });
   if (job.status === 'queued' || job.status === 'running') {
@@ -336,14 +343,14 @@ async function getResponse(taskUUID: string, ctx: TaskContext, deps: ApiDeps): P
 }
 
 /** `inputImage`: a UUID (an uploaded image or an earlier result), a data URI, base64, or a URL. */
-async function inputOf(value: string, param: string, deps: ApiDeps): Promise<ImageInput> {
+async function inputOf(value: string, param: string, deps: RunwareDeps): Promise<ImageInput> {
   if (isUuid(value)) {
     const uploadId = uploadIdOf(value);
     if (await deps.uploads.get(uploadId)) return { kind: 'upload', id: uploadId };
     return { kind: 'result', jobId: jobIdOfUuid(value) };
   }
   try {
-    return deps.parseImage(value);
+    return parseImageField(value);
   } catch (err) {
     if (isPixeliftError(err)) throw new PixeliftError(err.code, { ...err.details, param });
     throw err;

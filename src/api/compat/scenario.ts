@@ -10,6 +10,7 @@
  * Errors: `{error: <message>, reason: <Pixelift code>, param?}` with the registry's status.
  */
 import type { FastifyInstance } from 'fastify';
+import { parseImageField } from '../../delivery/image-input.js';
 import { PixeliftError } from '../../errors.js';
 import type { ImageInput } from '../../jobs/service.js';
 import type { Upload } from '../../jobs/store.js';
@@ -21,6 +22,9 @@ import { kindOf, paramOf } from './error-kinds.js';
 import { mountDialect } from './mount.js';
 import { resultUrl } from './results.js';
 import { factorOf, TOPAZ_ENHANCE_MODELS, topazToKnobs } from './topaz.js';
+
+/** What these routes use of the API's dependencies. */
+export type ScenarioDeps = Pick<ApiDeps, 'presenter' | 'service' | 'shuttingDown' | 'uploads'>;
 
 const MODEL_ID = 'model_topaz-image-upscale';
 /** Topaz's factors as Scenario's upscaleFactor spells them (Topaz Gigapixel's presets up to 6×). */
@@ -81,12 +85,12 @@ export const scenario: Dialect = {
   },
 };
 
-function routes(app: FastifyInstance, deps: ApiDeps): void {
+function routes(app: FastifyInstance, deps: ScenarioDeps): void {
   app.post<{ Body: { image: string; name?: string } }>(
     '/v1/assets',
     { schema: { hide: true, body: assetBody } },
     async (request) => {
-      const image = deps.parseImage(request.body.image);
+      const image = parseImageField(request.body.image);
       if (image.kind !== 'bytes') {
         throw new PixeliftError('invalid_argument', {
           param: 'image',
@@ -187,7 +191,7 @@ function imageOf(assetId: string): ImageInput | undefined {
   return m[2] === 'upl' ? { kind: 'upload', id: m[1] } : { kind: 'result', jobId: m[1] };
 }
 
-function presentUpload(upload: Upload, deps: ApiDeps, name?: string): Record<string, unknown> {
+function presentUpload(upload: Upload, deps: ScenarioDeps, name?: string): Record<string, unknown> {
   return {
     id: `asset_${upload.id}`,
     url: deps.presenter.fileUrl(upload.id, new Date(upload.expiresAt)),
@@ -209,7 +213,7 @@ function presentUpload(upload: Upload, deps: ApiDeps, name?: string): Record<str
   };
 }
 
-function presentResult(job: Job, deps: ApiDeps): Record<string, unknown> {
+function presentResult(job: Job, deps: ScenarioDeps): Record<string, unknown> {
   const r = job.result!;
   return {
     id: `asset_${job.id}`,

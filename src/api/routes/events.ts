@@ -10,9 +10,15 @@ import { presentEvent } from '../present.js';
 import { jobIdParams } from '../schemas.js';
 import { followEvents } from '../sse.js';
 
+/** What these routes use of the API's dependencies. */
+export type EventRouteDeps = Pick<
+  ApiDeps,
+  'eventLog' | 'events' | 'presenter' | 'service' | 'settings' | 'shutdownSignal'
+>;
+
 const FINAL = new Set(['completed', 'failed', 'canceled', 'expired']);
 
-export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
+export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
   const stream = async (
     request: FastifyRequest,
     reply: FastifyReply,

@@ -8,7 +8,10 @@ import { PixeliftError } from '../../errors.js';
 import { parseRange } from '../../storage/byte-range.js';
 import type { ApiDeps } from '../deps.js';
 
-export function fileRoutes(app: FastifyInstance, deps: ApiDeps): void {
+/** What these routes use of the API's dependencies. */
+export type FileRouteDeps = Pick<ApiDeps, 'blobs' | 'service' | 'uploads' | 'verifyFileLink'>;
+
+export function fileRoutes(app: FastifyInstance, deps: FileRouteDeps): void {
   app.get<{ Params: { id: string }; Querystring: { expires?: string; signature?: string } }>(
     '/v1/files/:id',
     {
@@ -79,7 +82,7 @@ export function fileSafetyHeaders(id: string, ext: string, contentType: string):
 /** The stored file a link names: a job's result, or an upload. */
 async function fileOf(
   id: string,
-  deps: ApiDeps,
+  deps: FileRouteDeps,
 ): Promise<{ blobKey: string; contentType: string; format: string } | undefined> {
   if (id.startsWith('upl_')) return deps.uploads.get(id);
   const job = await deps.service.get(id, undefined).catch(() => undefined);

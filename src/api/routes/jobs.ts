@@ -6,9 +6,12 @@ import type { ApiDeps } from '../deps.js';
 import { presentJob } from '../present.js';
 import { errorEnvelope, jobIdParams, jobSchema, listJobsQuery } from '../schemas.js';
 
+/** What these routes use of the API's dependencies. */
+export type JobRouteDeps = Pick<ApiDeps, 'blobs' | 'outbox' | 'presenter' | 'redeliver' | 'service'>;
+
 const errors = { '4XX': errorEnvelope, '5XX': errorEnvelope };
 
-export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
+export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
   app.get<{ Params: { id: string } }>(
     '/v1/jobs/:id',
     {

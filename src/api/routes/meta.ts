@@ -4,7 +4,10 @@ import { CREDITS_PER_MEGAPIXEL } from '../../jobs/cost.js';
 import { MODEL_ALIASES } from '../../models/aliases.js';
 import type { ApiDeps } from '../deps.js';
 
-export function metaRoutes(app: FastifyInstance, deps: ApiDeps): void {
+/** What these routes use of the API's dependencies. */
+export type MetaRouteDeps = Pick<ApiDeps, 'metrics' | 'models' | 'ready' | 'settings' | 'shuttingDown'>;
+
+export function metaRoutes(app: FastifyInstance, deps: MetaRouteDeps): void {
   app.get(
     '/v1/models',
     { schema: { summary: 'Installed models and provider aliases', tags: ['models'] } },

@@ -16,6 +16,9 @@ import { addUserModel, removeUserModel } from '../../models/user-model-admin.js'
 import type { ApiDeps } from '../deps.js';
 import { errorEnvelope } from '../schemas.js';
 
+/** What these routes use of the API's dependencies. */
+export type ModelRouteDeps = Pick<ApiDeps, 'modelSync' | 'models'>;
+
 function requireAdmin(caller: Caller, action: string): void {
   if (!caller.admin) throw new PixeliftError('forbidden', { action });
 }
@@ -37,7 +40,7 @@ export function presentUserModel(m: ModelEntry) {
   };
 }
 
-export function modelRoutes(app: FastifyInstance, deps: ApiDeps): void {
+export function modelRoutes(app: FastifyInstance, deps: ModelRouteDeps): void {
   const maxBytes = deps.models.userModelSettings.maxModelBytes;
   app.post(
     '/v1/models',

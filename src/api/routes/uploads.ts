@@ -9,7 +9,10 @@ import type { ApiDeps } from '../deps.js';
 import { readMultipart } from '../multipart.js';
 import { errorEnvelope } from '../schemas.js';
 
-export function uploadRoutes(app: FastifyInstance, deps: ApiDeps): void {
+/** What these routes use of the API's dependencies. */
+export type UploadRouteDeps = Pick<ApiDeps, 'settings' | 'uploads'>;
+
+export function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps): void {
   app.post(
     '/v1/uploads',
     {

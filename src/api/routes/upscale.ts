@@ -6,6 +6,7 @@
 
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { parseImageField } from '../../delivery/image-input.js';
 import type { OutputFormat } from '../../engine/encode.js';
 import type { FaceOptions } from '../../engine/faces/pass.js';
 import type { Fit, OversizePolicy } from '../../engine/plan.js';
@@ -18,6 +19,12 @@ import { abortOnClose, header, preferWait } from '../http.js';
 import { readMultipart } from '../multipart.js';
 import { presentJob } from '../present.js';
 import { errorEnvelope, jobSchema, upscaleBody } from '../schemas.js';
+
+/** What these routes use of the API's dependencies. */
+export type UpscaleRouteDeps = Pick<
+  ApiDeps,
+  'blobs' | 'presenter' | 'service' | 'settings' | 'shutdownSignal' | 'shuttingDown'
+>;
 
 type UpscaleBody = {
   image: string | Buffer;
@@ -51,7 +58,7 @@ const JSON_FIELDS = new Set(['output', 'webhook', 'metadata', 'face']);
 const ajv = new Ajv({ allErrors: false, strict: false });
 const validateMultipart = ajv.compile({ ...upscaleBody, $id: undefined });
 
-export function upscaleRoutes(app: FastifyInstance, deps: ApiDeps): void {
+export function upscaleRoutes(app: FastifyInstance, deps: UpscaleRouteDeps): void {
   const schema = (summary: string, ok: object) => ({
     summary,
     body: { content: { 'application/json': { schema: upscaleBody } } },
@@ -170,10 +177,10 @@ function coerceField(name: string, raw: string): unknown {
   return raw;
 }
 
-function toSubmit(body: UpscaleBody, deps: ApiDeps): SubmitRequest {
+function toSubmit(body: UpscaleBody, deps: UpscaleRouteDeps): SubmitRequest {
   const o = body.output;
   return {
-    image: Buffer.isBuffer(body.image) ? { kind: 'bytes', data: body.image } : deps.parseImage(body.image),
+    image: Buffer.isBuffer(body.image) ? { kind: 'bytes', data: body.image } : parseImageField(body.image),
     model: body.model,
     scale: body.scale,
     width: body.width,

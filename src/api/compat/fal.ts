@@ -132,7 +132,7 @@ async function submit(request: FastifyRequest, reply: FastifyReply, target: Targ
   const { job } = await deps.service.submit(
     {
       id: jobId,
-      image: imageOf(String(input.image_url), deps),
+      image: imageOf(String(input.image_url)),
       model: t.model,
       scale: t.scale,
       ...(t.knobs ?? {}),
@@ -249,7 +249,7 @@ function result(reply: FastifyReply, job: Job, deps: Pick<ApiDeps, 'presenter'>)
   return reply.code(200).send(out.output);
 }
 
-function imageOf(value: string, deps: FalDeps): ImageInput {
+function imageOf(value: string): ImageInput {
   try {
     return parseImageField(value);
   } catch (err) {

@@ -305,7 +305,7 @@ async function create(
   }
   const t: TranslatedInput = model.translate(withDefaults(model, input));
   const imageField = model.imageField ?? 'image';
-  const image = await imageOf(String(input[imageField]), imageField, deps);
+  const image = await imageOf(String(input[imageField]), imageField);
   const filter = webhook_events_filter ?? FILTERS;
   const { job } = await deps.service.submit(
     {
@@ -360,7 +360,7 @@ function preferWait(prefer: string | undefined, max: number): number | undefined
 }
 
 /** An input image: a file this dialect stored (`…/v1/files/{id}`), or a URL / data URI. */
-async function imageOf(value: string, field: string, deps: ReplicateDeps): Promise<ImageInput> {
+async function imageOf(value: string, field: string): Promise<ImageInput> {
   const own = /\/compat\/replicate\/v1\/files\/(upl_[A-Za-z0-9_]+)(?:\/download)?$/.exec(value);
   if (own) return { kind: 'upload', id: own[1]! };
   try {

@@ -81,7 +81,7 @@ export function upscaleRoutes(app: FastifyInstance, deps: UpscaleRouteDeps): voi
       const abort = abortOnClose(request);
       const idemKey = header(request, 'idempotency-key');
       const { job, replayed } = await deps.service.submit(
-        toSubmit(body, deps),
+        toSubmit(body),
         request.caller,
         idemKey ? { key: idemKey, body: body } : undefined,
         abort.signal,
@@ -116,11 +116,7 @@ export function upscaleRoutes(app: FastifyInstance, deps: UpscaleRouteDeps): voi
     },
     async (request) => {
       const body = await readBody(request, deps.settings.limits.maxInputBytes);
-      const e = await deps.service.estimate(
-        toSubmit(body, deps),
-        request.caller,
-        abortOnClose(request).signal,
-      );
+      const e = await deps.service.estimate(toSubmit(body), request.caller, abortOnClose(request).signal);
       return {
         object: 'estimate',
         model: e.model,
@@ -177,7 +173,7 @@ function coerceField(name: string, raw: string): unknown {
   return raw;
 }
 
-function toSubmit(body: UpscaleBody, deps: UpscaleRouteDeps): SubmitRequest {
+function toSubmit(body: UpscaleBody): SubmitRequest {
   const o = body.output;
   return {
     image: Buffer.isBuffer(body.image) ? { kind: 'bytes', data: body.image } : parseImageField(body.image),

@@ -88,7 +88,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
   });
   const events = new JobEvents({
     log: stores.events,
-    outbox: stores.outbox,
+    jobs: stores.jobs,
     kickWebhooks: () => dispatcher.kick(),
     logger,
     fanout: backends.mode === 'scale-out' ? backends.fanout : undefined,
@@ -275,19 +275,21 @@ export function setWebhookFormatters(events: JobEvents, ctx: WebhookContext): vo
   for (const [dialect, formatter] of Object.entries(compatWebhooks(ctx).formatters)) {
     events.setFormatter(dialect, formatter);
   }
-  events.setFormatter('native', (job: Job, event) => ({
-    url: job.request.webhook!.url,
-    scheme: 'standard',
-    messageId: `msg_${event.id}`,
-    // Events leave metadata out (jobs/events.ts snapshot); a webhook body carries it, as the job does.
-    payload: webhookEnvelope(
-      event.type,
-      event.type === 'progress'
-        ? presentEvent(event, ctx.presenter)
-        : { ...presentEvent(event, ctx.presenter), metadata: job.metadata },
-      new Date(event.createdAt),
-    ),
-  }));
+  events.setFormatter('native', {
+    format: (job: Job, event) => ({
+      url: job.request.webhook!.url,
+      scheme: 'standard',
+      messageId: `msg_${event.id}`,
+      // Events leave metadata out (jobs/events.ts snapshot); a webhook body carries it, as the job does.
+      payload: webhookEnvelope(
+        event.type,
+        event.type === 'progress'
+          ? presentEvent(event, ctx.presenter)
+          : { ...presentEvent(event, ctx.presenter), metadata: job.metadata },
+        new Date(event.createdAt),
+      ),
+    }),
+  });
 }
 
 /** PUTs a result to a job's output.uploadUrl under the SSRF rules. */

@@ -18,7 +18,7 @@ import { type Logger, withFields } from '../log.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { PoolHooks, PoolJob } from '../workers/pool.js';
 import type { JobEvents } from './events.js';
-import type { JobStore } from './store.js';
+import type { JobPatch, JobStore } from './store.js';
 import type { Job, JobError } from './types.js';
 
 export const CONTENT_TYPES: Readonly<Record<OutputFormat, string>> = {
@@ -228,9 +228,13 @@ export class JobRunner {
         fraction > 0 ? Math.round((elapsed / fraction) * (1 - fraction) * 10) / 10 : job.etaSeconds;
       const progress = Math.round(fraction * 1000) / 1000;
       writing = true;
-      void this.o.jobs
-        .update(job.id, { progress, etaSeconds }, { status: 'running', attempts: job.attempts })
-        .then((updated) => updated && this.o.events.emit(updated, 'progress', { progress, etaSeconds }))
+      void this.o.events
+        .transition(
+          job,
+          { patch: { progress, etaSeconds }, fence: { status: 'running', attempts: job.attempts } },
+          'progress',
+          { progress, etaSeconds },
+        )
         .catch((err: unknown) => this.o.log.warn({ err, jobId: job.id }, 'could not record progress'))
         .finally(() => {
           writing = false;
@@ -254,41 +258,39 @@ export class JobRunner {
       await this.o.putResult(job.request.output.uploadUrl, result.data, contentType);
     }
     const finished = new Date();
-    const done = await this.o.jobs.update(
-      job.id,
-      {
-        status: 'succeeded',
-        progress: 1,
-        etaSeconds: null,
-        output: {
-          width: info.output.width,
-          height: info.output.height,
-          format: info.output.format,
-          bytes: info.output.bytes,
-        },
-        result: {
-          fileId: job.id,
-          blobKey,
-          contentType,
-          bytes: result.data.length,
-          width: info.output.width,
-          height: info.output.height,
-          format: info.output.format,
-          ...(info.faces ? { faces: info.faces } : {}),
-        },
-        warnings,
-        timings: {
-          queueMs: Date.parse(job.startedAt ?? job.createdAt) - Date.parse(job.createdAt),
-          decodeMs: Math.round(info.timings.decodeMs),
-          inferMs: Math.round(info.timings.inferMs),
-          encodeMs: Math.round(info.timings.encodeMs),
-          runMs: finished.getTime() - startedAt,
-        },
-        finishedAt: finished.toISOString(),
-        expiresAt: new Date(finished.getTime() + job.request.output.ttlSeconds * 1000).toISOString(),
+    const patch: JobPatch = {
+      status: 'succeeded',
+      progress: 1,
+      etaSeconds: null,
+      output: {
+        width: info.output.width,
+        height: info.output.height,
+        format: info.output.format,
+        bytes: info.output.bytes,
       },
-      fence,
-    );
+      result: {
+        fileId: job.id,
+        blobKey,
+        contentType,
+        bytes: result.data.length,
+        width: info.output.width,
+        height: info.output.height,
+        format: info.output.format,
+        ...(info.faces ? { faces: info.faces } : {}),
+      },
+      warnings,
+      timings: {
+        queueMs: Date.parse(job.startedAt ?? job.createdAt) - Date.parse(job.createdAt),
+        decodeMs: Math.round(info.timings.decodeMs),
+        inferMs: Math.round(info.timings.inferMs),
+        encodeMs: Math.round(info.timings.encodeMs),
+        runMs: finished.getTime() - startedAt,
+      },
+      finishedAt: finished.toISOString(),
+      expiresAt: new Date(finished.getTime() + job.request.output.ttlSeconds * 1000).toISOString(),
+    };
+    // The completed event and its webhook commit with the status, or none of them does.
+    const done = await this.o.events.transition(job, { patch, fence }, 'completed');
     if (!done) {
       // Canceled (or deleted) while it ran: the result belongs to nobody.
       await this.o.blobs.delete(blobKey);
@@ -299,7 +301,6 @@ export class JobRunner {
       { ms: finished.getTime() - startedAt, output: `${info.output.width}x${info.output.height}` },
       'job succeeded',
     );
-    await this.o.events.emit(done, 'completed');
   }
 
   private async fail(
@@ -332,19 +333,21 @@ export class JobRunner {
     if (error.code === 'internal') log.error({ err }, 'job failed');
     else log.warn({ code: error.code, message: error.message }, 'job failed');
     const finished = new Date();
-    const failed = await this.o.jobs.update(
-      job.id,
+    await this.o.events.transition(
+      job,
       {
-        status: 'failed',
-        etaSeconds: null,
-        error,
-        finishedAt: finished.toISOString(),
-        expiresAt: new Date(finished.getTime() + job.request.output.ttlSeconds * 1000).toISOString(),
+        patch: {
+          status: 'failed',
+          etaSeconds: null,
+          error,
+          finishedAt: finished.toISOString(),
+          expiresAt: new Date(finished.getTime() + job.request.output.ttlSeconds * 1000).toISOString(),
+        },
+        fence,
+        refund: true,
       },
-      fence,
+      'failed',
     );
-    if (!failed) return;
-    await this.o.events.emit((await this.o.jobs.refund(job.id)) ?? failed, 'failed');
   }
 }
 

@@ -159,7 +159,7 @@ export const apiframe: Dialect = {
 
   webhooks(ctx) {
     return {
-      formatter: (job, event) => callback(job, event, ctx),
+      formatter: { format: (job, event) => callback(job, event, ctx) },
       signers: {
         // The signing key is per job (the submitting key's digest), so the signer reads the job.
         apiframe: async (d) => {

@@ -40,7 +40,7 @@ export const fal: Dialect = {
   },
 
   webhooks(ctx) {
-    return { formatter: (job, event) => webhookOf(job, event, ctx) };
+    return { formatter: { format: (job, event) => webhookOf(job, event, ctx) } };
   },
 };
 

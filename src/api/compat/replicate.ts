@@ -128,7 +128,7 @@ export const replicate: Dialect = {
 
   webhooks(ctx) {
     return {
-      formatter: (job, event) => webhookOf(job, event, ctx),
+      formatter: { format: (job, event) => webhookOf(job, event, ctx) },
       signers: {
         replicate: async (d, now) => {
           if (!ctx.webhookSecret) return {};

@@ -108,7 +108,7 @@ export const runflow: Dialect = {
 
   webhooks(ctx) {
     return {
-      formatter: (job, event) => callback(job, event, ctx),
+      formatter: { format: (job, event) => callback(job, event, ctx) },
       signers: {
         runflow: (d) => ({
           'runflow-request-id': d.messageId,

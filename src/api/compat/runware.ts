@@ -181,7 +181,11 @@ export const runware: Dialect = {
 
   webhooks(ctx) {
     return {
-      formatter: (job, event) => callback(job, event, ctx),
+      // The result inlined in the message is read before the transaction that queues it.
+      formatter: {
+        prepare: (job) => inline(job, ctx),
+        format: (job, event, bytes) => callback(job, event, bytes as Buffer | null, ctx),
+      },
       signers: { runware: () => ({}) },
     };
   },
@@ -400,9 +404,9 @@ async function inline(job: Job, deps: Pick<ApiDeps, 'blobs'>): Promise<Buffer | 
   return job.status === 'succeeded' && job.request.output.type !== 'url' ? resultBytes(job, deps) : null;
 }
 
-async function callback(job: Job, event: JobEvent, ctx: WebhookContext) {
+function callback(job: Job, event: JobEvent, bytes: Buffer | null, ctx: WebhookContext) {
   if (!job.request.webhook || (event.type !== 'completed' && event.type !== 'failed')) return undefined;
-  const outcome = outcomeOf(job, await inline(job, ctx), ctx);
+  const outcome = outcomeOf(job, bytes, ctx);
   return {
     url: job.request.webhook.url,
     scheme: 'runware',

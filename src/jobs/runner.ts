@@ -6,14 +6,16 @@
  *
  * - Crash: on start, jobs left `running` by a killed server go back to the queue (attempts
  *   capped by maxAttempts, then failed with attempts_exhausted).
- * - A worker that dies mid-job (worker_crashed, retryable) puts the job back the same way.
+ * - A run that fails with an error the registry marks retryable (a worker that died mid-job,
+ *   worker_crashed; inference_failed; upload_failed; …) puts the job back the same way; one that
+ *   is not retryable fails the job at once.
  * - stop(grace): claims nothing more, lets running jobs finish within `grace`, then stops the
  *   rest and re-queues them without counting the attempt.
  */
 import type { Limits } from '../config.js';
 import type { OutputFormat } from '../engine/encode.js';
 import type { UpscaleOptions, UpscaleResult } from '../engine/pipeline.js';
-import { isPixeliftError, PixeliftError } from '../errors.js';
+import { ERRORS, isPixeliftError, PixeliftError } from '../errors.js';
 import { type Logger, withFields } from '../log.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { PoolHooks, PoolJob } from '../workers/pool.js';
@@ -317,17 +319,25 @@ export class JobRunner {
       log.info({ requeued: Boolean(back) }, 'job stopped by shutdown and re-queued');
       return;
     }
-    if (isPixeliftError(err, 'worker_crashed')) {
+    // One rule, the registry's: an error that may not recur (retryable) runs the job again while
+    // attempts are left. Out of attempts the job fails with that error, except a crash, which reads
+    // as the store's own give-up after crashes (recover, claimById): attempts_exhausted.
+    if (isRetryable(err)) {
       if (job.attempts < this.o.maxAttempts) {
         const back = await this.o.jobs.update(
           job.id,
           { status: 'queued', progress: 0, startedAt: null },
           fence,
         );
-        log.warn({ err: err.message, requeued: Boolean(back) }, 'worker crashed; job re-queued');
+        log.warn(
+          { code: toJobError(err).code, err: (err as Error).message, requeued: Boolean(back) },
+          'job failed with a retryable error; re-queued',
+        );
         return;
       }
-      err = new PixeliftError('attempts_exhausted', { attempts: job.attempts }, { cause: err });
+      if (isPixeliftError(err, 'worker_crashed')) {
+        err = new PixeliftError('attempts_exhausted', { attempts: job.attempts }, { cause: err });
+      }
     }
     const error = toJobError(err);
     if (error.code === 'internal') log.error({ err }, 'job failed');
@@ -349,6 +359,11 @@ export class JobRunner {
       'failed',
     );
   }
+}
+
+/** Whether the registry says the error may not recur: anything not a PixeliftError counts as `internal`. */
+function isRetryable(err: unknown): boolean {
+  return isPixeliftError(err) ? err.retryable : ERRORS.internal.retryable;
 }
 
 export function toJobError(err: unknown): JobError {

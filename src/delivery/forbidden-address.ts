@@ -133,7 +133,16 @@ function blockList(cidr: string, type: 'ipv4' | 'ipv6'): net.BlockList {
   return list;
 }
 
-/** 16 bytes of an address that net.isIPv6 has accepted (so no validation is repeated here). */
+/**
+ * 16 bytes of an address that net.isIPv6 has accepted (so no validation is repeated here).
+ *
+ * Hand-written rather than ipaddr.js (2.5.0), which was tried: its parser rewrites the deprecated
+ * IPv4-compatible form `::a.b.c.d` into the IPv4-mapped `::ffff:a.b.c.d`, a different address,
+ * so `::8.8.8.8` came out public (test/delivery/forbidden-address.test.ts fails 2 of 60 cases
+ * with only this function swapped). Its range() cannot replace the tables either: it has no
+ * 2001:db8::/32 (documentation), lumps documentation, benchmarking and 240.0.0.0/4 into one
+ * `reserved`, names no CIDR for the message, and its isValid() accepts `0x7f.1` and `2130706433`.
+ */
 function ipv6Bytes(address: string): Uint8Array {
   let text = address;
   // A dotted IPv4 tail (::ffff:127.0.0.1) becomes two hex groups.

@@ -1,11 +1,18 @@
 /**
  * What the SQLite and PostgreSQL webhook outboxes share: the row's shape, the row → delivery
- * mapping, and the state an attempt's outcome leads to. Only the storage of `attempts` differs
+ * mapping, an event's delivery, and the state an attempt's outcome leads to. Only the storage of `attempts` differs
  * (TEXT holding JSON in SQLite, jsonb in PostgreSQL), so it is a type parameter.
  */
 import { randomUUID } from 'node:crypto';
-import type { DeliveryAttempt, DeliveryOutcome, DeliveryStatus, WebhookDelivery } from './store.js';
-import type { JobEventType } from './types.js';
+import type {
+  DeliveryAttempt,
+  DeliveryOutcome,
+  DeliveryStatus,
+  NewDelivery,
+  WebhookDelivery,
+  WebhookMessage,
+} from './store.js';
+import type { JobEvent, JobEventType } from './types.js';
 
 export interface DeliveryRow<Attempts> {
   readonly id: string;
@@ -56,4 +63,9 @@ export function failingSince(latestFinished: WebhookDelivery): string | null {
 /** Unique id of a delivery row (a redelivery gets a new one; its message id stays). */
 export function newDeliveryId(): string {
   return `whd_${randomUUID().replaceAll('-', '')}`;
+}
+
+/** The delivery of an event's webhook message, due when the event happened. */
+export function deliveryOf(event: JobEvent, message: WebhookMessage): NewDelivery {
+  return { ...message, jobId: event.jobId, eventType: event.type, now: new Date(event.createdAt) };
 }

@@ -1,27 +1,26 @@
 /**
  * Everything that happens to a job becomes one event: appended to the event log (so that SSE
  * clients can resume with Last-Event-ID), published on the in-process bus (live SSE streams,
- * `Prefer: wait`; in scale-out through Redis to every node's bus), and, when the job's webhook subscribed to it, queued in the webhook outbox.
+ * `Prefer: wait`; in scale-out through Redis to every node's bus), and, when the job's webhook subscribed to it, queued in the webhook outbox
+ * in the transaction that appends it (and, through `transition`, that changes the job's status).
  * What a webhook body looks like is the dialect's business: each gives a formatter (api/webhooks),
  * all of them handed over at construction, so that none is found missing only when an event fires.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
-import type { EventLog, WebhookOutbox } from './store.js';
+import { applyPatch } from './job-record.js';
+import type { EventLog, JobStore, JobTransition, WebhookFor, WebhookMessage } from './store.js';
 import type { Job, JobEvent, JobEventType } from './types.js';
 
-export interface WebhookMessage {
-  readonly url: string;
-  readonly payload: string;
-  readonly scheme: string;
-  readonly messageId: string;
+/**
+ * Builds the webhook message a dialect sends for an event, or undefined to send none. `format`
+ * runs inside the transaction that records the event (and the job's change), so it is
+ * synchronous; what it must read first (a result to inline) `prepare` reads, before.
+ */
+export interface WebhookFormatter {
+  readonly prepare?: (job: Job) => Promise<unknown>;
+  readonly format: (job: Job, event: JobEvent, prepared: unknown) => WebhookMessage | undefined;
 }
-
-/** Builds the webhook message a dialect sends for an event, or undefined to send none. */
-export type WebhookFormatter = (
-  job: Job,
-  event: JobEvent,
-) => WebhookMessage | undefined | Promise<WebhookMessage | undefined>;
 
 export interface JobBusEvents {
   event: [event: JobEvent];
@@ -44,7 +43,8 @@ export class JobEvents {
   constructor(
     private readonly deps: {
       readonly log: EventLog;
-      readonly outbox: WebhookOutbox;
+      /** Records a job's change with its event and webhook delivery, in one transaction. */
+      readonly jobs: Pick<JobStore, 'transition'>;
       /** Wakes the webhook dispatcher after a delivery is queued. */
       readonly kickWebhooks: () => void;
       readonly logger: Logger;
@@ -58,42 +58,72 @@ export class JobEvents {
     deps.fanout?.onEvent((e) => this.bus.emit('event', e));
   }
 
+  /** Record an event of `job` (its change of state already stored) and queue its webhook, together. */
   async emit(job: Job, type: JobEventType, data?: Record<string, unknown>): Promise<JobEvent> {
-    const event = await this.deps.log.append({
-      jobId: job.id,
-      keyId: job.keyId,
-      type,
-      data: data ?? snapshot(job),
+    const webhook = await this.webhookFor(job, type);
+    const event = await this.deps.log.append(
+      { jobId: job.id, keyId: job.keyId, type, data: data ?? snapshot(job) },
+      webhook && { job, message: webhook },
+    );
+    await this.published(event, webhook !== undefined);
+    return event;
+  }
+
+  /**
+   * Change a job (if it still matches `fence`) and record the event the change makes with its
+   * webhook, in one transaction (JobStore.transition). The changed job, or undefined when the
+   * fence failed and nothing was written.
+   */
+  async transition(
+    job: Job,
+    change: Pick<JobTransition, 'patch' | 'fence' | 'refund'>,
+    type: JobEventType,
+    data?: Record<string, unknown>,
+  ): Promise<Job | undefined> {
+    const webhook = await this.webhookFor(applyPatch(job, change.patch), type);
+    const done = await this.deps.jobs.transition(job.id, {
+      ...change,
+      event: { type, data: (changed) => data ?? snapshot(changed) },
+      webhook,
     });
+    if (!done) return undefined;
+    await this.published(done.event, webhook !== undefined);
+    return done.job;
+  }
+
+  /** The webhook message maker for an event of `job`, its formatter's inputs read; undefined: none. */
+  private async webhookFor(job: Job, type: JobEventType): Promise<WebhookFor | undefined> {
+    const hook = job.request.webhook;
+    if (!hook || !(hook.events.includes(type) || job.request.dialect !== 'native')) return undefined;
+    const formatter = Object.hasOwn(this.deps.formatters, job.request.dialect)
+      ? this.deps.formatters[job.request.dialect]
+      : undefined;
+    // Boot checks every mounted dialect has one; a job of a dialect this build does not know
+    // (a row written by another version) is told, not skipped in silence.
+    if (!formatter) {
+      this.deps.logger.error(
+        { jobId: job.id, dialect: job.request.dialect, event: type },
+        'events: no webhook formatter for this dialect; no webhook sent',
+      );
+      return undefined;
+    }
+    const prepared = await formatter.prepare?.(job);
+    return (changed, event) => formatter.format(changed, event, prepared);
+  }
+
+  /** Tell live listeners about a recorded event, and wake the dispatcher when it may have queued a delivery. */
+  private async published(event: JobEvent, queued: boolean): Promise<void> {
     if (this.deps.fanout) {
       // A lost publish costs live listeners one update, never the record: it is in the log.
       await this.deps.fanout
         .publishEvent(event)
-        .catch((err: unknown) => this.deps.logger.warn({ err, jobId: job.id }, 'events: publish failed'));
+        .catch((err: unknown) =>
+          this.deps.logger.warn({ err, jobId: event.jobId }, 'events: publish failed'),
+        );
     } else {
       this.bus.emit('event', event);
     }
-    const hook = job.request.webhook;
-    if (hook && (hook.events.includes(type) || job.request.dialect !== 'native')) {
-      const formatter = Object.hasOwn(this.deps.formatters, job.request.dialect)
-        ? this.deps.formatters[job.request.dialect]
-        : undefined;
-      // Boot checks every mounted dialect has one; a job of a dialect this build does not know
-      // (a row written by another version) is told, not skipped in silence.
-      if (!formatter) {
-        this.deps.logger.error(
-          { jobId: job.id, dialect: job.request.dialect, event: type },
-          'events: no webhook formatter for this dialect; no webhook sent',
-        );
-        return event;
-      }
-      const message = await formatter(job, event);
-      if (message) {
-        await this.deps.outbox.enqueue({ ...message, jobId: job.id, eventType: type, now: new Date() });
-        this.deps.kickWebhooks();
-      }
-    }
-    return event;
+    if (queued) this.deps.kickWebhooks();
   }
 
   /** Resolves with the job's first event matching `until`, or undefined after `timeoutMs` or on `signal`. */

@@ -6,19 +6,21 @@
  *
  * - Crash: on start, jobs left `running` by a killed server go back to the queue (attempts
  *   capped by maxAttempts, then failed with attempts_exhausted).
- * - A worker that dies mid-job (worker_crashed, retryable) puts the job back the same way.
+ * - A run that fails with an error the registry marks retryable (a worker that died mid-job,
+ *   worker_crashed; inference_failed; upload_failed; …) puts the job back the same way; one that
+ *   is not retryable fails the job at once.
  * - stop(grace): claims nothing more, lets running jobs finish within `grace`, then stops the
  *   rest and re-queues them without counting the attempt.
  */
 import type { Limits } from '../config.js';
 import type { OutputFormat } from '../engine/encode.js';
 import type { UpscaleOptions, UpscaleResult } from '../engine/pipeline.js';
-import { isPixeliftError, PixeliftError } from '../errors.js';
+import { ERRORS, isPixeliftError, PixeliftError } from '../errors.js';
 import { type Logger, withFields } from '../log.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { PoolHooks, PoolJob } from '../workers/pool.js';
 import type { JobEvents } from './events.js';
-import type { JobStore } from './store.js';
+import type { JobPatch, JobStore } from './store.js';
 import type { Job, JobError } from './types.js';
 
 export const CONTENT_TYPES: Readonly<Record<OutputFormat, string>> = {
@@ -228,9 +230,13 @@ export class JobRunner {
         fraction > 0 ? Math.round((elapsed / fraction) * (1 - fraction) * 10) / 10 : job.etaSeconds;
       const progress = Math.round(fraction * 1000) / 1000;
       writing = true;
-      void this.o.jobs
-        .update(job.id, { progress, etaSeconds }, { status: 'running', attempts: job.attempts })
-        .then((updated) => updated && this.o.events.emit(updated, 'progress', { progress, etaSeconds }))
+      void this.o.events
+        .transition(
+          job,
+          { patch: { progress, etaSeconds }, fence: { status: 'running', attempts: job.attempts } },
+          'progress',
+          { progress, etaSeconds },
+        )
         .catch((err: unknown) => this.o.log.warn({ err, jobId: job.id }, 'could not record progress'))
         .finally(() => {
           writing = false;
@@ -254,41 +260,39 @@ export class JobRunner {
       await this.o.putResult(job.request.output.uploadUrl, result.data, contentType);
     }
     const finished = new Date();
-    const done = await this.o.jobs.update(
-      job.id,
-      {
-        status: 'succeeded',
-        progress: 1,
-        etaSeconds: null,
-        output: {
-          width: info.output.width,
-          height: info.output.height,
-          format: info.output.format,
-          bytes: info.output.bytes,
-        },
-        result: {
-          fileId: job.id,
-          blobKey,
-          contentType,
-          bytes: result.data.length,
-          width: info.output.width,
-          height: info.output.height,
-          format: info.output.format,
-          ...(info.faces ? { faces: info.faces } : {}),
-        },
-        warnings,
-        timings: {
-          queueMs: Date.parse(job.startedAt ?? job.createdAt) - Date.parse(job.createdAt),
-          decodeMs: Math.round(info.timings.decodeMs),
-          inferMs: Math.round(info.timings.inferMs),
-          encodeMs: Math.round(info.timings.encodeMs),
-          runMs: finished.getTime() - startedAt,
-        },
-        finishedAt: finished.toISOString(),
-        expiresAt: new Date(finished.getTime() + job.request.output.ttlSeconds * 1000).toISOString(),
+    const patch: JobPatch = {
+      status: 'succeeded',
+      progress: 1,
+      etaSeconds: null,
+      output: {
+        width: info.output.width,
+        height: info.output.height,
+        format: info.output.format,
+        bytes: info.output.bytes,
       },
-      fence,
-    );
+      result: {
+        fileId: job.id,
+        blobKey,
+        contentType,
+        bytes: result.data.length,
+        width: info.output.width,
+        height: info.output.height,
+        format: info.output.format,
+        ...(info.faces ? { faces: info.faces } : {}),
+      },
+      warnings,
+      timings: {
+        queueMs: Date.parse(job.startedAt ?? job.createdAt) - Date.parse(job.createdAt),
+        decodeMs: Math.round(info.timings.decodeMs),
+        inferMs: Math.round(info.timings.inferMs),
+        encodeMs: Math.round(info.timings.encodeMs),
+        runMs: finished.getTime() - startedAt,
+      },
+      finishedAt: finished.toISOString(),
+      expiresAt: new Date(finished.getTime() + job.request.output.ttlSeconds * 1000).toISOString(),
+    };
+    // The completed event and its webhook commit with the status, or none of them does.
+    const done = await this.o.events.transition(job, { patch, fence }, 'completed');
     if (!done) {
       // Canceled (or deleted) while it ran: the result belongs to nobody.
       await this.o.blobs.delete(blobKey);
@@ -299,7 +303,6 @@ export class JobRunner {
       { ms: finished.getTime() - startedAt, output: `${info.output.width}x${info.output.height}` },
       'job succeeded',
     );
-    await this.o.events.emit(done, 'completed');
   }
 
   private async fail(
@@ -316,36 +319,51 @@ export class JobRunner {
       log.info({ requeued: Boolean(back) }, 'job stopped by shutdown and re-queued');
       return;
     }
-    if (isPixeliftError(err, 'worker_crashed')) {
+    // One rule, the registry's: an error that may not recur (retryable) runs the job again while
+    // attempts are left. Out of attempts the job fails with that error, except a crash, which reads
+    // as the store's own give-up after crashes (recover, claimById): attempts_exhausted.
+    if (isRetryable(err)) {
       if (job.attempts < this.o.maxAttempts) {
         const back = await this.o.jobs.update(
           job.id,
           { status: 'queued', progress: 0, startedAt: null },
           fence,
         );
-        log.warn({ err: err.message, requeued: Boolean(back) }, 'worker crashed; job re-queued');
+        log.warn(
+          { code: toJobError(err).code, err: (err as Error).message, requeued: Boolean(back) },
+          'job failed with a retryable error; re-queued',
+        );
         return;
       }
-      err = new PixeliftError('attempts_exhausted', { attempts: job.attempts }, { cause: err });
+      if (isPixeliftError(err, 'worker_crashed')) {
+        err = new PixeliftError('attempts_exhausted', { attempts: job.attempts }, { cause: err });
+      }
     }
     const error = toJobError(err);
     if (error.code === 'internal') log.error({ err }, 'job failed');
     else log.warn({ code: error.code, message: error.message }, 'job failed');
     const finished = new Date();
-    const failed = await this.o.jobs.update(
-      job.id,
+    await this.o.events.transition(
+      job,
       {
-        status: 'failed',
-        etaSeconds: null,
-        error,
-        finishedAt: finished.toISOString(),
-        expiresAt: new Date(finished.getTime() + job.request.output.ttlSeconds * 1000).toISOString(),
+        patch: {
+          status: 'failed',
+          etaSeconds: null,
+          error,
+          finishedAt: finished.toISOString(),
+          expiresAt: new Date(finished.getTime() + job.request.output.ttlSeconds * 1000).toISOString(),
+        },
+        fence,
+        refund: true,
       },
-      fence,
+      'failed',
     );
-    if (!failed) return;
-    await this.o.events.emit((await this.o.jobs.refund(job.id)) ?? failed, 'failed');
   }
+}
+
+/** Whether the registry says the error may not recur: anything not a PixeliftError counts as `internal`. */
+function isRetryable(err: unknown): boolean {
+  return isPixeliftError(err) ? err.retryable : ERRORS.internal.retryable;
 }
 
 export function toJobError(err: unknown): JobError {

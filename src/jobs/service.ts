@@ -227,16 +227,20 @@ export class JobService {
   async cancel(id: string, caller: Caller): Promise<Job> {
     const job = await this.get(id, caller);
     if (isTerminal(job.status)) throw new PixeliftError('job_not_cancelable', { id, status: job.status });
-    const canceled = await this.o.jobs.update(
-      id,
+    const canceled = await this.o.events.transition(
+      job,
       {
-        status: 'canceled',
-        etaSeconds: null,
-        finishedAt: new Date().toISOString(),
-        expiresAt: new Date(Date.now() + job.request.output.ttlSeconds * 1000).toISOString(),
-        error: { code: 'canceled', message: new PixeliftError('canceled').message },
+        patch: {
+          status: 'canceled',
+          etaSeconds: null,
+          finishedAt: new Date().toISOString(),
+          expiresAt: new Date(Date.now() + job.request.output.ttlSeconds * 1000).toISOString(),
+          error: { code: 'canceled', message: new PixeliftError('canceled').message },
+        },
+        fence: { status: ['queued', 'running'] },
+        refund: true,
       },
-      { status: ['queued', 'running'] },
+      'canceled',
     );
     if (!canceled) return this.cancel(id, caller); // it moved on meanwhile: answer from its new state
     try {
@@ -245,9 +249,7 @@ export class JobService {
       // The fence still holds: a run that ends now finds the job canceled and discards its result.
       this.o.log?.warn({ err, jobId: id }, 'could not tell the worker to stop the canceled job');
     }
-    const refunded = (await this.o.jobs.refund(id)) ?? canceled;
-    await this.o.events.emit(refunded, 'canceled');
-    return refunded;
+    return canceled;
   }
 
   /** Cancel if needed, then remove the job, its input and its result. */

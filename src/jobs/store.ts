@@ -93,6 +93,13 @@ export interface JobStore {
     patch: JobPatch,
     fence?: { readonly status?: JobStatus | readonly JobStatus[]; readonly attempts?: number },
   ): Promise<Job | undefined>;
+  /**
+   * `update`, and in the same transaction the refund (when asked), the event the change makes,
+   * and its webhook delivery: the outbox row commits with the change of state or not at all, so
+   * a crash between them can neither lose a webhook nor send one for a change that never was.
+   * Undefined (nothing written) when the job is gone or the fence failed.
+   */
+  transition(id: string, change: JobTransition): Promise<{ job: Job; event: JobEvent } | undefined>;
   /** Give a charge back to the key, once (failed, canceled, expired-before-run). Returns the job. */
   refund(id: string): Promise<Job | undefined>;
   /**
@@ -122,8 +129,37 @@ export interface JobStore {
   queuedAhead(id: string): Promise<number | undefined>;
 }
 
+export interface JobTransition {
+  readonly patch: JobPatch;
+  readonly fence: { readonly status?: JobStatus | readonly JobStatus[]; readonly attempts?: number };
+  /** Also give the job's charge back, as `refund` does (failed, canceled). */
+  readonly refund?: boolean;
+  readonly event: {
+    readonly type: JobEventType;
+    /** The event's data from the job as changed. */
+    readonly data: (job: Job) => Record<string, unknown>;
+  };
+  readonly webhook?: WebhookFor;
+}
+
+/** What a dialect's webhook formatter makes of an event: where it goes and how it is signed. */
+export type WebhookMessage = Pick<NewDelivery, 'url' | 'messageId' | 'payload' | 'scheme'>;
+
+/**
+ * The webhook message for an event, or undefined for none. Synchronous: the store calls it inside
+ * the transaction that records the event, once the event has its id.
+ */
+export type WebhookFor = (job: Job, event: JobEvent) => WebhookMessage | undefined;
+
 export interface EventLog {
-  append(event: Omit<JobEvent, 'id' | 'createdAt'> & { readonly createdAt?: string }): Promise<JobEvent>;
+  /**
+   * Append an event; with `webhook` (called with `job`), queue its delivery in the same
+   * transaction, so that the event and its outbox row commit together.
+   */
+  append(
+    event: Omit<JobEvent, 'id' | 'createdAt'> & { readonly createdAt?: string },
+    webhook?: { readonly job: Job; readonly message: WebhookFor },
+  ): Promise<JobEvent>;
   /** Events with id > afterId, oldest first; filtered by job, or by key (undefined key: every key). */
   since(query: EventQuery): Promise<JobEvent[]>;
 }

@@ -59,6 +59,18 @@ function lastSentence(message: string): string {
 
 let autoLogged = false;
 
+/**
+ * `auto` is decided by the probe, not by handing onnxruntime the list `['webgpu', 'cpu']`,
+ * because in onnxruntime-node 1.30 the list does not behave the same. Measured on a machine with
+ * no GPU (no libvulkan), a one-Relu model: `['webgpu', 'cpu']` does not fall back to cpu, session
+ * creation throws "Failed to get a WebGPU adapter" exactly as `['webgpu']` does (the list orders
+ * the providers that nodes are assigned to once every provider has initialised; it is not a list
+ * of devices to try). And a session cannot say which provider it got (InferenceSession has no
+ * such getter; only a profiling file or verbose native logs would tell), while jobs and
+ * /v1/models report the device. Dawn's adapter search also prints to the native stderr, which
+ * the probe keeps in its child process.
+ */
+
 export async function resolveDevice(device: Device, log: Logger): Promise<ResolvedDevice> {
   if (device === 'cpu') return 'cpu';
   const p = await probeWebGpu();

@@ -85,7 +85,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
   });
   const events = new JobEvents({
     log: stores.events,
-    outbox: stores.outbox,
+    jobs: stores.jobs,
     kickWebhooks: () => dispatcher.kick(),
     logger,
     fanout: backends.mode === 'scale-out' ? backends.fanout : undefined,

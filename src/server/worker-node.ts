@@ -57,7 +57,7 @@ export async function startWorkerNode(config: Config, logger: Logger): Promise<R
   );
   const events = new JobEvents({
     log: stores.events,
-    outbox: stores.outbox,
+    jobs: stores.jobs,
     // The API nodes' dispatchers wake on the event that follows every enqueued delivery.
     kickWebhooks: () => undefined,
     logger: log,

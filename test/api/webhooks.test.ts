@@ -60,7 +60,7 @@ test('an event of a job whose dialect has no formatter is logged as an error, no
   const errors: { obj: unknown; msg: string | undefined }[] = [];
   const events = new JobEvents({
     log: stores.events,
-    outbox: stores.outbox,
+    jobs: stores.jobs,
     kickWebhooks: () => undefined,
     logger: {
       ...silentLogger,

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import ort from 'onnxruntime-node';
 import { isPixeliftError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
+import { GraphBuilder } from '../../src/models/onnx/builder.js';
 import { probeWebGpu, resolveDevice } from '../../src/models/session.js';
 
 test('cpu is always cpu; auto and webgpu follow whether a WebGPU adapter exists', async () => {
@@ -19,5 +21,20 @@ test('cpu is always cpu; auto and webgpu follow whether a WebGPU adapter exists'
       resolveDevice('webgpu', silentLogger),
       (e: unknown) => isPixeliftError(e, 'device_unavailable') && /webgpu/.test(e.message),
     );
+  }
+});
+
+test("EXPECTED FAILURE - onnxruntime's provider list ['webgpu', 'cpu'] does not fall back to cpu without an adapter, which is why auto probes", async () => {
+  const g = new GraphBuilder('list');
+  g.output(g.node('Relu', [g.input('x', [1, 4])]), 'y', [1, 4]);
+  const open = ort.InferenceSession.create(g.toBytes(), { executionProviders: ['webgpu', 'cpu'] });
+  if ((await probeWebGpu()).available) {
+    const session = await open;
+    const { y } = await session.run({ x: new ort.Tensor('float32', Float32Array.of(-1, 2, -3, 4), [1, 4]) });
+    assert.deepEqual(Array.from(y!.data as Float32Array), [0, 2, 0, 4]);
+    await session.release();
+  } else {
+    // Dawn prints "Couldn't load Vulkan" to this process's stderr here; the probe keeps it in a child.
+    await assert.rejects(open, /Failed to get a WebGPU adapter/);
   }
 });

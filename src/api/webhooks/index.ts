@@ -17,7 +17,7 @@ import { nativeWebhooks } from './native.js';
 export type { DialectWebhooks, WebhookContext } from './context.js';
 
 /** Oxen and Scenario document no callbacks: their requests take no webhook URL, so their jobs have none. */
-const noWebhooks = (): DialectWebhooks => ({ formatter: () => undefined });
+const noWebhooks = (): DialectWebhooks => ({ formatter: { format: () => undefined } });
 
 const WEBHOOKS: Readonly<Record<DialectName | 'native', (ctx: WebhookContext) => DialectWebhooks>> = {
   native: nativeWebhooks,

@@ -17,8 +17,9 @@ export interface QueuedJob {
 }
 
 /**
- * A BullMQ "failure" here only means "run it again" (a worker crash or a graceful stop handed
- * the job back); PostgreSQL's attempt count decides when a job has had enough.
+ * A BullMQ "failure" here only means "run it again" (a run that failed with a retryable error, a
+ * worker crash among them, or a graceful stop handed the job back); PostgreSQL's attempt count
+ * decides when a job has had enough.
  */
 const RETRIES = 1_000_000;
 

@@ -8,8 +8,10 @@
  *   back and another worker claims it: a takeover, attempt + 1.
  * - Fencing: every write of a run is fenced by its attempt number, so if a presumed-dead worker
  *   was only slow, its late result is refused and the job's result is committed once.
- * - Hand-back: a run that ends with the job queued again (its child process crashed, or this
- *   worker is shutting down) fails the BullMQ job, which BullMQ retries at once: another run.
+ * - Hand-back: a run that ends with the job queued again (it failed with an error the registry
+ *   marks retryable, its child process crashing among them, or this worker is shutting down)
+ *   fails the BullMQ job, which BullMQ retries at once: another run. The JobRunner decides, so
+ *   embedded and scale-out retry by the same rule.
  */
 import { type Job as BullJob, DelayedError, Worker } from 'bullmq';
 import type { Logger } from '../../log.js';

@@ -3,9 +3,11 @@
  * reused: an SSE client resuming with `Last-Event-ID` on any API node gets what came after.
  */
 import { invalidArgument } from '../../errors.js';
-import { EVENT_PAGE, type EventLog, type EventQuery } from '../store.js';
-import type { JobEvent, JobEventType } from '../types.js';
-import type { PgPool } from './database.js';
+import { deliveryOf } from '../delivery-record.js';
+import { EVENT_PAGE, type EventLog, type EventQuery, type WebhookFor } from '../store.js';
+import type { Job, JobEvent, JobEventType } from '../types.js';
+import { inTransaction, type PgPool, type Queryable } from './database.js';
+import { insertDelivery } from './webhook-outbox.js';
 
 interface EventRow {
   readonly id: number;
@@ -25,21 +27,15 @@ export class PostgresEventLog implements EventLog {
 
   async append(
     event: Omit<JobEvent, 'id' | 'createdAt'> & { readonly createdAt?: string },
+    webhook?: { readonly job: Job; readonly message: WebhookFor },
   ): Promise<JobEvent> {
-    const createdAt = event.createdAt ?? new Date().toISOString();
-    const { rows } = await this.#pool.query<{ id: number }>(
-      'INSERT INTO job_events (job_id, key_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
-      [event.jobId, event.keyId, event.type, JSON.stringify(event.data), createdAt],
-    );
-    return {
-      id: rows[0]!.id,
-      jobId: event.jobId,
-      keyId: event.keyId,
-      type: event.type,
-      // As a reader gets it back: JSON, with what JSON cannot hold dropped.
-      data: JSON.parse(JSON.stringify(event.data)) as Record<string, unknown>,
-      createdAt,
-    };
+    if (!webhook) return insertEvent(this.#pool, event);
+    return inTransaction(this.#pool, async (c) => {
+      const recorded = await insertEvent(c, event);
+      const message = webhook.message(webhook.job, recorded);
+      if (message) await insertDelivery(c, deliveryOf(recorded, message));
+      return recorded;
+    });
   }
 
   async since(query: EventQuery): Promise<JobEvent[]> {
@@ -69,4 +65,25 @@ export class PostgresEventLog implements EventLog {
       createdAt: r.created_at,
     }));
   }
+}
+
+/** Insert an event on `db` (a transaction's client, or the pool). */
+export async function insertEvent(
+  db: Queryable,
+  event: Omit<JobEvent, 'id' | 'createdAt'> & { readonly createdAt?: string },
+): Promise<JobEvent> {
+  const createdAt = event.createdAt ?? new Date().toISOString();
+  const { rows } = await db.query<{ id: number }>(
+    'INSERT INTO job_events (job_id, key_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+    [event.jobId, event.keyId, event.type, JSON.stringify(event.data), createdAt],
+  );
+  return {
+    id: rows[0]!.id,
+    jobId: event.jobId,
+    keyId: event.keyId,
+    type: event.type,
+    // As a reader gets it back: JSON, with what JSON cannot hold dropped.
+    data: JSON.parse(JSON.stringify(event.data)) as Record<string, unknown>,
+    createdAt,
+  };
 }

@@ -5,6 +5,7 @@
  * workers never both count a key below its cap and both start a job.
  */
 import { invalidArgument, PixeliftError } from '../../errors.js';
+import { deliveryOf } from '../delivery-record.js';
 import {
   applyPatch,
   backToQueue,
@@ -26,10 +27,13 @@ import type {
   CreateJobOptions,
   JobPatch,
   JobStore,
+  JobTransition,
   ListJobsQuery,
 } from '../store.js';
-import { JOB_STATUSES, type Job, type JobStatus } from '../types.js';
+import { JOB_STATUSES, type Job, type JobEvent, type JobStatus } from '../types.js';
 import { inTransaction, type PgClient, type PgPool, type Queryable } from './database.js';
+import { insertEvent } from './event-log.js';
+import { insertDelivery } from './webhook-outbox.js';
 
 interface JobRow {
   readonly seq: number;
@@ -199,20 +203,26 @@ export class PostgresJobStore implements JobStore {
     });
   }
 
-  async refund(id: string): Promise<Job | undefined> {
+  async transition(id: string, change: JobTransition): Promise<{ job: Job; event: JobEvent } | undefined> {
     return inTransaction(this.#pool, async (c) => {
-      const row = await byId(c, id, true);
-      if (!row) return undefined;
-      if (row.data.refunded) return row.data;
-      // What was taken at creation, not the cost (see the SQLite store).
-      if (row.charged > 0 && row.key_id !== null) {
-        await c.query('UPDATE api_keys SET credits = credits + $1 WHERE id = $2 AND credits IS NOT NULL', [
-          row.charged,
-          row.key_id,
-        ]);
-      }
-      return put(c, { ...row.data, refunded: true });
+      const before = (await byId(c, id, true))?.data;
+      if (!before || !fenceHolds(before, change.fence)) return undefined;
+      const changed = await put(c, applyPatch(before, change.patch));
+      const job = change.refund ? (await refundIn(c, id))! : changed;
+      const event = await insertEvent(c, {
+        jobId: id,
+        keyId: job.keyId,
+        type: change.event.type,
+        data: change.event.data(job),
+      });
+      const message = change.webhook?.(job, event);
+      if (message) await insertDelivery(c, deliveryOf(event, message));
+      return { job, event };
     });
+  }
+
+  async refund(id: string): Promise<Job | undefined> {
+    return inTransaction(this.#pool, (c) => refundIn(c, id));
   }
 
   async recover(options: {
@@ -350,6 +360,21 @@ async function takeTurn(c: PgClient, keyId: string | null): Promise<void> {
 }
 
 /** Write the record and the columns copied from it, together. */
+/** Give a charge back, inside the caller's transaction. */
+async function refundIn(c: PgClient, id: string): Promise<Job | undefined> {
+  const row = await byId(c, id, true);
+  if (!row) return undefined;
+  if (row.data.refunded) return row.data;
+  // What was taken at creation, not the cost (see the SQLite store).
+  if (row.charged > 0 && row.key_id !== null) {
+    await c.query('UPDATE api_keys SET credits = credits + $1 WHERE id = $2 AND credits IS NOT NULL', [
+      row.charged,
+      row.key_id,
+    ]);
+  }
+  return put(c, { ...row.data, refunded: true });
+}
+
 async function put(c: PgClient, job: Job): Promise<Job> {
   await c.query(
     `UPDATE jobs SET status = $2, key_id = $3, created_at = $4, attempts = $5, expires_at_ms = $6, cost = $7,

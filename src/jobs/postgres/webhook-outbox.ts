@@ -19,7 +19,7 @@ import type {
   WebhookDelivery,
   WebhookOutbox,
 } from '../store.js';
-import type { PgPool } from './database.js';
+import type { PgPool, Queryable } from './database.js';
 
 interface DeliveryRow extends SharedRow<DeliveryAttempt[]> {
   readonly seq: number;
@@ -33,24 +33,7 @@ export class PostgresWebhookOutbox implements WebhookOutbox {
   }
 
   async enqueue(delivery: NewDelivery): Promise<WebhookDelivery> {
-    const id = newDeliveryId();
-    const { rows } = await this.#pool.query<DeliveryRow>(
-      `INSERT INTO webhook_deliveries (id, job_id, event_type, url, message_id, payload, scheme, status,
-         attempts, next_attempt_at_ms, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', '[]', $8, $9) RETURNING *`,
-      [
-        id,
-        delivery.jobId,
-        delivery.eventType,
-        delivery.url,
-        delivery.messageId,
-        delivery.payload,
-        delivery.scheme,
-        delivery.now.getTime(),
-        delivery.now.toISOString(),
-      ],
-    );
-    return toDelivery(rows[0]!);
+    return insertDelivery(this.#pool, delivery);
   }
 
   async claimDue(options: {
@@ -120,6 +103,27 @@ export class PostgresWebhookOutbox implements WebhookOutbox {
     );
     return rows[0]?.n ?? 0;
   }
+}
+
+/** Queue a delivery on `db` (a transaction's client, or the pool). */
+export async function insertDelivery(db: Queryable, delivery: NewDelivery): Promise<WebhookDelivery> {
+  const { rows } = await db.query<DeliveryRow>(
+    `INSERT INTO webhook_deliveries (id, job_id, event_type, url, message_id, payload, scheme, status,
+       attempts, next_attempt_at_ms, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', '[]', $8, $9) RETURNING *`,
+    [
+      newDeliveryId(),
+      delivery.jobId,
+      delivery.eventType,
+      delivery.url,
+      delivery.messageId,
+      delivery.payload,
+      delivery.scheme,
+      delivery.now.getTime(),
+      delivery.now.toISOString(),
+    ],
+  );
+  return toDelivery(rows[0]!);
 }
 
 function toDelivery(row: DeliveryRow): WebhookDelivery {

@@ -5,6 +5,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import { invalidArgument, PixeliftError } from '../../errors.js';
+import { deliveryOf } from '../delivery-record.js';
 import {
   applyPatch,
   decodeCursor,
@@ -21,12 +22,15 @@ import type {
   CreateJobOptions,
   JobPatch,
   JobStore,
+  JobTransition,
   ListJobsQuery,
 } from '../store.js';
-import { JOB_STATUSES, type Job, type JobStatus } from '../types.js';
+import { JOB_STATUSES, type Job, type JobEvent, type JobStatus } from '../types.js';
 import type { SqliteDatabase } from './database.js';
+import { SqliteEventLog } from './event-log.js';
 import { claimNext, claimOne, expireResults, recoverRunning, requeueRunning } from './job-lifecycle.js';
 import { type JobRow, jobColumns, rowToJob } from './job-row.js';
+import { insertDelivery } from './webhook-outbox.js';
 
 export class SqliteJobStore implements JobStore {
   readonly #db: SqliteDatabase;
@@ -39,9 +43,11 @@ export class SqliteJobStore implements JobStore {
   readonly #write: Statement<[Record<string, string | number | null>]>;
   readonly #keyCredits: Statement<[string], { credits: number | null }>;
   readonly #addCredits: Statement<[number, string]>;
+  readonly #events: SqliteEventLog;
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
+    this.#events = new SqliteEventLog(db);
     this.#byId = db.prepare('SELECT * FROM jobs WHERE id = ?');
     this.#byIdempotency = db.prepare(
       "SELECT * FROM jobs WHERE coalesce(key_id, '') = coalesce(?, '') AND idempotency_key = ?",
@@ -177,17 +183,26 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
-  async refund(id: string): Promise<Job | undefined> {
+  async transition(id: string, change: JobTransition): Promise<{ job: Job; event: JobEvent } | undefined> {
     return this.#immediate(() => {
-      const row = this.#byId.get(id);
-      if (!row) return undefined;
-      const job = rowToJob(row);
-      if (job.refunded) return job;
-      // Give back what was taken at creation, not the cost: a job created without a charge (or
-      // while the key was unlimited) must not mint credits when it fails.
-      if (row.charged > 0 && row.key_id !== null) this.#addCredits.run(row.charged, row.key_id);
-      return this.#put({ ...job, refunded: true });
+      const before = this.#read(id);
+      if (!before || !fenceHolds(before, change.fence)) return undefined;
+      const changed = this.#put(applyPatch(before, change.patch));
+      const job = change.refund ? this.#refund(id)! : changed;
+      const event = this.#events.record({
+        jobId: id,
+        keyId: job.keyId,
+        type: change.event.type,
+        data: change.event.data(job),
+      });
+      const message = change.webhook?.(job, event);
+      if (message) insertDelivery(this.#db, deliveryOf(event, message));
+      return { job, event };
     });
+  }
+
+  async refund(id: string): Promise<Job | undefined> {
+    return this.#immediate(() => this.#refund(id));
   }
 
   async recover(options: {
@@ -264,6 +279,18 @@ export class SqliteJobStore implements JobStore {
   #put(job: Job): Job {
     this.#write.run(jobColumns(job));
     return job;
+  }
+
+  /** Give a charge back, inside the caller's transaction. */
+  #refund(id: string): Job | undefined {
+    const row = this.#byId.get(id);
+    if (!row) return undefined;
+    const job = rowToJob(row);
+    if (job.refunded) return job;
+    // Give back what was taken at creation, not the cost: a job created without a charge (or
+    // while the key was unlimited) must not mint credits when it fails.
+    if (row.charged > 0 && row.key_id !== null) this.#addCredits.run(row.charged, row.key_id);
+    return this.#put({ ...job, refunded: true });
   }
 
   /** Debit `cost` credits from the key inside the caller's transaction; the hundredths taken. */

@@ -1,6 +1,6 @@
 /**
- * Webhook deliveries as an outbox: the job's transition and the delivery row are written by the
- * service, a dispatcher sends them later. A claim leases a row by pushing its next attempt past
+ * Webhook deliveries as an outbox: a delivery row is written in the transaction that records its
+ * event (and the job's change of state, JobStore.transition); a dispatcher sends it later. A claim leases a row by pushing its next attempt past
  * the lease, so a second dispatcher (or the same one on its next tick) does not send it twice
  * while the first is still waiting on the receiver; if the first dies, the lease simply lapses.
  */
@@ -34,25 +34,7 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
   }
 
   async enqueue(delivery: NewDelivery): Promise<WebhookDelivery> {
-    const id = newDeliveryId();
-    this.#db
-      .prepare(
-        `INSERT INTO webhook_deliveries (id, job_id, event_type, url, message_id, payload, scheme, status,
-           attempts, next_attempt_at_ms, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', '[]', ?, ?)`,
-      )
-      .run(
-        id,
-        delivery.jobId,
-        delivery.eventType,
-        delivery.url,
-        delivery.messageId,
-        delivery.payload,
-        delivery.scheme,
-        delivery.now.getTime(),
-        delivery.now.toISOString(),
-      );
-    return this.#get(id)!;
+    return this.#get(insertDelivery(this.#db, delivery))!;
   }
 
   async claimDue(options: {
@@ -136,6 +118,27 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
     const row = this.#byId.get(id);
     return row && toDelivery(row);
   }
+}
+
+/** Queue a delivery, inside the caller's transaction when there is one; its id. */
+export function insertDelivery(db: SqliteDatabase, delivery: NewDelivery): string {
+  const id = newDeliveryId();
+  db.prepare(
+    `INSERT INTO webhook_deliveries (id, job_id, event_type, url, message_id, payload, scheme, status,
+       attempts, next_attempt_at_ms, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', '[]', ?, ?)`,
+  ).run(
+    id,
+    delivery.jobId,
+    delivery.eventType,
+    delivery.url,
+    delivery.messageId,
+    delivery.payload,
+    delivery.scheme,
+    delivery.now.getTime(),
+    delivery.now.toISOString(),
+  );
+  return id;
 }
 
 function toDelivery(row: DeliveryRow): WebhookDelivery {

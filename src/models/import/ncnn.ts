@@ -189,6 +189,252 @@ interface BlobInfo {
   scale: number;
 }
 
+/** What a layer converter works with: the graph, the weights, the blobs so far, and helpers. */
+interface Converting {
+  readonly g: GraphBuilder;
+  readonly w: WeightReader;
+  readonly stats: ImportStats;
+  /** Whether the Input layer was seen (there must be exactly one). */
+  inputSeen: boolean;
+  /** The layer's `i`-th input blob; marks it consumed. */
+  input(l: NcnnLayer, i: number): BlobInfo;
+  /** The layer's `i`-th input blob, not marking it consumed (already read by `input`). */
+  peek(l: NcnnLayer, i: number): BlobInfo;
+  /** A scalar parameter, `dflt` when absent. */
+  int(l: NcnnLayer, key: number, dflt: number): number;
+  /** An array parameter (a scalar reads as one value), empty when absent. */
+  arr(l: NcnnLayer, key: number): number[];
+  /** Record the layer's `i`-th output blob. */
+  set(l: NcnnLayer, value: string, channels: number, scale: number, i?: number): void;
+  unsupported(l: NcnnLayer, why?: string): PixeliftError;
+  invalid(l: NcnnLayer, message: string): PixeliftError;
+}
+
+type LayerConverter = (l: NcnnLayer, cx: Converting) => void;
+
+/** ONNX op of a BinaryOp operation, and whether its operands swap (ncnn's reversed RSUB, RDIV). */
+const BINARY_OPS: Readonly<Record<number, readonly [string, boolean]>> = {
+  0: ['Add', false],
+  1: ['Sub', false],
+  2: ['Mul', false],
+  3: ['Div', false],
+  4: ['Max', false],
+  5: ['Min', false],
+  6: ['Pow', false],
+  7: ['Sub', true],
+  8: ['Div', true],
+};
+
+/** ncnn Eltwise op_type → ONNX op. */
+const ELTWISE_OPS: Readonly<Record<number, string>> = { 0: 'Mul', 1: 'Sum', 2: 'Max' };
+
+const passThrough: LayerConverter = (l, cx) => {
+  const b = cx.input(l, 0);
+  for (let i = 0; i < l.outputs.length; i++) cx.set(l, b.value, b.channels, b.scale, i);
+};
+
+const convolution: LayerConverter = (l, cx) => {
+  const { g, w, int } = cx;
+  const b = cx.input(l, 0);
+  const cout = int(l, 0, 0);
+  const kw = int(l, 1, 0);
+  const kh = int(l, 11, kw);
+  const dw = int(l, 2, 1);
+  const dh = int(l, 12, dw);
+  const sw = int(l, 3, 1);
+  const sh = int(l, 13, sw);
+  const pl = int(l, 4, 0);
+  const pt = int(l, 14, pl);
+  const pr = int(l, 15, pl);
+  const pb = int(l, 16, pt);
+  const biasTerm = int(l, 5, 0);
+  const weightSize = int(l, 6, 0);
+  const group = l.type === 'ConvolutionDepthWise' ? int(l, 7, 1) : 1;
+  if (int(l, 8, 0) !== 0) throw cx.unsupported(l, 'int8 quantized');
+  if (pl < 0 || pt < 0) throw cx.unsupported(l, `automatic padding ${pl}`);
+  if (int(l, 18, 0) !== 0) throw cx.unsupported(l, 'non-zero pad_value');
+  const cinPerGroup = weightSize / (cout * kh * kw);
+  if (!Number.isInteger(cinPerGroup) || cinPerGroup * group !== b.channels) {
+    throw cx.invalid(
+      l,
+      `${l.name}: weight_data_size ${weightSize} does not fit ${cout}x${b.channels / group}x${kh}x${kw}`,
+    );
+  }
+  const weight = w.tagged(weightSize, `${l.name} weights`);
+  const inputs = [b.value, g.tensor(`${l.name}.weight`, weight, [cout, cinPerGroup, kh, kw])];
+  if (biasTerm) inputs.push(g.tensor(`${l.name}.bias`, w.raw(cout, `${l.name} bias`), [cout]));
+  let out = g.node(
+    'Conv',
+    inputs,
+    { kernel_shape: [kh, kw], strides: [sh, sw], dilations: [dh, dw], pads: [pt, pl, pb, pr], group },
+    l.name,
+  );
+  out = activation(g, l, out, int(l, 9, 0), cx.arr(l, 10), cx.unsupported);
+  const scale = b.scale / sw;
+  cx.stats.params += weightSize + (biasTerm ? cout : 0);
+  cx.stats.flopsPerInputPixel += 2 * weightSize * scale * scale;
+  cx.set(l, out, cout, scale);
+};
+
+const unary =
+  (op: string): LayerConverter =>
+  (l, cx) => {
+    const b = cx.input(l, 0);
+    cx.set(l, cx.g.node(op, [b.value], {}, l.name), b.channels, b.scale);
+  };
+
+/** One converter per layer type this importer understands (NCNN_LAYER_TYPES, checked by the compiler). */
+const CONVERTERS: Readonly<Record<(typeof NCNN_LAYER_TYPES)[number], LayerConverter>> = {
+  Input: (l, cx) => {
+    if (cx.inputSeen) throw cx.unsupported(l, 'more than one input');
+    cx.inputSeen = true;
+    const c = cx.int(l, 2, 0) || 3;
+    cx.stats.inputChannels = c;
+    cx.set(l, cx.g.input('input', [1, c, 'height', 'width']), c, 1);
+  },
+  Split: passThrough,
+  Noop: passThrough,
+  Dropout: (l, cx) => {
+    // ncnn's inference-time Dropout multiplies by param 0 (scale, default 1).
+    const b = cx.input(l, 0);
+    const scale = cx.int(l, 0, 1);
+    const out =
+      scale === 1 ? b.value : cx.g.node('Mul', [b.value, cx.g.scalar(`${l.name}.scale`, scale)], {}, l.name);
+    cx.set(l, out, b.channels, b.scale);
+  },
+  Convolution: convolution,
+  ConvolutionDepthWise: convolution,
+  PReLU: (l, cx) => {
+    const b = cx.input(l, 0);
+    const n = cx.int(l, 0, 0);
+    const slope = cx.w.raw(n, `${l.name} slopes`);
+    cx.stats.params += n;
+    const dims = n === 1 ? [1] : [n, 1, 1];
+    cx.set(
+      l,
+      cx.g.node('PRelu', [b.value, cx.g.tensor(`${l.name}.slope`, slope, dims)], {}, l.name),
+      b.channels,
+      b.scale,
+    );
+  },
+  ReLU: (l, cx) => {
+    const b = cx.input(l, 0);
+    const slope = cx.int(l, 0, 0);
+    const out =
+      slope === 0
+        ? cx.g.node('Relu', [b.value], {}, l.name)
+        : cx.g.node('LeakyRelu', [b.value], { alpha: float(slope) }, l.name);
+    cx.set(l, out, b.channels, b.scale);
+  },
+  Sigmoid: unary('Sigmoid'),
+  TanH: unary('Tanh'),
+  Clip: (l, cx) => {
+    const b = cx.input(l, 0);
+    const lo = cx.g.scalar(`${l.name}.min`, cx.int(l, 0, -Number.MAX_VALUE));
+    const hi = cx.g.scalar(`${l.name}.max`, cx.int(l, 1, Number.MAX_VALUE));
+    cx.set(l, cx.g.node('Clip', [b.value, lo, hi], {}, l.name), b.channels, b.scale);
+  },
+  Concat: (l, cx) => {
+    const ins = l.inputs.map((_, i) => cx.input(l, i));
+    let axis = cx.int(l, 0, 0);
+    if (axis < 0) axis += 3; // ncnn counts axes of the 3-D blob (c, h, w)
+    if (axis !== 0) throw cx.unsupported(l, `axis ${axis}; only channel concat`);
+    const channels = ins.reduce((s, b) => s + b.channels, 0);
+    cx.set(
+      l,
+      cx.g.node(
+        'Concat',
+        ins.map((b) => b.value),
+        { axis: axis + 1 },
+        l.name,
+      ),
+      channels,
+      ins[0]!.scale,
+    );
+  },
+  Eltwise: (l, cx) => {
+    const { g } = cx;
+    const ins = l.inputs.map((_, i) => cx.input(l, i));
+    const op = cx.int(l, 0, 0); // ncnn Eltwise::load_param: op_type = pd.get(0, 0), PROD
+    const coeffs = cx.arr(l, 1);
+    let terms = ins.map((b) => b.value);
+    if (op === 1 && coeffs.length > 0) {
+      if (coeffs.length !== ins.length)
+        throw cx.unsupported(l, `${coeffs.length} coefficients for ${ins.length} inputs`);
+      terms = terms.map((t, i) =>
+        coeffs[i] === 1
+          ? t
+          : g.node('Mul', [t, g.scalar(`${l.name}.coeff${i}`, coeffs[i]!)], {}, `${l.name}_c${i}`),
+      );
+    }
+    const onnxOp = ELTWISE_OPS[op];
+    if (!onnxOp) throw cx.unsupported(l, `operation ${op}`);
+    // ONNX Mul takes exactly two inputs (Sum and Max are variadic): chain a product of more.
+    while (onnxOp === 'Mul' && terms.length > 2) {
+      terms = [g.node('Mul', terms.slice(0, 2), {}, `${l.name}_p`), ...terms.slice(2)];
+    }
+    cx.set(l, g.node(onnxOp, terms, {}, l.name), ins[0]!.channels, ins[0]!.scale);
+  },
+  BinaryOp: (l, cx) => {
+    const op = cx.int(l, 0, 0);
+    const withScalar = cx.int(l, 1, 0) === 1;
+    const a = cx.input(l, 0);
+    const bValue = withScalar ? cx.g.scalar(`${l.name}.b`, cx.int(l, 2, 0)) : cx.input(l, 1).value;
+    const entry = BINARY_OPS[op];
+    if (!entry) throw cx.unsupported(l, `operation ${op}`);
+    const [onnxOp, reversed] = entry;
+    const ins = reversed ? [bValue, a.value] : [a.value, bValue];
+    const other = withScalar ? a : cx.peek(l, 1);
+    cx.set(
+      l,
+      cx.g.node(onnxOp, ins, {}, l.name),
+      Math.max(a.channels, other.channels),
+      Math.max(a.scale, other.scale),
+    );
+  },
+  Interp: (l, cx) => {
+    const { int } = cx;
+    const b = cx.input(l, 0);
+    const mode = int(l, 0, 0);
+    const hs = int(l, 1, 1);
+    const ws = int(l, 2, 1);
+    if (int(l, 3, 0) !== 0 || int(l, 4, 0) !== 0 || int(l, 5, 0) !== 0)
+      throw cx.unsupported(l, 'fixed output size');
+    if (hs !== ws) throw cx.unsupported(l, `unequal scales ${hs}x${ws}`);
+    const alignCorner = int(l, 6, 0) === 1;
+    // Half-pixel bilinear/bicubic: ncnn samples at the in/out size ratio, ONNX at 1/scale;
+    // they agree only when every output size is exactly size × scale, i.e. integer scales.
+    if ((mode === 2 || mode === 3) && !alignCorner && !Number.isInteger(ws))
+      throw cx.unsupported(l, `non-integer scale ${ws} without align_corner`);
+    const attrs =
+      mode === 1
+        ? { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }
+        : mode === 2 || mode === 3
+          ? {
+              mode: mode === 2 ? 'linear' : 'cubic',
+              coordinate_transformation_mode: alignCorner ? 'align_corners' : 'half_pixel',
+              cubic_coeff_a: mode === 3 ? float(-0.75) : undefined,
+            }
+          : undefined;
+    if (!attrs) throw cx.unsupported(l, `resize type ${mode}`);
+    const scales = cx.g.tensor(`${l.name}.scales`, Float32Array.of(1, 1, hs, ws), [4]);
+    cx.set(l, cx.g.node('Resize', [b.value, '', scales], attrs, l.name), b.channels, b.scale * ws);
+  },
+  PixelShuffle: (l, cx) => {
+    const b = cx.input(l, 0);
+    const r = cx.int(l, 0, 1);
+    // ncnn mode 0 reads channel p*r*r + sh*r + sw (PyTorch pixel_shuffle = ONNX CRD);
+    // mode 1 reads (sh*r + sw)*outc + p (TensorFlow depth_to_space = ONNX DCR).
+    const mode = cx.int(l, 1, 0) === 0 ? 'CRD' : 'DCR';
+    cx.set(
+      l,
+      cx.g.node('DepthToSpace', [b.value], { blocksize: r, mode }, l.name),
+      b.channels / (r * r),
+      b.scale * r,
+    );
+  },
+};
+
 /**
  * Convert an ncnn model to ONNX. The graph takes `input` [1, C, H, W] and gives `output`.
  * Every byte of the .bin must be consumed, or the file does not belong to this .param.
@@ -206,7 +452,6 @@ export function importNcnn(
   const blobs = new Map<string, BlobInfo>();
   const consumed = new Set<string>();
   const stats = newImportStats();
-  let inputSeen = false;
 
   const unsupported = (l: NcnnLayer, why?: string) =>
     new PixeliftError('model_layer_unsupported', {
@@ -216,256 +461,51 @@ export function importNcnn(
       file,
       line: l.line,
     });
-  const input = (l: NcnnLayer, i: number): BlobInfo => {
+  const invalid = (l: NcnnLayer, message: string) =>
+    new PixeliftError('model_format_invalid', { file: `${file}:${l.line}`, message });
+  const peek = (l: NcnnLayer, i: number): BlobInfo => {
     const name = l.inputs[i]!;
     const b = blobs.get(name);
-    if (!b) {
-      throw new PixeliftError('model_format_invalid', {
-        file: `${file}:${l.line}`,
-        message: `layer ${l.name} reads blob "${name}" before any layer produces it`,
-      });
-    }
-    consumed.add(name);
+    if (!b) throw invalid(l, `layer ${l.name} reads blob "${name}" before any layer produces it`);
     return b;
   };
-  const int = (l: NcnnLayer, key: number, dflt: number): number => {
-    const v = l.params.get(key);
-    if (v === undefined) return dflt;
-    if (Array.isArray(v)) throw unsupported(l, `parameter ${key} is an array`);
-    return v;
-  };
-  const arr = (l: NcnnLayer, key: number): number[] => {
-    const v = l.params.get(key);
-    return v === undefined ? [] : Array.isArray(v) ? v : [v];
-  };
-  const set = (l: NcnnLayer, value: string, channels: number, scale: number, i = 0) => {
-    blobs.set(l.outputs[i]!, { value, channels, scale });
+  const cx: Converting = {
+    g,
+    w,
+    stats,
+    inputSeen: false,
+    input: (l, i) => {
+      const b = peek(l, i);
+      consumed.add(l.inputs[i]!);
+      return b;
+    },
+    peek,
+    int: (l, key, dflt) => {
+      const v = l.params.get(key);
+      if (v === undefined) return dflt;
+      if (Array.isArray(v)) throw unsupported(l, `parameter ${key} is an array`);
+      return v;
+    },
+    arr: (l, key) => {
+      const v = l.params.get(key);
+      return v === undefined ? [] : Array.isArray(v) ? v : [v];
+    },
+    set: (l, value, channels, scale, i = 0) => {
+      blobs.set(l.outputs[i]!, { value, channels, scale });
+    },
+    unsupported,
+    invalid,
   };
 
   for (const l of layers) {
-    switch (l.type) {
-      case 'Input': {
-        if (inputSeen) throw unsupported(l, 'more than one input');
-        inputSeen = true;
-        const c = int(l, 2, 0) || 3;
-        stats.inputChannels = c;
-        set(l, g.input('input', [1, c, 'height', 'width']), c, 1);
-        break;
-      }
-      case 'Split':
-      case 'Noop': {
-        const b = input(l, 0);
-        for (let i = 0; i < l.outputs.length; i++) set(l, b.value, b.channels, b.scale, i);
-        break;
-      }
-      case 'Dropout': {
-        // ncnn's inference-time Dropout multiplies by param 0 (scale, default 1).
-        const b = input(l, 0);
-        const scale = int(l, 0, 1);
-        const out =
-          scale === 1 ? b.value : g.node('Mul', [b.value, g.scalar(`${l.name}.scale`, scale)], {}, l.name);
-        set(l, out, b.channels, b.scale);
-        break;
-      }
-      case 'Convolution':
-      case 'ConvolutionDepthWise': {
-        const b = input(l, 0);
-        const cout = int(l, 0, 0);
-        const kw = int(l, 1, 0);
-        const kh = int(l, 11, kw);
-        const dw = int(l, 2, 1);
-        const dh = int(l, 12, dw);
-        const sw = int(l, 3, 1);
-        const sh = int(l, 13, sw);
-        const pl = int(l, 4, 0);
-        const pt = int(l, 14, pl);
-        const pr = int(l, 15, pl);
-        const pb = int(l, 16, pt);
-        const biasTerm = int(l, 5, 0);
-        const weightSize = int(l, 6, 0);
-        const group = l.type === 'ConvolutionDepthWise' ? int(l, 7, 1) : 1;
-        if (int(l, 8, 0) !== 0) throw unsupported(l, 'int8 quantized');
-        if (pl < 0 || pt < 0) throw unsupported(l, `automatic padding ${pl}`);
-        if (int(l, 18, 0) !== 0) throw unsupported(l, 'non-zero pad_value');
-        const cinPerGroup = weightSize / (cout * kh * kw);
-        if (!Number.isInteger(cinPerGroup) || cinPerGroup * group !== b.channels) {
-          throw new PixeliftError('model_format_invalid', {
-            file: `${file}:${l.line}`,
-            message: `${l.name}: weight_data_size ${weightSize} does not fit ${cout}x${b.channels / group}x${kh}x${kw}`,
-          });
-        }
-        const weight = w.tagged(weightSize, `${l.name} weights`);
-        const inputs = [b.value, g.tensor(`${l.name}.weight`, weight, [cout, cinPerGroup, kh, kw])];
-        if (biasTerm) inputs.push(g.tensor(`${l.name}.bias`, w.raw(cout, `${l.name} bias`), [cout]));
-        let out = g.node(
-          'Conv',
-          inputs,
-          { kernel_shape: [kh, kw], strides: [sh, sw], dilations: [dh, dw], pads: [pt, pl, pb, pr], group },
-          l.name,
-        );
-        out = activation(g, l, out, int(l, 9, 0), arr(l, 10), unsupported);
-        const scale = b.scale / sw;
-        stats.params += weightSize + (biasTerm ? cout : 0);
-        stats.flopsPerInputPixel += 2 * weightSize * scale * scale;
-        set(l, out, cout, scale);
-        break;
-      }
-      case 'PReLU': {
-        const b = input(l, 0);
-        const n = int(l, 0, 0);
-        const slope = w.raw(n, `${l.name} slopes`);
-        stats.params += n;
-        const dims = n === 1 ? [1] : [n, 1, 1];
-        set(
-          l,
-          g.node('PRelu', [b.value, g.tensor(`${l.name}.slope`, slope, dims)], {}, l.name),
-          b.channels,
-          b.scale,
-        );
-        break;
-      }
-      case 'ReLU': {
-        const b = input(l, 0);
-        const slope = int(l, 0, 0);
-        const out =
-          slope === 0
-            ? g.node('Relu', [b.value], {}, l.name)
-            : g.node('LeakyRelu', [b.value], { alpha: float(slope) }, l.name);
-        set(l, out, b.channels, b.scale);
-        break;
-      }
-      case 'Sigmoid':
-      case 'TanH': {
-        const b = input(l, 0);
-        set(l, g.node(l.type === 'TanH' ? 'Tanh' : 'Sigmoid', [b.value], {}, l.name), b.channels, b.scale);
-        break;
-      }
-      case 'Clip': {
-        const b = input(l, 0);
-        const lo = g.scalar(`${l.name}.min`, int(l, 0, -Number.MAX_VALUE));
-        const hi = g.scalar(`${l.name}.max`, int(l, 1, Number.MAX_VALUE));
-        set(l, g.node('Clip', [b.value, lo, hi], {}, l.name), b.channels, b.scale);
-        break;
-      }
-      case 'Concat': {
-        const ins = l.inputs.map((_, i) => input(l, i));
-        let axis = int(l, 0, 0);
-        if (axis < 0) axis += 3; // ncnn counts axes of the 3-D blob (c, h, w)
-        if (axis !== 0) throw unsupported(l, `axis ${axis}; only channel concat`);
-        const channels = ins.reduce((s, b) => s + b.channels, 0);
-        set(
-          l,
-          g.node(
-            'Concat',
-            ins.map((b) => b.value),
-            { axis: axis + 1 },
-            l.name,
-          ),
-          channels,
-          ins[0]!.scale,
-        );
-        break;
-      }
-      case 'Eltwise': {
-        const ins = l.inputs.map((_, i) => input(l, i));
-        const op = int(l, 0, 0); // ncnn Eltwise::load_param: op_type = pd.get(0, 0), PROD
-        const coeffs = arr(l, 1);
-        let terms = ins.map((b) => b.value);
-        if (op === 1 && coeffs.length > 0) {
-          if (coeffs.length !== ins.length)
-            throw unsupported(l, `${coeffs.length} coefficients for ${ins.length} inputs`);
-          terms = terms.map((t, i) =>
-            coeffs[i] === 1
-              ? t
-              : g.node('Mul', [t, g.scalar(`${l.name}.coeff${i}`, coeffs[i]!)], {}, `${l.name}_c${i}`),
-          );
-        }
-        const onnxOp = ({ 0: 'Mul', 1: 'Sum', 2: 'Max' } as Record<number, string>)[op];
-        if (!onnxOp) throw unsupported(l, `operation ${op}`);
-        // ONNX Mul takes exactly two inputs (Sum and Max are variadic): chain a product of more.
-        while (onnxOp === 'Mul' && terms.length > 2) {
-          terms = [g.node('Mul', terms.slice(0, 2), {}, `${l.name}_p`), ...terms.slice(2)];
-        }
-        set(l, g.node(onnxOp, terms, {}, l.name), ins[0]!.channels, ins[0]!.scale);
-        break;
-      }
-      case 'BinaryOp': {
-        const op = int(l, 0, 0);
-        const withScalar = int(l, 1, 0) === 1;
-        const a = input(l, 0);
-        const bValue = withScalar ? g.scalar(`${l.name}.b`, int(l, 2, 0)) : input(l, 1).value;
-        const table: Record<number, [string, boolean]> = {
-          0: ['Add', false],
-          1: ['Sub', false],
-          2: ['Mul', false],
-          3: ['Div', false],
-          4: ['Max', false],
-          5: ['Min', false],
-          6: ['Pow', false],
-          7: ['Sub', true],
-          8: ['Div', true],
-        };
-        const entry = table[op];
-        if (!entry) throw unsupported(l, `operation ${op}`);
-        const [onnxOp, reversed] = entry;
-        const ins = reversed ? [bValue, a.value] : [a.value, bValue];
-        const other = withScalar ? a : blobs.get(l.inputs[1]!)!;
-        set(
-          l,
-          g.node(onnxOp, ins, {}, l.name),
-          Math.max(a.channels, other.channels),
-          Math.max(a.scale, other.scale),
-        );
-        break;
-      }
-      case 'Interp': {
-        const b = input(l, 0);
-        const mode = int(l, 0, 0);
-        const hs = int(l, 1, 1);
-        const ws = int(l, 2, 1);
-        if (int(l, 3, 0) !== 0 || int(l, 4, 0) !== 0 || int(l, 5, 0) !== 0)
-          throw unsupported(l, 'fixed output size');
-        if (hs !== ws) throw unsupported(l, `unequal scales ${hs}x${ws}`);
-        const alignCorner = int(l, 6, 0) === 1;
-        // Half-pixel bilinear/bicubic: ncnn samples at the in/out size ratio, ONNX at 1/scale;
-        // they agree only when every output size is exactly size × scale, i.e. integer scales.
-        if ((mode === 2 || mode === 3) && !alignCorner && !Number.isInteger(ws))
-          throw unsupported(l, `non-integer scale ${ws} without align_corner`);
-        const attrs =
-          mode === 1
-            ? { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }
-            : mode === 2 || mode === 3
-              ? {
-                  mode: mode === 2 ? 'linear' : 'cubic',
-                  coordinate_transformation_mode: alignCorner ? 'align_corners' : 'half_pixel',
-                  cubic_coeff_a: mode === 3 ? float(-0.75) : undefined,
-                }
-              : undefined;
-        if (!attrs) throw unsupported(l, `resize type ${mode}`);
-        const scales = g.tensor(`${l.name}.scales`, Float32Array.of(1, 1, hs, ws), [4]);
-        set(l, g.node('Resize', [b.value, '', scales], attrs, l.name), b.channels, b.scale * ws);
-        break;
-      }
-      case 'PixelShuffle': {
-        const b = input(l, 0);
-        const r = int(l, 0, 1);
-        // ncnn mode 0 reads channel p*r*r + sh*r + sw (PyTorch pixel_shuffle = ONNX CRD);
-        // mode 1 reads (sh*r + sw)*outc + p (TensorFlow depth_to_space = ONNX DCR).
-        const mode = int(l, 1, 0) === 0 ? 'CRD' : 'DCR';
-        set(
-          l,
-          g.node('DepthToSpace', [b.value], { blocksize: r, mode }, l.name),
-          b.channels / (r * r),
-          b.scale * r,
-        );
-        break;
-      }
-      default:
-        throw unsupported(l);
-    }
+    const convert = Object.hasOwn(CONVERTERS, l.type)
+      ? CONVERTERS[l.type as keyof typeof CONVERTERS]
+      : undefined;
+    if (!convert) throw unsupported(l);
+    convert(l, cx);
   }
 
-  if (!inputSeen) {
+  if (!cx.inputSeen) {
     throw new PixeliftError('model_format_invalid', { file, message: 'no Input layer' });
   }
   if (w.offset !== bin.length) {

@@ -11,6 +11,8 @@ export interface StoreHandle extends Stores {
   apiKeyRows(): Promise<unknown[]>;
   /** Delete a job's events behind the stores' back (as deleting the job does). */
   deleteEvents(jobId: string): Promise<void>;
+  /** From now on the database refuses every new webhook delivery row ("delivery refused"), by a trigger. */
+  rejectDeliveries(): Promise<void>;
 }
 
 export interface StoreBackend {

@@ -39,5 +39,13 @@ function handle(stores: PostgresStores, schema: string): StoreHandle {
     deleteEvents: async (jobId) => {
       await stores.pool.query('DELETE FROM job_events WHERE job_id = $1', [jobId]);
     },
+    rejectDeliveries: async () => {
+      await stores.pool.query(
+        `CREATE FUNCTION reject_delivery() RETURNS trigger LANGUAGE plpgsql
+           AS $$ BEGIN RAISE EXCEPTION 'delivery refused'; END $$;
+         CREATE TRIGGER reject_deliveries BEFORE INSERT ON webhook_deliveries
+           FOR EACH ROW EXECUTE FUNCTION reject_delivery()`,
+      );
+    },
   };
 }

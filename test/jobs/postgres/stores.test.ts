@@ -4,6 +4,7 @@ import { jobStoreClaimByIdContract } from '../contract/job-store-claim-by-id.js'
 import { jobStoreCreateContract } from '../contract/job-store-create.js';
 import { jobStoreLifecycleContract } from '../contract/job-store-lifecycle.js';
 import { jobStoreQueueContract } from '../contract/job-store-queue.js';
+import { jobTransitionContract } from '../contract/job-transition.js';
 import { keyStoreContract } from '../contract/key-store.js';
 import { uploadStoreContract } from '../contract/upload-store.js';
 import { webhookOutageContract } from '../contract/webhook-outage.js';
@@ -16,6 +17,7 @@ for (const contract of [
   jobStoreLifecycleContract,
   jobStoreQueueContract,
   jobStoreClaimByIdContract,
+  jobTransitionContract,
   keyStoreContract,
   uploadStoreContract,
   webhookOutboxContract,

@@ -36,5 +36,11 @@ function handle(stores: SqliteStores & { file: string }): StoreHandle {
     deleteEvents: async (jobId) => {
       stores.db.prepare('DELETE FROM job_events WHERE job_id = ?').run(jobId);
     },
+    rejectDeliveries: async () => {
+      stores.db.exec(
+        `CREATE TRIGGER reject_deliveries BEFORE INSERT ON webhook_deliveries
+         BEGIN SELECT RAISE(ABORT, 'delivery refused'); END`,
+      );
+    },
   };
 }

@@ -13,7 +13,7 @@ export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 export function apiframeWebhooks(ctx: WebhookContext): DialectWebhooks {
   return {
-    formatter: (job, event) => callback(job, event, ctx),
+    formatter: { format: (job, event) => callback(job, event, ctx) },
     signers: {
       // The signing key is per job (the submitting key's digest), so the signer reads the job.
       apiframe: async (d) => {

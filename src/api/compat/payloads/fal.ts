@@ -9,7 +9,7 @@ import { uuidOfJobId } from '../ids.js';
 import { resultUrl } from '../results.js';
 
 export function falWebhooks(ctx: WebhookContext): DialectWebhooks {
-  return { formatter: (job, event) => webhookOf(job, event, ctx) };
+  return { formatter: { format: (job, event) => webhookOf(job, event, ctx) } };
 }
 
 /** The app's output of a finished job, or its error. */

@@ -39,7 +39,7 @@ const STATUS: Record<Job['status'], string> = {
 
 export function replicateWebhooks(ctx: WebhookContext): DialectWebhooks {
   return {
-    formatter: (job, event) => webhookOf(job, event, ctx),
+    formatter: { format: (job, event) => webhookOf(job, event, ctx) },
     signers: {
       replicate: async (d, now) => {
         if (!ctx.webhookSecret) return {};

@@ -20,7 +20,7 @@ export const STATUS: Record<Job['status'], string> = {
 
 export function runflowWebhooks(ctx: WebhookContext): DialectWebhooks {
   return {
-    formatter: (job, event) => callback(job, event, ctx),
+    formatter: { format: (job, event) => callback(job, event, ctx) },
     signers: {
       runflow: (d) => ({
         'runflow-request-id': d.messageId,

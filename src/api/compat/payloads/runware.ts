@@ -25,7 +25,11 @@ export interface RunwareError {
 
 export function runwareWebhooks(ctx: WebhookContext): DialectWebhooks {
   return {
-    formatter: (job, event) => callback(job, event, ctx),
+    // The result inlined in the message is read before the transaction that queues it.
+    formatter: {
+      prepare: (job) => inline(job, ctx),
+      format: (job, event, bytes) => callback(job, event, bytes as Buffer | null, ctx),
+    },
     signers: { runware: () => ({}) },
   };
 }
@@ -71,9 +75,9 @@ export async function inline(job: Job, deps: { readonly blobs: BlobStore }): Pro
   return job.status === 'succeeded' && job.request.output.type !== 'url' ? resultBytes(job, deps) : null;
 }
 
-async function callback(job: Job, event: JobEvent, ctx: WebhookContext) {
+function callback(job: Job, event: JobEvent, bytes: Buffer | null, ctx: WebhookContext) {
   if (!job.request.webhook || (event.type !== 'completed' && event.type !== 'failed')) return undefined;
-  const outcome = outcomeOf(job, await inline(job, ctx), ctx);
+  const outcome = outcomeOf(job, bytes, ctx);
   return {
     url: job.request.webhook.url,
     scheme: 'runware',

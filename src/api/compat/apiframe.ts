@@ -181,7 +181,9 @@ export const apiframe: Dialect = {
 function routes(app: FastifyInstance, deps: ApiDeps): void {
   app.post<{ Body: UpscaleBody }>(
     '/v2/images/upscale',
-    { schema: { hide: true, body: upscaleBody } },
+    {
+      schema: { hide: true, summary: 'Start an upscale job', operationId: 'upscaleImage', body: upscaleBody },
+    },
     async (request, reply) => {
       if (deps.shuttingDown()) throw new PixeliftError('shutting_down');
       const body = request.body;
@@ -219,12 +221,16 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v2/jobs/:id', { schema: { hide: true } }, async (request) => {
-    const { id } = request.params;
-    // Apiframe's job ids are UUIDs; anything else names no job here.
-    if (!isUuid(id)) throw new PixeliftError('job_not_found', { id });
-    return presentJob(await deps.service.get(jobIdOfUuid(id), request.caller), deps);
-  });
+  app.get<{ Params: { id: string } }>(
+    '/v2/jobs/:id',
+    { schema: { hide: true, summary: 'Get a job', operationId: 'getJob' } },
+    async (request) => {
+      const { id } = request.params;
+      // Apiframe's job ids are UUIDs; anything else names no job here.
+      if (!isUuid(id)) throw new PixeliftError('job_not_found', { id });
+      return presentJob(await deps.service.get(jobIdOfUuid(id), request.caller), deps);
+    },
+  );
 }
 
 /** The body → the params object in use, the Pixelift model, knobs and warnings. */

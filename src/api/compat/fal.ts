@@ -92,7 +92,24 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
   app.route({
     method: ['GET', 'POST', 'PUT'],
     url: '/proxy',
-    schema: { hide: true },
+    schema: {
+      hide: true,
+      summary: "fal's queue and run API through the client's proxy",
+      operationId: 'proxy',
+      // Documented, not validated by Fastify: the handler answers fal's own errors.
+      documentedHeaders: {
+        type: 'object',
+        required: ['x-fal-target-url'],
+        properties: {
+          'x-fal-target-url': {
+            type: 'string',
+            description:
+              'The fal URL the client means: POST https://queue.fal.run/{app}, GET …/requests/{id}/status, GET …/requests/{id}, PUT …/requests/{id}/cancel, POST https://fal.run/{app}',
+          },
+        },
+      },
+      documentedBody: { type: 'object', additionalProperties: true, description: "The app's input (POST)" },
+    },
     handler: async (request, reply) => {
       const target = targetOf(request);
       const method = request.method;

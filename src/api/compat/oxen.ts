@@ -168,7 +168,14 @@ export const oxen: Dialect = {
 function routes(app: FastifyInstance, deps: ApiDeps, recent: () => JobEvent[]): void {
   app.post<{ Body: EditBody }>(
     '/api/ai/images/edit',
-    { schema: { hide: true, body: editBody } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Upscale an image, waiting for the result',
+        operationId: 'editImage',
+        body: editBody,
+      },
+    },
     async (request, reply) => {
       const job = await submit(request.body, request.caller, deps, [], abortOnClose(request).signal);
       // The sync route has to hold the request: as long as PIXELIFT_MAX_WAIT allows, until the
@@ -208,7 +215,14 @@ function routes(app: FastifyInstance, deps: ApiDeps, recent: () => JobEvent[]): 
 
   app.post<{ Body: QueueBody }>(
     '/api/ai/queue',
-    { schema: { hide: true, body: queueBody } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Queue upscale generations',
+        operationId: 'queueGenerations',
+        body: queueBody,
+      },
+    },
     async (request) => {
       const body = request.body;
       const warnings: string[] = [];
@@ -238,6 +252,8 @@ function routes(app: FastifyInstance, deps: ApiDeps, recent: () => JobEvent[]): 
     {
       schema: {
         hide: true,
+        summary: 'List generations',
+        operationId: 'listGenerations',
         querystring: {
           type: 'object',
           properties: {
@@ -281,44 +297,78 @@ function routes(app: FastifyInstance, deps: ApiDeps, recent: () => JobEvent[]): 
 
   app.get<{ Params: { id: string } }>(
     '/api/ai/queue/:id',
-    { schema: { hide: true, params: idParams } },
+    { schema: { hide: true, summary: 'Get a generation', operationId: 'getGeneration', params: idParams } },
     async (request) =>
       presentGeneration(await deps.service.get(jobIdOf(request.params.id), request.caller), deps),
   );
 
   app.delete<{ Params: { id: string } }>(
     '/api/ai/queue/:id',
-    { schema: { hide: true, params: idParams } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Cancel a generation',
+        operationId: 'cancelGeneration',
+        params: idParams,
+      },
+    },
     async (request) =>
       presentGeneration(await deps.service.cancel(jobIdOf(request.params.id), request.caller), deps),
   );
 
-  app.get('/api/events', { schema: { hide: true } }, async (request, reply) => {
-    const keyId = request.caller.keyId;
-    // Open mode sees every job; a key sees its own.
-    const mine = (e: JobEvent) => keyId === null || e.keyId === keyId;
-    await followEvents(request, reply, deps, {
-      filter: (e) => mine(e) && END_EVENTS[e.type] !== undefined,
-      replay: (after) =>
-        after > 0
-          ? deps.eventLog.since({ afterId: after, keyId: keyId === null ? undefined : keyId })
-          : recent().filter(mine),
-      // JSON.stringify writes `"generation_id":"…"` with no space, as Oxen's awk example matches it.
-      present: (e) => {
-        const type = END_EVENTS[e.type];
-        return type ? { type, data: presentGeneration(e.data as unknown as Job, deps) } : undefined;
+  app.get(
+    '/api/events',
+    {
+      schema: {
+        hide: true,
+        summary: 'Generation events (server-sent events)',
+        operationId: 'streamEvents',
+        response: {
+          200: {
+            description: 'Server-sent events: media_generation_completed, _failed, _cancelled',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+        },
       },
-    });
-  });
+    },
+    async (request, reply) => {
+      const keyId = request.caller.keyId;
+      // Open mode sees every job; a key sees its own.
+      const mine = (e: JobEvent) => keyId === null || e.keyId === keyId;
+      await followEvents(request, reply, deps, {
+        filter: (e) => mine(e) && END_EVENTS[e.type] !== undefined,
+        replay: (after) =>
+          after > 0
+            ? deps.eventLog.since({ afterId: after, keyId: keyId === null ? undefined : keyId })
+            : recent().filter(mine),
+        // JSON.stringify writes `"generation_id":"…"` with no space, as Oxen's awk example matches it.
+        present: (e) => {
+          const type = END_EVENTS[e.type];
+          return type ? { type, data: presentGeneration(e.data as unknown as Job, deps) } : undefined;
+        },
+      });
+    },
+  );
 
-  app.get('/api/ai/models', { schema: { hide: true } }, async () => ({
-    object: 'list',
-    data: [modelObject(deps)],
-  }));
+  app.get(
+    '/api/ai/models',
+    { schema: { hide: true, summary: 'List models', operationId: 'listModels' } },
+    async () => ({
+      object: 'list',
+      data: [modelObject(deps)],
+    }),
+  );
 
   app.get<{ Params: { id: string } }>(
     '/api/ai/models/:id',
-    { schema: { hide: true, params: idParams } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Get a model and its request schema',
+        operationId: 'getModel',
+        params: idParams,
+      },
+    },
     async (request) => {
       if (request.params.id !== MODEL_ID)
         throw new PixeliftError('model_not_found', { model: request.params.id });

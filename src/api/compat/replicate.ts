@@ -160,7 +160,14 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
   );
   app.post<{ Params: { owner: string; name: string }; Body: CreateBody }>(
     '/v1/models/:owner/:name/predictions',
-    { schema: { hide: true, body: createBody } },
+    {
+      schema: {
+        hide: true,
+        summary: "Create a prediction with a model's latest version",
+        operationId: 'createModelPrediction',
+        body: createBody,
+      },
+    },
     async (request, reply) => {
       const name = `${request.params.owner}/${request.params.name}`;
       const model = modelOf(name);
@@ -171,7 +178,14 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.post<{ Body: CreateBody }>(
     '/v1/predictions',
-    { schema: { hide: true, body: createBody } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Create a prediction with a version',
+        operationId: 'createPrediction',
+        body: createBody,
+      },
+    },
     async (request, reply) => {
       const version = request.body.version;
       if (!version) throw invalid('version', 'Either version or a model path is required', 'required');
@@ -194,13 +208,16 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v1/predictions/:id', { schema: { hide: true } }, async (request) =>
-    present(await getPrediction(request.params.id, request.caller, deps), deps, baseOf(request)),
+  app.get<{ Params: { id: string } }>(
+    '/v1/predictions/:id',
+    { schema: { hide: true, summary: 'Get a prediction', operationId: 'getPrediction' } },
+    async (request) =>
+      present(await getPrediction(request.params.id, request.caller, deps), deps, baseOf(request)),
   );
 
   app.post<{ Params: { id: string } }>(
     '/v1/predictions/:id/cancel',
-    { schema: { hide: true } },
+    { schema: { hide: true, summary: 'Cancel a prediction', operationId: 'cancelPrediction' } },
     async (request) => {
       await getPrediction(request.params.id, request.caller, deps);
       let job: Job;
@@ -217,7 +234,14 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get<{ Querystring: { cursor?: string } }>(
     '/v1/predictions',
-    { schema: { hide: true } },
+    {
+      schema: {
+        hide: true,
+        summary: 'List predictions',
+        operationId: 'listPredictions',
+        querystring: { type: 'object', properties: { cursor: { type: 'string' } } },
+      },
+    },
     async (request) => {
       const cursor = request.query.cursor;
       const page = await deps.service.list(request.caller, { limit: PAGE, ...(cursor ? { cursor } : {}) });
@@ -234,7 +258,7 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get<{ Params: { owner: string; name: string } }>(
     '/v1/models/:owner/:name',
-    { schema: { hide: true } },
+    { schema: { hide: true, summary: 'Get a model', operationId: 'getModel' } },
     async (request) => {
       const name = `${request.params.owner}/${request.params.name}`;
       const model = modelOf(name);
@@ -245,7 +269,7 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get<{ Params: { owner: string; name: string; version: string } }>(
     '/v1/models/:owner/:name/versions/:version',
-    { schema: { hide: true } },
+    { schema: { hide: true, summary: 'Get a model version', operationId: 'getModelVersion' } },
     async (request) => {
       const model = modelOf(`${request.params.owner}/${request.params.name}`);
       if (!model || versionOf(model.name) !== request.params.version) throw notFound('Version not found');
@@ -255,7 +279,28 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.post(
     '/v1/files',
-    { bodyLimit: deps.settings.limits.maxInputBytes + 64 * 1024, schema: { hide: true } },
+    {
+      bodyLimit: deps.settings.limits.maxInputBytes + 64 * 1024,
+      schema: {
+        hide: true,
+        summary: 'Upload a file to use as an input',
+        operationId: 'createFile',
+        body: {
+          content: {
+            'multipart/form-data': {
+              schema: {
+                type: 'object',
+                required: ['content'],
+                properties: {
+                  content: { type: 'string', format: 'binary' },
+                  metadata: { type: 'string', format: 'binary', description: 'A JSON file' },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
     async (request, reply) => {
       let data: Buffer | undefined;
       let filename = 'file';
@@ -285,18 +330,32 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v1/files/:id', { schema: { hide: true } }, async (request) => {
-    const upload = await deps.uploads.get(request.params.id);
-    if (!upload || (request.caller.keyId !== null && upload.keyId !== request.caller.keyId)) {
-      throw notFound('File not found');
-    }
-    return presentFile(upload, baseOf(request));
-  });
+  app.get<{ Params: { id: string } }>(
+    '/v1/files/:id',
+    { schema: { hide: true, summary: 'Get a file', operationId: 'getFile' } },
+    async (request) => {
+      const upload = await deps.uploads.get(request.params.id);
+      if (!upload || (request.caller.keyId !== null && upload.keyId !== request.caller.keyId)) {
+        throw notFound('File not found');
+      }
+      return presentFile(upload, baseOf(request));
+    },
+  );
 
-  app.get('/v1/webhooks/default/secret', { schema: { hide: true } }, async (request) => {
-    if (!deps.webhookSecret) throw new PixeliftError('internal', { message: 'no webhook secret' });
-    return { key: defaultSecretOf(deps.webhookSecret, request.caller.keyId) };
-  });
+  app.get(
+    '/v1/webhooks/default/secret',
+    {
+      schema: {
+        hide: true,
+        summary: 'Get the signing secret of your webhooks',
+        operationId: 'getDefaultWebhookSecret',
+      },
+    },
+    async (request) => {
+      if (!deps.webhookSecret) throw new PixeliftError('internal', { message: 'no webhook secret' });
+      return { key: defaultSecretOf(deps.webhookSecret, request.caller.keyId) };
+    },
+  );
 }
 
 /** Where the client reached this dialect (`http://host:port/compat/replicate`), for `urls`. */

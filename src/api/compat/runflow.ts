@@ -132,7 +132,7 @@ export const runflow: Dialect = {
 function routes(app: FastifyInstance, deps: ApiDeps): void {
   app.post<{ Body: RunBody }>(
     `/v1/models/${MODEL_ID}/runs`,
-    { schema: { hide: true, body: runBody } },
+    { schema: { hide: true, summary: 'Start a Topaz upscale run', operationId: 'createRun', body: runBody } },
     async (request, reply) => {
       const { input, callback_url, metadata } = request.body;
       const { warnings, ...knobs } = topazToKnobs(
@@ -178,12 +178,16 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v1/runs/:id', { schema: { hide: true } }, async (request) =>
-    presentRun(await deps.service.get(request.params.id, request.caller), deps),
+  app.get<{ Params: { id: string } }>(
+    '/v1/runs/:id',
+    { schema: { hide: true, summary: 'Get a run', operationId: 'getRun' } },
+    async (request) => presentRun(await deps.service.get(request.params.id, request.caller), deps),
   );
 
-  app.post<{ Params: { id: string } }>('/v1/runs/:id/cancel', { schema: { hide: true } }, async (request) =>
-    presentRun(await deps.service.cancel(request.params.id, request.caller), deps),
+  app.post<{ Params: { id: string } }>(
+    '/v1/runs/:id/cancel',
+    { schema: { hide: true, summary: 'Cancel a run', operationId: 'cancelRun' } },
+    async (request) => presentRun(await deps.service.cancel(request.params.id, request.caller), deps),
   );
 }
 

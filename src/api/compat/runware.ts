@@ -187,32 +187,59 @@ export const runware: Dialect = {
   },
 };
 
+/**
+ * The task array as /compat/runware/openapi.json describes it, from the schemas each task is
+ * checked with. Documented, not validated by Fastify: runTask answers Runware's per-task errors.
+ */
+const taskArray = {
+  type: 'array',
+  minItems: 1,
+  items: { oneOf: [uploadTask, upscaleTask, getResponseTask] },
+} as const;
+
 function routes(app: FastifyInstance, deps: ApiDeps): void {
   const maxTasks = deps.settings.maxTasksPerRequest ?? 50;
   // Each task is work: it counts against the rate limit as a request would (issue 16).
   const rateCost = (request: FastifyRequest) =>
     Array.isArray(request.body) ? Math.min(request.body.length, maxTasks + 1) : 1;
-  app.post('/v1', { schema: { hide: true }, config: { rateCost } }, async (request, reply) => {
-    const body = request.body;
-    const tasks: Task[] = Array.isArray(body) ? body : body && typeof body === 'object' ? [body as Task] : [];
-    const refuse = (message: string) =>
-      reply.code(400).send({ errors: [withoutStatus({ code: 'invalidTaskArray', message, status: 400 })] });
-    if (tasks.length === 0) return refuse('The request body must be a non-empty JSON array of task objects.');
-    if (tasks.length > maxTasks) {
-      return refuse(
-        `The request carries ${tasks.length} tasks; at most ${maxTasks} are taken per request (PIXELIFT_MAX_TASKS_PER_REQUEST).`,
-      );
-    }
-    const ctx: TaskContext = { caller: request.caller, signal: abortOnClose(request).signal };
-    const outcomes = await Promise.all(tasks.map((task) => runTask(task, ctx, deps)));
-    const data = outcomes.flatMap((o) => ('data' in o ? [o.data] : []));
-    const errors = outcomes.flatMap((o) => ('error' in o ? [o.error] : []));
-    const status = data.length === 0 && errors[0] ? errors[0].status : 200;
-    return reply.code(status).send({
-      ...(data.length > 0 || errors.length === 0 ? { data } : {}),
-      ...(errors.length > 0 ? { errors: errors.map(withoutStatus) } : {}),
-    });
-  });
+  app.post(
+    '/v1',
+    {
+      schema: {
+        hide: true,
+        summary: 'Run tasks (imageUpload, upscale, getResponse)',
+        operationId: 'runTasks',
+        documentedBody: taskArray,
+      },
+      config: { rateCost },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const tasks: Task[] = Array.isArray(body)
+        ? body
+        : body && typeof body === 'object'
+          ? [body as Task]
+          : [];
+      const refuse = (message: string) =>
+        reply.code(400).send({ errors: [withoutStatus({ code: 'invalidTaskArray', message, status: 400 })] });
+      if (tasks.length === 0)
+        return refuse('The request body must be a non-empty JSON array of task objects.');
+      if (tasks.length > maxTasks) {
+        return refuse(
+          `The request carries ${tasks.length} tasks; at most ${maxTasks} are taken per request (PIXELIFT_MAX_TASKS_PER_REQUEST).`,
+        );
+      }
+      const ctx: TaskContext = { caller: request.caller, signal: abortOnClose(request).signal };
+      const outcomes = await Promise.all(tasks.map((task) => runTask(task, ctx, deps)));
+      const data = outcomes.flatMap((o) => ('data' in o ? [o.data] : []));
+      const errors = outcomes.flatMap((o) => ('error' in o ? [o.error] : []));
+      const status = data.length === 0 && errors[0] ? errors[0].status : 200;
+      return reply.code(status).send({
+        ...(data.length > 0 || errors.length === 0 ? { data } : {}),
+        ...(errors.length > 0 ? { errors: errors.map(withoutStatus) } : {}),
+      });
+    },
+  );
 }
 
 /** One task, whichever transport brought it: its `data` entry, or its `errors` entry. */

@@ -90,7 +90,14 @@ export const scenario: Dialect = {
 function routes(app: FastifyInstance, deps: ApiDeps): void {
   app.post<{ Body: { image: string; name?: string } }>(
     '/v1/assets',
-    { schema: { hide: true, body: assetBody } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Upload an asset (base64 or data URI)',
+        operationId: 'createAsset',
+        body: assetBody,
+      },
+    },
     async (request) => {
       const image = deps.parseImage(request.body.image);
       if (image.kind !== 'bytes') {
@@ -106,7 +113,7 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get<{ Params: { assetId: string } }>(
     '/v1/assets/:assetId',
-    { schema: { hide: true } },
+    { schema: { hide: true, summary: 'Get an asset', operationId: 'getAsset' } },
     async (request) => {
       const { assetId } = request.params;
       const image = imageOf(assetId);
@@ -125,7 +132,14 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.post<{ Body: GenerateBody }>(
     `/v1/generate/custom/${MODEL_ID}`,
-    { schema: { hide: true, body: generateBody } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Start a Topaz upscale job',
+        operationId: 'generateTopazUpscale',
+        body: generateBody,
+      },
+    },
     async (request) => {
       if (deps.shuttingDown()) throw new PixeliftError('shutting_down');
       const body = request.body;
@@ -163,15 +177,21 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
-  app.get<{ Params: { jobId: string } }>('/v1/jobs/:jobId', { schema: { hide: true } }, async (request) => ({
-    job: presentJob(await deps.service.get(request.params.jobId, request.caller)),
-  }));
+  app.get<{ Params: { jobId: string } }>(
+    '/v1/jobs/:jobId',
+    { schema: { hide: true, summary: 'Get a job', operationId: 'getJob' } },
+    async (request) => ({
+      job: presentJob(await deps.service.get(request.params.jobId, request.caller)),
+    }),
+  );
 
   app.post<{ Params: { jobId: string }; Body: { action: 'cancel' } }>(
     '/v1/jobs/:jobId/action',
     {
       schema: {
         hide: true,
+        summary: 'Act on a job (cancel)',
+        operationId: 'jobAction',
         body: {
           type: 'object',
           required: ['action'],

@@ -7,10 +7,19 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { JobEvent } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
 import { presentEvent } from '../present.js';
-import { jobIdParams } from '../schemas.js';
+import { errorResponses, jobIdParams } from '../schemas.js';
 import { followEvents } from '../sse.js';
 
 const FINAL = new Set(['completed', 'failed', 'canceled', 'expired']);
+
+const eventStream = {
+  200: {
+    description:
+      'Server-sent events: `event:` is the event type, `data:` the job as JSON (a `progress` event carries id, status, progress and eta_seconds), `id:` the position for `Last-Event-ID`.',
+    content: { 'text/event-stream': { schema: { type: 'string' } } },
+  },
+  ...errorResponses,
+};
 
 export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const stream = async (
@@ -32,8 +41,10 @@ export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         summary: "A job's events as server-sent events (history, then live)",
+        operationId: 'streamJobEvents',
         tags: ['events'],
         params: jobIdParams,
+        response: eventStream,
       },
     },
     async (request, reply) => {
@@ -51,7 +62,12 @@ export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/v1/events',
     {
-      schema: { summary: "Every event of the caller's jobs (live; Last-Event-ID resumes)", tags: ['events'] },
+      schema: {
+        summary: "Every event of the caller's jobs (live; Last-Event-ID resumes)",
+        operationId: 'streamEvents',
+        tags: ['events'],
+        response: eventStream,
+      },
     },
     async (request, reply) => {
       const keyId = request.caller.keyId;

@@ -4,9 +4,15 @@ import { PixeliftError } from '../../errors.js';
 import type { JobStatus } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
 import { presentJob } from '../present.js';
-import { errorEnvelope, jobIdParams, jobSchema, listJobsQuery } from '../schemas.js';
-
-const errors = { '4XX': errorEnvelope, '5XX': errorEnvelope };
+import {
+  errorResponses as errors,
+  jobIdParams,
+  jobListSchema,
+  jobSchema,
+  listJobsQuery,
+  webhookDeliveryListSchema,
+  webhookDeliverySchema,
+} from '../schemas.js';
 
 export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get<{ Params: { id: string } }>(
@@ -14,6 +20,7 @@ export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         summary: 'Get a job',
+        operationId: 'getJob',
         tags: ['jobs'],
         params: jobIdParams,
         response: { 200: jobSchema, ...errors },
@@ -34,20 +41,10 @@ export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         summary: 'List jobs, newest first',
+        operationId: 'listJobs',
         tags: ['jobs'],
         querystring: listJobsQuery,
-        response: {
-          200: {
-            type: 'object',
-            properties: {
-              object: { type: 'string' },
-              data: { type: 'array', items: jobSchema },
-              next_cursor: { type: 'string', nullable: true },
-              has_more: { type: 'boolean' },
-            },
-          },
-          ...errors,
-        },
+        response: { 200: jobListSchema, ...errors },
       },
     },
     async (request) => {
@@ -67,6 +64,7 @@ export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         summary: 'Cancel a job (stops its worker)',
+        operationId: 'cancelJob',
         tags: ['jobs'],
         params: jobIdParams,
         response: { 200: jobSchema, ...errors },
@@ -81,8 +79,10 @@ export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         summary: 'Delete a job and its files (cancels it first)',
+        operationId: 'deleteJob',
         tags: ['jobs'],
         params: jobIdParams,
+        response: { 204: { description: 'Deleted; no body', type: 'null' }, ...errors },
       },
     },
     async (request, reply) => {
@@ -93,7 +93,15 @@ export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get<{ Params: { id: string } }>(
     '/v1/jobs/:id/webhook/deliveries',
-    { schema: { summary: "The job's webhook delivery log", tags: ['webhooks'], params: jobIdParams } },
+    {
+      schema: {
+        summary: "The job's webhook delivery log",
+        operationId: 'listWebhookDeliveries',
+        tags: ['webhooks'],
+        params: jobIdParams,
+        response: { 200: webhookDeliveryListSchema, ...errors },
+      },
+    },
     async (request) => {
       const job = await deps.service.get(request.params.id, request.caller);
       const deliveries = await deps.outbox.list(job.id);
@@ -114,9 +122,12 @@ export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         summary: 'Send a webhook again (the latest delivery, or the one named); same webhook-id',
+        operationId: 'redeliverWebhook',
         tags: ['webhooks'],
         params: jobIdParams,
+        // An OpenAPI request body object: optional (no body sends the latest delivery again).
         body: {
+          required: false,
           content: {
             'application/json': {
               schema: {
@@ -127,6 +138,7 @@ export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
             },
           },
         },
+        response: { 202: webhookDeliverySchema, ...errors },
       },
     },
     async (request, reply) => {

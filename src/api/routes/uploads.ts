@@ -11,7 +11,7 @@ import { type Caller, newId } from '../../jobs/service.js';
 import type { Upload } from '../../jobs/store.js';
 import type { ApiDeps } from '../deps.js';
 import { readMultipart } from '../multipart.js';
-import { errorEnvelope } from '../schemas.js';
+import { errorResponses, uploadRequestBody, uploadSchema } from '../schemas.js';
 
 const MIME: Record<string, string> = {
   png: 'image/png',
@@ -60,12 +60,10 @@ export function uploadRoutes(app: FastifyInstance, deps: ApiDeps): void {
       bodyLimit: deps.settings.limits.maxInputBytes,
       schema: {
         summary: 'Upload an image to use in jobs by id',
+        operationId: 'createUpload',
         tags: ['uploads'],
-        response: {
-          201: { type: 'object', additionalProperties: true },
-          '4XX': errorEnvelope,
-          '5XX': errorEnvelope,
-        },
+        body: uploadRequestBody,
+        response: { 201: uploadSchema, ...errorResponses },
       },
     },
     async (request, reply) => {

@@ -50,7 +50,9 @@ function documentOptions(
     },
     transformObject: (document) => {
       if (!('openapiObject' in document)) return document.swaggerObject;
-      const { openapiObject } = document;
+      // A copy: parts of the document may still be the route schemas themselves.
+      const openapiObject = structuredClone(document.openapiObject);
+      draft4Bounds(openapiObject);
       for (const [path, item] of Object.entries(openapiObject.paths ?? {})) {
         for (const [method, op] of Object.entries(item ?? {})) {
           const requestBody = (op as { requestBody?: { required?: boolean } }).requestBody;
@@ -60,6 +62,29 @@ function documentOptions(
       return openapiObject;
     },
   };
+}
+
+/**
+ * OpenAPI 3.0 schemas spell exclusive bounds the draft-04 way (`minimum: 0, exclusiveMinimum:
+ * true`); the route schemas, checked by Ajv, use the numeric form (`exclusiveMinimum: 0`).
+ */
+function draft4Bounds(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const item of node) draft4Bounds(item);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  const o = node as Record<string, unknown>;
+  for (const [exclusive, bound] of [
+    ['exclusiveMinimum', 'minimum'],
+    ['exclusiveMaximum', 'maximum'],
+  ] as const) {
+    if (typeof o[exclusive] === 'number' && o[bound] === undefined) {
+      o[bound] = o[exclusive];
+      o[exclusive] = true;
+    }
+  }
+  for (const value of Object.values(o)) draft4Bounds(value);
 }
 
 /** @fastify/swagger's options for /openapi.json. */

@@ -8,6 +8,19 @@ import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify';
 
+declare module 'fastify' {
+  interface FastifySchema {
+    /**
+     * Parts of a dialect route that its handler checks or shapes itself (the provider's own
+     * errors), described in the dialect's OpenAPI document only: Fastify would enforce `body`
+     * and `headers`, and serialize answers through `response`.
+     */
+    documentedBody?: unknown;
+    documentedHeaders?: unknown;
+    documentedResponse?: unknown;
+  }
+}
+
 const SECURITY = () => ({
   components: {
     securitySchemes: {
@@ -52,7 +65,7 @@ function documentOptions(
       if (!('openapiObject' in document)) return document.swaggerObject;
       // A copy: parts of the document may still be the route schemas themselves.
       const openapiObject = structuredClone(document.openapiObject);
-      draft4Bounds(openapiObject);
+      toOpenapi30(openapiObject);
       for (const [path, item] of Object.entries(openapiObject.paths ?? {})) {
         for (const [method, op] of Object.entries(item ?? {})) {
           const requestBody = (op as { requestBody?: { required?: boolean } }).requestBody;
@@ -65,12 +78,14 @@ function documentOptions(
 }
 
 /**
- * OpenAPI 3.0 schemas spell exclusive bounds the draft-04 way (`minimum: 0, exclusiveMinimum:
- * true`); the route schemas, checked by Ajv, use the numeric form (`exclusiveMinimum: 0`).
+ * What OpenAPI 3.0 reads differently from the JSON Schema the routes are checked with (Ajv):
+ * exclusive bounds are spelled the draft-04 way (`minimum: 0, exclusiveMinimum: true`, not
+ * `exclusiveMinimum: 0`), and an object with no `properties` and no `additionalProperties`
+ * says outright that any property goes, or generated clients type it as an empty record.
  */
-function draft4Bounds(node: unknown): void {
+function toOpenapi30(node: unknown): void {
   if (Array.isArray(node)) {
-    for (const item of node) draft4Bounds(item);
+    for (const item of node) toOpenapi30(item);
     return;
   }
   if (node === null || typeof node !== 'object') return;
@@ -84,7 +99,11 @@ function draft4Bounds(node: unknown): void {
       o[exclusive] = true;
     }
   }
-  for (const value of Object.values(o)) draft4Bounds(value);
+  const isObject = o.type === 'object' || (Array.isArray(o.type) && o.type.includes('object'));
+  if (isObject && o.properties === undefined && o.additionalProperties === undefined) {
+    o.additionalProperties = true;
+  }
+  for (const value of Object.values(o)) toOpenapi30(value);
 }
 
 /** @fastify/swagger's options for /openapi.json. */
@@ -180,13 +199,16 @@ async function buildDialectDocument(doc: DialectDocument, routes: readonly Route
         hide: _,
         documentedBody,
         documentedHeaders,
+        documentedResponse,
         ...schema
       } = {
         ...(route.schema as Record<string, unknown> | undefined),
       };
-      // What a handler checks itself is described by `documented*` (Fastify would enforce `body`).
+      // What the handler checks or shapes itself is described by `documented*`: Fastify would
+      // enforce `body` and `headers`, and serialize through `response`.
       if (documentedHeaders && !schema.headers) schema.headers = documentedHeaders;
       if (documentedBody && !schema.body && method !== 'GET') schema.body = documentedBody;
+      if (documentedResponse && !schema.response) schema.response = documentedResponse;
       // One route answering several methods is one operation per method in the document.
       if (methods.length > 1 && typeof schema.operationId === 'string') {
         schema.operationId = `${schema.operationId}${method.charAt(0)}${method.slice(1).toLowerCase()}`;

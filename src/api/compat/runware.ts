@@ -197,6 +197,55 @@ const taskArray = {
   items: { oneOf: [uploadTask, upscaleTask, getResponseTask] },
 } as const;
 
+/** What /compat/runware/openapi.json says POST /v1 answers (documented only). */
+const taskErrorsDoc = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['code', 'message'],
+    properties: {
+      code: { type: 'string' },
+      message: { type: 'string' },
+      parameter: { type: 'string' },
+      taskType: { type: 'string' },
+      taskUUID: { type: 'string' },
+    },
+  },
+} as const;
+const tasksDoc = {
+  type: 'object',
+  description: 'One `data` entry per task that succeeded, one `errors` entry per task that did not',
+  properties: {
+    data: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['taskType', 'taskUUID'],
+        properties: {
+          taskType: { type: 'string', enum: ['imageUpload', 'upscale'] },
+          taskUUID: { type: 'string' },
+          status: { type: 'string', enum: ['success', 'processing'] },
+          progress: { type: 'integer' },
+          imageUUID: { type: 'string' },
+          inputImageUUID: { type: 'string' },
+          imageURL: { type: 'string' },
+          imageBase64Data: { type: 'string' },
+          imageDataURI: { type: 'string' },
+          cost: { type: 'number' },
+          warnings: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
+    errors: taskErrorsDoc,
+  },
+} as const;
+const errorsDoc = {
+  description: 'Runware errors',
+  type: 'object',
+  required: ['errors'],
+  properties: { errors: taskErrorsDoc },
+} as const;
+
 function routes(app: FastifyInstance, deps: ApiDeps): void {
   const maxTasks = deps.settings.maxTasksPerRequest ?? 50;
   // Each task is work: it counts against the rate limit as a request would (issue 16).
@@ -209,6 +258,7 @@ function routes(app: FastifyInstance, deps: ApiDeps): void {
         hide: true,
         summary: 'Run tasks (imageUpload, upscale, getResponse)',
         operationId: 'runTasks',
+        documentedResponse: { 200: tasksDoc, '4XX': errorsDoc, '5XX': errorsDoc },
         documentedBody: taskArray,
       },
       config: { rateCost },

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { Ajv, type ValidateFunction } from 'ajv';
+import type { FastifyInstance } from 'fastify';
 
 // biome-ignore lint/suspicious/noExplicitAny: OpenAPI documents are walked field by field
 export type OpenApiDocument = Record<string, any>;
@@ -109,4 +110,25 @@ export class SpecChecker {
     }
     return v;
   }
+}
+
+/**
+ * Every `METHOD /path` the server routes (HEAD left out: Fastify adds one to each GET), read
+ * from Fastify's route tree, in the document's spelling (`/v1/jobs/{id}`).
+ */
+export function routesOf(app: FastifyInstance): string[] {
+  const routes: string[] = [];
+  const parents: string[] = [];
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const m = /^(.*?)[└├]── (.*?)(?: \(([A-Z, ]+)\))?$/.exec(line);
+    if (!m) continue;
+    const depth = m[1]!.length / 4;
+    const path = (parents[depth - 1] ?? '') + m[2]!;
+    parents[depth] = path;
+    parents.length = depth + 1;
+    for (const method of (m[3] ?? '').split(', ').filter((x) => x && x !== 'HEAD')) {
+      routes.push(`${method} ${path.replace(/:(\w+)/g, '{$1}')}`);
+    }
+  }
+  return routes.sort();
 }

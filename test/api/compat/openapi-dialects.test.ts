@@ -19,6 +19,7 @@ import {
   fillPath,
   type OpenApiDocument,
   operationsOf,
+  routesOf,
   SpecChecker,
 } from '../../helpers/openapi.js';
 import { dataUri, startTestService, type TestService, testPng } from '../../helpers/service.js';
@@ -158,6 +159,9 @@ const FLOWS: Record<string, (call: Call, image: string, png: Buffer) => Promise<
   },
 };
 
+/** WebSocket routes, which OpenAPI does not describe. */
+const SOCKETS = ['runware GET /v1'];
+
 for (const dialect of DIALECTS) {
   test(`/compat/${dialect.name}/openapi.json is valid OpenAPI 3.0, every operation it lists is routed, and answers as documented`, async () => {
     const prefix = `/compat/${dialect.name}`;
@@ -204,6 +208,12 @@ for (const dialect of DIALECTS) {
 
     const ops = operationsOf(doc);
     assert.ok(ops.length > 0, 'no operations');
+    // …and it lists every route the dialect has (bar the document itself and WebSockets).
+    const routes = routesOf(svc.app)
+      .filter((r) => r.split(' ')[1]!.startsWith(`${prefix}/`))
+      .map((r) => r.replace(prefix, ''))
+      .filter((r) => r !== 'GET /openapi.json' && !SOCKETS.includes(`${dialect.name} ${r}`));
+    assert.deepEqual(routes, ops);
     const ids = new Set<string>();
     for (const op of ops) {
       const [method, path] = op.split(' ') as [string, string];

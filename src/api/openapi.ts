@@ -113,6 +113,7 @@ export function nativeSwaggerOptions(): FastifyDynamicSwaggerOptions {
     info: {
       title: 'Pixelift API',
       version: '1',
+      license: { name: 'MIT' },
       description:
         'Self-hosted image upscaling. Errors: `{error: {code, message, param?, details?}}`; codes in docs/errors.md. Each compatibility dialect has its own document at `/compat/<dialect>/openapi.json`.',
     },
@@ -185,7 +186,7 @@ async function buildDialectDocument(doc: DialectDocument, routes: readonly Route
     documentOptions(
       {
         openapi: '3.0.3',
-        info: { title: doc.title, version: '1', description: doc.description },
+        info: { title: doc.title, version: '1', license: { name: 'MIT' }, description: doc.description },
         servers: [{ url: prefix, description: 'This server' }],
         ...SECURITY(),
       },

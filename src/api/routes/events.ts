@@ -12,6 +12,12 @@ import { followEvents } from '../sse.js';
 
 const FINAL = new Set(['completed', 'failed', 'canceled', 'expired']);
 
+/** Where a reconnecting client resumes (the `id:` of the last event it got). */
+const resume = {
+  type: 'object',
+  properties: { 'last-event-id': { type: 'string', description: 'Replay the events after this one' } },
+} as const;
+
 const eventStream = {
   200: {
     description:
@@ -44,6 +50,7 @@ export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
         operationId: 'streamJobEvents',
         tags: ['events'],
         params: jobIdParams,
+        headers: resume,
         response: eventStream,
       },
     },
@@ -66,6 +73,7 @@ export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
         summary: "Every event of the caller's jobs (live; Last-Event-ID resumes)",
         operationId: 'streamEvents',
         tags: ['events'],
+        headers: resume,
         response: eventStream,
       },
     },

@@ -38,7 +38,7 @@ function openapiPath(url: string): string {
 }
 
 /**
- * What both kinds of document share: components named by the schemas' `$id` (`Job`, `Error`)
+ * What both kinds of document share: components named by the schemas' `$id` (`Job`, `Model`)
  * rather than `def-N`, and request bodies written as OpenAPI request body objects
  * (`{required: false, content}`) kept optional, where @fastify/swagger marks every body required.
  */

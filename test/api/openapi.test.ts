@@ -54,6 +54,16 @@ test('the document is OpenAPI 3.0 with a server, and every operation has an id, 
       assert.ok(r.content || r.description !== 'Default Response', `${op} ${code} is undescribed`);
     }
   }
+  // Issue 17's lies, pinned: the success codes the routes really answer, the optional body,
+  // the multipart upload.
+  const successes = (o: { responses: object }) => Object.keys(o.responses).filter((c) => /^2/.test(c));
+  assert.deepEqual(successes(spec.paths['/v1/jobs/{id}'].delete), ['204']);
+  const redeliver = spec.paths['/v1/jobs/{id}/webhook/redeliver'].post;
+  assert.deepEqual(successes(redeliver), ['202']);
+  assert.equal(redeliver.requestBody.required, false);
+  const upload = spec.paths['/v1/uploads'].post.requestBody.content;
+  assert.deepEqual(Object.keys(upload), ['multipart/form-data', 'image/*', 'application/octet-stream']);
+  assert.equal(upload['multipart/form-data'].schema.properties.file.format, 'binary');
   // A free-form object must say so, or generated clients type it as an empty record.
   const metadata =
     spec.paths['/v1/upscale'].post.requestBody.content['application/json'].schema.properties.metadata;

@@ -169,6 +169,8 @@ export class DialectDocuments {
     if (!built) {
       built = buildDialectDocument(doc, this.routesOf(doc.name));
       this.built.set(doc.name, built);
+      // A failed build is not kept: the next request tries again.
+      built.catch(() => this.built.delete(doc.name));
     }
     return built;
   }

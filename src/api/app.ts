@@ -15,6 +15,7 @@ import { mountCompat } from './compat/index.js';
 import type { ApiDeps } from './deps.js';
 import { sendError } from './errors.js';
 import { MULTIPART_LIMITS } from './multipart.js';
+import { nativeSwaggerOptions } from './openapi.js';
 import { MemoryRateStore, rateLimitHook } from './rate-limit.js';
 import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
@@ -24,6 +25,7 @@ import { modelRoutes } from './routes/models.js';
 import { PLAYGROUND_PREFIX, playgroundRoutes, WEB_DIR } from './routes/playground.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { upscaleRoutes } from './routes/upscale.js';
+import { RAW_BODY_MEDIA_TYPES } from './schemas.js';
 
 /**
  * Routes open to anyone: probes, metrics, docs, signed file links (the signature is the key),
@@ -36,6 +38,7 @@ const PUBLIC = [
   /^\/readyz$/,
   /^\/metrics$/,
   /^\/openapi\.json$/,
+  /^\/compat\/[\w-]+\/openapi\.json$/,
   /^\/docs(\/|$)/,
   /^\/v1\/files\//,
 ];
@@ -72,8 +75,13 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     removeAdditional: false,
     strict: false,
   });
-  app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? strict : lenient).compile(schema),
+  // Multipart and raw image bodies are read by their handlers (which check them); their body
+  // schemas only describe them in /openapi.json.
+  const unchecked = () => true;
+  app.setValidatorCompiler(({ schema, httpPart, contentType }) =>
+    httpPart === 'body' && contentType && RAW_BODY_MEDIA_TYPES.has(contentType)
+      ? unchecked
+      : (httpPart === 'body' ? strict : lenient).compile(schema),
   );
 
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err as Error));
@@ -120,25 +128,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     throwFileSizeLimit: true,
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'Pixelift API',
-        version: '1',
-        description:
-          'Self-hosted image upscaling. Errors: `{error: {code, message, param?, details?}}`; codes in docs/errors.md.',
-      },
-      components: {
-        securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer' },
-          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
-          basic: { type: 'http', scheme: 'basic' },
-        },
-      },
-      security: [{ bearer: [] }, { apiKey: [] }, { basic: [] }],
-    },
-  });
+  await app.register(swagger, nativeSwaggerOptions());
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

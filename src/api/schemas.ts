@@ -69,7 +69,11 @@ export const upscaleBody = {
         events: { type: 'array', items: { type: 'string', enum: JOB_EVENT_TYPES }, uniqueItems: true },
       },
     },
-    metadata: { type: 'object', description: 'Returned as given on the job and in webhooks.' },
+    metadata: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'Returned as given on the job and in webhooks.',
+    },
   },
 } as const;
 
@@ -86,7 +90,9 @@ const imageInfo = {
 
 export const errorEnvelope = {
   $id: 'Error',
+  description: 'An error: `error.code` is stable (docs/errors.md), `error.message` is for people.',
   type: 'object',
+  required: ['error'],
   properties: {
     error: {
       type: 'object',
@@ -101,10 +107,56 @@ export const errorEnvelope = {
   },
 } as const;
 
+const faceReport = {
+  type: 'object',
+  required: ['box', 'score', 'landmarks'],
+  properties: {
+    box: {
+      type: 'object',
+      required: ['x', 'y', 'width', 'height'],
+      properties: {
+        x: { type: 'number' },
+        y: { type: 'number' },
+        width: { type: 'number' },
+        height: { type: 'number' },
+      },
+    },
+    score: { type: 'number' },
+    landmarks: {
+      type: 'array',
+      description: 'Left eye, right eye, nose tip, mouth left, mouth right (input pixels).',
+      items: {
+        type: 'object',
+        required: ['x', 'y'],
+        properties: { x: { type: 'number' }, y: { type: 'number' } },
+      },
+    },
+  },
+} as const;
+
+const jobResult = {
+  type: 'object',
+  nullable: true,
+  required: ['url', 'content_type', 'bytes', 'width', 'height', 'format'],
+  properties: {
+    url: { type: 'string', description: 'Signed link to the file, valid until `expires_at`.' },
+    content_type: { type: 'string' },
+    bytes: { type: 'integer' },
+    width: { type: 'integer' },
+    height: { type: 'integer' },
+    format: { type: 'string', enum: OUTPUT_FORMATS },
+    faces: { type: 'array', items: faceReport },
+    expires_at: nullable({ type: 'string', format: 'date-time' }),
+    base64: { type: 'string', description: 'The file, when `output.type` is `base64`.' },
+    data_uri: { type: 'string', description: 'The file, when `output.type` is `data_uri`.' },
+  },
+} as const;
+
 export const jobSchema = {
   $id: 'Job',
   type: 'object',
   additionalProperties: true,
+  required: ['id', 'object', 'status', 'progress', 'created_at'],
   properties: {
     id: { type: 'string' },
     object: { type: 'string', enum: ['job'] },
@@ -118,17 +170,43 @@ export const jobSchema = {
     input: imageInfo,
     output: imageInfo,
     cost: { type: 'number' },
+    refunded: { type: 'boolean' },
     warnings: { type: 'array', items: { type: 'string' } },
-    error: nullable({ type: 'object', additionalProperties: true }),
-    result: nullable({ type: 'object', additionalProperties: true }),
+    error: nullable({
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        details: { type: 'object', additionalProperties: true },
+      },
+    }),
+    result: jobResult,
     attempts: { type: 'integer' },
     metadata: nullable({ type: 'object', additionalProperties: true }),
-    timings: { type: 'object', additionalProperties: true },
-    webhook: nullable({ type: 'object', additionalProperties: true }),
-    created_at: { type: 'string' },
-    started_at: nullable({ type: 'string' }),
-    finished_at: nullable({ type: 'string' }),
-    expires_at: nullable({ type: 'string' }),
+    timings: {
+      type: 'object',
+      properties: {
+        queue_ms: { type: 'number' },
+        decode_ms: { type: 'number' },
+        infer_ms: { type: 'number' },
+        encode_ms: { type: 'number' },
+        run_ms: { type: 'number' },
+      },
+    },
+    output_type: { type: 'string', enum: OUTPUT_TYPES },
+    webhook: nullable({
+      type: 'object',
+      required: ['url'],
+      properties: {
+        url: { type: 'string' },
+        events: { type: 'array', items: { type: 'string', enum: JOB_EVENT_TYPES } },
+      },
+    }),
+    created_at: { type: 'string', format: 'date-time' },
+    started_at: nullable({ type: 'string', format: 'date-time' }),
+    finished_at: nullable({ type: 'string', format: 'date-time' }),
+    expires_at: nullable({ type: 'string', format: 'date-time' }),
     replayed: { type: 'boolean' },
   },
 } as const;
@@ -146,5 +224,228 @@ export const listJobsQuery = {
     status: { type: 'string', enum: JOB_STATUSES },
     limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
     cursor: { type: 'string', maxLength: 200 },
+  },
+} as const;
+
+/** What every /v1 route may answer besides its own success: the one error envelope. */
+export const errorResponses = { '4XX': errorEnvelope, '5XX': errorEnvelope } as const;
+
+export const jobListSchema = {
+  $id: 'JobList',
+  type: 'object',
+  required: ['object', 'data', 'next_cursor', 'has_more'],
+  properties: {
+    object: { type: 'string', enum: ['list'] },
+    data: { type: 'array', items: jobSchema },
+    next_cursor: nullable({ type: 'string' }),
+    has_more: { type: 'boolean' },
+  },
+} as const;
+
+export const estimateSchema = {
+  $id: 'Estimate',
+  type: 'object',
+  required: ['object', 'model', 'input', 'output', 'cost', 'run_seconds', 'eta_seconds', 'warnings'],
+  properties: {
+    object: { type: 'string', enum: ['estimate'] },
+    model: {
+      type: 'object',
+      properties: { requested: nullable({ type: 'string' }), used: { type: 'string' } },
+    },
+    input: imageInfo,
+    output: imageInfo,
+    cost: { type: 'number' },
+    run_seconds: { type: 'number', description: 'Run time alone.' },
+    eta_seconds: { type: 'number', description: 'Including the queue ahead.' },
+    warnings: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+
+export const webhookDeliverySchema = {
+  $id: 'WebhookDelivery',
+  type: 'object',
+  required: ['id', 'object', 'job_id', 'event', 'url', 'webhook_id', 'status', 'attempts', 'created_at'],
+  properties: {
+    id: { type: 'string' },
+    object: { type: 'string', enum: ['webhook_delivery'] },
+    job_id: { type: 'string' },
+    event: { type: 'string', enum: JOB_EVENT_TYPES },
+    url: { type: 'string' },
+    webhook_id: { type: 'string', description: 'Standard Webhooks `webhook-id`; kept by a redelivery.' },
+    status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
+    attempts: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['at', 'status_code', 'error', 'duration_ms'],
+        properties: {
+          at: { type: 'string', format: 'date-time' },
+          status_code: nullable({ type: 'integer' }),
+          error: nullable({ type: 'string' }),
+          duration_ms: { type: 'number' },
+        },
+      },
+    },
+    next_attempt_at: nullable({ type: 'string', format: 'date-time' }),
+    created_at: { type: 'string', format: 'date-time' },
+    endpoint: {
+      type: 'object',
+      required: ['status', 'failing_since'],
+      properties: {
+        status: { type: 'string', enum: ['healthy', 'failing'] },
+        failing_since: nullable({ type: 'string', format: 'date-time' }),
+      },
+    },
+  },
+} as const;
+
+export const webhookDeliveryListSchema = {
+  $id: 'WebhookDeliveryList',
+  type: 'object',
+  required: ['object', 'data'],
+  properties: {
+    object: { type: 'string', enum: ['list'] },
+    data: { type: 'array', items: webhookDeliverySchema },
+  },
+} as const;
+
+export const uploadSchema = {
+  $id: 'Upload',
+  type: 'object',
+  required: [
+    'id',
+    'object',
+    'bytes',
+    'content_type',
+    'width',
+    'height',
+    'format',
+    'created_at',
+    'expires_at',
+  ],
+  properties: {
+    id: { type: 'string', description: 'Use as `image` in jobs.' },
+    object: { type: 'string', enum: ['upload'] },
+    bytes: { type: 'integer' },
+    content_type: { type: 'string' },
+    width: { type: 'integer' },
+    height: { type: 'integer' },
+    format: { type: 'string' },
+    created_at: { type: 'string', format: 'date-time' },
+    expires_at: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+/**
+ * Request bodies a handler reads itself (multipart parts, raw image bytes). Fastify does not
+ * validate these media types (the validator compiler in app.ts passes them through); the schema
+ * is there to describe them in /openapi.json.
+ */
+export const RAW_BODY_MEDIA_TYPES: ReadonlySet<string> = new Set([
+  'multipart/form-data',
+  'image/*',
+  'application/octet-stream',
+]);
+
+const binary = { type: 'string', format: 'binary' } as const;
+
+export const uploadRequestBody = {
+  content: {
+    'multipart/form-data': {
+      schema: {
+        type: 'object',
+        required: ['file'],
+        properties: { file: { ...binary, description: 'The image (the field may also be named `image`).' } },
+      },
+    },
+    'image/*': { schema: binary },
+    'application/octet-stream': { schema: binary },
+  },
+} as const;
+
+const architecture = nullable({
+  type: 'object',
+  required: ['id', 'name', 'variant'],
+  properties: { id: { type: 'string' }, name: { type: 'string' }, variant: { type: 'string' } },
+});
+
+export const modelListSchema = {
+  $id: 'ModelList',
+  type: 'object',
+  required: ['object', 'memory_budget_bytes', 'data'],
+  properties: {
+    object: { type: 'string', enum: ['list'] },
+    memory_budget_bytes: nullable({
+      type: 'integer',
+      description: "Working memory each worker gives one image's inference (PIXELIFT_MEMORY_BUDGET).",
+    }),
+    data: {
+      type: 'array',
+      items: {
+        $id: 'Model',
+        type: 'object',
+        required: ['id', 'object', 'name', 'kind', 'purpose', 'scales', 'default', 'origin', 'aliases'],
+        properties: {
+          id: { type: 'string' },
+          object: { type: 'string', enum: ['model'] },
+          name: { type: 'string' },
+          kind: { type: 'string' },
+          purpose: { type: 'string' },
+          scales: { type: 'array', items: { type: 'number' } },
+          default: { type: 'boolean' },
+          input_kpx_per_second: nullable({ type: 'number' }),
+          credits_per_megapixel: { type: 'number' },
+          license: { type: 'string' },
+          origin: { type: 'string', enum: ['builtin', 'user'] },
+          architecture,
+          aliases: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['name', 'provider'],
+              properties: {
+                name: { type: 'string' },
+                provider: { type: 'string' },
+                warning: { type: 'string' },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+export const userModelSchema = {
+  $id: 'UserModel',
+  type: 'object',
+  required: ['id', 'object', 'name', 'kind', 'scales', 'origin', 'format', 'license'],
+  properties: {
+    id: { type: 'string' },
+    object: { type: 'string', enum: ['model'] },
+    name: { type: 'string' },
+    kind: { type: 'string' },
+    scales: { type: 'array', items: { type: 'number' } },
+    origin: { type: 'string', enum: ['builtin', 'user'] },
+    format: { type: 'string' },
+    architecture,
+    params: nullable({ type: 'number' }),
+    flops_per_pixel: nullable({ type: 'number' }),
+    license: { type: 'string' },
+  },
+} as const;
+
+export const modelUploadRequestBody = {
+  content: {
+    'multipart/form-data': {
+      schema: {
+        type: 'object',
+        required: ['file'],
+        properties: {
+          file: { ...binary, description: 'A .pth, .pt, .ckpt or .safetensors file.' },
+          id: { type: 'string', description: 'The id to install it under (default: from the file name).' },
+        },
+      },
+    },
   },
 } as const;

@@ -152,10 +152,72 @@ export const apiframe: Dialect = {
   },
 };
 
+/** What /compat/apiframe/openapi.json says the routes answer (documented only; the handlers shape the bodies). */
+const statusDoc = { type: 'string', enum: ['QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED'] } as const;
+const acceptedDoc = {
+  type: 'object',
+  required: ['jobId', 'status'],
+  properties: {
+    jobId: { type: 'string', format: 'uuid' },
+    status: statusDoc,
+    creditCost: { type: 'number' },
+    warnings: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+const jobDoc = {
+  type: 'object',
+  required: ['jobId', 'status', 'progress', 'result', 'error'],
+  properties: {
+    jobId: { type: 'string', format: 'uuid' },
+    status: statusDoc,
+    model: { type: 'string' },
+    progress: { type: 'integer', minimum: 0, maximum: 100 },
+    result: {
+      type: 'object',
+      nullable: true,
+      properties: { images: { type: 'array', items: { type: 'string' } } },
+    },
+    error: { type: 'string', nullable: true },
+    creditCost: { type: 'number' },
+    refunded: { type: 'boolean' },
+    warnings: { type: 'array', items: { type: 'string' } },
+    createdAt: { type: 'string', format: 'date-time' },
+    startedAt: { type: 'string', format: 'date-time', nullable: true },
+    completedAt: { type: 'string', format: 'date-time', nullable: true },
+    pixelift: { type: 'object', additionalProperties: true },
+  },
+} as const;
+const errorDoc = {
+  description: 'Apiframe error',
+  type: 'object',
+  required: ['error', 'message'],
+  properties: {
+    error: { type: 'string' },
+    message: { type: 'string' },
+    code: { type: 'string' },
+    details: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { field: { type: 'string', nullable: true }, message: { type: 'string' } },
+      },
+    },
+  },
+} as const;
+const errors = { '4XX': errorDoc, '5XX': errorDoc };
+
 function routes(app: FastifyInstance, deps: ApiframeDeps): void {
   app.post<{ Body: UpscaleBody }>(
     '/v2/images/upscale',
-    { schema: { hide: true, body: upscaleBody } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Start an upscale job',
+        operationId: 'upscaleImage',
+        body: upscaleBody,
+        documentedResponse: { 202: acceptedDoc, ...errors },
+      },
+    },
     async (request, reply) => {
       if (deps.shuttingDown()) throw new PixeliftError('shutting_down');
       const body = request.body;
@@ -193,12 +255,23 @@ function routes(app: FastifyInstance, deps: ApiframeDeps): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v2/jobs/:id', { schema: { hide: true } }, async (request) => {
-    const { id } = request.params;
-    // Apiframe's job ids are UUIDs; anything else names no job here.
-    if (!isUuid(id)) throw new PixeliftError('job_not_found', { id });
-    return presentJob(await deps.service.get(jobIdOfUuid(id), request.caller), deps);
-  });
+  app.get<{ Params: { id: string } }>(
+    '/v2/jobs/:id',
+    {
+      schema: {
+        hide: true,
+        summary: 'Get a job',
+        operationId: 'getJob',
+        documentedResponse: { 200: jobDoc, ...errors },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      // Apiframe's job ids are UUIDs; anything else names no job here.
+      if (!isUuid(id)) throw new PixeliftError('job_not_found', { id });
+      return presentJob(await deps.service.get(jobIdOfUuid(id), request.caller), deps);
+    },
+  );
 }
 
 /** The body → the params object in use, the Pixelift model, knobs and warnings. */

@@ -79,6 +79,45 @@ function targetOf(request: FastifyRequest): Target {
   return { host, app: path, query: url.searchParams };
 }
 
+/** What /compat/fal/openapi.json says the proxy answers (documented only). */
+const queueDoc = {
+  type: 'object',
+  description: "A queue entry (submit, status), or for a result or a run, the app's output",
+  properties: {
+    status: { type: 'string', enum: ['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED', 'CANCELLATION_REQUESTED'] },
+    request_id: { type: 'string' },
+    response_url: { type: 'string' },
+    status_url: { type: 'string' },
+    cancel_url: { type: 'string' },
+    queue_position: { type: 'integer' },
+    logs: { type: 'array', nullable: true, items: { type: 'object', additionalProperties: true } },
+  },
+  additionalProperties: true,
+} as const;
+const errorDoc = {
+  description: 'fal error: `detail` is a message or a list of validation problems',
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ALREADY_COMPLETED'] },
+    detail: {
+      oneOf: [
+        { type: 'string' },
+        {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              loc: { type: 'array', items: { oneOf: [{ type: 'string' }, { type: 'integer' }] } },
+              msg: { type: 'string' },
+              type: { type: 'string' },
+            },
+          },
+        },
+      ],
+    },
+  },
+} as const;
+
 function routes(app: FastifyInstance, deps: FalDeps): void {
   // The client sends `Content-Type: application/json` with no body on GET and on cancel.
   const json = app.getDefaultJsonParser('error', 'error');
@@ -95,7 +134,25 @@ function routes(app: FastifyInstance, deps: FalDeps): void {
   app.route({
     method: ['GET', 'POST', 'PUT'],
     url: '/proxy',
-    schema: { hide: true },
+    schema: {
+      hide: true,
+      summary: "fal's queue and run API through the client's proxy",
+      operationId: 'proxy',
+      documentedResponse: { 200: queueDoc, 202: queueDoc, '4XX': errorDoc, '5XX': errorDoc },
+      // Documented, not validated by Fastify: the handler answers fal's own errors.
+      documentedHeaders: {
+        type: 'object',
+        required: ['x-fal-target-url'],
+        properties: {
+          'x-fal-target-url': {
+            type: 'string',
+            description:
+              'The fal URL the client means: POST https://queue.fal.run/{app}, GET …/requests/{id}/status, GET …/requests/{id}, PUT …/requests/{id}/cancel, POST https://fal.run/{app}',
+          },
+        },
+      },
+      documentedBody: { type: 'object', additionalProperties: true, description: "The app's input (POST)" },
+    },
     handler: async (request, reply) => {
       const target = targetOf(request);
       const method = request.method;

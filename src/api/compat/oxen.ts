@@ -163,10 +163,91 @@ export const oxen: Dialect = {
   },
 };
 
+/** What /compat/oxen/openapi.json says the routes answer (documented only; the handlers shape the bodies). */
+const generationDoc = {
+  type: 'object',
+  required: ['generation_id', 'status', 'model'],
+  properties: {
+    generation_id: { type: 'string' },
+    status: { type: 'string', enum: ['queued', 'processing', 'succeeded', 'failed', 'cancelled'] },
+    model: { type: 'string' },
+    media_type: { type: 'string' },
+    result_url: { type: 'string', nullable: true },
+    error_message: { type: 'string', nullable: true },
+    progress: { type: 'number' },
+    created_at: { type: 'integer', description: 'Unix seconds' },
+    started_at: { type: 'integer', nullable: true },
+    completed_at: { type: 'integer', nullable: true },
+    input_image: { type: 'string', nullable: true },
+    warnings: { type: 'array', items: { type: 'string' } },
+    pixelift: { type: 'object', additionalProperties: true },
+  },
+  additionalProperties: true,
+} as const;
+const generationsDoc = {
+  type: 'object',
+  required: ['generations'],
+  properties: {
+    generations: { type: 'array', items: generationDoc },
+    next_cursor: { type: 'string', nullable: true },
+    has_more: { type: 'boolean' },
+  },
+} as const;
+const editDoc = {
+  type: 'object',
+  required: ['model', 'created', 'images'],
+  properties: {
+    model: { type: 'string' },
+    created: { type: 'integer' },
+    images: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { url: { type: 'string', nullable: true }, b64_json: { type: 'string', nullable: true } },
+      },
+    },
+    generation_id: { type: 'string' },
+    warnings: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+const modelDoc = {
+  type: 'object',
+  required: ['id', 'object'],
+  properties: { id: { type: 'string' }, object: { type: 'string', enum: ['model'] } },
+  additionalProperties: true,
+} as const;
+const modelListDoc = {
+  type: 'object',
+  required: ['object', 'data'],
+  properties: { object: { type: 'string', enum: ['list'] }, data: { type: 'array', items: modelDoc } },
+} as const;
+const errorDoc = {
+  description: 'Oxen error',
+  type: 'object',
+  required: ['status', 'status_message', 'status_description'],
+  properties: {
+    status: { type: 'string', enum: ['error'] },
+    status_message: { type: 'string' },
+    status_description: { type: 'string' },
+    code: { type: 'string' },
+    param: { type: 'string' },
+    generation_id: { type: 'string' },
+  },
+} as const;
+const errors = { '4XX': errorDoc, '5XX': errorDoc };
+
 function routes(app: FastifyInstance, deps: OxenDeps, recent: () => JobEvent[]): void {
   app.post<{ Body: EditBody }>(
     '/api/ai/images/edit',
-    { schema: { hide: true, body: editBody } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Upscale an image, waiting for the result',
+        operationId: 'editImage',
+        documentedResponse: { 200: editDoc, ...errors },
+        body: editBody,
+      },
+    },
     async (request, reply) => {
       const job = await submit(request.body, request.caller, deps, [], abortOnClose(request).signal);
       // The sync route has to hold the request: as long as PIXELIFT_MAX_WAIT allows, until the
@@ -206,7 +287,15 @@ function routes(app: FastifyInstance, deps: OxenDeps, recent: () => JobEvent[]):
 
   app.post<{ Body: QueueBody }>(
     '/api/ai/queue',
-    { schema: { hide: true, body: queueBody } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Queue upscale generations',
+        operationId: 'queueGenerations',
+        documentedResponse: { 200: generationsDoc, ...errors },
+        body: queueBody,
+      },
+    },
     async (request) => {
       const body = request.body;
       const warnings: string[] = [];
@@ -236,6 +325,9 @@ function routes(app: FastifyInstance, deps: OxenDeps, recent: () => JobEvent[]):
     {
       schema: {
         hide: true,
+        summary: 'List generations',
+        operationId: 'listGenerations',
+        documentedResponse: { 200: generationsDoc, ...errors },
         querystring: {
           type: 'object',
           properties: {
@@ -279,44 +371,96 @@ function routes(app: FastifyInstance, deps: OxenDeps, recent: () => JobEvent[]):
 
   app.get<{ Params: { id: string } }>(
     '/api/ai/queue/:id',
-    { schema: { hide: true, params: idParams } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Get a generation',
+        operationId: 'getGeneration',
+        documentedResponse: { 200: generationDoc, ...errors },
+        params: idParams,
+      },
+    },
     async (request) =>
       presentGeneration(await deps.service.get(jobIdOf(request.params.id), request.caller), deps),
   );
 
   app.delete<{ Params: { id: string } }>(
     '/api/ai/queue/:id',
-    { schema: { hide: true, params: idParams } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Cancel a generation',
+        operationId: 'cancelGeneration',
+        documentedResponse: { 200: generationDoc, ...errors },
+        params: idParams,
+      },
+    },
     async (request) =>
       presentGeneration(await deps.service.cancel(jobIdOf(request.params.id), request.caller), deps),
   );
 
-  app.get('/api/events', { schema: { hide: true } }, async (request, reply) => {
-    const keyId = request.caller.keyId;
-    // Open mode sees every job; a key sees its own.
-    const mine = (e: JobEvent) => keyId === null || e.keyId === keyId;
-    await followEvents(request, reply, deps, {
-      filter: (e) => mine(e) && END_EVENTS[e.type] !== undefined,
-      replay: (after) =>
-        after > 0
-          ? deps.eventLog.since({ afterId: after, keyId: keyId === null ? undefined : keyId })
-          : recent().filter(mine),
-      // JSON.stringify writes `"generation_id":"…"` with no space, as Oxen's awk example matches it.
-      present: (e) => {
-        const type = END_EVENTS[e.type];
-        return type ? { type, data: presentGeneration(e.data as unknown as Job, deps) } : undefined;
+  app.get(
+    '/api/events',
+    {
+      schema: {
+        hide: true,
+        summary: 'Generation events (server-sent events)',
+        operationId: 'streamEvents',
+        documentedResponse: {
+          200: {
+            description: 'Server-sent events: media_generation_completed, _failed, _cancelled',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+          ...errors,
+        },
       },
-    });
-  });
+    },
+    async (request, reply) => {
+      const keyId = request.caller.keyId;
+      // Open mode sees every job; a key sees its own.
+      const mine = (e: JobEvent) => keyId === null || e.keyId === keyId;
+      await followEvents(request, reply, deps, {
+        filter: (e) => mine(e) && END_EVENTS[e.type] !== undefined,
+        replay: (after) =>
+          after > 0
+            ? deps.eventLog.since({ afterId: after, keyId: keyId === null ? undefined : keyId })
+            : recent().filter(mine),
+        // JSON.stringify writes `"generation_id":"…"` with no space, as Oxen's awk example matches it.
+        present: (e) => {
+          const type = END_EVENTS[e.type];
+          return type ? { type, data: presentGeneration(e.data as unknown as Job, deps) } : undefined;
+        },
+      });
+    },
+  );
 
-  app.get('/api/ai/models', { schema: { hide: true } }, async () => ({
-    object: 'list',
-    data: [modelObject(deps)],
-  }));
+  app.get(
+    '/api/ai/models',
+    {
+      schema: {
+        hide: true,
+        summary: 'List models',
+        operationId: 'listModels',
+        documentedResponse: { 200: modelListDoc, ...errors },
+      },
+    },
+    async () => ({
+      object: 'list',
+      data: [modelObject(deps)],
+    }),
+  );
 
   app.get<{ Params: { id: string } }>(
     '/api/ai/models/:id',
-    { schema: { hide: true, params: idParams } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Get a model and its request schema',
+        operationId: 'getModel',
+        documentedResponse: { 200: modelDoc, ...errors },
+        params: idParams,
+      },
+    },
     async (request) => {
       if (request.params.id !== MODEL_ID)
         throw new PixeliftError('model_not_found', { model: request.params.id });

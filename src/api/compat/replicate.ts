@@ -116,6 +116,103 @@ export const replicate: Dialect = {
   },
 };
 
+/** What /compat/replicate/openapi.json says the routes answer (documented only; the handlers shape the bodies). */
+const ts = { type: 'string', format: 'date-time' } as const;
+const predictionDoc = {
+  type: 'object',
+  required: ['id', 'model', 'version', 'input', 'status', 'urls', 'created_at'],
+  properties: {
+    id: { type: 'string' },
+    model: { type: 'string' },
+    version: { type: 'string' },
+    input: { type: 'object', additionalProperties: true },
+    logs: { type: 'string' },
+    output: { type: 'string', nullable: true, description: 'The result URL once succeeded' },
+    data_removed: { type: 'boolean' },
+    error: { type: 'string', nullable: true },
+    status: { type: 'string', enum: ['starting', 'processing', 'succeeded', 'failed', 'canceled'] },
+    created_at: ts,
+    started_at: { ...ts, nullable: true },
+    completed_at: { ...ts, nullable: true },
+    urls: {
+      type: 'object',
+      properties: { get: { type: 'string' }, cancel: { type: 'string' }, web: { type: 'string' } },
+    },
+    metrics: {
+      type: 'object',
+      properties: { predict_time: { type: 'number' }, total_time: { type: 'number' } },
+    },
+    pixelift: { type: 'object', additionalProperties: true },
+  },
+} as const;
+const versionDoc = {
+  type: 'object',
+  required: ['id', 'openapi_schema'],
+  properties: {
+    id: { type: 'string' },
+    created_at: ts,
+    cog_version: { type: 'string', nullable: true },
+    openapi_schema: { type: 'object', additionalProperties: true },
+  },
+} as const;
+const modelDoc = {
+  type: 'object',
+  required: ['owner', 'name', 'latest_version'],
+  properties: {
+    url: { type: 'string' },
+    owner: { type: 'string' },
+    name: { type: 'string' },
+    description: { type: 'string', nullable: true },
+    visibility: { type: 'string' },
+    run_count: { type: 'integer' },
+    latest_version: versionDoc,
+  },
+  additionalProperties: true,
+} as const;
+const fileDoc = {
+  type: 'object',
+  required: ['id', 'content_type', 'size', 'urls'],
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    content_type: { type: 'string' },
+    size: { type: 'integer' },
+    checksums: { type: 'object', properties: { sha256: { type: 'string' } } },
+    metadata: { type: 'object', additionalProperties: true },
+    created_at: ts,
+    expires_at: ts,
+    urls: { type: 'object', properties: { get: { type: 'string' } } },
+  },
+} as const;
+const errorDoc = {
+  description: 'Problem details',
+  type: 'object',
+  required: ['title', 'detail', 'status'],
+  properties: {
+    title: { type: 'string' },
+    detail: { type: 'string' },
+    status: { type: 'integer' },
+    code: { type: 'string' },
+    invalid_fields: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { type: { type: 'string' }, field: { type: 'string' }, description: { type: 'string' } },
+      },
+    },
+  },
+} as const;
+const errors = { '4XX': errorDoc, '5XX': errorDoc };
+const predictionListDoc = {
+  type: 'object',
+  required: ['previous', 'next', 'results'],
+  properties: {
+    previous: { type: 'string', nullable: true },
+    next: { type: 'string', nullable: true },
+    results: { type: 'array', items: predictionDoc },
+  },
+} as const;
+
 function routes(app: FastifyInstance, deps: ReplicateDeps): void {
   // The client sends `Content-Type: application/json` with no body on cancel; Replicate accepts
   // that, so an empty JSON body is no body here (this scope only), and anything else parses as usual.
@@ -131,7 +228,15 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
   );
   app.post<{ Params: { owner: string; name: string }; Body: CreateBody }>(
     '/v1/models/:owner/:name/predictions',
-    { schema: { hide: true, body: createBody } },
+    {
+      schema: {
+        hide: true,
+        summary: "Create a prediction with a model's latest version",
+        operationId: 'createModelPrediction',
+        documentedResponse: { 201: predictionDoc, ...errors },
+        body: createBody,
+      },
+    },
     async (request, reply) => {
       const name = `${request.params.owner}/${request.params.name}`;
       const model = modelOf(name);
@@ -142,7 +247,15 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
 
   app.post<{ Body: CreateBody }>(
     '/v1/predictions',
-    { schema: { hide: true, body: createBody } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Create a prediction with a version',
+        operationId: 'createPrediction',
+        documentedResponse: { 201: predictionDoc, ...errors },
+        body: createBody,
+      },
+    },
     async (request, reply) => {
       const version = request.body.version;
       if (!version) throw invalid('version', 'Either version or a model path is required', 'required');
@@ -165,13 +278,30 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v1/predictions/:id', { schema: { hide: true } }, async (request) =>
-    present(await getPrediction(request.params.id, request.caller, deps), deps, baseOf(request)),
+  app.get<{ Params: { id: string } }>(
+    '/v1/predictions/:id',
+    {
+      schema: {
+        hide: true,
+        summary: 'Get a prediction',
+        operationId: 'getPrediction',
+        documentedResponse: { 200: predictionDoc, ...errors },
+      },
+    },
+    async (request) =>
+      present(await getPrediction(request.params.id, request.caller, deps), deps, baseOf(request)),
   );
 
   app.post<{ Params: { id: string } }>(
     '/v1/predictions/:id/cancel',
-    { schema: { hide: true } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Cancel a prediction',
+        operationId: 'cancelPrediction',
+        documentedResponse: { 200: predictionDoc, ...errors },
+      },
+    },
     async (request) => {
       await getPrediction(request.params.id, request.caller, deps);
       let job: Job;
@@ -188,7 +318,15 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
 
   app.get<{ Querystring: { cursor?: string } }>(
     '/v1/predictions',
-    { schema: { hide: true } },
+    {
+      schema: {
+        hide: true,
+        summary: 'List predictions',
+        operationId: 'listPredictions',
+        documentedResponse: { 200: predictionListDoc, ...errors },
+        querystring: { type: 'object', properties: { cursor: { type: 'string' } } },
+      },
+    },
     async (request) => {
       const cursor = request.query.cursor;
       const page = await deps.service.list(request.caller, { limit: PAGE, ...(cursor ? { cursor } : {}) });
@@ -205,7 +343,14 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
 
   app.get<{ Params: { owner: string; name: string } }>(
     '/v1/models/:owner/:name',
-    { schema: { hide: true } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Get a model',
+        operationId: 'getModel',
+        documentedResponse: { 200: modelDoc, ...errors },
+      },
+    },
     async (request) => {
       const name = `${request.params.owner}/${request.params.name}`;
       const model = modelOf(name);
@@ -216,7 +361,14 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
 
   app.get<{ Params: { owner: string; name: string; version: string } }>(
     '/v1/models/:owner/:name/versions/:version',
-    { schema: { hide: true } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Get a model version',
+        operationId: 'getModelVersion',
+        documentedResponse: { 200: versionDoc, ...errors },
+      },
+    },
     async (request) => {
       const model = modelOf(`${request.params.owner}/${request.params.name}`);
       if (!model || versionOf(model.name) !== request.params.version) throw notFound('Version not found');
@@ -226,7 +378,29 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
 
   app.post(
     '/v1/files',
-    { bodyLimit: deps.settings.limits.maxInputBytes + 64 * 1024, schema: { hide: true } },
+    {
+      bodyLimit: deps.settings.limits.maxInputBytes + 64 * 1024,
+      schema: {
+        hide: true,
+        summary: 'Upload a file to use as an input',
+        operationId: 'createFile',
+        documentedResponse: { 201: fileDoc, ...errors },
+        body: {
+          content: {
+            'multipart/form-data': {
+              schema: {
+                type: 'object',
+                required: ['content'],
+                properties: {
+                  content: { type: 'string', format: 'binary' },
+                  metadata: { type: 'string', format: 'binary', description: 'A JSON file' },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
     async (request, reply) => {
       let data: Buffer | undefined;
       let filename = 'file';
@@ -256,18 +430,43 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v1/files/:id', { schema: { hide: true } }, async (request) => {
-    const upload = await deps.uploads.get(request.params.id);
-    if (!upload || (request.caller.keyId !== null && upload.keyId !== request.caller.keyId)) {
-      throw notFound('File not found');
-    }
-    return presentFile(upload, baseOf(request));
-  });
+  app.get<{ Params: { id: string } }>(
+    '/v1/files/:id',
+    {
+      schema: {
+        hide: true,
+        summary: 'Get a file',
+        operationId: 'getFile',
+        documentedResponse: { 200: fileDoc, ...errors },
+      },
+    },
+    async (request) => {
+      const upload = await deps.uploads.get(request.params.id);
+      if (!upload || (request.caller.keyId !== null && upload.keyId !== request.caller.keyId)) {
+        throw notFound('File not found');
+      }
+      return presentFile(upload, baseOf(request));
+    },
+  );
 
-  app.get('/v1/webhooks/default/secret', { schema: { hide: true } }, async (request) => {
-    if (!deps.webhookSecret) throw new PixeliftError('internal', { message: 'no webhook secret' });
-    return { key: defaultSecretOf(deps.webhookSecret, request.caller.keyId) };
-  });
+  app.get(
+    '/v1/webhooks/default/secret',
+    {
+      schema: {
+        hide: true,
+        summary: 'Get the signing secret of your webhooks',
+        operationId: 'getDefaultWebhookSecret',
+        documentedResponse: {
+          200: { type: 'object', required: ['key'], properties: { key: { type: 'string' } } },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      if (!deps.webhookSecret) throw new PixeliftError('internal', { message: 'no webhook secret' });
+      return { key: defaultSecretOf(deps.webhookSecret, request.caller.keyId) };
+    },
+  );
 }
 
 /** Where the client reached this dialect (`http://host:port/compat/replicate`), for `urls`. */

@@ -96,10 +96,86 @@ export const runflow: Dialect = {
   },
 };
 
+/** What /compat/runflow/openapi.json says the routes answer (documented only; the handlers shape the bodies). */
+const ts = { type: 'string', format: 'date-time' } as const;
+const runDoc = {
+  type: 'object',
+  required: ['id', 'object', 'model', 'status', 'output', 'created_at'],
+  properties: {
+    id: { type: 'string' },
+    object: { type: 'string', enum: ['run'] },
+    model: { type: 'string' },
+    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] },
+    output: {
+      type: 'object',
+      nullable: true,
+      properties: {
+        outputs: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              url: { type: 'string' },
+              type: { type: 'string' },
+              content_type: { type: 'string' },
+              width: { type: 'integer' },
+              height: { type: 'integer' },
+              size_bytes: { type: 'integer' },
+            },
+          },
+        },
+        nsfw_detected: { type: 'boolean', nullable: true },
+        seed: { type: 'integer', nullable: true },
+        timing: { type: 'object', additionalProperties: { type: 'number', nullable: true } },
+      },
+    },
+    failure_code: { type: 'string' },
+    failure_stage: { type: 'string' },
+    failure_message: { type: 'string' },
+    metadata: { type: 'object', nullable: true, additionalProperties: true },
+    callback_url: { type: 'string', nullable: true },
+    warnings: { type: 'array', items: { type: 'string' } },
+    created_at: ts,
+    started_at: { ...ts, nullable: true },
+    completed_at: { ...ts, nullable: true },
+    duration_ms: { type: 'number', nullable: true },
+    pixelift: { type: 'object', additionalProperties: true },
+  },
+} as const;
+const errorDoc = {
+  description: 'Runflow error',
+  type: 'object',
+  required: ['code', 'message', 'errors'],
+  properties: {
+    code: { type: 'string' },
+    message: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          field: { type: 'string', nullable: true },
+          message: { type: 'string' },
+          code: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
+const runResponses = (status: 200 | 201) => ({ [status]: runDoc, '4XX': errorDoc, '5XX': errorDoc });
+
 function routes(app: FastifyInstance, deps: RunflowDeps): void {
   app.post<{ Body: RunBody }>(
     `/v1/models/${MODEL_ID}/runs`,
-    { schema: { hide: true, body: runBody } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Start a Topaz upscale run',
+        operationId: 'createRun',
+        body: runBody,
+        documentedResponse: runResponses(201),
+      },
+    },
     async (request, reply) => {
       const { input, callback_url, metadata } = request.body;
       const { warnings, ...knobs } = topazToKnobs(
@@ -145,12 +221,30 @@ function routes(app: FastifyInstance, deps: RunflowDeps): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v1/runs/:id', { schema: { hide: true } }, async (request) =>
-    presentRun(await deps.service.get(request.params.id, request.caller), deps),
+  app.get<{ Params: { id: string } }>(
+    '/v1/runs/:id',
+    {
+      schema: {
+        hide: true,
+        summary: 'Get a run',
+        operationId: 'getRun',
+        documentedResponse: runResponses(200),
+      },
+    },
+    async (request) => presentRun(await deps.service.get(request.params.id, request.caller), deps),
   );
 
-  app.post<{ Params: { id: string } }>('/v1/runs/:id/cancel', { schema: { hide: true } }, async (request) =>
-    presentRun(await deps.service.cancel(request.params.id, request.caller), deps),
+  app.post<{ Params: { id: string } }>(
+    '/v1/runs/:id/cancel',
+    {
+      schema: {
+        hide: true,
+        summary: 'Cancel a run',
+        operationId: 'cancelRun',
+        documentedResponse: runResponses(200),
+      },
+    },
+    async (request) => presentRun(await deps.service.cancel(request.params.id, request.caller), deps),
   );
 }
 

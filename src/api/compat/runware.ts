@@ -170,32 +170,109 @@ export const runware: Dialect = {
   },
 };
 
+/**
+ * The task array as /compat/runware/openapi.json describes it, from the schemas each task is
+ * checked with. Documented, not validated by Fastify: runTask answers Runware's per-task errors.
+ */
+const taskArray = {
+  type: 'array',
+  minItems: 1,
+  items: { oneOf: [uploadTask, upscaleTask, getResponseTask] },
+} as const;
+
+/** What /compat/runware/openapi.json says POST /v1 answers (documented only). */
+const taskErrorsDoc = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['code', 'message'],
+    properties: {
+      code: { type: 'string' },
+      message: { type: 'string' },
+      parameter: { type: 'string' },
+      taskType: { type: 'string' },
+      taskUUID: { type: 'string' },
+    },
+  },
+} as const;
+const tasksDoc = {
+  type: 'object',
+  description: 'One `data` entry per task that succeeded, one `errors` entry per task that did not',
+  properties: {
+    data: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['taskType', 'taskUUID'],
+        properties: {
+          taskType: { type: 'string', enum: ['imageUpload', 'upscale'] },
+          taskUUID: { type: 'string' },
+          status: { type: 'string', enum: ['success', 'processing'] },
+          progress: { type: 'integer' },
+          imageUUID: { type: 'string' },
+          inputImageUUID: { type: 'string' },
+          imageURL: { type: 'string' },
+          imageBase64Data: { type: 'string' },
+          imageDataURI: { type: 'string' },
+          cost: { type: 'number' },
+          warnings: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
+    errors: taskErrorsDoc,
+  },
+} as const;
+const errorsDoc = {
+  description: 'Runware errors',
+  type: 'object',
+  required: ['errors'],
+  properties: { errors: taskErrorsDoc },
+} as const;
+
 function routes(app: FastifyInstance, deps: RunwareDeps): void {
   const maxTasks = deps.settings.maxTasksPerRequest ?? 50;
   // Each task is work: it counts against the rate limit as a request would (issue 16).
   const rateCost = (request: FastifyRequest) =>
     Array.isArray(request.body) ? Math.min(request.body.length, maxTasks + 1) : 1;
-  app.post('/v1', { schema: { hide: true }, config: { rateCost } }, async (request, reply) => {
-    const body = request.body;
-    const tasks: Task[] = Array.isArray(body) ? body : body && typeof body === 'object' ? [body as Task] : [];
-    const refuse = (message: string) =>
-      reply.code(400).send({ errors: [withoutStatus({ code: 'invalidTaskArray', message, status: 400 })] });
-    if (tasks.length === 0) return refuse('The request body must be a non-empty JSON array of task objects.');
-    if (tasks.length > maxTasks) {
-      return refuse(
-        `The request carries ${tasks.length} tasks; at most ${maxTasks} are taken per request (PIXELIFT_MAX_TASKS_PER_REQUEST).`,
-      );
-    }
-    const ctx: TaskContext = { caller: request.caller, signal: abortOnClose(request).signal };
-    const outcomes = await Promise.all(tasks.map((task) => runTask(task, ctx, deps)));
-    const data = outcomes.flatMap((o) => ('data' in o ? [o.data] : []));
-    const errors = outcomes.flatMap((o) => ('error' in o ? [o.error] : []));
-    const status = data.length === 0 && errors[0] ? errors[0].status : 200;
-    return reply.code(status).send({
-      ...(data.length > 0 || errors.length === 0 ? { data } : {}),
-      ...(errors.length > 0 ? { errors: errors.map(withoutStatus) } : {}),
-    });
-  });
+  app.post(
+    '/v1',
+    {
+      schema: {
+        hide: true,
+        summary: 'Run tasks (imageUpload, upscale, getResponse)',
+        operationId: 'runTasks',
+        documentedResponse: { 200: tasksDoc, '4XX': errorsDoc, '5XX': errorsDoc },
+        documentedBody: taskArray,
+      },
+      config: { rateCost },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const tasks: Task[] = Array.isArray(body)
+        ? body
+        : body && typeof body === 'object'
+          ? [body as Task]
+          : [];
+      const refuse = (message: string) =>
+        reply.code(400).send({ errors: [withoutStatus({ code: 'invalidTaskArray', message, status: 400 })] });
+      if (tasks.length === 0)
+        return refuse('The request body must be a non-empty JSON array of task objects.');
+      if (tasks.length > maxTasks) {
+        return refuse(
+          `The request carries ${tasks.length} tasks; at most ${maxTasks} are taken per request (PIXELIFT_MAX_TASKS_PER_REQUEST).`,
+        );
+      }
+      const ctx: TaskContext = { caller: request.caller, signal: abortOnClose(request).signal };
+      const outcomes = await Promise.all(tasks.map((task) => runTask(task, ctx, deps)));
+      const data = outcomes.flatMap((o) => ('data' in o ? [o.data] : []));
+      const errors = outcomes.flatMap((o) => ('error' in o ? [o.error] : []));
+      const status = data.length === 0 && errors[0] ? errors[0].status : 200;
+      return reply.code(status).send({
+        ...(data.length > 0 || errors.length === 0 ? { data } : {}),
+        ...(errors.length > 0 ? { errors: errors.map(withoutStatus) } : {}),
+      });
+    },
+  );
 }
 
 /** One task, whichever transport brought it: its `data` entry, or its `errors` entry. */

@@ -85,10 +85,81 @@ export const scenario: Dialect = {
   },
 };
 
+/** What /compat/scenario/openapi.json says the routes answer (documented only; the handlers shape the bodies). */
+const ts = { type: 'string', format: 'date-time' } as const;
+const assetDoc = {
+  type: 'object',
+  required: ['asset'],
+  properties: {
+    asset: {
+      type: 'object',
+      required: ['id', 'url', 'mimeType', 'kind', 'status'],
+      properties: {
+        id: { type: 'string' },
+        url: { type: 'string', nullable: true },
+        mimeType: { type: 'string' },
+        kind: { type: 'string' },
+        source: { type: 'string' },
+        status: { type: 'string' },
+        metadata: { type: 'object', additionalProperties: true },
+        createdAt: { ...ts, nullable: true },
+        updatedAt: { ...ts, nullable: true },
+        expiresAt: { ...ts, nullable: true },
+      },
+    },
+  },
+} as const;
+const jobObject = {
+  type: 'object',
+  required: ['jobId', 'status', 'progress', 'modelId', 'metadata'],
+  properties: {
+    jobId: { type: 'string' },
+    status: { type: 'string', enum: ['queued', 'in-progress', 'success', 'failure', 'canceled'] },
+    progress: { type: 'number' },
+    modelId: { type: 'string' },
+    metadata: {
+      type: 'object',
+      properties: {
+        input: { type: 'object', nullable: true, additionalProperties: true },
+        assetIds: { type: 'array', items: { type: 'string' } },
+        error: { type: 'string' },
+      },
+    },
+    warnings: { type: 'array', items: { type: 'string' } },
+    creativeUnitsCost: { type: 'number' },
+    statusHistory: {
+      type: 'array',
+      items: { type: 'object', properties: { status: { type: 'string' }, date: ts } },
+    },
+    createdAt: ts,
+    updatedAt: ts,
+  },
+} as const;
+const jobDoc = {
+  type: 'object',
+  required: ['job'],
+  properties: { job: jobObject, creativeUnitsCost: { type: 'number' } },
+} as const;
+const errorDoc = {
+  description: 'Scenario error',
+  type: 'object',
+  required: ['error'],
+  properties: { error: { type: 'string' }, reason: { type: 'string' }, param: { type: 'string' } },
+} as const;
+const errors = { '4XX': errorDoc, '5XX': errorDoc };
+
 function routes(app: FastifyInstance, deps: ScenarioDeps): void {
   app.post<{ Body: { image: string; name?: string } }>(
     '/v1/assets',
-    { schema: { hide: true, body: assetBody } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Upload an asset (base64 or data URI)',
+        operationId: 'createAsset',
+        documentedResponse: { 200: assetDoc, ...errors },
+        body: assetBody,
+      },
+    },
     async (request) => {
       const image = parseImageField(request.body.image);
       if (image.kind !== 'bytes') {
@@ -104,7 +175,14 @@ function routes(app: FastifyInstance, deps: ScenarioDeps): void {
 
   app.get<{ Params: { assetId: string } }>(
     '/v1/assets/:assetId',
-    { schema: { hide: true } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Get an asset',
+        operationId: 'getAsset',
+        documentedResponse: { 200: assetDoc, ...errors },
+      },
+    },
     async (request) => {
       const { assetId } = request.params;
       const image = imageOf(assetId);
@@ -123,7 +201,15 @@ function routes(app: FastifyInstance, deps: ScenarioDeps): void {
 
   app.post<{ Body: GenerateBody }>(
     `/v1/generate/custom/${MODEL_ID}`,
-    { schema: { hide: true, body: generateBody } },
+    {
+      schema: {
+        hide: true,
+        summary: 'Start a Topaz upscale job',
+        operationId: 'generateTopazUpscale',
+        documentedResponse: { 200: jobDoc, ...errors },
+        body: generateBody,
+      },
+    },
     async (request) => {
       if (deps.shuttingDown()) throw new PixeliftError('shutting_down');
       const body = request.body;
@@ -161,15 +247,29 @@ function routes(app: FastifyInstance, deps: ScenarioDeps): void {
     },
   );
 
-  app.get<{ Params: { jobId: string } }>('/v1/jobs/:jobId', { schema: { hide: true } }, async (request) => ({
-    job: presentJob(await deps.service.get(request.params.jobId, request.caller)),
-  }));
+  app.get<{ Params: { jobId: string } }>(
+    '/v1/jobs/:jobId',
+    {
+      schema: {
+        hide: true,
+        summary: 'Get a job',
+        operationId: 'getJob',
+        documentedResponse: { 200: jobDoc, ...errors },
+      },
+    },
+    async (request) => ({
+      job: presentJob(await deps.service.get(request.params.jobId, request.caller)),
+    }),
+  );
 
   app.post<{ Params: { jobId: string }; Body: { action: 'cancel' } }>(
     '/v1/jobs/:jobId/action',
     {
       schema: {
         hide: true,
+        summary: 'Act on a job (cancel)',
+        operationId: 'jobAction',
+        documentedResponse: { 200: jobDoc, ...errors },
         body: {
           type: 'object',
           required: ['action'],

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { JobEvent } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
 import { presentEvent } from '../present.js';
-import { jobIdParams } from '../schemas.js';
+import { errorResponses, jobIdParams } from '../schemas.js';
 import { followEvents } from '../sse.js';
 
 /** What these routes use of the API's dependencies. */
@@ -17,6 +17,21 @@ export type EventRouteDeps = Pick<
 >;
 
 const FINAL = new Set(['completed', 'failed', 'canceled', 'expired']);
+
+/** Where a reconnecting client resumes (the `id:` of the last event it got). */
+const resume = {
+  type: 'object',
+  properties: { 'last-event-id': { type: 'string', description: 'Replay the events after this one' } },
+} as const;
+
+const eventStream = {
+  200: {
+    description:
+      'Server-sent events: `event:` is the event type, `data:` the job as JSON (a `progress` event carries id, status, progress and eta_seconds), `id:` the position for `Last-Event-ID`.',
+    content: { 'text/event-stream': { schema: { type: 'string' } } },
+  },
+  ...errorResponses,
+};
 
 export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
   const stream = async (
@@ -38,8 +53,11 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
     {
       schema: {
         summary: "A job's events as server-sent events (history, then live)",
+        operationId: 'streamJobEvents',
         tags: ['events'],
         params: jobIdParams,
+        headers: resume,
+        response: eventStream,
       },
     },
     async (request, reply) => {
@@ -57,7 +75,13 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
   app.get(
     '/v1/events',
     {
-      schema: { summary: "Every event of the caller's jobs (live; Last-Event-ID resumes)", tags: ['events'] },
+      schema: {
+        summary: "Every event of the caller's jobs (live; Last-Event-ID resumes)",
+        operationId: 'streamEvents',
+        tags: ['events'],
+        headers: resume,
+        response: eventStream,
+      },
     },
     async (request, reply) => {
       const keyId = request.caller.keyId;

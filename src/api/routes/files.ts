@@ -7,6 +7,9 @@ import type { FastifyInstance } from 'fastify';
 import { PixeliftError } from '../../errors.js';
 import { parseRange } from '../../storage/byte-range.js';
 import type { ApiDeps } from '../deps.js';
+import { errorResponses } from '../schemas.js';
+
+const fileBody = { content: { '*/*': { schema: { type: 'string', format: 'binary' } } } };
 
 /** What these routes use of the API's dependencies. */
 export type FileRouteDeps = Pick<ApiDeps, 'blobs' | 'service' | 'uploads' | 'verifyFileLink'>;
@@ -17,7 +20,9 @@ export function fileRoutes(app: FastifyInstance, deps: FileRouteDeps): void {
     {
       schema: {
         summary: 'Download a result (signed link from the job)',
+        operationId: 'downloadFile',
         tags: ['files'],
+        security: [],
         params: { type: 'object', properties: { id: { type: 'string', maxLength: 100 } } },
         querystring: {
           type: 'object',
@@ -25,6 +30,16 @@ export function fileRoutes(app: FastifyInstance, deps: FileRouteDeps): void {
             expires: { type: 'string', maxLength: 20 },
             signature: { type: 'string', maxLength: 200 },
           },
+        },
+        headers: {
+          type: 'object',
+          properties: { range: { type: 'string', description: 'One byte range (`bytes=0-1023`).' } },
+        },
+        response: {
+          200: { description: 'The file', ...fileBody },
+          206: { description: 'The byte range asked for', ...fileBody },
+          416: { description: 'The range lies beyond the file', type: 'null' },
+          ...errorResponses,
         },
       },
     },

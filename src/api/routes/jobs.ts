@@ -4,12 +4,18 @@ import { PixeliftError } from '../../errors.js';
 import type { JobStatus } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
 import { presentJob } from '../present.js';
-import { errorEnvelope, jobIdParams, jobSchema, listJobsQuery } from '../schemas.js';
+import {
+  errorResponses as errors,
+  jobIdParams,
+  jobListSchema,
+  jobSchema,
+  listJobsQuery,
+  webhookDeliveryListSchema,
+  webhookDeliverySchema,
+} from '../schemas.js';
 
 /** What these routes use of the API's dependencies. */
 export type JobRouteDeps = Pick<ApiDeps, 'blobs' | 'outbox' | 'presenter' | 'redeliver' | 'service'>;
-
-const errors = { '4XX': errorEnvelope, '5XX': errorEnvelope };
 
 export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
   app.get<{ Params: { id: string } }>(
@@ -17,6 +23,7 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
     {
       schema: {
         summary: 'Get a job',
+        operationId: 'getJob',
         tags: ['jobs'],
         params: jobIdParams,
         response: { 200: jobSchema, ...errors },
@@ -37,20 +44,10 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
     {
       schema: {
         summary: 'List jobs, newest first',
+        operationId: 'listJobs',
         tags: ['jobs'],
         querystring: listJobsQuery,
-        response: {
-          200: {
-            type: 'object',
-            properties: {
-              object: { type: 'string' },
-              data: { type: 'array', items: jobSchema },
-              next_cursor: { type: 'string', nullable: true },
-              has_more: { type: 'boolean' },
-            },
-          },
-          ...errors,
-        },
+        response: { 200: jobListSchema, ...errors },
       },
     },
     async (request) => {
@@ -70,6 +67,7 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
     {
       schema: {
         summary: 'Cancel a job (stops its worker)',
+        operationId: 'cancelJob',
         tags: ['jobs'],
         params: jobIdParams,
         response: { 200: jobSchema, ...errors },
@@ -84,8 +82,10 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
     {
       schema: {
         summary: 'Delete a job and its files (cancels it first)',
+        operationId: 'deleteJob',
         tags: ['jobs'],
         params: jobIdParams,
+        response: { 204: { description: 'Deleted; no body', type: 'null' }, ...errors },
       },
     },
     async (request, reply) => {
@@ -96,7 +96,15 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
 
   app.get<{ Params: { id: string } }>(
     '/v1/jobs/:id/webhook/deliveries',
-    { schema: { summary: "The job's webhook delivery log", tags: ['webhooks'], params: jobIdParams } },
+    {
+      schema: {
+        summary: "The job's webhook delivery log",
+        operationId: 'listWebhookDeliveries',
+        tags: ['webhooks'],
+        params: jobIdParams,
+        response: { 200: webhookDeliveryListSchema, ...errors },
+      },
+    },
     async (request) => {
       const job = await deps.service.get(request.params.id, request.caller);
       const deliveries = await deps.outbox.list(job.id);
@@ -117,9 +125,12 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
     {
       schema: {
         summary: 'Send a webhook again (the latest delivery, or the one named); same webhook-id',
+        operationId: 'redeliverWebhook',
         tags: ['webhooks'],
         params: jobIdParams,
+        // An OpenAPI request body object: optional (no body sends the latest delivery again).
         body: {
+          required: false,
           content: {
             'application/json': {
               schema: {
@@ -130,6 +141,7 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
             },
           },
         },
+        response: { 202: webhookDeliverySchema, ...errors },
       },
     },
     async (request, reply) => {

@@ -3,6 +3,18 @@ import type { FastifyInstance } from 'fastify';
 import { CREDITS_PER_MEGAPIXEL } from '../../jobs/cost.js';
 import { MODEL_ALIASES } from '../../models/aliases.js';
 import type { ApiDeps } from '../deps.js';
+import { errorResponses, modelListSchema } from '../schemas.js';
+
+const readiness = {
+  type: 'object',
+  required: ['status', 'checks', 'shutting_down'],
+  properties: {
+    status: { type: 'string', enum: ['ready', 'not_ready'] },
+    checks: { type: 'object', additionalProperties: { type: 'boolean' } },
+    errors: { type: 'object', additionalProperties: { type: 'string' } },
+    shutting_down: { type: 'boolean' },
+  },
+} as const;
 
 /** What these routes use of the API's dependencies. */
 export type MetaRouteDeps = Pick<ApiDeps, 'metrics' | 'models' | 'ready' | 'settings' | 'shuttingDown'>;
@@ -10,7 +22,14 @@ export type MetaRouteDeps = Pick<ApiDeps, 'metrics' | 'models' | 'ready' | 'sett
 export function metaRoutes(app: FastifyInstance, deps: MetaRouteDeps): void {
   app.get(
     '/v1/models',
-    { schema: { summary: 'Installed models and provider aliases', tags: ['models'] } },
+    {
+      schema: {
+        summary: 'Installed models and provider aliases',
+        operationId: 'listModels',
+        tags: ['models'],
+        response: { 200: modelListSchema, ...errorResponses },
+      },
+    },
     async () => {
       const models = deps.models.list();
       const defaultId = deps.models.resolve().model.id;
@@ -41,11 +60,38 @@ export function metaRoutes(app: FastifyInstance, deps: MetaRouteDeps): void {
     },
   );
 
-  app.get('/healthz', { schema: { summary: 'Liveness', tags: ['health'] } }, async () => ({ status: 'ok' }));
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        summary: 'Liveness',
+        operationId: 'getHealth',
+        tags: ['health'],
+        security: [],
+        response: {
+          200: {
+            type: 'object',
+            required: ['status'],
+            properties: { status: { type: 'string', enum: ['ok'] } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  );
 
   app.get(
     '/readyz',
-    { schema: { summary: 'Readiness: store, blobs and workers answer', tags: ['health'] } },
+    {
+      schema: {
+        summary: 'Readiness: store, blobs and workers answer',
+        operationId: 'getReadiness',
+        tags: ['health'],
+        security: [],
+        response: { 200: readiness, 503: readiness, ...errorResponses },
+      },
+    },
     async (_req, reply) => {
       const problems = await deps.ready();
       const checks = Object.fromEntries(Object.entries(problems).map(([k, v]) => [k, v === undefined]));
@@ -63,7 +109,21 @@ export function metaRoutes(app: FastifyInstance, deps: MetaRouteDeps): void {
 
   app.get(
     '/metrics',
-    { schema: { summary: 'Prometheus metrics', tags: ['health'] } },
+    {
+      schema: {
+        summary: 'Prometheus metrics',
+        operationId: 'getMetrics',
+        tags: ['health'],
+        security: [],
+        response: {
+          200: {
+            description: 'Prometheus text exposition format',
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
     async (_req, reply) => {
       return reply.type(deps.metrics.contentType).send(await deps.metrics.text());
     },

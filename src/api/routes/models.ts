@@ -14,7 +14,7 @@ import type { Caller } from '../../jobs/service.js';
 import type { ModelEntry } from '../../models/catalog.js';
 import { addUserModel, removeUserModel } from '../../models/user-model-admin.js';
 import type { ApiDeps } from '../deps.js';
-import { errorEnvelope } from '../schemas.js';
+import { errorResponses, modelUploadRequestBody, userModelSchema } from '../schemas.js';
 
 /** What these routes use of the API's dependencies. */
 export type ModelRouteDeps = Pick<ApiDeps, 'modelSync' | 'models'>;
@@ -48,12 +48,10 @@ export function modelRoutes(app: FastifyInstance, deps: ModelRouteDeps): void {
       bodyLimit: maxBytes + 1024 * 1024,
       schema: {
         summary: 'Add a PyTorch (.pth/.pt/.ckpt) or .safetensors model (admin keys)',
+        operationId: 'addModel',
         tags: ['models'],
-        response: {
-          201: { type: 'object', additionalProperties: true },
-          '4XX': errorEnvelope,
-          '5XX': errorEnvelope,
-        },
+        body: modelUploadRequestBody,
+        response: { 201: userModelSchema, ...errorResponses },
       },
     },
     async (request, reply) => {
@@ -118,9 +116,21 @@ export function modelRoutes(app: FastifyInstance, deps: ModelRouteDeps): void {
     {
       schema: {
         summary: 'Remove a model added over HTTP, by the CLI or by hand (admin keys)',
+        operationId: 'deleteModel',
         tags: ['models'],
         params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
-        response: { 200: { type: 'object', additionalProperties: true }, '4XX': errorEnvelope },
+        response: {
+          200: {
+            type: 'object',
+            required: ['id', 'object', 'deleted'],
+            properties: {
+              id: { type: 'string' },
+              object: { type: 'string', enum: ['model'] },
+              deleted: { type: 'boolean', enum: [true] },
+            },
+          },
+          ...errorResponses,
+        },
       },
     },
     async (request) => {

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { PixeliftError } from '../../errors.js';
 import type { ApiDeps } from '../deps.js';
 import { readMultipart } from '../multipart.js';
-import { errorEnvelope } from '../schemas.js';
+import { errorResponses, uploadRequestBody, uploadSchema } from '../schemas.js';
 
 /** What these routes use of the API's dependencies. */
 export type UploadRouteDeps = Pick<ApiDeps, 'settings' | 'uploads'>;
@@ -19,12 +19,10 @@ export function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps): void 
       bodyLimit: deps.settings.limits.maxInputBytes,
       schema: {
         summary: 'Upload an image to use in jobs by id',
+        operationId: 'createUpload',
         tags: ['uploads'],
-        response: {
-          201: { type: 'object', additionalProperties: true },
-          '4XX': errorEnvelope,
-          '5XX': errorEnvelope,
-        },
+        body: uploadRequestBody,
+        response: { 201: uploadSchema, ...errorResponses },
       },
     },
     async (request, reply) => {

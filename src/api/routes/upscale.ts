@@ -18,7 +18,7 @@ import { validationError } from '../errors.js';
 import { abortOnClose, header, preferWait } from '../http.js';
 import { readMultipart } from '../multipart.js';
 import { presentJob } from '../present.js';
-import { errorEnvelope, jobSchema, upscaleBody } from '../schemas.js';
+import { errorResponses, estimateSchema, jobSchema, upscaleBody } from '../schemas.js';
 
 /** What these routes use of the API's dependencies. */
 export type UpscaleRouteDeps = Pick<
@@ -59,9 +59,29 @@ const ajv = new Ajv({ allErrors: false, strict: false });
 const validateMultipart = ajv.compile({ ...upscaleBody, $id: undefined });
 
 export function upscaleRoutes(app: FastifyInstance, deps: UpscaleRouteDeps): void {
-  const schema = (summary: string, ok: object) => ({
+  const schema = (summary: string, operationId: string, ok: object) => ({
     summary,
-    body: { content: { 'application/json': { schema: upscaleBody } } },
+    operationId,
+    body: {
+      content: {
+        'application/json': { schema: upscaleBody },
+        // Read by readBody: the text fields as the JSON body's (objects as JSON text), the image as a file.
+        'multipart/form-data': {
+          schema: {
+            type: 'object',
+            required: ['image'],
+            properties: {
+              ...upscaleBody.properties,
+              image: {
+                type: 'string',
+                format: 'binary',
+                description: 'The image file, or any form `image` takes in JSON.',
+              },
+            },
+          },
+        },
+      },
+    },
     headers: {
       type: 'object',
       properties: {
@@ -69,12 +89,20 @@ export function upscaleRoutes(app: FastifyInstance, deps: UpscaleRouteDeps): voi
         prefer: { type: 'string', description: '`wait=N`: hold the request up to N seconds' },
       },
     },
-    response: { ...ok, '4XX': errorEnvelope, '5XX': errorEnvelope },
+    response: { ...ok, ...errorResponses },
   });
 
   app.post(
     '/v1/upscale',
-    { schema: { ...schema('Create an upscale job', { 200: jobSchema, 202: jobSchema }), tags: ['jobs'] } },
+    {
+      schema: {
+        ...schema('Create an upscale job', 'createUpscaleJob', {
+          200: { ...jobSchema, description: 'The job has ended (`Prefer: wait`)' },
+          202: { ...jobSchema, description: 'The job is queued or running' },
+        }),
+        tags: ['jobs'],
+      },
+    },
     async (request, reply) => {
       if (deps.shuttingDown()) throw new PixeliftError('shutting_down');
       const body = await readBody(request, deps.settings.limits.maxInputBytes);
@@ -108,9 +136,11 @@ export function upscaleRoutes(app: FastifyInstance, deps: UpscaleRouteDeps): voi
     '/v1/estimate',
     {
       schema: {
-        ...schema('Validate a request and return its output size, cost and ETA without running it', {
-          200: { type: 'object', additionalProperties: true },
-        }),
+        ...schema(
+          'Validate a request and return its output size, cost and ETA without running it',
+          'estimateUpscale',
+          { 200: estimateSchema },
+        ),
         tags: ['jobs'],
       },
     },

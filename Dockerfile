@@ -32,6 +32,7 @@ RUN npm ci --omit=dev --ignore-scripts \
  && npm rebuild better-sqlite3
 
 FROM ${NODE_IMAGE}
+# Listening beyond loopback needs PIXELIFT_API_KEYS at run time (open mode binds to loopback only).
 ENV NODE_ENV=production \
     PIXELIFT_DATA_DIR=/data \
     PIXELIFT_HOST=0.0.0.0 \

@@ -4,8 +4,8 @@
  * the queue for the next start); a second signal exits at once.
  */
 import type { Command } from 'commander';
-import { pino } from 'pino';
 import { config as loadConfig } from '../config.js';
+import { createServiceLogger } from '../log.js';
 import { startService } from '../server/boot.js';
 import { closeOnSignals } from './signals.js';
 
@@ -22,10 +22,11 @@ export function registerServe(program: Command): void {
         ...(opts.port !== undefined ? { port: opts.port } : {}),
         ...(opts.host !== undefined ? { host: opts.host } : {}),
       };
-      // JSON lines on stdout, the usual place for a service's logs (request id and job id on each).
-      const logger = pino({
+      // JSON lines on stdout (request id and job id on each); readable ones with PIXELIFT_LOG_FORMAT=pretty.
+      const logger = createServiceLogger({
         level: config.logLevel,
-        base: { name: 'pixelift' },
+        format: config.logFormat,
+        name: 'pixelift',
       });
       const service = await startService(config, logger);
       closeOnSignals(logger, () => service.close());

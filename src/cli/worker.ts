@@ -4,8 +4,8 @@
  * worker; a second signal exits at once.
  */
 import type { Command } from 'commander';
-import { pino } from 'pino';
 import { config as loadConfig } from '../config.js';
+import { createServiceLogger } from '../log.js';
 import { startWorkerNode } from '../server/worker-node.js';
 import { closeOnSignals } from './signals.js';
 
@@ -17,7 +17,11 @@ export function registerWorker(program: Command): void {
     )
     .action(async () => {
       const config = loadConfig();
-      const logger = pino({ level: config.logLevel, base: { name: 'pixelift-worker' } });
+      const logger = createServiceLogger({
+        level: config.logLevel,
+        format: config.logFormat,
+        name: 'pixelift-worker',
+      });
       const worker = await startWorkerNode(config, logger);
       closeOnSignals(logger, () => worker.close());
     });

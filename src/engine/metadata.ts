@@ -20,7 +20,7 @@ const ORIENTATION_TAG = 0x0112;
 const TYPE_SHORT = 3;
 
 // CRC-32 (ISO 3309, as PNG uses) from a table: zlib.crc32 only exists from Node 20.15, and
-// package.json allows any Node 20.
+// package.json allows Node 20 from 20.9.
 const CRC_TABLE = new Uint32Array(256).map((_, n) => {
   let c = n;
   for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;

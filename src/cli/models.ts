@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { isPixeliftError } from '../errors.js';
 import { MODEL_ALIASES } from '../models/aliases.js';
 import type { ModelEntry } from '../models/catalog.js';
-import { defaultScale } from '../models/store.js';
+import { defaultScale } from '../models/registry.js';
 import { addUserModel, removeUserModel } from '../models/user-model-admin.js';
 import { cliContext } from './context.js';
 

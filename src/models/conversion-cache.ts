@@ -7,7 +7,9 @@
  *   <id>-x<scale>-<hash>.json         manifest: hashes, stats, versions
  *   <id>-x<scale>-<hash>.golden.f32   the graph's output for the golden input at conversion time
  * The hash covers the converter version and every source byte, so new weights or a new
- * importer produce a new file. Before a cached file is trusted its bytes are re-hashed and
+ * importer produce a new file. The int8 version of a file is a set of its own,
+ * `<id>-x<scale>-<hash>.int8.{onnx,json,golden.f32}`, whose hash covers the quantizer version
+ * and the fp32 file's bytes. Before a cached file is trusted its bytes are re-hashed and
  * it is run on the golden input and compared with the stored golden output (golden.ts).
  */
 import { createHash } from 'node:crypto';
@@ -21,7 +23,9 @@ import { checkSane, GOLDEN_TOLERANCE, maxAbsDiff, runGolden } from './golden.js'
 import type { ImportResult, ImportStats } from './import/ncnn.js';
 import { importNcnn } from './import/ncnn.js';
 import { importTfjsDir } from './import/tfjs.js';
+import type { RunPrecision } from './precision.js';
 import { importPytorchOffThread } from './pytorch/import-thread.js';
+import { QUANTIZER_VERSION, quantizeInt8 } from './quantize.js';
 import { createSession, type SessionSettings } from './session.js';
 
 /** Bump when an importer's output for the same source changes; it invalidates the cache. */
@@ -30,6 +34,7 @@ export const CONVERTER_VERSION = '1';
 export interface PreparedModel {
   readonly id: string;
   readonly scale: number;
+  readonly precision: RunPrecision;
   /** Path of the ONNX file sessions open. */
   readonly onnxPath: string;
   readonly stats: ImportStats | undefined;
@@ -43,13 +48,17 @@ export interface Verified {
   session?: ort.InferenceSession;
 }
 
+/** What a cached file was made from (fp32: sourceHash + converter; int8: fp32Sha256 + quantizer). */
 interface CacheManifest {
   id: string;
   scale: number;
-  sourceHash: string;
+  precision: RunPrecision;
+  sourceHash?: string;
+  converter?: string;
+  fp32Sha256?: string;
+  quantizer?: string;
   onnxSha256: string;
-  stats: ImportStats;
-  converter: string;
+  stats: ImportStats | undefined;
   onnxruntime: string;
   createdAt: string;
 }
@@ -74,16 +83,23 @@ export class ConversionCache {
 
   /** The verified fp32 ONNX file of `model` at native `scale`: from the cache, or converted now. */
   async prepare(model: ModelEntry, scale: number): Promise<Verified> {
-    const log = this.options.log;
     if (model.source.format === 'onnx') {
       // A user's ONNX file is used as it is; opening it is its verification.
       const onnxPath = model.source.files[scale]!;
-      return { prep: { id: model.id, scale, onnxPath, stats: undefined, converted: false } };
+      return {
+        prep: { id: model.id, scale, precision: 'fp32', onnxPath, stats: undefined, converted: false },
+      };
     }
     const files = this.options.sourceFiles(model, scale);
     const sourceHash = hashFiles(files);
     const base = path.join(this.options.modelCacheDir, `${model.id}-x${scale}-${sourceHash.slice(0, 16)}`);
-    const cached = await this.verifyCached(model, scale, base, sourceHash);
+    const cached = await this.verifyCached(
+      model,
+      scale,
+      base,
+      { sourceHash, converter: CONVERTER_VERSION },
+      'fp32',
+    );
     if (cached) return cached;
 
     const t0 = performance.now();
@@ -94,47 +110,125 @@ export class ConversionCache {
         message: `the converted network scales by ${result.stats.scale}, the catalog says ${scale}`,
       });
     }
-    const session = await this.cpuSession(result.onnx);
-    const golden = await runGolden(session, scale, model.inputRange).catch(async (err: unknown) => {
-      await session.release();
-      throw err;
-    });
-    try {
-      checkSane(model.id, golden, model.kind !== 'face');
-    } catch (err) {
-      await session.release();
-      throw err;
-    }
-    fs.mkdirSync(this.options.modelCacheDir, { recursive: true });
-    const manifest: CacheManifest = {
+    const { session, golden } = await this.checkedSession(model, scale, result.onnx);
+    this.store(base, result.onnx, golden, {
       id: model.id,
       scale,
+      precision: 'fp32',
       sourceHash,
       onnxSha256: sha256(result.onnx),
       stats: result.stats,
       converter: CONVERTER_VERSION,
       onnxruntime: ort.env.versions.common,
       createdAt: new Date().toISOString(),
-    };
-    writeAtomic(`${base}.onnx`, result.onnx);
-    writeAtomic(`${base}.golden.f32`, new Uint8Array(golden.buffer, golden.byteOffset, golden.byteLength));
-    writeAtomic(`${base}.json`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
-    log.info(
+    });
+    this.options.log.info(
       { model: model.id, scale, ms: Math.round(performance.now() - t0), params: result.stats.params },
       'converted model to ONNX',
     );
     return {
-      prep: { id: model.id, scale, onnxPath: `${base}.onnx`, stats: result.stats, converted: true },
+      prep: {
+        id: model.id,
+        scale,
+        precision: 'fp32',
+        onnxPath: `${base}.onnx`,
+        stats: result.stats,
+        converted: true,
+      },
       session,
     };
   }
 
-  /** The cached conversion if its bytes and its golden output check out; otherwise undefined. */
+  /**
+   * The verified int8 version of a prepared fp32 file: from the cache, or quantized now
+   * (quantize.ts). Its key covers QUANTIZER_VERSION and the fp32 file's hash, so a new
+   * conversion or a new quantizer makes a new file; it is checked against its own golden output.
+   */
+  async prepareInt8(model: ModelEntry, fp32: PreparedModel): Promise<Verified> {
+    const scale = fp32.scale;
+    const fp32Bytes = fs.readFileSync(fp32.onnxPath);
+    const fp32Sha256 = sha256(fp32Bytes);
+    const key = sha256(Buffer.from(`pixelift-int8-${QUANTIZER_VERSION}\0${fp32Sha256}`));
+    const base = path.join(this.options.modelCacheDir, `${model.id}-x${scale}-${key.slice(0, 16)}.int8`);
+    const expect = { fp32Sha256, quantizer: QUANTIZER_VERSION };
+    const cached = await this.verifyCached(model, scale, base, expect, 'int8');
+    if (cached) return cached;
+
+    const t0 = performance.now();
+    let onnx: Uint8Array;
+    try {
+      onnx = await quantizeInt8(fp32Bytes, model);
+    } catch (err) {
+      if (isPixeliftError(err)) throw err;
+      throw new PixeliftError(
+        'model_verification_failed',
+        { model: model.id, message: `int8 quantization failed: ${(err as Error).message}` },
+        { cause: err },
+      );
+    }
+    const session = await this.checkedSession(model, scale, onnx);
+    this.store(base, onnx, session.golden, {
+      id: model.id,
+      scale,
+      precision: 'int8',
+      ...expect,
+      onnxSha256: sha256(onnx),
+      stats: fp32.stats,
+      onnxruntime: ort.env.versions.common,
+      createdAt: new Date().toISOString(),
+    });
+    this.options.log.info(
+      { model: model.id, scale, ms: Math.round(performance.now() - t0) },
+      'quantized model to int8',
+    );
+    return {
+      prep: {
+        id: model.id,
+        scale,
+        precision: 'int8',
+        onnxPath: `${base}.onnx`,
+        stats: fp32.stats,
+        converted: true,
+      },
+      session: session.session,
+    };
+  }
+
+  /** A CPU session on fresh `onnx` whose golden output is sane (the caller stores that output). */
+  private async checkedSession(
+    model: ModelEntry,
+    scale: number,
+    onnx: Uint8Array,
+  ): Promise<{ session: ort.InferenceSession; golden: Float32Array }> {
+    const session = await this.cpuSession(onnx);
+    try {
+      const golden = await runGolden(session, scale, model.inputRange);
+      checkSane(model.id, golden, model.kind !== 'face');
+      return { session, golden };
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+  }
+
+  /** Graph, golden output and manifest, each written whole (a crash leaves no half file). */
+  private store(base: string, onnx: Uint8Array, golden: Float32Array, manifest: CacheManifest): void {
+    fs.mkdirSync(this.options.modelCacheDir, { recursive: true });
+    writeAtomic(`${base}.onnx`, onnx);
+    writeAtomic(`${base}.golden.f32`, new Uint8Array(golden.buffer, golden.byteOffset, golden.byteLength));
+    writeAtomic(`${base}.json`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+  }
+
+  /**
+   * The cached file if its manifest names what it was made from (`expect`), its bytes hash to
+   * what the manifest says and it reproduces its golden output; otherwise undefined.
+   */
   private async verifyCached(
     model: ModelEntry,
     scale: number,
     base: string,
-    sourceHash: string,
+    expect: Readonly<Partial<Record<keyof CacheManifest, string>>>,
+    precision: RunPrecision,
   ): Promise<Verified | undefined> {
     let manifest: CacheManifest;
     let onnx: Buffer;
@@ -148,13 +242,13 @@ export class ConversionCache {
     }
     const reject = (why: string) => {
       this.options.log.warn(
-        { model: model.id, scale, file: `${base}.onnx` },
+        { model: model.id, scale, precision, file: `${base}.onnx` },
         `cached model not trusted: ${why}`,
       );
       return undefined;
     };
-    if (manifest.sourceHash !== sourceHash || manifest.converter !== CONVERTER_VERSION) {
-      return reject('manifest does not match the sources');
+    for (const [k, v] of Object.entries(expect)) {
+      if (manifest[k as keyof CacheManifest] !== v) return reject('manifest does not match the sources');
     }
     if (sha256(onnx) !== manifest.onnxSha256) return reject('file bytes changed since conversion');
     let session: ort.InferenceSession | undefined;
@@ -172,7 +266,14 @@ export class ConversionCache {
       return reject(`golden output differs by ${diff}`);
     }
     return {
-      prep: { id: model.id, scale, onnxPath: `${base}.onnx`, stats: manifest.stats, converted: false },
+      prep: {
+        id: model.id,
+        scale,
+        precision,
+        onnxPath: `${base}.onnx`,
+        stats: manifest.stats,
+        converted: false,
+      },
       session,
     };
   }

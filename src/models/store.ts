@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { isClassical, type ModelEntry } from './catalog.js';
 import { ConversionCache, type PreparedModel, type Verified } from './conversion-cache.js';
 import { GOLDEN_SIZE, GOLDEN_TOLERANCE, goldenInput, maxAbsDiff } from './golden.js';
+import type { RunPrecision } from './precision.js';
 import { defaultScale, LocalModels, type ResolvedModel } from './registry.js';
 import { ModelRunner, SegmentedRunner } from './runner.js';
 import { type SegmentPlan, segmentGraph } from './segments.js';
@@ -134,11 +135,11 @@ export class ModelStore {
   }
 
   /**
-   * Convert (or find in the cache and verify) the ONNX file for `id` at native `scale`.
-   * Concurrent callers share one conversion.
+   * Convert (or find in the cache and verify) the ONNX file for `id` at native `scale`, in
+   * `precision` (int8: quantized from the fp32 file). Concurrent callers share one conversion.
    */
-  prepare(id: string, scale?: number): Promise<PreparedModel> {
-    return this.prepared_(id, scale, false).then((p) => p.prep);
+  prepare(id: string, scale?: number, precision: RunPrecision = 'fp32'): Promise<PreparedModel> {
+    return this.prepared_(id, scale, false, precision).then((p) => p.prep);
   }
 
   /**
@@ -146,7 +147,12 @@ export class ModelStore {
    * that verified session is kept for the runner, which saves opening the model twice
    * (x4plus: ~500 ms per process start). Otherwise it is released at once.
    */
-  private prepared_(id: string, scale: number | undefined, keepSession: boolean): Promise<Verified> {
+  private prepared_(
+    id: string,
+    scale: number | undefined,
+    keepSession: boolean,
+    precision: RunPrecision,
+  ): Promise<Verified> {
     const model = this.get(id);
     const s = scale ?? defaultScale(model);
     if (!model.scales.includes(s)) {
@@ -158,10 +164,14 @@ export class ModelStore {
     }
     if (isClassical(model))
       throw new RangeError(`${id} is a classical resampler; it has no network to prepare`);
-    const key = `${id}@${s}`;
+    const key = `${id}@${s}:${precision}`;
     let p = this.prepared.get(key);
     if (!p) {
-      p = this.cache.prepare(model, s).then(async (r) => {
+      const made =
+        precision === 'int8'
+          ? this.prepare(id, s).then((fp32) => this.cache.prepareInt8(model, fp32))
+          : this.cache.prepare(model, s);
+      p = made.then(async (r) => {
         if (keepSession || !r.session) return r;
         await r.session.release();
         return { prep: r.prep };
@@ -172,14 +182,14 @@ export class ModelStore {
     return p;
   }
 
-  /** An opened session for `id` at `scale`, shared by callers. */
-  open(id: string, scale?: number): Promise<ModelRunner> {
+  /** An opened session for `id` at `scale` in `precision`, shared by callers. */
+  open(id: string, scale?: number, precision: RunPrecision = 'fp32'): Promise<ModelRunner> {
     const model = this.get(id);
     const s = scale ?? defaultScale(model);
-    const key = `${id}@${s}`;
+    const key = `${id}@${s}:${precision}`;
     let r = this.runners.get(key);
     if (!r) {
-      r = this.prepared_(id, s, true).then(async (prepared) => {
+      r = this.prepared_(id, s, true, precision).then(async (prepared) => {
         const verified = prepared.session;
         prepared.session = undefined; // claimed: never handed out twice
         const device = await resolveDevice(this.options.session.device, this.options.log);
@@ -199,12 +209,17 @@ export class ModelStore {
    * undefined when its graph cannot be cut, or when the segments do not reproduce the whole
    * graph's output on the golden input (then the engine tiles the whole network).
    */
-  openSegmented(id: string, scale: number, grain: SegmentGrain): Promise<SegmentedRunner | undefined> {
+  openSegmented(
+    id: string,
+    scale: number,
+    grain: SegmentGrain,
+    precision: RunPrecision = 'fp32',
+  ): Promise<SegmentedRunner | undefined> {
     const model = this.get(id);
-    const key = `${id}@${scale}/${grain}`;
+    const key = `${id}@${scale}:${precision}/${grain}`;
     let r = this.segmented.get(key);
     if (!r) {
-      r = this.openSegmentedUncached(model, scale, grain);
+      r = this.openSegmentedUncached(model, scale, grain, precision);
       this.segmented.set(key, r);
       r.catch(() => this.segmented.delete(key));
     }
@@ -212,18 +227,27 @@ export class ModelStore {
   }
 
   /** The segment plans of a network (no sessions): the engine picks a grain from them. */
-  async segmentPlans(id: string, scale: number): Promise<Record<SegmentGrain, SegmentPlan> | undefined> {
-    const plans = await Promise.all(SEGMENT_GRAINS.map((g) => this.segmentPlan(id, scale, g)));
+  async segmentPlans(
+    id: string,
+    scale: number,
+    precision: RunPrecision = 'fp32',
+  ): Promise<Record<SegmentGrain, SegmentPlan> | undefined> {
+    const plans = await Promise.all(SEGMENT_GRAINS.map((g) => this.segmentPlan(id, scale, g, precision)));
     return plans.every((p) => typeof p !== 'string')
       ? (Object.fromEntries(SEGMENT_GRAINS.map((g, i) => [g, plans[i]])) as Record<SegmentGrain, SegmentPlan>)
       : undefined;
   }
 
-  private segmentPlan(id: string, scale: number, grain: SegmentGrain): Promise<SegmentPlan | string> {
-    const key = `${id}@${scale}/${grain}`;
+  private segmentPlan(
+    id: string,
+    scale: number,
+    grain: SegmentGrain,
+    precision: RunPrecision,
+  ): Promise<SegmentPlan | string> {
+    const key = `${id}@${scale}:${precision}/${grain}`;
     let p = this.plans.get(key);
     if (!p) {
-      p = this.prepare(id, scale).then(async (prep) => {
+      p = this.prepare(id, scale, precision).then(async (prep) => {
         const bytes = fs.readFileSync(prep.onnxPath);
         const coarse = segmentGraph(bytes, { targetHalo: Number.POSITIVE_INFINITY });
         if (grain === 'coarse' || typeof coarse === 'string') return coarse;
@@ -241,12 +265,16 @@ export class ModelStore {
     model: ModelEntry,
     scale: number,
     grain: SegmentGrain,
+    precision: RunPrecision,
   ): Promise<SegmentedRunner | undefined> {
-    const whole = await this.open(model.id, scale);
-    const plan = await this.segmentPlan(model.id, scale, grain);
+    const whole = await this.open(model.id, scale, precision);
+    const plan = await this.segmentPlan(model.id, scale, grain, precision);
     const log = this.options.log;
     if (typeof plan === 'string') {
-      log.debug({ model: model.id, scale, reason: plan }, 'model not segmented; tiling the whole network');
+      log.debug(
+        { model: model.id, scale, precision, reason: plan },
+        'model not segmented; tiling the whole network',
+      );
       return undefined;
     }
     const sessions: ort.InferenceSession[] = [];
@@ -277,7 +305,7 @@ export class ModelStore {
     const diff = maxAbsDiff(runner.fromNetwork(values.get(plan.output)!.slice()), want);
     if (!(diff <= GOLDEN_TOLERANCE)) {
       log.warn(
-        { model: model.id, scale, diff },
+        { model: model.id, scale, precision, diff },
         'segmented graph differs from the whole graph; not using it',
       );
       await runner.release();

@@ -6,6 +6,7 @@
 
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Precision } from '../../config.js';
 import type { OutputFormat } from '../../engine/encode.js';
 import type { FaceOptions } from '../../engine/faces/pass.js';
 import type { Fit, OversizePolicy } from '../../engine/plan.js';
@@ -21,6 +22,7 @@ import { errorEnvelope, jobSchema, upscaleBody } from '../schemas.js';
 type UpscaleBody = {
   image: string | Buffer;
   model?: string;
+  precision?: Precision;
   scale?: number;
   width?: number;
   height?: number;
@@ -174,6 +176,7 @@ function toSubmit(body: UpscaleBody, deps: ApiDeps): SubmitRequest {
   return {
     image: Buffer.isBuffer(body.image) ? { kind: 'bytes', data: body.image } : deps.parseImage(body.image),
     model: body.model,
+    precision: body.precision,
     scale: body.scale,
     width: body.width,
     height: body.height,

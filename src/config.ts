@@ -11,6 +11,10 @@ import { PixeliftError } from './errors.js';
 export type Device = 'cpu' | 'webgpu' | 'auto';
 export const DEVICES: readonly Device[] = ['cpu', 'webgpu', 'auto'];
 
+/** What a network runs in; `auto`: int8 where it meets the quality bar (src/models/precision.ts). */
+export type Precision = 'fp32' | 'int8' | 'auto';
+export const PRECISIONS: readonly Precision[] = ['fp32', 'int8', 'auto'];
+
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'layout' | 'all';
 export const GRAPH_OPTIMIZATION_LEVELS: readonly GraphOptimizationLevel[] = [
   'disabled',
@@ -42,6 +46,8 @@ export interface Config {
   readonly maxModelBytes: number;
   /** PIXELIFT_FACE_MODEL: id of the installed face model faces are restored with by default. */
   readonly faceModel?: string;
+  /** PIXELIFT_PRECISION: what a request that names no precision runs in (src/models/precision.ts). */
+  readonly precision: Precision;
   readonly device: Device;
   /** Worker processes that run inference (each holds its own sessions). */
   readonly workers: number;
@@ -155,6 +161,7 @@ export interface SocketSettings {
 export const DEFAULTS = {
   dataDir: './data',
   device: 'auto' as Device,
+  precision: 'auto' as Precision,
   /**
    * One worker per 4 cores, each with its share of the cores as onnxruntime threads: on 2
    * cores one worker with 2 threads (bench: two 1-thread sessions give the same throughput
@@ -232,6 +239,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     }),
     maxModelBytes: int(env, 'PIXELIFT_MAX_MODEL_BYTES', 1, 2 ** 40) ?? DEFAULTS.maxModelBytes,
     faceModel: str(env, 'PIXELIFT_FACE_MODEL')?.toLowerCase(),
+    precision: oneOf(env, 'PIXELIFT_PRECISION', PRECISIONS) ?? DEFAULTS.precision,
     graphOptimizationLevel:
       oneOf(env, 'PIXELIFT_GRAPH_OPTIMIZATION', GRAPH_OPTIMIZATION_LEVELS) ?? DEFAULTS.graphOptimizationLevel,
     host: str(env, 'PIXELIFT_HOST') ?? DEFAULTS.host,

@@ -61,6 +61,11 @@ export const ERRORS = {
     retryable: false,
     message: 'Model "{model}" does not run at scale {scale}; it supports {scales}',
   },
+  precision_unsupported: {
+    status: 422,
+    retryable: false,
+    message: 'Model "{model}" cannot run in {precision}: {reason}. Use precision fp32 or auto',
+  },
   model_format_invalid: { status: 422, retryable: false, message: 'Invalid model file {file}: {message}' },
   model_layer_unsupported: {
     status: 422,

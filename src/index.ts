@@ -19,7 +19,7 @@ import { type ModelStore, modelStoreFor } from './models/store.js';
 import { WorkerPool } from './workers/pool.js';
 import { workerSettings } from './workers/protocol.js';
 
-export { type Config, loadConfig } from './config.js';
+export { type Config, loadConfig, type Precision } from './config.js';
 export type {
   OutputFormat,
   UpscaleHooks,
@@ -53,7 +53,16 @@ export function upscale(
   const c = config();
   pool ??= new WorkerPool({ size: c.workers, settings: workerSettings(c, 'json'), log: silentLogger });
   return pool.run(
-    { input, options: { limits: c.limits, tile: c.tile, tiling: c.tiling, ...options } },
+    {
+      input,
+      options: {
+        limits: c.limits,
+        tile: c.tile,
+        tiling: c.tiling,
+        defaultPrecision: c.precision,
+        ...options,
+      },
+    },
     hooks,
   );
 }

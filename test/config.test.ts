@@ -17,6 +17,7 @@ test('defaults apply when the environment is empty, and the result is frozen', (
   assert.ok(Object.isFrozen(c));
   assert.ok(Object.isFrozen(c.limits));
   assert.equal(c.limits.maxOutputMegapixels, 128);
+  assert.equal(c.precision, 'auto');
   assert.equal(
     c.workers * c.threads <= Math.max(2, os.availableParallelism()),
     true,
@@ -34,7 +35,9 @@ test('PIXELIFT_* variables are parsed and typed', () => {
     PIXELIFT_ALLOW_PRIVATE_URLS: 'true',
     PIXELIFT_MAX_INPUT_MEGAPIXELS: '0.5',
     PIXELIFT_WORKERS: '2',
+    PIXELIFT_PRECISION: 'int8',
   });
+  assert.equal(c.precision, 'int8');
   assert.equal(c.limits.maxInputMegapixels, 0.5);
   assert.equal(c.workers, 2);
   assert.equal(c.dataDir, '/tmp/px');
@@ -56,6 +59,7 @@ for (const [name, value] of [
   ['PIXELIFT_DEVICE', 'cuda'],
   ['PIXELIFT_THREADS', '0'],
   ['PIXELIFT_ALLOW_PRIVATE_URLS', 'maybe'],
+  ['PIXELIFT_PRECISION', 'fp16'],
 ] as const) {
   test(`BAD CALL - ${name}=${value} is rejected with invalid_config naming the variable`, () => {
     assert.throws(

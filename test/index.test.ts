@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { close, isPixeliftError, listModels, upscale } from '../src/index.js';
+import { autoPrecision } from '../src/models/precision.js';
 import { tempDir } from './helpers/models.js';
 import { repoPath } from './helpers/paths.js';
 
@@ -26,6 +27,23 @@ test('the library upscale() runs in a worker and returns bytes with the info', a
   assert.deepEqual([m.format, m.width, m.height], ['webp', 80, 48]);
   assert.deepEqual([info.output.width, info.model.used], [80, 'realesrgan-x4fast']);
   assert.equal(fractions.at(-1), 1);
+});
+
+test('the library option precision runs the int8 network and info says so; unset, PIXELIFT_PRECISION (auto) decides', async () => {
+  const input = await sharp(repoPath('node_modules/@upscalerjs/esrgan-slim/assets/fixture.png'))
+    .resize(20, 12)
+    .png()
+    .toBuffer();
+  const int8 = await upscale(input, { model: 'realesrgan-x4fast', precision: 'int8' });
+  assert.equal(int8.info.precision, 'int8');
+  const fp32 = await upscale(input, { model: 'realesrgan-x4fast', precision: 'fp32' });
+  assert.equal(fp32.info.precision, 'fp32');
+  assert.notDeepEqual(int8.data, fp32.data);
+  const auto = await upscale(input, { model: 'realesrgan-x4fast' });
+  assert.equal(auto.info.precision, autoPrecision(listModels().find((m) => m.id === 'realesrgan-x4fast')!));
+  await assert.rejects(upscale(input, { model: 'bicubic', precision: 'int8' }), (e: unknown) =>
+    isPixeliftError(e, 'precision_unsupported'),
+  );
 });
 
 test('the library reports errors with their codes', async () => {

@@ -2,6 +2,7 @@
  * JSON Schemas of the native API: Fastify validates requests with them (Ajv) and
  * @fastify/swagger turns them into /openapi.json. One source for both.
  */
+import { PRECISIONS } from '../config.js';
 import { OUTPUT_FORMATS } from '../engine/encode.js';
 import { FITS, OVERSIZE_POLICIES } from '../engine/plan.js';
 import { JOB_EVENT_TYPES, JOB_STATUSES, OUTPUT_TYPES } from '../jobs/types.js';
@@ -20,6 +21,12 @@ export const upscaleBody = {
       description: 'An http(s) URL, a data URI, raw base64, or the id of an upload (upl_…).',
     },
     model: { type: 'string', minLength: 1, maxLength: 200, description: 'Model id or provider alias.' },
+    precision: {
+      type: 'string',
+      enum: PRECISIONS,
+      description:
+        'What the network runs in: fp32, int8 (quantized), or auto (int8 where it meets the quality bar; GET /v1/models says which). Default: PIXELIFT_PRECISION (auto).',
+    },
     scale: { type: 'number', minimum: 1, maximum: 16 },
     width: { type: 'integer', minimum: 1, maximum: 1_000_000 },
     height: { type: 'integer', minimum: 1, maximum: 1_000_000 },
@@ -165,7 +172,11 @@ export const jobSchema = {
     eta_seconds: nullable({ type: 'number' }),
     model: {
       type: 'object',
-      properties: { requested: nullable({ type: 'string' }), used: { type: 'string' } },
+      properties: {
+        requested: nullable({ type: 'string' }),
+        used: { type: 'string' },
+        precision: { type: 'string', enum: ['fp32', 'int8'], description: 'What the network runs in.' },
+      },
     },
     input: imageInfo,
     output: imageInfo,
@@ -384,7 +395,18 @@ export const modelListSchema = {
       items: {
         $id: 'Model',
         type: 'object',
-        required: ['id', 'object', 'name', 'kind', 'purpose', 'scales', 'default', 'origin', 'aliases'],
+        required: [
+          'id',
+          'object',
+          'name',
+          'kind',
+          'purpose',
+          'scales',
+          'default',
+          'precision',
+          'origin',
+          'aliases',
+        ],
         properties: {
           id: { type: 'string' },
           object: { type: 'string', enum: ['model'] },
@@ -393,6 +415,13 @@ export const modelListSchema = {
           purpose: { type: 'string' },
           scales: { type: 'array', items: { type: 'number' } },
           default: { type: 'boolean' },
+          precision: {
+            type: 'object',
+            description:
+              'Whether `precision: int8` works for this model, and what `precision: auto` runs it in.',
+            required: ['int8', 'auto'],
+            properties: { int8: { type: 'boolean' }, auto: { type: 'string', enum: ['fp32', 'int8'] } },
+          },
           input_kpx_per_second: nullable({ type: 'number' }),
           credits_per_megapixel: { type: 'number' },
           license: { type: 'string' },

@@ -1,9 +1,11 @@
 /** `pixelift models`: list, prepare and explain the catalog. */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { PRECISIONS, type Precision } from '../config.js';
 import { isPixeliftError } from '../errors.js';
 import { MODEL_ALIASES } from '../models/aliases.js';
 import type { ModelEntry } from '../models/catalog.js';
-import { defaultScale } from '../models/store.js';
+import { autoPrecision, hasInt8, type RunPrecision } from '../models/precision.js';
+import { defaultScale } from '../models/registry.js';
 import { addUserModel, removeUserModel } from '../models/user-model-admin.js';
 import { cliContext } from './context.js';
 
@@ -32,7 +34,7 @@ export function registerModels(program: Command): void {
         return;
       }
       printTable(
-        ['id', 'scales', 'kind', 'arch', 'speed', 'params', 'flops/px', 'licence'],
+        ['id', 'scales', 'kind', 'arch', 'speed', 'params', 'flops/px', 'int8', 'licence'],
         list.map((m) => [
           m.id,
           m.scales.map((s) => `${s}x`).join(' ') === '1x' ? 'any' : m.scales.map((s) => `${s}x`).join(' '),
@@ -41,6 +43,7 @@ export function registerModels(program: Command): void {
           speed(m),
           params(m),
           flops(m),
+          int8(m),
           m.license + (m.origin === 'user' ? ' (your model)' : ''),
         ]),
       );
@@ -50,6 +53,9 @@ export function registerModels(program: Command): void {
       console.log(
         `\nMemory budget per worker: ${(config.memoryBudget / 2 ** 30).toFixed(2)} GiB (PIXELIFT_MEMORY_BUDGET); ${config.tiling === 'exact' ? `networks are tiled exactly within it${config.tile ? `, except that PIXELIFT_TILE=${config.tile} tiles whole networks with context` : ''}` : 'whole networks are tiled with context (PIXELIFT_TILING=exact tiles segment by segment within the budget)'}.`,
       );
+      console.log(
+        `\nint8: "auto" where --precision auto (the default, PIXELIFT_PRECISION=${config.precision} here) runs the model in int8; "yes" where int8 runs only when asked for.`,
+      );
       console.log('\nProvider names (Topaz, Apiframe, Runware) are accepted too: `pixelift models aliases`.');
     });
 
@@ -57,25 +63,39 @@ export function registerModels(program: Command): void {
     .command('prepare [ids...]')
     .description('convert models to ONNX into the cache and verify them (default: every installed network)')
     .option('-s, --scale <n>', 'only this native scale', (v) => Number(v))
-    .action(async (ids: string[], opts: { scale?: number }) => {
+    .addOption(
+      new Option(
+        '--precision <precision>',
+        'also quantize to int8: for every network (int8), only where auto picks it (auto, the default), or not (fp32)',
+      )
+        .choices(PRECISIONS)
+        .default('auto'),
+    )
+    .action(async (ids: string[], opts: { scale?: number; precision: Precision }) => {
       const { store } = cliContext();
       const targets = ids.length > 0 ? ids.map((id) => store.get(id)) : store.list();
       let failed = 0;
       for (const m of targets) {
         if (m.source.format === 'classical') continue;
         for (const s of opts.scale ? [opts.scale] : m.scales) {
-          const t0 = performance.now();
-          try {
-            const p = await store.prepare(m.id, s);
-            const ms = Math.round(performance.now() - t0);
-            console.log(
-              `${m.id} x${s}: ${p.converted ? 'converted and verified' : 'cached, verified'} in ${ms} ms`,
-            );
-          } catch (err) {
-            failed++;
-            console.error(
-              `${m.id} x${s}: ${isPixeliftError(err) ? `[${err.code}] ` : ''}${(err as Error).message}`,
-            );
+          const precisions: RunPrecision[] =
+            opts.precision === 'int8' || (opts.precision === 'auto' && autoPrecision(m) === 'int8')
+              ? ['fp32', 'int8']
+              : ['fp32'];
+          for (const precision of precisions) {
+            const t0 = performance.now();
+            const what = `${m.id} x${s}${precision === 'int8' ? ' int8' : ''}`;
+            try {
+              const p = await store.prepare(m.id, s, precision);
+              const ms = Math.round(performance.now() - t0);
+              const done = precision === 'int8' ? 'quantized and verified' : 'converted and verified';
+              console.log(`${what}: ${p.converted ? done : 'cached, verified'} in ${ms} ms`);
+            } catch (err) {
+              failed++;
+              console.error(
+                `${what}: ${isPixeliftError(err) ? `[${err.code}] ` : ''}${(err as Error).message}`,
+              );
+            }
           }
         }
       }
@@ -169,7 +189,13 @@ function describe(m: ModelEntry) {
     context: m.context,
     tile: m.tile,
     architecture: m.architecture ?? null,
+    precision: { int8: hasInt8(m), auto: autoPrecision(m) },
   };
+}
+
+function int8(m: ModelEntry): string {
+  if (!hasInt8(m)) return '-';
+  return autoPrecision(m) === 'int8' ? 'auto' : 'yes';
 }
 
 function flops(m: ModelEntry): string {

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { DEVICES } from '../config.js';
+import { DEVICES, PRECISIONS, type Precision } from '../config.js';
 import { OUTPUT_FORMATS, type OutputFormat, type UpscaleOptions } from '../engine/pipeline.js';
 import { FITS, type Fit, OVERSIZE_POLICIES, type OversizePolicy } from '../engine/plan.js';
 import { isPixeliftError, PixeliftError } from '../errors.js';
@@ -39,6 +39,7 @@ interface Opts {
   fit?: Fit;
   oversize?: OversizePolicy;
   model?: string;
+  precision?: Precision;
   format?: OutputFormat;
   quality?: number;
   progressive?: boolean;
@@ -96,6 +97,12 @@ export function registerUpscale(program: Command): void {
       ).choices(OVERSIZE_POLICIES),
     )
     .option('-m, --model <id>', 'model id or provider alias (see `pixelift models`)')
+    .addOption(
+      new Option(
+        '--precision <precision>',
+        'fp32, int8 (quantized network), or auto: int8 where it meets the quality bar (default PIXELIFT_PRECISION, auto)',
+      ).choices(PRECISIONS),
+    )
     .addOption(
       new Option('-f, --format <format>', 'output format (default: from -o, else the input format)').choices(
         OUTPUT_FORMATS,
@@ -182,6 +189,8 @@ async function run(inputs: string[], opts: Opts): Promise<void> {
     try {
       const options: UpscaleOptions = {
         model: opts.model,
+        precision: opts.precision,
+        defaultPrecision: config.precision,
         scale: opts.scale,
         width: opts.width,
         height: opts.height,
@@ -222,7 +231,7 @@ async function run(inputs: string[], opts: Opts): Promise<void> {
       emit(opts, { file: job.input, written: job.output, status: 'ok', ...result.info });
       const secs = ((timings.decodeMs + timings.inferMs + timings.encodeMs) / 1000).toFixed(1);
       say(
-        `[${i + 1}/${jobs.length}] ${job.input} → ${job.output}: ${input.width}x${input.height} → ${output.width}x${output.height} with ${model.used} in ${secs} s`,
+        `[${i + 1}/${jobs.length}] ${job.input} → ${job.output}: ${input.width}x${input.height} → ${output.width}x${output.height} with ${model.used} (${result.info.precision}) in ${secs} s`,
       );
       if (result.info.faces) say(`  faces: ${result.info.faces.length} found`);
       for (const w of warnings) say(`  warning: ${w}`);

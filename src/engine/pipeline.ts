@@ -8,6 +8,7 @@
  */
 import { DEFAULTS, type Limits } from '../config.js';
 import { invalidArgument } from '../errors.js';
+import { type Precision, type RunPrecision, runPrecision } from '../models/precision.js';
 import type { Tile } from '../models/runner.js';
 import type { ModelStore } from '../models/store.js';
 import { decode, probe } from './decode.js';
@@ -25,6 +26,18 @@ export { OUTPUT_FORMATS, type OutputFormat } from './encode.js';
 export interface UpscaleOptions extends Knobs {
   /** Model id or provider alias; default: the best installed general model. */
   readonly model?: string;
+  /**
+   * `fp32`, `int8` (quantized from the fp32 network; refused with precision_unsupported for a
+   * classical resampler) or `auto` (int8 where it meets the quality bar, src/models/precision.ts).
+   * Unset: `defaultPrecision`.
+   */
+  readonly precision?: Precision;
+  /**
+   * What an unset `precision` means (default fp32; the library, CLI and server pass
+   * PIXELIFT_PRECISION, default `auto`). Unlike an explicit int8, a default of int8 runs a
+   * classical resampler in fp32 rather than refusing it.
+   */
+  readonly defaultPrecision?: Precision;
   /** Output/input ratio, any number in [1, 16]; default 4 (unless width/height are given). */
   readonly scale?: number;
   readonly width?: number;
@@ -81,6 +94,8 @@ export interface UpscaleInfo {
     readonly bytes: number;
   };
   readonly model: { readonly requested: string; readonly used: string };
+  /** What the network ran in (fp32 for classical resampling). */
+  readonly precision: RunPrecision;
   /** Native network scales run in order (empty for classical resampling). */
   readonly passes: readonly number[];
   readonly tile: number;
@@ -119,6 +134,7 @@ export async function upscaleImage(
   checkKnobs(options);
   const resolved = store.resolve(options.model);
   const model = resolved.model;
+  const precision = runPrecision(model, options.precision, options.defaultPrecision);
   const tile = options.tile ?? model.tile;
   if (!Number.isInteger(tile) || tile < 16 || tile > 4096)
     throw invalidArgument('tile', 'integer in [16, 4096]', tile);
@@ -183,12 +199,12 @@ export async function upscaleImage(
     const budget = options.memoryBudget ?? defaultMemoryBudget();
     const plans =
       options.tiling === 'exact' && options.tile === undefined
-        ? await store.segmentPlans(model.id, s)
+        ? await store.segmentPlans(model.id, s, precision)
         : undefined;
     const grain =
       plans && fitsWhole(plans.coarse, budget, rgb.width, rgb.height, EXACT_BORDER) ? 'coarse' : 'fine';
-    const segmented = plans ? await store.openSegmented(model.id, s, grain) : undefined;
-    const runner = segmented ? undefined : await store.open(model.id, s);
+    const segmented = plans ? await store.openSegmented(model.id, s, grain, precision) : undefined;
+    const runner = segmented ? undefined : await store.open(model.id, s, precision);
     device = (segmented ?? runner)!.device;
     tiling = segmented ? 'exact' : 'context';
     const onProgress = (d: number, total: number) => hooks.onProgress?.((i + d / total) / p.passes.length);
@@ -272,6 +288,7 @@ export async function upscaleImage(
         bytes: encoded.data.length,
       },
       model: { requested: resolved.requested, used: model.id },
+      precision,
       passes: p.passes,
       tile,
       tiling,

@@ -191,6 +191,7 @@ export class JobRunner {
     const r = job.request;
     return {
       model: job.model.used,
+      precision: job.model.precision,
       scale: r.scale,
       width: r.width,
       height: r.height,

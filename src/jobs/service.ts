@@ -7,7 +7,7 @@
  * ETA, and a job that must run again after a crash never depends on a remote server again.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Limits } from '../config.js';
+import { DEFAULTS, type Limits, type Precision } from '../config.js';
 import { probe } from '../engine/decode.js';
 import type { OutputFormat } from '../engine/encode.js';
 import { checkFaceRequest } from '../engine/faces/pass.js';
@@ -15,6 +15,7 @@ import { plan } from '../engine/plan.js';
 import { checkKnobs, knobsWithPreset } from '../engine/post.js';
 import { invalidArgument, PixeliftError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { runPrecision } from '../models/precision.js';
 import type { ModelStore } from '../models/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { jobCost, runSeconds } from './cost.js';
@@ -27,6 +28,7 @@ import {
   isTerminal,
   type Job,
   type JobEventType,
+  type JobModel,
   type OutputType,
   type UpscaleRequest,
   type UpscaleShape,
@@ -69,7 +71,7 @@ export interface Caller {
 }
 
 export interface Estimate {
-  readonly model: { readonly requested: string | null; readonly used: string };
+  readonly model: JobModel;
   readonly input: { readonly width: number; readonly height: number; readonly format: string };
   readonly output: { readonly width: number; readonly height: number; readonly format: OutputFormat };
   readonly cost: number;
@@ -91,6 +93,8 @@ export interface JobServiceOptions {
   /** Fetches an image URL under the SSRF rules (delivery/fetch-url.ts, bound to config). */
   readonly fetchImage: (url: string, signal?: AbortSignal) => Promise<Buffer>;
   readonly limits: Limits;
+  /** PIXELIFT_PRECISION: what a request that names no precision runs in (default auto). */
+  readonly precision?: Precision;
   /** Worker processes: the ETA divides the queue ahead among them. */
   readonly workers: number;
   readonly resultTtlSeconds: number;
@@ -320,6 +324,7 @@ export class JobService {
     checkInputFormat(info.format, this.o.allowSvg ?? false);
     await this.o.ensureModel?.(req.model);
     const resolved = this.o.models.resolve(req.model);
+    const precision = runPrecision(resolved.model, req.precision, this.o.precision ?? DEFAULTS.precision);
     checkKnobs(req);
     if (req.face) checkFaceRequest(this.o.models, req.face);
     const knobs = knobsWithPreset(req, resolved.preset);
@@ -345,7 +350,7 @@ export class JobService {
     const counts = await this.o.jobs.active();
     const ahead = counts.queued + counts.running;
     const estimate: Estimate = {
-      model: { requested: req.model ?? null, used: resolved.model.id },
+      model: { requested: req.model ?? null, used: resolved.model.id, precision },
       input: { width: info.width, height: info.height, format: info.format },
       output: { width: p.output.width, height: p.output.height, format },
       cost: jobCost(resolved.model, p.output.width, p.output.height),
@@ -369,6 +374,7 @@ export class JobService {
               ? `result:${req.image.jobId}`
               : 'inline',
       model: req.model,
+      ...(req.precision ? { precision: req.precision } : {}),
       scale: req.scale,
       width: req.width,
       height: req.height,

@@ -6,6 +6,7 @@
 import type { OutputFormat } from '../engine/encode.js';
 import type { FaceReport } from '../engine/faces/pass.js';
 import type { UpscaleOptions } from '../engine/pipeline.js';
+import type { RunPrecision } from '../models/precision.js';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'expired';
 export const JOB_STATUSES: readonly JobStatus[] = [
@@ -69,6 +70,7 @@ export interface WebhookSpec {
 export type UpscaleShape = Pick<
   UpscaleOptions,
   | 'model'
+  | 'precision'
   | 'scale'
   | 'width'
   | 'height'
@@ -134,6 +136,12 @@ export interface JobTimings {
   readonly runMs?: number;
 }
 
+export interface JobModel {
+  readonly requested: string | null;
+  readonly used: string;
+  readonly precision: RunPrecision;
+}
+
 export interface Job {
   readonly id: string;
   readonly status: JobStatus;
@@ -144,7 +152,8 @@ export interface Job {
   /** Id of the API key that created it (never the secret); null in open mode. */
   readonly keyId: string | null;
   readonly request: UpscaleRequest;
-  readonly model: { readonly requested: string | null; readonly used: string };
+  /** `precision`: what the network runs in, decided at submission (src/models/precision.ts). */
+  readonly model: JobModel;
   readonly input: ImageInfo;
   /** Planned output size at submission; replaced by the real one when the job succeeds. */
   readonly output: ImageInfo & { readonly bytes?: number };

@@ -109,6 +109,7 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     fetchImage: async (url, signal) =>
       (await fetchUrl(url, { allowPrivate, maxBytes: config.limits.maxInputBytes, signal })).data,
     limits: config.limits,
+    precision: config.precision,
     workers: config.workers,
     resultTtlSeconds: svc.resultTtlSeconds,
     maxResultTtlSeconds: svc.maxResultTtlSeconds,

@@ -7,6 +7,7 @@
  * The ModelStore is built once from the parent's `init`, so sessions stay warm across jobs.
  * Logs go to stderr; stdout is not ours (the pool points it at the parent's stderr).
  */
+import type { Precision } from '../config.js';
 import { upscaleImage } from '../engine/pipeline.js';
 import { PixeliftError } from '../errors.js';
 import { createHumanLogger, createLogger, type Logger, silentLogger } from '../log.js';
@@ -24,6 +25,7 @@ process.title = 'pixelift-worker';
 let store: ModelStore | undefined;
 let memoryBudget: number | undefined;
 let tiling: 'exact' | 'context' | undefined;
+let defaultPrecision: Precision | undefined;
 let log: Logger = silentLogger;
 /** Jobs run strictly one after another, even if a parent ever sent two. */
 let queue: Promise<void> = Promise.resolve();
@@ -53,6 +55,7 @@ function init(settings: WorkerSettings): void {
   log = loggerFor(settings);
   memoryBudget = settings.memoryBudget;
   tiling = settings.tiling;
+  defaultPrecision = settings.precision;
   store = new ModelStore({
     modelCacheDir: settings.modelCacheDir,
     modelsDir: settings.modelsDir,
@@ -73,7 +76,7 @@ async function run(message: Extract<ParentMessage, { type: 'run' }>): Promise<vo
   const { jobId } = message;
   try {
     if (!store) throw new PixeliftError('internal', { message: 'worker got a job before its settings' });
-    const options = { memoryBudget, tiling, ...message.options };
+    const options = { memoryBudget, tiling, defaultPrecision, ...message.options };
     const { data, info } = await upscaleImage(store, message.input, options, {
       onProgress: (fraction) => send({ type: 'progress', jobId, fraction }),
     });

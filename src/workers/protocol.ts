@@ -8,7 +8,7 @@
  * The child speaks first because IPC messages that arrive before its listener is attached
  * would be lost while its modules are still loading.
  */
-import type { Config, Device, GraphOptimizationLevel } from '../config.js';
+import type { Config, Device, GraphOptimizationLevel, Precision } from '../config.js';
 import type { UpscaleInfo, UpscaleOptions } from '../engine/pipeline.js';
 import { ERRORS, type ErrorCode, type ErrorDetails, isPixeliftError, PixeliftError } from '../errors.js';
 
@@ -37,6 +37,8 @@ export interface WorkerSettings {
   readonly tiling?: 'exact' | 'context';
   /** PIXELIFT_FACE_MODEL. */
   readonly faceModel?: string;
+  /** PIXELIFT_PRECISION: what a run whose options name no precision runs in. */
+  readonly precision?: Precision;
 }
 
 /** The settings a child gets from a resolved Config; the CLI defaults to `pretty` logs. */
@@ -52,6 +54,7 @@ export function workerSettings(config: Config, logFormat: 'json' | 'pretty' = 'j
     maxModelBytes: config.maxModelBytes,
     memoryBudget: config.memoryBudget,
     tiling: config.tiling,
+    precision: config.precision,
     ...(config.faceModel === undefined ? {} : { faceModel: config.faceModel }),
   };
 }

@@ -95,11 +95,11 @@ test('pixelift models lists the catalog with scales, kind, architecture, speed, 
   const data = tempDir();
   const table = await pixelift(['models'], data);
   assert.equal(table.code, 0);
-  assert.match(table.stdout, /^id\s+scales\s+kind\s+arch\s+speed\s+params\s+flops\/px\s+licence/);
+  assert.match(table.stdout, /^id\s+scales\s+kind\s+arch\s+speed\s+params\s+flops\/px\s+int8\s+licence/);
   assert.match(table.stdout, /rrdn-thick\s+2x 3x 4x 8x\s+faithful/);
   assert.match(
     table.stdout,
-    /realesrgan-x4plus\s+4x\s+gan\s+ncnn\s+\d+ kpx\/s\s+16\.7 M\s+35\.9 M\s+BSD-3-Clause/,
+    /realesrgan-x4plus\s+4x\s+gan\s+ncnn\s+\d+ kpx\/s\s+16\.7 M\s+35\.9 M\s+(?:auto|yes)\s+BSD-3-Clause/,
   );
   const json = JSON.parse((await pixelift(['models', '--json'], data)).stdout);
   const plus = json.models.find((m: { id: string }) => m.id === 'realesrgan-x4plus');

@@ -23,7 +23,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
       output: { type: 'url', ttlSeconds: 3600 },
       dialect: 'native',
     },
-    model: { requested: null, used: 'realesrgan-x4fast' },
+    model: { requested: null, used: 'realesrgan-x4fast', precision: 'fp32' },
     input: { width: 64, height: 64, format: 'png' },
     output: { width: 256, height: 256, format: 'png' },
     cost: 1,

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { isPixeliftError } from '../../src/errors.js';
-import { goldenInput } from '../../src/models/store.js';
+import { goldenInput } from '../../src/models/golden.js';
 import { recordingLogger, tempDir, testStore } from '../helpers/models.js';
 import { repoPath } from '../helpers/paths.js';
 

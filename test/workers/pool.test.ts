@@ -280,6 +280,25 @@ test('errors from the engine come back with their own code, and the child stays 
   assert.equal(pool.stats().idle, 1);
 });
 
+test('settings.precision (PIXELIFT_PRECISION) is what a run without a precision runs in; a run may name its own; precision_unsupported crosses back with its code', async () => {
+  const pool = new WorkerPool({ size: 1, settings: { ...SETTINGS, precision: 'int8' }, log: silentLogger });
+  pool.on('worker-spawn', ({ pid }) => spawned.push(pid));
+  pools.push(pool);
+  const byDefault = await pool.run({ input: shortInput, options: SHORT });
+  assert.equal(byDefault.info.precision, 'int8');
+  const own = await pool.run({ input: shortInput, options: { ...SHORT, precision: 'fp32' } });
+  assert.equal(own.info.precision, 'fp32');
+  assert.notDeepEqual(own.data, byDefault.data);
+  // A default of int8 runs a classical resampler as it is; asking for int8 explicitly is refused.
+  const classical = await pool.run({ input: shortInput, options: { model: 'bicubic' } });
+  assert.equal(classical.info.precision, 'fp32');
+  const refused = await rejection(
+    pool.run({ input: shortInput, options: { model: 'bicubic', precision: 'int8' } }),
+  );
+  assert.ok(isPixeliftError(refused, 'precision_unsupported'), String(refused));
+  assert.equal(refused.retryable, false);
+});
+
 test('close() kills every child and rejects running and queued jobs with canceled', async () => {
   const pool = newPool(1);
   let pid = 0;

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { CREDITS_PER_MEGAPIXEL } from '../../jobs/cost.js';
 import { MODEL_ALIASES } from '../../models/aliases.js';
+import { autoPrecision, hasInt8 } from '../../models/precision.js';
 import type { ApiDeps } from '../deps.js';
 import { errorResponses, modelListSchema } from '../schemas.js';
 
@@ -45,6 +46,8 @@ export function metaRoutes(app: FastifyInstance, deps: MetaRouteDeps): void {
           purpose: m.purpose,
           scales: m.scales,
           default: m.id === defaultId,
+          // Whether `precision: int8` works, and what `precision: auto` runs it in.
+          precision: { int8: hasInt8(m), auto: autoPrecision(m) },
           input_kpx_per_second: m.kpxPerSecond ?? null,
           credits_per_megapixel: CREDITS_PER_MEGAPIXEL[m.kind],
           license: m.license,

@@ -6,6 +6,7 @@
 
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Precision } from '../../config.js';
 import { parseImageField } from '../../delivery/image-input.js';
 import type { OutputFormat } from '../../engine/encode.js';
 import type { FaceOptions } from '../../engine/faces/pass.js';
@@ -29,6 +30,7 @@ export type UpscaleRouteDeps = Pick<
 type UpscaleBody = {
   image: string | Buffer;
   model?: string;
+  precision?: Precision;
   scale?: number;
   width?: number;
   height?: number;
@@ -208,6 +210,7 @@ function toSubmit(body: UpscaleBody): SubmitRequest {
   return {
     image: Buffer.isBuffer(body.image) ? { kind: 'bytes', data: body.image } : parseImageField(body.image),
     model: body.model,
+    precision: body.precision,
     scale: body.scale,
     width: body.width,
     height: body.height,

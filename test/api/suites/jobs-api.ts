@@ -55,7 +55,7 @@ export function jobsApiSuite(backend: TestBackend): void {
     const job = await json(res);
     assert.equal(job.status, 'succeeded');
     assert.equal(job.progress, 1);
-    assert.deepEqual(job.model, { requested: 'lanczos3', used: 'lanczos3' });
+    assert.deepEqual(job.model, { requested: 'lanczos3', used: 'lanczos3', precision: 'fp32' });
     assert.deepEqual([job.input.width, job.input.height], [48, 32]);
     assert.deepEqual([job.output.width, job.output.height], [96, 64]);
     assert.deepEqual(job.metadata, { order: 7 });
@@ -284,6 +284,12 @@ export function jobsApiSuite(backend: TestBackend): void {
           status: 400,
           code: 'invalid_argument',
           param: 'webhook.url',
+        },
+        {
+          body: JSON.stringify({ image: dataUri(png), precision: 'fp16' }),
+          status: 400,
+          code: 'invalid_argument',
+          param: 'precision',
         },
         {
           body: JSON.stringify({ image: dataUri(png), denoise: 2 }),
@@ -546,6 +552,61 @@ export function jobsApiSuite(backend: TestBackend): void {
     assert.equal((await fetch(job.result.url)).status, 404);
   });
 
+  test('precision: an int8 job says so on the record and its output stays close to fp32; auto follows /v1/models; int8 of a classical model is 422 precision_unsupported', async () => {
+    const small = await testPng(24, 16);
+    const run = async (fields: Json) => {
+      const res = await svc.call('/v1/upscale', {
+        method: 'POST',
+        headers: { prefer: 'wait=120' },
+        json: { image: dataUri(small), model: 'realesrgan-x4fast', ...fields },
+      });
+      const job = await json(res);
+      assert.equal(job.status, 'succeeded', JSON.stringify(job));
+      const stored = await json(await svc.call(`/v1/jobs/${job.id}`));
+      assert.deepEqual(stored.model, job.model); // the stored record, not just the answer
+      const img = await sharp(Buffer.from(await (await fetch(job.result.url)).arrayBuffer()))
+        .raw()
+        .toBuffer();
+      return { job, img };
+    };
+    const int8 = await run({ precision: 'int8' });
+    assert.deepEqual(int8.job.model, {
+      requested: 'realesrgan-x4fast',
+      used: 'realesrgan-x4fast',
+      precision: 'int8',
+    });
+    const fp32 = await run({ precision: 'fp32' });
+    assert.equal(fp32.job.model.precision, 'fp32');
+    // Really another network (the int8 file ran), and a close one.
+    assert.notDeepEqual(int8.img, fp32.img);
+    assert.ok(psnr(int8.img, fp32.img) > 25, `int8 vs fp32: ${psnr(int8.img, fp32.img).toFixed(1)} dB`);
+
+    // No precision: the server default (PIXELIFT_PRECISION unset: auto) runs what /v1/models says.
+    const models = await json(await svc.call('/v1/models'));
+    const listed = models.data.find((m: Json) => m.id === 'realesrgan-x4fast');
+    assert.equal(listed.precision.int8, true);
+    const auto = await run({});
+    assert.equal(auto.job.model.precision, listed.precision.auto);
+    assert.deepEqual(models.data.find((m: Json) => m.id === 'lanczos3').precision, {
+      int8: false,
+      auto: 'fp32',
+    });
+
+    const refused = await svc.call('/v1/upscale', {
+      method: 'POST',
+      json: { image: dataUri(small), model: 'lanczos3', precision: 'int8' },
+    });
+    assert.equal(refused.status, 422);
+    assert.equal((await json(refused)).error.code, 'precision_unsupported');
+    // auto (and fp32) work for every model.
+    const classical = await svc.call('/v1/upscale', {
+      method: 'POST',
+      headers: { prefer: 'wait=30' },
+      json: { image: dataUri(small), model: 'lanczos3', precision: 'auto' },
+    });
+    assert.equal((await json(classical)).model.precision, 'fp32');
+  });
+
   test('/v1/models, /healthz, /readyz, /metrics, /openapi.json and /docs answer', async () => {
     const models = await json(await svc.call('/v1/models'));
     const ids = models.data.map((m: Json) => m.id);
@@ -581,4 +642,12 @@ export function jobsApiSuite(backend: TestBackend): void {
     assert.equal(docs.status, 200);
     assert.match(await docs.text(), /swagger/i);
   });
+}
+
+/** PSNR of two 8-bit buffers of the same length, dB. */
+function psnr(a: Buffer, b: Buffer): number {
+  assert.equal(a.length, b.length);
+  let se = 0;
+  for (let i = 0; i < a.length; i++) se += (a[i]! - b[i]!) ** 2;
+  return se === 0 ? Number.POSITIVE_INFINITY : 10 * Math.log10((255 * 255) / (se / a.length));
 }

@@ -1,0 +1,242 @@
+/**
+ * Static int8 versions of the networks we convert to fp32 ONNX (issue 12).
+ *
+ * Calibration runs the fp32 network on the project's own photos (assets/calibration, see its
+ * README; the photos that `npm run bench:int8` judges the result on are different ones), fed
+ * as ModelRunner feeds them. Each activation a quantized Conv reads or writes gets a uint8
+ * range; the graph input gets the model's whole input range, so an 8-bit image is quantized
+ * exactly. Conv weights are symmetric per output channel. Which Convs stay fp32 and how ranges
+ * are chosen was measured per model with `npm run bench:int8` (docs/int8.md).
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { DEFAULTS } from '../config.js';
+import { PixeliftError } from '../errors.js';
+import type { ModelEntry } from './catalog.js';
+import {
+  activationsOf,
+  decodeModel,
+  exposeTensors,
+  graphOf,
+  type QuantizableConv,
+  quantizableConvs,
+  type Range,
+  staticQdq,
+} from './onnx/qdq.js';
+import { toModelRange } from './runner.js';
+
+/** Part of the cache key of int8 files: bump when the output of quantizeInt8 changes. */
+export const QUANTIZER_VERSION = '1';
+
+/** Built-in model ids whose int8 meets the bar (≥ 40 dB vs fp32, ≤ 0.05 dB PSNR-Y loss vs ground truth, measured by bench): `auto` picks int8 only for these. */
+export const INT8_AUTO: ReadonlySet<string> = new Set<string>([]);
+
+/** How an activation's uint8 range is chosen from what calibration saw. */
+export type RangeMethod = 'minmax' | 'mse';
+
+export interface QuantizeOptions {
+  readonly method: RangeMethod;
+  /** 8, or 7 to keep AVX2's u8 × s8 pair sums from saturating (see quantizeWeights). */
+  readonly weightBits: number;
+  /** Which Convs stay fp32. */
+  readonly keepFloat: (convs: readonly QuantizableConv[], fp32: Uint8Array) => ReadonlySet<string>;
+}
+
+/** The Convs that run at more than 1× (after the first upsampling): the costly-to-get-wrong tail. */
+export function tailConvs(convs: readonly QuantizableConv[], fp32: Uint8Array): Set<string> {
+  const g = graphOf(decodeModel(fp32));
+  const upsampled = new Set<string>();
+  for (const n of g.node) {
+    const up = n.opType === 'Resize' || n.opType === 'DepthToSpace';
+    if (up || (n.input ?? []).some((i) => upsampled.has(i))) for (const o of n.output ?? []) upsampled.add(o);
+  }
+  return new Set(convs.filter((c) => upsampled.has(c.input)).map((c) => c.name));
+}
+
+export const DEFAULT_OPTIONS: QuantizeOptions = {
+  method: 'mse',
+  weightBits: 7,
+  keepFloat: tailConvs,
+};
+
+/** Static int8 (QDQ) version of a network we converted to fp32 ONNX; calibration runs on the project's own photos, fed as ModelRunner feeds them (entry.inputRange, entry.channelOrder). */
+export async function quantizeInt8(fp32: Uint8Array, entry: ModelEntry): Promise<Uint8Array> {
+  return quantizeWith(fp32, entry, DEFAULT_OPTIONS);
+}
+
+export async function quantizeWith(
+  fp32: Uint8Array,
+  entry: ModelEntry,
+  options: QuantizeOptions,
+): Promise<Uint8Array> {
+  const invalid = (message: string, cause?: unknown) =>
+    new PixeliftError('model_format_invalid', { file: entry.id, message }, { cause });
+  let convs: QuantizableConv[];
+  let input: string;
+  try {
+    const g = graphOf(decodeModel(fp32));
+    if ((g.input ?? []).length !== 1) throw new Error(`${(g.input ?? []).length} graph inputs`);
+    input = g.input![0]!.name ?? '';
+    convs = quantizableConvs(fp32);
+  } catch (err) {
+    throw invalid(`cannot quantize: not a readable ONNX graph (${(err as Error).message})`, err);
+  }
+  const keep = options.keepFloat(convs, fp32);
+  const chosen = convs.filter((c) => !keep.has(c.name));
+  if (chosen.length === 0) throw invalid('cannot quantize: no Conv with float weights to quantize');
+  const [lo, hi] = entry.inputRange;
+  const wanted = activationsOf(chosen).filter((v) => v !== input);
+  const stats = await calibrate(fp32, wanted, entry, input).catch((err: unknown) => {
+    if (err instanceof PixeliftError) throw err;
+    throw invalid(`cannot quantize: the calibration run failed (${(err as Error).message})`, err);
+  });
+  const ranges = new Map<string, Range>([[input, { min: lo, max: hi }]]);
+  for (const [name, s] of stats) {
+    if (!Number.isFinite(s.min) || !Number.isFinite(s.max)) {
+      throw invalid(`cannot quantize: ${name} is not finite on the calibration photos`);
+    }
+    ranges.set(name, options.method === 'mse' ? mseRange(s) : { min: s.min, max: s.max });
+  }
+  return staticQdq(fp32, { ranges, convs: new Set(chosen.map((c) => c.name)), weightBits: options.weightBits });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calibration
+
+const CALIBRATION_DIR = fileURLToPath(new URL('../../../assets/calibration/', import.meta.url));
+const CALIBRATION_PHOTOS = ['astronaut.png', 'chelsea.png'];
+/** Calibration windows: every whole 64 px square of each photo (6 in all, 24.6 kpx). */
+const WINDOW = 64;
+/** Bytes of exposed activations per calibration run; more tensors are split over more runs. */
+const RUN_BUDGET = 256 * 2 ** 20;
+/** Values kept per activation per window for choosing its range (a fixed stride, so deterministic). */
+const SAMPLES_PER_WINDOW = 4096;
+
+export interface ActivationStats {
+  min: number;
+  max: number;
+  samples: number[];
+}
+
+/** RGB 0..1 CHW windows of the calibration photos. */
+export async function calibrationWindows(): Promise<Float32Array[]> {
+  const windows: Float32Array[] = [];
+  for (const file of CALIBRATION_PHOTOS) {
+    const { data, info } = await sharp(readFileSync(`${CALIBRATION_DIR}${file}`))
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    for (let y = 0; y + WINDOW <= info.height; y += WINDOW) {
+      for (let x = 0; x + WINDOW <= info.width; x += WINDOW) {
+        const chw = new Float32Array(3 * WINDOW * WINDOW);
+        for (let c = 0; c < 3; c++)
+          for (let j = 0; j < WINDOW; j++)
+            for (let i = 0; i < WINDOW; i++)
+              chw[(c * WINDOW + j) * WINDOW + i] = data[((y + j) * info.width + x + i) * 3 + c]! / 255;
+        windows.push(chw);
+      }
+    }
+  }
+  return windows;
+}
+
+async function calibrate(
+  fp32: Uint8Array,
+  names: readonly string[],
+  entry: ModelEntry,
+  input: string,
+): Promise<Map<string, ActivationStats>> {
+  const [lo, hi] = entry.inputRange;
+  const windows = (await calibrationWindows()).map((w) =>
+    toModelRange(w, lo, hi, entry.channelOrder === 'bgr'),
+  );
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: DEFAULTS.threads,
+    graphOptimizationLevel: 'basic',
+    logSeverityLevel: 3,
+  };
+  const feed = (w: Float32Array) => ({ [input]: new ort.Tensor('float32', w, [1, 3, WINDOW, WINDOW]) });
+  // Channel counts from one small run, to split the tensors into runs within the budget.
+  const channels = new Map<string, number>();
+  {
+    const probe = await ort.InferenceSession.create(exposeTensors(fp32, names), options);
+    const side = 8;
+    const result = await probe.run({ [input]: new ort.Tensor('float32', new Float32Array(3 * side * side), [1, 3, side, side]) });
+    for (const n of names) channels.set(n, (result[n]?.data.length ?? 0) / (side * side));
+    await probe.release();
+  }
+  const groups: string[][] = [[]];
+  let bytes = 0;
+  for (const n of names) {
+    const b = channels.get(n)! * WINDOW * WINDOW * 4;
+    if (bytes + b > RUN_BUDGET && groups.at(-1)!.length > 0) {
+      groups.push([]);
+      bytes = 0;
+    }
+    groups.at(-1)!.push(n);
+    bytes += b;
+  }
+  const stats = new Map<string, ActivationStats>(
+    names.map((n) => [n, { min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY, samples: [] }]),
+  );
+  for (const group of groups) {
+    const session = await ort.InferenceSession.create(exposeTensors(fp32, group), options);
+    try {
+      for (const w of windows) {
+        const result = await session.run(feed(w));
+        for (const n of group) {
+          const data = result[n]?.data as Float32Array | undefined;
+          if (!data) throw new Error(`no value for ${n}`);
+          const s = stats.get(n)!;
+          for (let i = 0; i < data.length; i++) {
+            const v = data[i]!;
+            if (v < s.min) s.min = v;
+            if (v > s.max) s.max = v;
+          }
+          const step = Math.max(1, Math.floor(data.length / SAMPLES_PER_WINDOW));
+          for (let i = step >> 1; i < data.length; i += step) s.samples.push(data[i]!);
+        }
+      }
+    } finally {
+      await session.release();
+    }
+  }
+  return stats;
+}
+
+/**
+ * The uint8 range with the least squared quantization error over the samples (clipping
+ * included), searched over shrinking each end of [min, max].
+ */
+export function mseRange(s: ActivationStats): Range {
+  const lo0 = Math.min(0, s.min);
+  const hi0 = Math.max(0, s.max);
+  let best = { min: lo0, max: hi0 };
+  let bestErr = Number.POSITIVE_INFINITY;
+  const xs = s.samples;
+  for (const a of [1, 0.8, 0.6, 0.4]) {
+    for (let k = 0; k <= 14; k++) {
+      const b = 1 - k * 0.05;
+      const lo = lo0 * a;
+      const hi = hi0 * b;
+      if (hi <= lo) continue;
+      const scale = (hi - lo) / 255;
+      const zp = Math.round(-lo / scale);
+      let err = 0;
+      for (let i = 0; i < xs.length; i++) {
+        const x = xs[i]!;
+        const q = Math.max(0, Math.min(255, Math.round(x / scale) + zp));
+        const d = (q - zp) * scale - x;
+        err += d * d;
+      }
+      if (err < bestErr) {
+        bestErr = err;
+        best = { min: lo, max: hi };
+      }
+    }
+  }
+  return best;
+}

@@ -33,12 +33,16 @@ import { fmt, formatTable } from './lib/table.js';
 const none = () => new Set<string>();
 const VARIANTS: Readonly<Record<string, QuantizeOptions>> = {
   shipped: DEFAULT_OPTIONS,
-  'minmax-w8-all': { method: 'minmax', weightBits: 8, keepFloat: none },
-  'minmax-w7-all': { method: 'minmax', weightBits: 7, keepFloat: none },
-  'mse-w7-all': { method: 'mse', weightBits: 7, keepFloat: none },
-  'minmax-w7-tail': { method: 'minmax', weightBits: 7, keepFloat: tailConvs },
-  'mse-w8-tail': { method: 'mse', weightBits: 8, keepFloat: tailConvs },
-  'mse-w7-tail': { method: 'mse', weightBits: 7, keepFloat: tailConvs },
+  'minmax-w8-all': { method: 'minmax', weightBits: 8, keepFloat: none, equalize: 0 },
+  'minmax-w7-all': { method: 'minmax', weightBits: 7, keepFloat: none, equalize: 0 },
+  'mse-w7-all': { method: 'mse', weightBits: 7, keepFloat: none, equalize: 0 },
+  'minmax-w7-tail': { method: 'minmax', weightBits: 7, keepFloat: tailConvs, equalize: 0 },
+  'mse-w8-all': { method: 'mse', weightBits: 8, keepFloat: none, equalize: 0 },
+  'mse-w8-tail': { method: 'mse', weightBits: 8, keepFloat: tailConvs, equalize: 0 },
+  'mse-w7-tail': { method: 'mse', weightBits: 7, keepFloat: tailConvs, equalize: 0 },
+  'mse-w8-eq.5': { method: 'mse', weightBits: 8, keepFloat: tailConvs, equalize: 0.5 },
+  'mse-w8-eq1': { method: 'mse', weightBits: 8, keepFloat: tailConvs, equalize: 1 },
+  'mse-w7-eq.5': { method: 'mse', weightBits: 7, keepFloat: tailConvs, equalize: 0.5 },
 };
 
 const EVAL_PHOTOS = ['rocket.jpg', 'coffee.png'];
@@ -74,13 +78,15 @@ async function evalPair(file: string): Promise<{ truth: Image; low: Image }> {
 }
 
 /** Output rounded to 8 bits as the app saves it. */
-const quantize8 = (v: Float32Array) => Float32Array.from(v, (x) => Math.round(Math.min(1, Math.max(0, x)) * 255) / 255);
+const quantize8 = (v: Float32Array) =>
+  Float32Array.from(v, (x) => Math.round(Math.min(1, Math.max(0, x)) * 255) / 255);
 
 /** PSNR of BT.601 luma (16..235, as SR papers report it), `SCALE` px border shaved. */
 function psnrY(a: Image, b: Image): number {
   const { width: w, height: h } = a;
   const p = w * h;
-  const y = (d: Float32Array, i: number) => 16 + 65.481 * d[i]! + 128.553 * d[p + i]! + 24.966 * d[2 * p + i]!;
+  const y = (d: Float32Array, i: number) =>
+    16 + 65.481 * d[i]! + 128.553 * d[p + i]! + 24.966 * d[2 * p + i]!;
   let se = 0;
   let n = 0;
   for (let j = SCALE; j < h - SCALE; j++)
@@ -145,7 +151,10 @@ async function main(): Promise<void> {
   });
   const variants = values.variants.split(',');
   for (const v of variants)
-    if (!VARIANTS[v]) throw new RangeError(`Expected --variants from ${Object.keys(VARIANTS).join(', ')} but received "${v}"`);
+    if (!VARIANTS[v])
+      throw new RangeError(
+        `Expected --variants from ${Object.keys(VARIANTS).join(', ')} but received "${v}"`,
+      );
   const tile = Number(values.tile);
   const rounds = Number(values.rounds);
   const pairs = await Promise.all(EVAL_PHOTOS.map(evalPair));
@@ -156,7 +165,10 @@ async function main(): Promise<void> {
     for (const model of selectModels(values.models.split(','))) {
       const entry = BUILTIN_MODELS.find((m) => m.id === model.id)!;
       const fp32 = (await model.load()).onnx;
-      const fp32Session = await ort.InferenceSession.create(fp32, { ...defaultSessionOptions(), logSeverityLevel: 3 });
+      const fp32Session = await ort.InferenceSession.create(fp32, {
+        ...defaultSessionOptions(),
+        logSeverityLevel: 3,
+      });
       const fp32Out = [];
       for (const p of pairs) fp32Out.push(await upscale(fp32Session, entry, p.low));
       const convs = quantizableConvs(fp32);
@@ -210,7 +222,7 @@ async function main(): Promise<void> {
           psnrYFp32: yF,
           psnrYInt8: yI,
           yLoss: yF - yI,
-          int8Convs: counts.get('QLinearConv') ?? 0,
+          int8Convs: counts.get('com.microsoft.QLinearConv') ?? counts.get('QLinearConv') ?? 0,
           floatConvs: keep.size === 0 ? 'none' : [...keep].join(' '),
           fused: [...counts]
             .filter(([op]) => /Conv|Quantize|QLinear/.test(op))
@@ -234,13 +246,26 @@ async function main(): Promise<void> {
   }
   const cpu = os.cpus()[0]?.model ?? '';
   process.stdout.write(
-    [
+    `${[
       `Pixelift int8 (QDQ → QLinearConv) vs fp32 — ${os.availableParallelism()} cores, ${cpu}; speed on a ${tile}² tile, ${rounds} alternated rounds, medians`,
       `quality on ${EVAL_PHOTOS.join(', ')} downscaled ×${SCALE} (sharp lanczos3); calibration on assets/calibration (other photos)`,
       `bar for INT8_AUTO: ≥ 40 dB vs fp32 and ≤ 0.05 dB PSNR-Y loss; INT8_AUTO now: ${[...INT8_AUTO].join(', ') || 'none'}`,
       '',
       formatTable(
-        ['model', 'variant', 'int8/fp32 speed', 'fp32 ms', 'int8 ms', 'dB vs fp32', 'PSNR-Y fp32', 'PSNR-Y int8', 'Y loss dB', 'QLinearConv', 'quantize s', 'meets bar'],
+        [
+          'model',
+          'variant',
+          'int8/fp32 speed',
+          'fp32 ms',
+          'int8 ms',
+          'dB vs fp32',
+          'PSNR-Y fp32',
+          'PSNR-Y int8',
+          'Y loss dB',
+          'QLinearConv',
+          'quantize s',
+          'meets bar',
+        ],
         rows.map((r) => [
           r.model,
           r.variant,
@@ -261,7 +286,7 @@ async function main(): Promise<void> {
       ...rows.map((r) => `  ${r.model} ${r.variant}: ${r.floatConvs}`),
       '',
       `load average ${loadAtStart.toFixed(2)} at start, ${loadAverage().toFixed(2)} at end`,
-    ].join('\n') + '\n',
+    ].join('\n')}\n`,
   );
 }
 

@@ -12,11 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type ort from 'onnxruntime-node';
+import { BUILTIN_MODELS } from '../src/models/catalog.js';
+import { quantizeInt8 } from '../src/models/quantize.js';
 import { type BenchModel, selectModels } from './lib/bench-models.js';
 import { probeConvKernel } from './lib/kernel-probe.js';
 import { cores, loadAverage, type TimingPolicy, timeSettled } from './lib/measure.js';
-import { BUILTIN_MODELS } from '../src/models/catalog.js';
-import { quantizeInt8 } from '../src/models/quantize.js';
 import { dynamicInt8Convs, initializerBytes, opCounts, weightsToFp16 } from './lib/onnx-rewrite.js';
 import {
   createSession,

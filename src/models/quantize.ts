@@ -15,6 +15,7 @@ import sharp from 'sharp';
 import { DEFAULTS } from '../config.js';
 import { PixeliftError } from '../errors.js';
 import type { ModelEntry } from './catalog.js';
+import { equalizablePairs, equalize } from './onnx/equalize.js';
 import {
   activationsOf,
   decodeModel,
@@ -42,6 +43,8 @@ export interface QuantizeOptions {
   readonly weightBits: number;
   /** Which Convs stay fp32. */
   readonly keepFloat: (convs: readonly QuantizableConv[], fp32: Uint8Array) => ReadonlySet<string>;
+  /** Activation equalization strength (0: none): channel c is scaled by (max/max_c)^α (equalize.ts). */
+  readonly equalize: number;
 }
 
 /** The Convs that run at more than 1× (after the first upsampling): the costly-to-get-wrong tail. */
@@ -59,6 +62,7 @@ export const DEFAULT_OPTIONS: QuantizeOptions = {
   method: 'mse',
   weightBits: 7,
   keepFloat: tailConvs,
+  equalize: 0,
 };
 
 /** Static int8 (QDQ) version of a network we converted to fp32 ONNX; calibration runs on the project's own photos, fed as ModelRunner feeds them (entry.inputRange, entry.channelOrder). */
@@ -87,11 +91,35 @@ export async function quantizeWith(
   const chosen = convs.filter((c) => !keep.has(c.name));
   if (chosen.length === 0) throw invalid('cannot quantize: no Conv with float weights to quantize');
   const [lo, hi] = entry.inputRange;
+  const calibrated = (graph: Uint8Array, names: readonly string[]) =>
+    calibrate(graph, names, entry, input).catch((err: unknown) => {
+      throw invalid(`cannot quantize: the calibration run failed (${(err as Error).message})`, err);
+    });
+  const names = new Set(chosen.map((c) => c.name));
+  const pairs =
+    options.equalize > 0
+      ? equalizablePairs(fp32).filter((p) => names.has(p.first) && names.has(p.second))
+      : [];
+  if (pairs.length > 0) {
+    const before = await calibrated(
+      fp32,
+      pairs.map((p) => p.firstOutput),
+    );
+    const scales = new Map<string, Float32Array>();
+    for (const p of pairs) {
+      const r = before.get(p.firstOutput)!.channelMax;
+      const top = Math.max(...r);
+      if (!(top > 0) || !Number.isFinite(top)) continue;
+      // A channel that is (almost) always 0 is scaled by at most 100^α.
+      scales.set(
+        p.first,
+        Float32Array.from(r, (v) => (top / Math.max(v, top / 100)) ** options.equalize),
+      );
+    }
+    fp32 = equalize(fp32, pairs, scales);
+  }
   const wanted = activationsOf(chosen).filter((v) => v !== input);
-  const stats = await calibrate(fp32, wanted, entry, input).catch((err: unknown) => {
-    if (err instanceof PixeliftError) throw err;
-    throw invalid(`cannot quantize: the calibration run failed (${(err as Error).message})`, err);
-  });
+  const stats = await calibrated(fp32, wanted);
   const ranges = new Map<string, Range>([[input, { min: lo, max: hi }]]);
   for (const [name, s] of stats) {
     if (!Number.isFinite(s.min) || !Number.isFinite(s.max)) {
@@ -99,7 +127,11 @@ export async function quantizeWith(
     }
     ranges.set(name, options.method === 'mse' ? mseRange(s) : { min: s.min, max: s.max });
   }
-  return staticQdq(fp32, { ranges, convs: new Set(chosen.map((c) => c.name)), weightBits: options.weightBits });
+  return staticQdq(fp32, {
+    ranges,
+    convs: new Set(chosen.map((c) => c.name)),
+    weightBits: options.weightBits,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,6 +149,8 @@ const SAMPLES_PER_WINDOW = 4096;
 export interface ActivationStats {
   min: number;
   max: number;
+  /** Largest |value| per channel. */
+  channelMax: Float32Array;
   samples: number[];
 }
 
@@ -142,7 +176,7 @@ export async function calibrationWindows(): Promise<Float32Array[]> {
   return windows;
 }
 
-async function calibrate(
+export async function calibrate(
   fp32: Uint8Array,
   names: readonly string[],
   entry: ModelEntry,
@@ -164,7 +198,9 @@ async function calibrate(
   {
     const probe = await ort.InferenceSession.create(exposeTensors(fp32, names), options);
     const side = 8;
-    const result = await probe.run({ [input]: new ort.Tensor('float32', new Float32Array(3 * side * side), [1, 3, side, side]) });
+    const result = await probe.run({
+      [input]: new ort.Tensor('float32', new Float32Array(3 * side * side), [1, 3, side, side]),
+    });
     for (const n of names) channels.set(n, (result[n]?.data.length ?? 0) / (side * side));
     await probe.release();
   }
@@ -180,7 +216,15 @@ async function calibrate(
     bytes += b;
   }
   const stats = new Map<string, ActivationStats>(
-    names.map((n) => [n, { min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY, samples: [] }]),
+    names.map((n) => [
+      n,
+      {
+        min: Number.POSITIVE_INFINITY,
+        max: Number.NEGATIVE_INFINITY,
+        channelMax: new Float32Array(channels.get(n)!),
+        samples: [],
+      },
+    ]),
   );
   for (const group of groups) {
     const session = await ort.InferenceSession.create(exposeTensors(fp32, group), options);
@@ -191,10 +235,16 @@ async function calibrate(
           const data = result[n]?.data as Float32Array | undefined;
           if (!data) throw new Error(`no value for ${n}`);
           const s = stats.get(n)!;
-          for (let i = 0; i < data.length; i++) {
-            const v = data[i]!;
-            if (v < s.min) s.min = v;
-            if (v > s.max) s.max = v;
+          const plane = data.length / s.channelMax.length;
+          for (let c = 0; c < s.channelMax.length; c++) {
+            let top = s.channelMax[c]!;
+            for (let i = c * plane; i < (c + 1) * plane; i++) {
+              const v = data[i]!;
+              if (v < s.min) s.min = v;
+              if (v > s.max) s.max = v;
+              if (Math.abs(v) > top) top = Math.abs(v);
+            }
+            s.channelMax[c] = top;
           }
           const step = Math.max(1, Math.floor(data.length / SAMPLES_PER_WINDOW));
           for (let i = step >> 1; i < data.length; i += step) s.samples.push(data[i]!);

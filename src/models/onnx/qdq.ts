@@ -43,7 +43,12 @@ export function floatsOf(t: Tensor): Float32Array {
 
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-export function initializer(name: string, dataType: number, dims: readonly number[], data: ArrayBufferView): Tensor {
+export function initializer(
+  name: string,
+  dataType: number,
+  dims: readonly number[],
+  data: ArrayBufferView,
+): Tensor {
   return { name, dataType, dims: [...dims], rawData: bytesOf(data) };
 }
 
@@ -103,7 +108,8 @@ export function quantizableConvs(bytes: Uint8Array): QuantizableConv[] {
   const outputs = new Set((g.output ?? []).map((o) => o.name ?? ''));
   const out: QuantizableConv[] = [];
   for (const n of g.node) {
-    if (n.opType !== 'Conv' || !n.name || (n.output ?? []).length !== 1 || outputs.has(n.output![0]!)) continue;
+    if (n.opType !== 'Conv' || !n.name || (n.output ?? []).length !== 1 || outputs.has(n.output![0]!))
+      continue;
     const w = inits.get(n.input?.[1] ?? '');
     const b = n.input?.[2] ? inits.get(n.input[2]) : undefined;
     const x = n.input?.[0] ?? '';
@@ -111,7 +117,12 @@ export function quantizableConvs(bytes: Uint8Array): QuantizableConv[] {
     if (n.input?.[2] && (!b || b.dataType !== T.FLOAT || !b.rawData)) continue;
     const dims = dimsOf(w);
     if (dims.length !== 4) continue;
-    out.push({ name: n.name, input: x, output: n.output![0]!, macsPerPixel: dims.reduce((a, d) => a * d, 1) });
+    out.push({
+      name: n.name,
+      input: x,
+      output: n.output![0]!,
+      macsPerPixel: dims.reduce((a, d) => a * d, 1),
+    });
   }
   return out;
 }
@@ -224,7 +235,13 @@ export function staticQdq(bytes: Uint8Array, options: QdqOptions): Uint8Array {
       g.initializer.push(initializer(wq, T.INT8, dims, q));
       g.initializer.push(initializer(ws, T.FLOAT, [m], scale));
       g.initializer.push(initializer(wz, T.INT8, [m], new Int8Array(m)));
-      out.push({ opType: 'DequantizeLinear', name: fresh(), input: [wq, ws, wz], output: [wd], attribute: [axis0] });
+      out.push({
+        opType: 'DequantizeLinear',
+        name: fresh(),
+        input: [wq, ws, wz],
+        output: [wd],
+        attribute: [axis0],
+      });
       inputs[1] = wd;
       replaced.add(w.name!);
       const b = n.input?.[2] ? inits.get(n.input[2]) : undefined;

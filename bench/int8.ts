@@ -18,6 +18,7 @@ import { BUILTIN_MODELS, type ModelEntry } from '../src/models/catalog.js';
 import { opCounts, quantizableConvs } from '../src/models/onnx/qdq.js';
 import {
   DEFAULT_OPTIONS,
+  edgeConvs,
   INT8_AUTO,
   type QuantizeOptions,
   quantizeWith,
@@ -40,6 +41,9 @@ const VARIANTS: Readonly<Record<string, QuantizeOptions>> = {
   'mse-w8-all': { method: 'mse', weightBits: 8, keepFloat: none, equalize: 0 },
   'mse-w8-tail': { method: 'mse', weightBits: 8, keepFloat: tailConvs, equalize: 0 },
   'mse-w7-tail': { method: 'mse', weightBits: 7, keepFloat: tailConvs, equalize: 0 },
+  'mse-w7-edge': { method: 'mse', weightBits: 7, keepFloat: edgeConvs, equalize: 0 },
+  'mse-w8-edge': { method: 'mse', weightBits: 8, keepFloat: edgeConvs, equalize: 0 },
+  'minmax-w7-edge': { method: 'minmax', weightBits: 7, keepFloat: edgeConvs, equalize: 0 },
   'mse-w8-eq.5': { method: 'mse', weightBits: 8, keepFloat: tailConvs, equalize: 0.5 },
   'mse-w8-eq1': { method: 'mse', weightBits: 8, keepFloat: tailConvs, equalize: 1 },
   'mse-w7-eq.5': { method: 'mse', weightBits: 7, keepFloat: tailConvs, equalize: 0.5 },

@@ -58,6 +58,17 @@ export function tailConvs(convs: readonly QuantizableConv[], fp32: Uint8Array): 
   return new Set(convs.filter((c) => upsampled.has(c.input)).map((c) => c.name));
 }
 
+/** `tailConvs` and the Convs that feed the first upsampling (x4fast's last Conv, RRDN's PreShuffle). */
+export function edgeConvs(convs: readonly QuantizableConv[], fp32: Uint8Array): Set<string> {
+  const keep = tailConvs(convs, fp32);
+  const g = graphOf(decodeModel(fp32));
+  const upsampling = new Set(
+    g.node.filter((n) => n.opType === 'Resize' || n.opType === 'DepthToSpace').map((n) => n.input?.[0] ?? ''),
+  );
+  for (const c of convs) if (upsampling.has(c.output)) keep.add(c.name);
+  return keep;
+}
+
 export const DEFAULT_OPTIONS: QuantizeOptions = {
   method: 'mse',
   weightBits: 7,

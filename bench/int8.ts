@@ -15,7 +15,13 @@ import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import sharp, { type Sharp } from 'sharp';
 import { BUILTIN_MODELS, type ModelEntry } from '../src/models/catalog.js';
-import { opCounts, quantizableConvs } from '../src/models/onnx/qdq.js';
+import {
+  decodeModel,
+  graphOf,
+  opCounts,
+  type QuantizableConv,
+  quantizableConvs,
+} from '../src/models/onnx/qdq.js';
 import {
   DEFAULT_OPTIONS,
   edgeConvs,
@@ -32,7 +38,29 @@ import { compare } from './lib/psnr.js';
 import { fmt, formatTable } from './lib/table.js';
 
 const none = () => new Set<string>();
+/**
+ * `edgeConvs`, the Conv reading the image, and the Convs whose output reaches the first
+ * upsampling through element-wise ops only (x4plus: conv_first and conv_body, the two ends of
+ * the global residual that goes straight to the upsampler).
+ */
+function endConvs(convs: readonly QuantizableConv[], fp32: Uint8Array): Set<string> {
+  const keep = edgeConvs(convs, fp32);
+  const g = graphOf(decodeModel(fp32));
+  const producer = new Map(g.node.map((n) => [n.output?.[0] ?? '', n]));
+  const input = g.input?.[0]?.name;
+  for (const c of convs) if (c.input === input) keep.add(c.name);
+  const up = g.node.find((n) => n.opType === 'Resize' || n.opType === 'DepthToSpace');
+  const stack = [up?.input?.[0] ?? ''];
+  while (stack.length > 0) {
+    const n = producer.get(stack.pop()!);
+    if (n?.opType === 'Conv') keep.add(n.name ?? '');
+    else if (n && ['Add', 'Sum', 'Mul', 'Identity'].includes(n.opType ?? '')) stack.push(...(n.input ?? []));
+  }
+  return new Set(convs.filter((c) => keep.has(c.name)).map((c) => c.name));
+}
+
 const VARIANTS: Readonly<Record<string, QuantizeOptions>> = {
+  'mse-w7-ends': { method: 'mse', weightBits: 7, keepFloat: endConvs, equalize: 0 },
   shipped: DEFAULT_OPTIONS,
   'minmax-w8-all': { method: 'minmax', weightBits: 8, keepFloat: none, equalize: 0 },
   'minmax-w7-all': { method: 'minmax', weightBits: 7, keepFloat: none, equalize: 0 },

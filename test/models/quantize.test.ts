@@ -11,7 +11,7 @@ import { isPixeliftError } from '../../src/errors.js';
 import { BUILTIN_MODELS } from '../../src/models/catalog.js';
 import { importNcnn } from '../../src/models/import/ncnn.js';
 import { decodeModel, encodeModel, opCounts } from '../../src/models/onnx/qdq.js';
-import { quantizeInt8 } from '../../src/models/quantize.js';
+import { INT8_AUTO, QUANTIZER_VERSION, quantizeInt8 } from '../../src/models/quantize.js';
 import { ModelRunner, SegmentedRunner, type Tile } from '../../src/models/runner.js';
 import { segmentGraph } from '../../src/models/segments.js';
 import { NCNN_DIR } from '../helpers/models.js';
@@ -57,6 +57,16 @@ function psnr(a: Tile, b: Tile): number {
   for (let i = 0; i < a.data.length; i++) se += (clamp(a.data[i]!) - clamp(b.data[i]!)) ** 2;
   return 10 * Math.log10(a.data.length / se);
 }
+
+test('INT8_AUTO names only built-in networks, and the quantizer has a version for cache keys', () => {
+  const networks = BUILTIN_MODELS.filter((m) => m.source.format === 'ncnn' || m.source.format === 'tfjs');
+  for (const id of INT8_AUTO)
+    assert.ok(
+      networks.some((m) => m.id === id),
+      `${id} is a built-in network`,
+    );
+  assert.match(QUANTIZER_VERSION, /^\S+$/);
+});
 
 test('quantizeInt8 is deterministic: the same fp32 bytes give the same int8 bytes', async () => {
   const a = await int8();

@@ -34,7 +34,8 @@ export const QUANTIZER_VERSION = '1';
 /** Built-in model ids whose int8 meets the bar (≥ 40 dB vs fp32, ≤ 0.05 dB PSNR-Y loss vs ground truth, measured by bench): `auto` picks int8 only for these. */
 // Measured with `npm run bench:int8` (docs/int8.md), at ×4: rrdn-thick 47.9 dB vs fp32, 0.033 dB
 // PSNR-Y loss, 1.95× faster. realesrgan-x4fast stays at 33.6 dB (a 34-layer chain with no skip
-// accumulates every layer's rounding), so it is int8 only when asked for.
+// accumulates every layer's rounding) and x4plus at 35.4 dB, so they are int8 only when asked
+// for; rrdn-medium/slim keep 47.6/48.0 dB but gain ≤ 1.1× (their fp32 tail dominates).
 export const INT8_AUTO: ReadonlySet<string> = new Set<string>(['rrdn-thick']);
 
 /** How an activation's uint8 range is chosen from what calibration saw. */

@@ -12,20 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type ort from 'onnxruntime-node';
+import { BUILTIN_MODELS } from '../src/models/catalog.js';
+import { quantizeInt8 } from '../src/models/quantize.js';
 import { type BenchModel, selectModels } from './lib/bench-models.js';
 import { probeConvKernel } from './lib/kernel-probe.js';
 import { cores, loadAverage, type TimingPolicy, timeSettled } from './lib/measure.js';
-import {
-  activationsToCalibrate,
-  dynamicInt8Convs,
-  exposeTensors,
-  initializerBytes,
-  opCounts,
-  type QdqScope,
-  type Range,
-  staticQdq,
-  weightsToFp16,
-} from './lib/onnx-rewrite.js';
+import { dynamicInt8Convs, initializerBytes, opCounts, weightsToFp16 } from './lib/onnx-rewrite.js';
 import {
   createSession,
   defaultSessionOptions,
@@ -38,6 +30,7 @@ import { syntheticImage } from './lib/synthetic-image.js';
 import { fmt, formatTable } from './lib/table.js';
 
 interface Context {
+  readonly id: string;
   readonly onnx: Uint8Array;
   readonly channels: number;
 }
@@ -51,8 +44,6 @@ interface Variant {
 
 const base = defaultSessionOptions();
 const withOptions = (o: SessionOptions): SessionOptions => ({ ...base, ...o });
-const CALIBRATION_SEEDS = [2, 3];
-const CALIBRATION_SIDE = 64;
 
 const VARIANTS: readonly Variant[] = [
   { id: 'default', what: `fp32, ${base.intraOpNumThreads} threads, opt 'all' (reference)` },
@@ -108,45 +99,17 @@ const VARIANTS: readonly Variant[] = [
     build: (c) => dynamicInt8Convs(c.onnx),
   },
   {
-    id: 'int8-static-conv',
-    what: `QDQ around Conv in/out, calibrated min/max (${CALIBRATION_SEEDS.length}×${CALIBRATION_SIDE}² tiles) → QLinearConv`,
-    build: (c) => calibratedQdq(c, 'conv'),
-  },
-  {
-    id: 'int8-static-all',
-    what: 'QDQ on every activation, calibrated → QLinearConv, QLinearLeakyRelu, QLinearConcat, …',
-    build: (c) => calibratedQdq(c, 'all'),
+    id: 'int8-static',
+    what: 'quantizeInt8 (src/models/quantize.ts): QDQ, calibrated on assets/calibration → QLinearConv',
+    build: (c) => {
+      const entry = BUILTIN_MODELS.find((m) => m.id === c.id);
+      if (!entry) throw new RangeError(`${c.id} is not a built-in model`);
+      return quantizeInt8(c.onnx, entry);
+    },
   },
   // The reference again, last: its distance from 1.00× is the run-to-run noise of this machine.
   { id: 'default-again', what: 'the default session again, measured last (noise check)', options: base },
 ];
-
-async function calibratedQdq(ctx: Context, scope: QdqScope): Promise<Uint8Array> {
-  const names = activationsToCalibrate(ctx.onnx, scope);
-  const session = await createSession(
-    exposeTensors(ctx.onnx, names),
-    withOptions({ graphOptimizationLevel: 'basic' }),
-  );
-  const ranges = new Map<string, Range>();
-  for (const seed of CALIBRATION_SEEDS) {
-    const result = await session.run(
-      feed(syntheticImage(CALIBRATION_SIDE, seed), ctx.channels, CALIBRATION_SIDE),
-    );
-    for (const name of names) {
-      const data = result[name]?.data as Float32Array | undefined;
-      if (!data) throw new Error(`calibration run returned no ${name}`);
-      const r = ranges.get(name) ?? { min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY };
-      for (let i = 0; i < data.length; i++) {
-        const v = data[i]!;
-        if (v < r.min) r.min = v;
-        if (v > r.max) r.max = v;
-      }
-      ranges.set(name, r);
-    }
-  }
-  await session.release();
-  return staticQdq(ctx.onnx, ranges, scope);
-}
 
 interface Row {
   readonly model: string;
@@ -229,7 +192,7 @@ async function benchModel(
   tmp: string,
 ): Promise<Row[]> {
   const imported = await model.load();
-  const ctx: Context = { onnx: imported.onnx, channels: imported.stats.inputChannels };
+  const ctx: Context = { id: model.id, onnx: imported.onnx, channels: imported.stats.inputChannels };
   const inputs = feed(syntheticImage(flags.tile, 1), ctx.channels, flags.tile);
   const px = flags.tile ** 2;
   const rows: Row[] = [];

@@ -1,91 +1,307 @@
 /**
- * PLACEHOLDER quantizer, replaced by the real one (static int8 QDQ with calibrated activation
- * scales, issue 12) at merge: only its three exports are relied on. This one quantizes Conv
- * weights alone (symmetric per-output-channel int8 behind DequantizeLinear), which gives a
- * valid, deterministic int8 ONNX file without calibration, so that the precision plumbing
- * (cache, verification, API, CLI) runs end to end.
+ * Static int8 versions of the networks we convert to fp32 ONNX (issue 12).
+ *
+ * Calibration runs the fp32 network on the project's own photos (assets/calibration, see its
+ * README; the photos that `npm run bench:int8` judges the result on are different ones), fed
+ * as ModelRunner feeds them. Each activation a quantized Conv reads or writes gets a uint8
+ * range; the graph input gets the model's whole input range, so an 8-bit image is quantized
+ * exactly. Conv weights are symmetric per output channel. Which Convs stay fp32 and how ranges
+ * are chosen was measured per model with `npm run bench:int8` (docs/int8.md).
  */
-import { createHash } from 'node:crypto';
-import onnxProto from 'onnx-proto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { DEFAULTS } from '../config.js';
+import { PixeliftError } from '../errors.js';
 import type { ModelEntry } from './catalog.js';
-
-const { onnx } = onnxProto;
-type Tensor = onnxProto.onnx.ITensorProto;
-type Node = onnxProto.onnx.INodeProto;
-const T = onnx.TensorProto.DataType;
+import { equalizablePairs, equalize } from './onnx/equalize.js';
+import {
+  activationsOf,
+  decodeModel,
+  exposeTensors,
+  graphOf,
+  type QuantizableConv,
+  quantizableConvs,
+  type Range,
+  staticQdq,
+} from './onnx/qdq.js';
+import { toModelRange } from './runner.js';
 
 /** Part of the cache key of int8 files: bump when the output of quantizeInt8 changes. */
-export const QUANTIZER_VERSION = 'placeholder-1';
+export const QUANTIZER_VERSION = '1';
 
-/** Built-in model ids whose int8 meets the quality bar: `auto` picks int8 only for these. */
-export const INT8_AUTO: ReadonlySet<string> = new Set(['realesrgan-x4fast']);
+/** Built-in model ids whose int8 meets the bar (≥ 40 dB vs fp32, ≤ 0.05 dB PSNR-Y loss vs ground truth, measured by bench): `auto` picks int8 only for these. */
+// Measured with `npm run bench:int8` (docs/int8.md), at ×4: rrdn-thick 47.9 dB vs fp32, 0.033 dB
+// PSNR-Y loss, 1.95× faster. realesrgan-x4fast stays at 33.6 dB (a 34-layer chain with no skip
+// accumulates every layer's rounding) and x4plus at 35.4 dB, so they are int8 only when asked
+// for; rrdn-medium/slim keep 47.6/48.0 dB but gain ≤ 1.1× (their fp32 tail dominates).
+export const INT8_AUTO: ReadonlySet<string> = new Set<string>(['rrdn-thick']);
 
-/** Static int8 (QDQ) version of a network we converted to fp32 ONNX. */
-export async function quantizeInt8(fp32: Uint8Array, _entry: ModelEntry): Promise<Uint8Array> {
-  const model = onnx.ModelProto.decode(fp32);
-  const g = model.graph;
-  if (!g) throw new TypeError('model has no graph');
-  const inits = new Map((g.initializer ?? []).map((t) => [t.name ?? '', t]));
-  const salt = createHash('sha256').update(fp32).digest('hex').slice(0, 8);
-  let k = 0;
-  const fresh = () => `int8_${salt}_${k++}`;
-  const nodes: Node[] = [];
-  const added: Tensor[] = [];
-  const replaced = new Set<string>();
-  for (const n of g.node ?? []) {
-    const w = n.opType === 'Conv' ? inits.get(n.input?.[1] ?? '') : undefined;
-    if (!w || w.dataType !== T.FLOAT || !w.rawData || (w.dims ?? []).length !== 4) {
-      nodes.push(n);
-      continue;
-    }
-    const dims = (w.dims ?? []).map(Number);
-    const copy = new Uint8Array(w.rawData.byteLength);
-    copy.set(w.rawData);
-    const { q, scale } = perChannel(new Float32Array(copy.buffer), dims[0]!);
-    const [qName, sName, zName, dName] = [fresh(), fresh(), fresh(), fresh()];
-    added.push(tensor(qName, T.INT8, dims, q));
-    added.push(tensor(sName, T.FLOAT, [dims[0]!], scale));
-    added.push(tensor(zName, T.INT8, [dims[0]!], new Int8Array(dims[0]!)));
-    nodes.push({
-      opType: 'DequantizeLinear',
-      name: fresh(),
-      input: [qName, sName, zName],
-      output: [dName],
-      attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
+/** How an activation's uint8 range is chosen from what calibration saw. */
+export type RangeMethod = 'minmax' | 'mse';
+
+export interface QuantizeOptions {
+  readonly method: RangeMethod;
+  /** 8, or 7 to keep AVX2's u8 × s8 pair sums from saturating (see quantizeWeights). */
+  readonly weightBits: number;
+  /** Which Convs stay fp32. */
+  readonly keepFloat: (convs: readonly QuantizableConv[], fp32: Uint8Array) => ReadonlySet<string>;
+  /** Activation equalization strength (0: none): channel c is scaled by (max/max_c)^α (equalize.ts). */
+  readonly equalize: number;
+}
+
+/** The Convs that run at more than 1× (after the first upsampling): the costly-to-get-wrong tail. */
+export function tailConvs(convs: readonly QuantizableConv[], fp32: Uint8Array): Set<string> {
+  const g = graphOf(decodeModel(fp32));
+  const upsampled = new Set<string>();
+  for (const n of g.node) {
+    const up = n.opType === 'Resize' || n.opType === 'DepthToSpace';
+    if (up || (n.input ?? []).some((i) => upsampled.has(i))) for (const o of n.output ?? []) upsampled.add(o);
+  }
+  return new Set(convs.filter((c) => upsampled.has(c.input)).map((c) => c.name));
+}
+
+/** `tailConvs` and the Convs that feed the first upsampling (x4fast's last Conv, RRDN's PreShuffle). */
+export function edgeConvs(convs: readonly QuantizableConv[], fp32: Uint8Array): Set<string> {
+  const keep = tailConvs(convs, fp32);
+  const g = graphOf(decodeModel(fp32));
+  const upsampling = new Set(
+    g.node.filter((n) => n.opType === 'Resize' || n.opType === 'DepthToSpace').map((n) => n.input?.[0] ?? ''),
+  );
+  for (const c of convs) if (upsampling.has(c.output)) keep.add(c.name);
+  return keep;
+}
+
+export const DEFAULT_OPTIONS: QuantizeOptions = {
+  method: 'mse',
+  weightBits: 7,
+  keepFloat: tailConvs,
+  equalize: 0,
+};
+
+/** Static int8 (QDQ) version of a network we converted to fp32 ONNX; calibration runs on the project's own photos, fed as ModelRunner feeds them (entry.inputRange, entry.channelOrder). */
+export async function quantizeInt8(fp32: Uint8Array, entry: ModelEntry): Promise<Uint8Array> {
+  return quantizeWith(fp32, entry, DEFAULT_OPTIONS);
+}
+
+export async function quantizeWith(
+  fp32: Uint8Array,
+  entry: ModelEntry,
+  options: QuantizeOptions,
+): Promise<Uint8Array> {
+  const invalid = (message: string, cause?: unknown) =>
+    new PixeliftError('model_format_invalid', { file: entry.id, message }, { cause });
+  let convs: QuantizableConv[];
+  let input: string;
+  try {
+    const g = graphOf(decodeModel(fp32));
+    if ((g.input ?? []).length !== 1) throw new Error(`${(g.input ?? []).length} graph inputs`);
+    input = g.input![0]!.name ?? '';
+    convs = quantizableConvs(fp32);
+  } catch (err) {
+    throw invalid(`cannot quantize: not a readable ONNX graph (${(err as Error).message})`, err);
+  }
+  const keep = options.keepFloat(convs, fp32);
+  const chosen = convs.filter((c) => !keep.has(c.name));
+  if (chosen.length === 0) throw invalid('cannot quantize: no Conv with float weights to quantize');
+  const [lo, hi] = entry.inputRange;
+  const calibrated = (graph: Uint8Array, names: readonly string[]) =>
+    calibrate(graph, names, entry, input).catch((err: unknown) => {
+      throw invalid(`cannot quantize: the calibration run failed (${(err as Error).message})`, err);
     });
-    const inputs = [...(n.input ?? [])];
-    inputs[1] = dName;
-    nodes.push({ ...n, input: inputs });
-    replaced.add(w.name ?? '');
+  const names = new Set(chosen.map((c) => c.name));
+  const pairs =
+    options.equalize > 0
+      ? equalizablePairs(fp32).filter((p) => names.has(p.first) && names.has(p.second))
+      : [];
+  if (pairs.length > 0) {
+    const before = await calibrated(
+      fp32,
+      pairs.map((p) => p.firstOutput),
+    );
+    const scales = new Map<string, Float32Array>();
+    for (const p of pairs) {
+      const r = before.get(p.firstOutput)!.channelMax;
+      const top = Math.max(...r);
+      if (!(top > 0) || !Number.isFinite(top)) continue;
+      // A channel that is (almost) always 0 is scaled by at most 100^α.
+      scales.set(
+        p.first,
+        Float32Array.from(r, (v) => (top / Math.max(v, top / 100)) ** options.equalize),
+      );
+    }
+    fp32 = equalize(fp32, pairs, scales);
   }
-  g.node = nodes;
-  const stillUsed = new Set(nodes.flatMap((n) => n.input ?? []));
-  g.initializer = [
-    ...(g.initializer ?? []).filter((t) => !replaced.has(t.name ?? '') || stillUsed.has(t.name ?? '')),
-    ...added,
-  ];
-  return onnx.ModelProto.encode(model).finish();
+  const wanted = activationsOf(chosen).filter((v) => v !== input);
+  const stats = await calibrated(fp32, wanted);
+  const ranges = new Map<string, Range>([[input, { min: lo, max: hi }]]);
+  for (const [name, s] of stats) {
+    if (!Number.isFinite(s.min) || !Number.isFinite(s.max)) {
+      throw invalid(`cannot quantize: ${name} is not finite on the calibration photos`);
+    }
+    ranges.set(name, options.method === 'mse' ? mseRange(s) : { min: s.min, max: s.max });
+  }
+  return staticQdq(fp32, {
+    ranges,
+    convs: new Set(chosen.map((c) => c.name)),
+    weightBits: options.weightBits,
+  });
 }
 
-function perChannel(w: Float32Array, channels: number): { q: Int8Array; scale: Float32Array } {
-  const per = w.length / channels;
-  const q = new Int8Array(w.length);
-  const scale = new Float32Array(channels);
-  for (let m = 0; m < channels; m++) {
-    let amax = 0;
-    for (let i = m * per; i < (m + 1) * per; i++) amax = Math.max(amax, Math.abs(w[i]!));
-    const s = amax > 0 ? amax / 127 : 1;
-    scale[m] = s;
-    for (let i = m * per; i < (m + 1) * per; i++) q[i] = Math.round(w[i]! / s);
-  }
-  return { q, scale };
+// ---------------------------------------------------------------------------------------------
+// Calibration
+
+const CALIBRATION_DIR = fileURLToPath(new URL('../../../assets/calibration/', import.meta.url));
+const CALIBRATION_PHOTOS = ['astronaut.png', 'chelsea.png'];
+/** Calibration windows: every whole 64 px square of each photo (6 in all, 24.6 kpx). */
+const WINDOW = 64;
+/** Bytes of exposed activations per calibration run; more tensors are split over more runs. */
+const RUN_BUDGET = 256 * 2 ** 20;
+/** Values kept per activation per window for choosing its range (a fixed stride, so deterministic). */
+const SAMPLES_PER_WINDOW = 4096;
+
+export interface ActivationStats {
+  min: number;
+  max: number;
+  /** Largest |value| per channel. */
+  channelMax: Float32Array;
+  samples: number[];
 }
 
-function tensor(name: string, dataType: number, dims: readonly number[], data: ArrayBufferView): Tensor {
-  return {
-    name,
-    dataType,
-    dims: [...dims],
-    rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+/** RGB 0..1 CHW windows of the calibration photos. */
+export async function calibrationWindows(): Promise<Float32Array[]> {
+  const windows: Float32Array[] = [];
+  for (const file of CALIBRATION_PHOTOS) {
+    const { data, info } = await sharp(readFileSync(`${CALIBRATION_DIR}${file}`))
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    for (let y = 0; y + WINDOW <= info.height; y += WINDOW) {
+      for (let x = 0; x + WINDOW <= info.width; x += WINDOW) {
+        const chw = new Float32Array(3 * WINDOW * WINDOW);
+        for (let c = 0; c < 3; c++)
+          for (let j = 0; j < WINDOW; j++)
+            for (let i = 0; i < WINDOW; i++)
+              chw[(c * WINDOW + j) * WINDOW + i] = data[((y + j) * info.width + x + i) * 3 + c]! / 255;
+        windows.push(chw);
+      }
+    }
+  }
+  return windows;
+}
+
+export async function calibrate(
+  fp32: Uint8Array,
+  names: readonly string[],
+  entry: ModelEntry,
+  input: string,
+): Promise<Map<string, ActivationStats>> {
+  const [lo, hi] = entry.inputRange;
+  const windows = (await calibrationWindows()).map((w) =>
+    toModelRange(w, lo, hi, entry.channelOrder === 'bgr'),
+  );
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: DEFAULTS.threads,
+    graphOptimizationLevel: 'basic',
+    logSeverityLevel: 3,
   };
+  const feed = (w: Float32Array) => ({ [input]: new ort.Tensor('float32', w, [1, 3, WINDOW, WINDOW]) });
+  // Channel counts from one small run, to split the tensors into runs within the budget.
+  const channels = new Map<string, number>();
+  {
+    const probe = await ort.InferenceSession.create(exposeTensors(fp32, names), options);
+    const side = 8;
+    const result = await probe.run({
+      [input]: new ort.Tensor('float32', new Float32Array(3 * side * side), [1, 3, side, side]),
+    });
+    for (const n of names) channels.set(n, (result[n]?.data.length ?? 0) / (side * side));
+    await probe.release();
+  }
+  const groups: string[][] = [[]];
+  let bytes = 0;
+  for (const n of names) {
+    const b = channels.get(n)! * WINDOW * WINDOW * 4;
+    if (bytes + b > RUN_BUDGET && groups.at(-1)!.length > 0) {
+      groups.push([]);
+      bytes = 0;
+    }
+    groups.at(-1)!.push(n);
+    bytes += b;
+  }
+  const stats = new Map<string, ActivationStats>(
+    names.map((n) => [
+      n,
+      {
+        min: Number.POSITIVE_INFINITY,
+        max: Number.NEGATIVE_INFINITY,
+        channelMax: new Float32Array(channels.get(n)!),
+        samples: [],
+      },
+    ]),
+  );
+  for (const group of groups) {
+    const session = await ort.InferenceSession.create(exposeTensors(fp32, group), options);
+    try {
+      for (const w of windows) {
+        const result = await session.run(feed(w));
+        for (const n of group) {
+          const data = result[n]?.data as Float32Array | undefined;
+          if (!data) throw new Error(`no value for ${n}`);
+          const s = stats.get(n)!;
+          const plane = data.length / s.channelMax.length;
+          for (let c = 0; c < s.channelMax.length; c++) {
+            let top = s.channelMax[c]!;
+            for (let i = c * plane; i < (c + 1) * plane; i++) {
+              const v = data[i]!;
+              if (v < s.min) s.min = v;
+              if (v > s.max) s.max = v;
+              if (Math.abs(v) > top) top = Math.abs(v);
+            }
+            s.channelMax[c] = top;
+          }
+          const step = Math.max(1, Math.floor(data.length / SAMPLES_PER_WINDOW));
+          for (let i = step >> 1; i < data.length; i += step) s.samples.push(data[i]!);
+        }
+      }
+    } finally {
+      await session.release();
+    }
+  }
+  return stats;
+}
+
+/**
+ * The uint8 range with the least squared quantization error over the samples (clipping
+ * included), searched over shrinking each end of [min, max].
+ */
+export function mseRange(s: ActivationStats): Range {
+  const lo0 = Math.min(0, s.min);
+  const hi0 = Math.max(0, s.max);
+  let best = { min: lo0, max: hi0 };
+  let bestErr = Number.POSITIVE_INFINITY;
+  const xs = s.samples;
+  for (const a of [1, 0.8, 0.6, 0.4]) {
+    for (let k = 0; k <= 14; k++) {
+      const b = 1 - k * 0.05;
+      const lo = lo0 * a;
+      const hi = hi0 * b;
+      if (hi <= lo) continue;
+      const scale = (hi - lo) / 255;
+      const zp = Math.round(-lo / scale);
+      let err = 0;
+      for (let i = 0; i < xs.length; i++) {
+        const x = xs[i]!;
+        const q = Math.max(0, Math.min(255, Math.round(x / scale) + zp));
+        const d = (q - zp) * scale - x;
+        err += d * d;
+      }
+      if (err < bestErr) {
+        bestErr = err;
+        best = { min: lo, max: hi };
+      }
+    }
+  }
+  return best;
 }

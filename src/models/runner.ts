@@ -65,7 +65,7 @@ export class ModelRunner {
   }
 }
 
-function toModelRange(src: Float32Array, lo: number, hi: number, bgr: boolean): Float32Array {
+export function toModelRange(src: Float32Array, lo: number, hi: number, bgr: boolean): Float32Array {
   const plane = src.length / 3;
   const out = new Float32Array(src.length);
   const k = hi - lo;
@@ -77,7 +77,7 @@ function toModelRange(src: Float32Array, lo: number, hi: number, bgr: boolean): 
   return out;
 }
 
-function fromModelRange(src: Float32Array, lo: number, hi: number, bgr: boolean): Float32Array {
+export function fromModelRange(src: Float32Array, lo: number, hi: number, bgr: boolean): Float32Array {
   const plane = src.length / 3;
   const out = new Float32Array(src.length);
   const k = 1 / (hi - lo);

@@ -11,7 +11,8 @@
  * float summation order.
  *
  * The analysis knows the ops our importers emit (Conv at stride 1 with size-preserving pads,
- * element-wise ops, Concat on channels, Resize, DepthToSpace). A graph with anything else is
+ * element-wise ops, Concat on channels, Resize, DepthToSpace), and the QuantizeLinear /
+ * DequantizeLinear pairs of our int8 graphs (src/models/onnx/qdq.ts). A graph with anything else is
  * not segmented and runs whole-network tiled as before.
  */
 import onnxProto from 'onnx-proto';
@@ -91,8 +92,19 @@ export function segmentGraph(bytes: Uint8Array, options: SegmentOptions = {}): S
   const graph = model.graph;
   if (!graph || (graph.input ?? []).length !== 1 || (graph.output ?? []).length !== 1)
     return 'not a one-input, one-output graph';
-  const inits = new Map<string, Tensor>((graph.initializer ?? []).map((t) => [t.name!, t]));
-  const nodes = graph.node ?? [];
+  const initializers = new Map<string, Tensor>((graph.initializer ?? []).map((t) => [t.name!, t]));
+  // An int8 graph (src/models/onnx/qdq.ts) dequantizes its weights in DequantizeLinear nodes of
+  // initializers: their outputs are constants, with the shape of the quantized tensor.
+  const constants = new Map<string, Node>();
+  const inits = new Map(initializers);
+  for (const n of graph.node ?? []) {
+    const ins = (n.input ?? []).filter((i) => i !== '');
+    if (n.opType === 'DequantizeLinear' && ins.length > 0 && ins.every((i) => inits.has(i))) {
+      constants.set(n.output![0]!, n);
+      inits.set(n.output![0]!, inits.get(ins[0]!)!);
+    }
+  }
+  const nodes = (graph.node ?? []).filter((n) => !constants.has(n.output?.[0] ?? ''));
   const inputName = graph.input![0]!.name!;
   const outputName = graph.output![0]!.name!;
   const inputDims = graph.input![0]!.type?.tensorType?.shape?.dim ?? [];
@@ -118,7 +130,7 @@ export function segmentGraph(bytes: Uint8Array, options: SegmentOptions = {}): S
       if (typeof why === 'string') return `${n.name}: ${why}`;
       out = { channels: cout, scale: x[0]!.scale };
       macs.set(n, cout * cinPerGroup * kh * kw * x[0]!.scale ** 2);
-    } else if (ELEMENTWISE.has(op)) {
+    } else if (ELEMENTWISE.has(op) || op === 'QuantizeLinear' || op === 'DequantizeLinear') {
       if (x.length === 0) return `${n.name}: ${op} of constants only`;
       if (x.some((i) => i.scale !== x[0]!.scale)) return `${n.name}: ${op} of values at different scales`;
       out = { channels: Math.max(...x.map((i) => i.channels)), scale: x[0]!.scale };
@@ -176,6 +188,21 @@ export function segmentGraph(bytes: Uint8Array, options: SegmentOptions = {}): S
   const held = trunk.map((_, p) => channelsOf(crossing(p)));
   const localMin = (p: number) =>
     held.slice(Math.max(0, p - CUT_WINDOW), p + CUT_WINDOW + 1).every((c) => held[p]! <= c);
+  // In an int8 graph, no segment boundary between a QuantizeLinear and its DequantizeLinear
+  // (a uint8 value), nor between a Conv and the Q → DQ around it that make it a QLinearConv.
+  const producer = new Map(order.map((n) => [n.output![0]!, n]));
+  const readers = new Map<string, Node[]>();
+  for (const n of order) for (const v of n.input ?? []) readers.set(v, [...(readers.get(v) ?? []), n]);
+  const splitsQdq = (v: string): boolean => {
+    const op = producer.get(v)?.opType;
+    const read = (readers.get(v) ?? []).map((n) => n.opType);
+    return (
+      op === 'QuantizeLinear' ||
+      (op === 'Conv' && read.includes('QuantizeLinear')) ||
+      (op === 'DequantizeLinear' && read.includes('Conv'))
+    );
+  };
+  const cuttable = (p: number) => !crossing(p).some(splitsQdq);
   const cuts: number[] = [];
   let reach = new Map<string, number>();
   let segmentReach = 0;
@@ -184,7 +211,7 @@ export function segmentGraph(bytes: Uint8Array, options: SegmentOptions = {}): S
     reach.set(trunk[p]!.output![0]!, r);
     segmentReach = Math.max(segmentReach, r);
     const last = p === trunk.length - 1;
-    if (last || (segmentReach >= target && localMin(p))) {
+    if (last || (segmentReach >= target && localMin(p) && cuttable(p))) {
       cuts.push(p);
       reach = new Map();
       segmentReach = 0;
@@ -217,7 +244,7 @@ export function segmentGraph(bytes: Uint8Array, options: SegmentOptions = {}): S
       channelsOf(crossing(g.start - 1)) + channelsOf(outputs.filter((o) => info.get(o)!.scale === 1));
     storedChannels = Math.max(storedChannels, stored);
     segments.push({
-      onnx: subModel(model, g.nodes, inputs, outputs, inits, info),
+      onnx: subModel(model, g.nodes, inputs, outputs, initializers, constants, info),
       inputs: inputs.map((name) => ({ name, channels: info.get(name)!.channels })),
       outputs: outputs.map((name) => ({ name, channels: info.get(name)!.channels })),
       halo,
@@ -330,9 +357,13 @@ function subModel(
   inputs: readonly string[],
   outputs: readonly string[],
   inits: ReadonlyMap<string, Tensor>,
+  constants: ReadonlyMap<string, Node>,
   info: ReadonlyMap<string, Info>,
 ): Uint8Array {
-  const used = new Set(nodes.flatMap((n) => n.input ?? []));
+  const dequantized = [
+    ...new Set(nodes.flatMap((n) => (n.input ?? []).flatMap((v) => constants.get(v) ?? []))),
+  ];
+  const used = new Set([...dequantized, ...nodes].flatMap((n) => n.input ?? []));
   const valueInfo = (name: string, side: 'in' | 'out') => ({
     name,
     type: {
@@ -355,7 +386,7 @@ function subModel(
     producerName: model.producerName,
     graph: {
       name: 'segment',
-      node: [...nodes],
+      node: [...dequantized, ...nodes],
       input: inputs.map((v) => valueInfo(v, 'in')),
       output: outputs.map((v) => valueInfo(v, 'out')),
       initializer: [...inits.values()].filter((t) => used.has(t.name!)),

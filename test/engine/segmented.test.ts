@@ -153,7 +153,8 @@ test('a large image takes the fine cut, so progress comes every segment; a photo
   assert.equal(fitsWhole(plans.coarse, 2 ** 30, 6000, 4000, 16), false, 'a 24 MP image: fine');
   assert.equal(fitsWhole(plans.coarse, 2 ** 30, 640, 427, 16), true, 'a photo: coarse');
   const runner = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
-  // 96 px + 2 × 16 px of border = 128 px: within one tail window as well (TAIL_SIDE).
+  // 96 px + 2 × 16 px of border = 128 px: within one tail window as well (TAIL_SIDE). The first
+  // segment computes the border too (later halos read it), hence its larger share.
   const image = await photo(0, 0, 96, 96);
   const seen: number[] = [];
   await runSegmented(
@@ -163,7 +164,7 @@ test('a large image takes the fine cut, so progress comes every segment; a photo
     planarSink(384, 384),
   );
   assert.equal(seen.length, runner.segments.length, 'one window per segment, one report each');
-  assert.ok(seen[0]! > 0 && seen[0]! < 0.6, seen.map((f) => f.toFixed(2)).join(' '));
+  assert.ok(seen[0]! > 0 && seen[0]! < 0.75, seen.map((f) => f.toFixed(2)).join(' '));
   assert.equal(seen.at(-1), 1);
 });
 

@@ -131,6 +131,8 @@ def main():
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--output")
     a = p.parse_args()
+    if a.rounds < 1:
+        p.error("--rounds must be at least 1 (bench:e2e skips PyTorch at --torch-rounds=0)")
     torch.set_num_threads(a.threads)
     model = load(a.arch, a.weights)
     x = torch.from_numpy(np.fromfile(a.input, dtype=np.float32).reshape(1, 3, a.height, a.width))

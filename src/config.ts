@@ -58,7 +58,7 @@ export interface Config {
    * networks that can be cut into segments are tiled exactly within `memoryBudget`.
    */
   readonly tile: number | undefined;
-  /** PIXELIFT_TILING: `context` (default) or `exact` segment-wise tiling (see engine/pipeline.ts). */
+  /** PIXELIFT_TILING: `exact` segment-wise tiling (default) or `context`, the escape hatch (see engine/pipeline.ts). */
   readonly tiling: 'exact' | 'context';
   /** Working memory for one image's inference in each worker, bytes (PIXELIFT_MEMORY_BUDGET). */
   readonly memoryBudget: number;
@@ -227,7 +227,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     workers,
     threads: int(env, 'PIXELIFT_THREADS', 1, 1024) ?? DEFAULTS.threads,
     tile: int(env, 'PIXELIFT_TILE', 16, 4096),
-    tiling: oneOf(env, 'PIXELIFT_TILING', ['exact', 'context'] as const) ?? 'context',
+    tiling: oneOf(env, 'PIXELIFT_TILING', ['exact', 'context'] as const) ?? 'exact',
     memoryBudget: byteSize(env, 'PIXELIFT_MEMORY_BUDGET', MIN_MEMORY_BUDGET) ?? defaultMemoryBudget(workers),
     limits: Object.freeze({
       maxInputBytes: int(env, 'PIXELIFT_MAX_INPUT_BYTES', 1, 2 ** 40) ?? DEFAULTS.limits.maxInputBytes,

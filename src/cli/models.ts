@@ -51,7 +51,7 @@ export function registerModels(program: Command): void {
       for (const p of store.userModelProblems())
         console.log(`\nskipped ${p.file}: [${p.error.code}] ${p.error.message}`);
       console.log(
-        `\nMemory budget per worker: ${(config.memoryBudget / 2 ** 30).toFixed(2)} GiB (PIXELIFT_MEMORY_BUDGET); ${config.tiling === 'exact' ? `networks are tiled exactly within it${config.tile ? `, except that PIXELIFT_TILE=${config.tile} tiles whole networks with context` : ''}` : 'whole networks are tiled with context (PIXELIFT_TILING=exact tiles segment by segment within the budget)'}.`,
+        `\nMemory budget per worker: ${(config.memoryBudget / 2 ** 30).toFixed(2)} GiB (PIXELIFT_MEMORY_BUDGET); ${config.tiling === 'exact' ? `networks are tiled exactly within it${config.tile ? `, except that PIXELIFT_TILE=${config.tile} tiles whole networks with context` : ''}` : 'whole networks are tiled with context (PIXELIFT_TILING=context; unset, networks are tiled exactly within the budget)'}.`,
       );
       console.log(
         `\nint8: "auto" where --precision auto (the default, PIXELIFT_PRECISION=${config.precision} here) runs the model in int8; "yes" where int8 runs only when asked for.`,

@@ -97,10 +97,16 @@ export async function encode(
   const space = gray ? (sixteen ? 'grey16' : 'b-w') : sixteen ? 'rgb16' : 'srgb';
   const channels = ((gray ? 1 : 3) + (hasAlpha ? 1 : 0)) as 1 | 2 | 3 | 4;
 
+  // Our own pixels, already within the output cap (plan.ts): sharp's default input limit
+  // (0x3FFF² ≈ 268 MP) would refuse a 16 MP photo's 4× output just above 16384² px.
+  const raw = { limitInputPixels: false as const };
   let pipeline =
     'rgb16' in image
-      ? sharp(image.rgb16, { raw: { width, height, channels: 3 } }).toColourspace(space)
-      : sharp(toInterleaved(image, gray, sixteen), { raw: { width, height, channels } }).toColourspace(space);
+      ? sharp(image.rgb16, { ...raw, raw: { width, height, channels: 3 } }).toColourspace(space)
+      : sharp(toInterleaved(image, gray, sixteen), {
+          ...raw,
+          raw: { width, height, channels },
+        }).toColourspace(space);
   if (hasAlpha && plan.jpegCoded) {
     pipeline = flatten(pipeline, plan.background);
     warnings.push(

@@ -63,10 +63,10 @@ export interface UpscaleOptions extends Knobs {
    */
   readonly tile?: number;
   /**
-   * `context` (the default): the whole network over overlapping tiles with reflected context.
-   * `exact`: a network that can be cut into segments is tiled segment by segment with only each
-   * segment's halo, within `memoryBudget` (equal to a whole-image run); the rest fall back to
-   * `context`. Opt-in until its speed and peak memory are measured on an idle machine (issue 12).
+   * `exact` (the default): a network that can be cut into segments is tiled segment by segment
+   * with only each segment's halo, within `memoryBudget` (equal to a whole-image run); the rest
+   * fall back to `context`. `context`: the whole network over overlapping tiles with reflected
+   * context (2–3× slower: every tile pays the network's whole receptive field, issue 12).
    */
   readonly tiling?: 'exact' | 'context';
   /** Working memory for one image's inference, bytes (default: `defaultMemoryBudget()`). */
@@ -198,7 +198,7 @@ export async function upscaleImage(
   for (const [i, s] of p.passes.entries()) {
     const budget = options.memoryBudget ?? defaultMemoryBudget();
     const plans =
-      options.tiling === 'exact' && options.tile === undefined
+      (options.tiling ?? 'exact') === 'exact' && options.tile === undefined
         ? await store.segmentPlans(model.id, s, precision)
         : undefined;
     const grain =

@@ -25,11 +25,27 @@ export interface SegmentedOptions {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
-/** onnxruntime's working memory for a window, over the live activations we count (measured). */
-const RUNTIME_OVERHEAD = 2;
+/**
+ * Memory, measured with bench/segment-probe.ts (CPU arena on, 128–512 px windows, fine cuts of
+ * x4fast, rrdn-thick and x4plus): after a window has run, a segment's session holds about
+ * 1.3–1.6× the activations `liveChannels` counts (x4fast 1.38–1.50, rrdn-thick 1.33–1.62,
+ * x4plus 1.29–1.71), and keeps holding it: the arena-shrinkage run option gives nothing back to
+ * the OS (glibc keeps the freed blocks), and each session has its own arena. So every session
+ * of a cut keeps its largest window's arena, and the windows of all segments share the budget.
+ * Without the arena the sessions would share glibc's heap instead, but a window whose
+ * tensors pass glibc's 32 MB mmap threshold then pays page faults on every allocation
+ * (x4fast at 512 px: 1.8× the CPU time).
+ */
+const ARENA = 1.7;
 /** Share of the budget for the whole-image feature maps; the rest is for segment windows. */
 const STORED_SHARE = 0.5;
 const MIN_TILE = 32;
+/**
+ * Tail windows (input px a side): the tail's halo is about 2 px, so small windows cost it
+ * little (x4plus: (128 + 4)² / 128² = +6 % on the tail, <1 % of the whole), while its
+ * activations are at up to the network's scale² (x4plus: ~2300 channels an input px).
+ */
+const TAIL_SIDE = 128;
 
 interface Box {
   readonly x0: number;
@@ -38,13 +54,32 @@ interface Box {
   readonly y1: number;
 }
 
-/** Pixels of one window of a segment that a working-memory budget allows. */
-const windowPixels = (seg: Segment, workBytes: number) =>
-  workBytes / (4 * RUNTIME_OVERHEAD * seg.liveChannels);
+/** Bytes a segment's session keeps per window pixel, with the window's feeds and results. */
+const windowBytesPerPixel = (seg: Segment) =>
+  4 *
+  (ARENA * seg.liveChannels +
+    seg.inputs.reduce((n, t) => n + t.channels, 0) +
+    seg.outputs.reduce((n, t) => n + t.channels, 0) * seg.scale ** 2);
 
-/** Tile side (without halo) for a segment on a w×h area; Infinity when the area fits one window. */
-export function segmentTile(seg: Segment, workBytes: number, w: number, h: number): number {
-  const pixels = windowPixels(seg, workBytes);
+/**
+ * Window pixels per segment for a working-memory budget: the tail gets at most TAIL_SIDE²,
+ * every trunk segment the same window (they keep their arenas side by side), so the largest
+ * trunk window w satisfies Σ bytes(seg, w) + bytes(tail) ≤ work.
+ */
+export function windowSizes(plan: SegmentPlan, workBytes: number): number[] {
+  const tails = plan.segments.filter((seg) => seg.scale !== 1);
+  const trunk = plan.segments.filter((seg) => seg.scale === 1);
+  const trunkPerPixel = trunk.reduce((n, seg) => n + windowBytesPerPixel(seg), 0);
+  const tailBytes = (px: number) => tails.reduce((n, seg) => n + windowBytesPerPixel(seg) * px, 0);
+  let tailPx = TAIL_SIDE * TAIL_SIDE;
+  // A budget too small for a full tail window shrinks it along with the trunk's.
+  if (tailBytes(tailPx) > workBytes / 2) tailPx = workBytes / 2 / Math.max(1, tailBytes(1));
+  const trunkPx = (workBytes - tailBytes(tailPx)) / Math.max(1, trunkPerPixel);
+  return plan.segments.map((seg) => (seg.scale === 1 ? trunkPx : tailPx));
+}
+
+/** Tile side (without halo) for a window of `pixels` on a w×h area; Infinity when it fits whole. */
+export function segmentTile(seg: Segment, pixels: number, w: number, h: number): number {
   if (w * h <= pixels) return Number.POSITIVE_INFINITY;
   return Math.max(MIN_TILE, Math.floor(Math.sqrt(pixels)) - 2 * seg.halo);
 }
@@ -63,10 +98,7 @@ export function regionSide(plan: SegmentPlan, storedBytes: number, width: number
 function split(plan: SegmentPlan, budget: number, width: number, height: number) {
   const whole = width * height * storedPerPixel(plan);
   const stored = whole <= budget * STORED_SHARE ? whole : budget * STORED_SHARE;
-  // Each segment's session keeps an arena as large as its largest window (arena shrinkage
-  // after a run did not release it in bench:e2e: rrdn-thick in 6 sessions peaked at 7.3 GB),
-  // so the windows share the working memory.
-  return { stored, work: (budget - stored) / plan.segments.length };
+  return { stored, windows: windowSizes(plan, budget - stored) };
 }
 
 /**
@@ -78,11 +110,11 @@ function split(plan: SegmentPlan, budget: number, width: number, height: number)
 export const ONE_WINDOW_MACS = 2e13;
 
 /**
- * Whether the coarse cut (trunk | tail) runs an image with its reflected border in one window
- * per segment and quickly: then no halo is paid at all, and it is the fastest cut, since every
- * segment boundary costs onnxruntime time (x4plus at 200x150, CPU time over the whole graph's:
- * +8 % cut into 8 segments, +12 % into 24). Larger images take the fine cut, whose segments
- * report progress as they finish.
+ * Whether the coarse cut (trunk | tail) runs an image's trunk with its reflected border in one
+ * window, within the budget and quickly: then no trunk halo is paid at all, and it is the
+ * fastest cut, since every segment boundary costs onnxruntime time (x4plus at 200x150, CPU time
+ * over the whole graph's: +8 % cut into 8 segments, +12 % into 24). Larger images take the fine
+ * cut, whose segments report progress as they finish.
  */
 export function fitsWhole(
   plan: SegmentPlan,
@@ -92,10 +124,10 @@ export function fitsWhole(
   border: number,
 ): boolean {
   const [w, h] = [width + 2 * border, height + 2 * border];
-  const { work } = split(plan, budget, w, h);
+  const { windows } = split(plan, budget, w, h);
   if (regionSide(plan, budget * STORED_SHARE, w, h) !== Number.POSITIVE_INFINITY) return false;
   return plan.segments.every(
-    (seg) => seg.scale !== 1 || (w * h <= windowPixels(seg, work) && w * h * seg.macs <= ONE_WINDOW_MACS),
+    (seg, k) => seg.scale !== 1 || (w * h <= windows[k]! && w * h * seg.macs <= ONE_WINDOW_MACS),
   );
 }
 
@@ -115,10 +147,11 @@ export async function runSegmented<T>(
   const PW = W + 2 * B;
   const PH = H + 2 * B;
   const padded = runner.toNetwork(B === 0 ? image.data : reflectCrop(image, -B, -B, PW, PH));
-  const { work } = split(runner.plan, opts.budget, PW, PH);
+  const { windows } = split(runner.plan, opts.budget, PW, PH);
   const side = regionSide(runner.plan, opts.budget * STORED_SHARE, PW, PH);
   const ctx = runner.plan.totalHalo;
 
+  const pool = new MapPool();
   // Plan every region and its work first, so progress is a fraction of the real total.
   const regions: { window: Box; box: Box; areas: Box[] }[] = [];
   for (const ry of starts(B, B + H, side)) {
@@ -149,7 +182,7 @@ export async function runSegmented<T>(
     const h = r.window.y1 - r.window.y0;
     const input =
       w === PW && h === PH ? padded : cropPlanes(padded, 3, PW, PH, r.window.x0, r.window.y0, w, h);
-    await runRegion(runner, input, w, h, r, opts, work, progress, (out, ow, oh, ox, oy) => {
+    await runRegion(runner, input, w, h, r, opts, windows, pool, progress, (out, ow, oh, ox, oy) => {
       // Tail output at window px (ox, oy) → the sink, without the border.
       const plane = ow * oh;
       const net = runner.fromNetwork(out);
@@ -204,7 +237,8 @@ async function runRegion(
   h: number,
   region: { areas: Box[] },
   opts: SegmentedOptions,
-  workBytes: number,
+  windows: readonly number[],
+  pool: MapPool,
   progress: Progress,
   emit: Emit,
 ): Promise<void> {
@@ -216,46 +250,124 @@ async function runRegion(
   });
   for (const [k, seg] of segs.entries()) {
     const area = region.areas[k]!;
-    const tile = segmentTile(seg, workBytes, w, h);
     const tail = seg.scale !== 1;
-    const outs = tail ? [] : seg.outputs.map((t) => new Float32Array(t.channels * w * h));
-    for (let y0 = area.y0; y0 < area.y1; y0 += tile) {
-      for (let x0 = area.x0; x0 < area.x1; x0 += tile) {
+    const sc = seg.scale;
+    const outs = tail ? [] : seg.outputs.map((t) => pool.take(t.channels * w * h));
+    const xs = spread(area.x0, area.x1, seg.halo, w, segmentTile(seg, windows[k]!, w, h));
+    const ys = spread(area.y0, area.y1, seg.halo, h, segmentTile(seg, windows[k]!, w, h));
+    // Every window of a segment has one size (edge windows slide inward, keeping more context
+    // than the halo), so its session reuses the same arena blocks and the feeds one buffer.
+    const [ww, wh] = [xs[0]!.w1 - xs[0]!.w0, ys[0]!.w1 - ys[0]!.w0];
+    const feeds = seg.inputs.map((t) => ({ t, buf: new Float32Array(t.channels * ww * wh) }));
+    for (const ty of ys) {
+      for (const tx of xs) {
         opts.signal?.throwIfAborted();
-        const x1 = Math.min(area.x1, x0 + tile);
-        const y1 = Math.min(area.y1, y0 + tile);
-        const wx0 = Math.max(0, x0 - seg.halo);
-        const wy0 = Math.max(0, y0 - seg.halo);
-        const ww = Math.min(w, x1 + seg.halo) - wx0;
-        const wh = Math.min(h, y1 + seg.halo) - wy0;
-        const feeds = seg.inputs.map((t) =>
-          cropPlanes(values.get(t.name)!, t.channels, w, h, wx0, wy0, ww, wh),
-        );
-        const cost = Math.max(1, seg.macs) * (x1 - x0) * (y1 - y0);
-        const results = await runner.runSegment(k, feeds, ww, wh);
-        const sc = seg.scale;
+        const inputs = feeds.map(({ t, buf }) => {
+          const src = values.get(t.name)!;
+          return ww === w && wh === h ? src : cropInto(buf, src, t.channels, w, h, tx.w0, ty.w0, ww, wh);
+        });
+        const results = await runner.runSegment(k, inputs, ww, wh);
+        const [tw, th] = [tx.b - tx.a, ty.b - ty.a];
         seg.outputs.forEach((t, i) => {
           const centre = cropPlanes(
             results[i]!,
             t.channels,
             ww * sc,
             wh * sc,
-            (x0 - wx0) * sc,
-            (y0 - wy0) * sc,
-            (x1 - x0) * sc,
-            (y1 - y0) * sc,
+            (tx.a - tx.w0) * sc,
+            (ty.a - ty.w0) * sc,
+            tw * sc,
+            th * sc,
           );
-          if (tail) emit(centre, (x1 - x0) * sc, (y1 - y0) * sc, x0 * sc, y0 * sc);
-          else pastePlanes(outs[i]!, t.channels, w, h, centre, x0, y0, x1 - x0, y1 - y0);
+          if (tail) emit(centre, tw * sc, th * sc, tx.a * sc, ty.a * sc);
+          else pastePlanes(outs[i]!, t.channels, w, h, centre, tx.a, ty.a, tw, th);
         });
-        progress(cost);
+        progress(Math.max(1, seg.macs) * tw * th);
       }
     }
     seg.outputs.forEach((t, i) => {
       if (!tail) values.set(t.name, outs[i]!);
     });
-    for (const [name, last] of lastUse) if (last === k) values.delete(name);
+    for (const [name, last] of lastUse) {
+      if (last !== k) continue;
+      pool.give(values.get(name)!);
+      values.delete(name);
+    }
   }
+}
+
+/**
+ * Whole-image feature maps freed at their last use, by length, for the next segment or region
+ * to reuse. Without it a region's maps become garbage that V8 collects when it gets to it, and
+ * the next region's are allocated first (x4fast, 1 MP under a 768 MB budget: 514 MB over it).
+ * A reused map holds stale values outside the area its segment writes; only window context
+ * beyond a halo reads them, which no kept pixel depends on.
+ */
+class MapPool {
+  private readonly mine = new WeakSet<Float32Array>();
+  private readonly free = new Map<number, Float32Array[]>();
+
+  take(length: number): Float32Array {
+    const a = this.free.get(length)?.pop() ?? new Float32Array(length);
+    this.mine.add(a);
+    return a;
+  }
+
+  /** Maps this pool did not hand out (the network input) are left alone. */
+  give(a: Float32Array): void {
+    if (!this.mine.has(a)) return;
+    const list = this.free.get(a.length) ?? [];
+    list.push(a);
+    this.free.set(a.length, list);
+  }
+}
+
+interface Span {
+  /** Kept part [a, b) and the window [w0, w1) it is computed in, along one axis. */
+  readonly a: number;
+  readonly b: number;
+  readonly w0: number;
+  readonly w1: number;
+}
+
+/**
+ * Tiles of equal length covering [a, b) of an axis of `size` px, each in a window of one
+ * length (tile + 2·halo, at most `size`) that holds its halo or reaches the axis's end, where
+ * a whole-image run zero-pads too: exact either way.
+ */
+export function spread(a: number, b: number, halo: number, size: number, tile: number): Span[] {
+  const n = Number.isFinite(tile) ? Math.max(1, Math.ceil((b - a) / tile)) : 1;
+  const len = Math.ceil((b - a) / n);
+  const win = Math.min(size, len + 2 * halo);
+  const out: Span[] = [];
+  for (let i = 0; i < n; i++) {
+    const ta = a + i * len;
+    const tb = Math.min(b, ta + len);
+    const w0 = Math.min(Math.max(0, ta - halo), size - win);
+    out.push({ a: ta, b: tb, w0, w1: w0 + win });
+  }
+  return out;
+}
+
+/** cropPlanes into a buffer the caller reuses. */
+function cropInto(
+  out: Float32Array,
+  src: Float32Array,
+  channels: number,
+  W: number,
+  H: number,
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+): Float32Array {
+  for (let c = 0; c < channels; c++) {
+    for (let y = 0; y < h; y++) {
+      const from = c * W * H + (y0 + y) * W + x0;
+      out.set(src.subarray(from, from + w), c * w * h + y * w);
+    }
+  }
+  return out;
 }
 
 /** A w×h window at (x0, y0) of a C-channel CHW image of W×H (the window lies inside it). */

@@ -153,27 +153,29 @@ test('a large image takes the fine cut, so progress comes every segment; a photo
   assert.equal(fitsWhole(plans.coarse, 2 ** 30, 6000, 4000, 16), false, 'a 24 MP image: fine');
   assert.equal(fitsWhole(plans.coarse, 2 ** 30, 640, 427, 16), true, 'a photo: coarse');
   const runner = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
-  const image = await photo(0, 0, 160, 120);
+  // 96 px + 2 × 16 px of border = 128 px: within one tail window as well (TAIL_SIDE). The first
+  // segment computes the border too (later halos read it), hence its larger share.
+  const image = await photo(0, 0, 96, 96);
   const seen: number[] = [];
   await runSegmented(
     image,
     runner,
     { budget: 2 ** 30, border: 16, onProgress: (d, t) => seen.push(d / t) },
-    planarSink(640, 480),
+    planarSink(384, 384),
   );
   assert.equal(seen.length, runner.segments.length, 'one window per segment, one report each');
-  assert.ok(seen[0]! > 0 && seen[0]! < 0.6, seen.map((f) => f.toFixed(2)).join(' '));
+  assert.ok(seen[0]! > 0 && seen[0]! < 0.75, seen.map((f) => f.toFixed(2)).join(' '));
   assert.equal(seen.at(-1), 1);
 });
 
-test('the pipeline tiles exactly under tiling: exact, with context by default or with an explicit tile', async () => {
+test('the pipeline tiles exactly by default, with context under tiling: context or with an explicit tile', async () => {
   const input = await sharp(PHOTO).extract({ left: 200, top: 100, width: 48, height: 32 }).png().toBuffer();
-  const exact = await upscaleImage(store, input, { model: 'realesrgan-x4fast', tiling: 'exact' });
-  const context = await upscaleImage(store, input, { model: 'realesrgan-x4fast', tiling: 'exact', tile: 24 });
-  const byDefault = await upscaleImage(store, input, { model: 'realesrgan-x4fast' });
+  const exact = await upscaleImage(store, input, { model: 'realesrgan-x4fast' });
+  const context = await upscaleImage(store, input, { model: 'realesrgan-x4fast', tile: 24 });
+  const hatch = await upscaleImage(store, input, { model: 'realesrgan-x4fast', tiling: 'context' });
   assert.equal(exact.info.tiling, 'exact');
   assert.equal(context.info.tiling, 'context');
-  assert.equal(byDefault.info.tiling, 'context');
+  assert.equal(hatch.info.tiling, 'context');
   const [a, b] = await Promise.all([exact.data, context.data].map((d) => sharp(d).raw().toBuffer()));
   assert.equal(a!.length, 192 * 128 * 3);
   // Both see the image with a reflected border; away from it they agree to within the old

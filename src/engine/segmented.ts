@@ -103,11 +103,13 @@ function split(plan: SegmentPlan, budget: number, width: number, height: number)
 
 /**
  * Multiply-adds one window may take before progress would stall too long: onnxruntime-node's
- * run() holds the thread, so progress can only be reported between windows. Set so that photos
- * up to ~1 MP take the coarse cut (two sessions: less memory held, see split()); about 2 min
- * on 2 idle AVX-512 cores, which run x4plus at ~160 GMAC/s.
+ * run() holds the thread, so progress can only be reported, and a cancel acted on, between
+ * windows. About 25 s on 2 idle AVX-512 cores, which run x4plus at ~160 GMAC/s (twice that on
+ * AVX2 alone): x4fast photos up to several MP and x4plus ones up to ~0.2 MP take the coarse cut
+ * (two sessions: less memory held, see split()); larger ones pay ≤ 8 % for the fine cut's
+ * progress every segment (the figure in fitsWhole's comment).
  */
-export const ONE_WINDOW_MACS = 2e13;
+export const ONE_WINDOW_MACS = 4e12;
 
 /**
  * Whether the coarse cut (trunk | tail) runs an image's trunk with its reflected border in one

@@ -131,12 +131,8 @@ const faceReport = {
     score: { type: 'number' },
     landmarks: {
       type: 'array',
-      description: 'Left eye, right eye, nose tip, mouth left, mouth right (input pixels).',
-      items: {
-        type: 'object',
-        required: ['x', 'y'],
-        properties: { x: { type: 'number' }, y: { type: 'number' } },
-      },
+      description: 'Left eye, right eye, nose tip, mouth left, mouth right, each `[x, y]` (input pixels).',
+      items: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 },
     },
   },
 } as const;

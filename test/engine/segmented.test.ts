@@ -100,10 +100,13 @@ test('the fine cut of x4plus falls between RRDBs; the coarse one is trunk | tail
   }
 });
 
-test('x4plus runs a photo whole; a 3 MP image takes the fine cut', async () => {
+test('x4plus runs a small photo whole; one past ~25 s of work in one window, or a 3 MP image, takes the fine cut', async () => {
   const plans = (await store.segmentPlans('realesrgan-x4plus', 4))!;
   assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 20, 15, 16), true);
-  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 600, 400, 16), true);
+  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 400, 300, 16), true);
+  // 632×432 px with its border × 16.6 M multiply-adds per px of trunk > ONE_WINDOW_MACS: the
+  // trunk would hold the thread (no progress, no cancel) for too long in one window.
+  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 600, 400, 16), false);
   assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 2000, 1500, 16), false);
 });
 

@@ -384,14 +384,7 @@ export function cropPlanes(
   h: number,
 ): Float32Array {
   if (x0 === 0 && y0 === 0 && w === W && h === H) return src;
-  const out = new Float32Array(channels * w * h);
-  for (let c = 0; c < channels; c++) {
-    for (let y = 0; y < h; y++) {
-      const from = c * W * H + (y0 + y) * W + x0;
-      out.set(src.subarray(from, from + w), c * w * h + y * w);
-    }
-  }
-  return out;
+  return cropInto(new Float32Array(channels * w * h), src, channels, W, H, x0, y0, w, h);
 }
 
 function pastePlanes(

@@ -1,5 +1,5 @@
 /** Request helpers every route and dialect shares: header values, `Prefer: wait`, client disconnects. */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 export function header(request: FastifyRequest, name: string): string | undefined {
   const v = request.headers[name];
@@ -22,4 +22,17 @@ export function abortOnClose(request: FastifyRequest): AbortController {
     if (!request.raw.complete) controller.abort();
   });
   return controller;
+}
+
+/**
+ * In this plugin scope, `Content-Type: application/json` with an empty body is no body (the
+ * Replicate and fal clients send that header on GET and cancel); anything else parses as usual.
+ */
+export function acceptEmptyJson(app: FastifyInstance, bodyLimit: number): void {
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (request, body, done) => {
+    if (body === '') done(null, undefined);
+    else json(request, body as string, done);
+  });
 }

@@ -24,7 +24,7 @@ import { isPixeliftError, PixeliftError } from '../../errors.js';
 import type { Caller, ImageInput } from '../../jobs/service.js';
 import type { Job } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
-import { abortOnClose, header } from '../http.js';
+import { abortOnClose, acceptEmptyJson, header } from '../http.js';
 import type { Dialect } from './dialect.js';
 import { kindOf } from './error-kinds.js';
 import { type FalApp, falAppOf } from './fal-apps.js';
@@ -120,16 +120,7 @@ const errorDoc = {
 
 function routes(app: FastifyInstance, deps: FalDeps): void {
   // The client sends `Content-Type: application/json` with no body on GET and on cancel.
-  const json = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser(
-    'application/json',
-    { parseAs: 'string', bodyLimit: deps.settings.bodyLimit },
-    (request, body, done) => {
-      if (body === '') done(null, undefined);
-      else json(request, body as string, done);
-    },
-  );
+  acceptEmptyJson(app, deps.settings.bodyLimit);
 
   app.route({
     method: ['GET', 'POST', 'PUT'],

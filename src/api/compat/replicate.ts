@@ -23,7 +23,7 @@ import type { Caller, ImageInput } from '../../jobs/service.js';
 import type { Upload } from '../../jobs/store.js';
 import type { Job, JobEventType } from '../../jobs/types.js';
 import type { ApiDeps } from '../deps.js';
-import { abortOnClose, header } from '../http.js';
+import { abortOnClose, acceptEmptyJson, header } from '../http.js';
 import type { Dialect } from './dialect.js';
 import { kindOf } from './error-kinds.js';
 import { mountDialect } from './mount.js';
@@ -216,16 +216,7 @@ const predictionListDoc = {
 function routes(app: FastifyInstance, deps: ReplicateDeps): void {
   // The client sends `Content-Type: application/json` with no body on cancel; Replicate accepts
   // that, so an empty JSON body is no body here (this scope only), and anything else parses as usual.
-  const json = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser(
-    'application/json',
-    { parseAs: 'string', bodyLimit: deps.settings.bodyLimit },
-    (request, body, done) => {
-      if (body === '') done(null, undefined);
-      else json(request, body as string, done);
-    },
-  );
+  acceptEmptyJson(app, deps.settings.bodyLimit);
   app.post<{ Params: { owner: string; name: string }; Body: CreateBody }>(
     '/v1/models/:owner/:name/predictions',
     {

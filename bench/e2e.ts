@@ -330,7 +330,7 @@ async function parent(): Promise<void> {
   const work = args.work ?? fs.mkdtempSync(path.join(os.tmpdir(), 'pixelift-bench-e2e-'));
   const torch = torchAvailable();
   console.log(
-    `bench:e2e — ${threads} cores, load average ${os.loadavg()[0]!.toFixed(1)}, memory budget ${(budget! / 2 ** 30).toFixed(2)} GiB, ${args.rounds} rounds, precision fp32 (int8 is not implemented yet)`,
+    `bench:e2e — ${threads} cores, load average ${os.loadavg()[0]!.toFixed(1)}, memory budget ${(budget! / 2 ** 30).toFixed(2)} GiB, ${args.rounds} rounds, precision fp32 (int8: npm run bench:int8)`,
   );
   if (!torch) {
     console.log(

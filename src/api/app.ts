@@ -51,7 +51,7 @@ const SOCKET_AUTH = [/^\/compat\/runware\/v1\/?$/];
 
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger } : {}),
+    ...(deps.telemetry.logger ? { loggerInstance: deps.telemetry.logger } : {}),
     bodyLimit: deps.settings.bodyLimit,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -99,7 +99,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.addHook('onResponse', async (request, reply) => {
     const started = (request as { startedAt?: bigint }).startedAt;
     if (started === undefined) return;
-    deps.metrics.requests.observe(
+    deps.telemetry.metrics.requests.observe(
       {
         method: request.method,
         route: request.routeOptions.url ?? 'unmatched',
@@ -144,15 +144,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       request.caller = { keyId: null };
       return;
     }
-    request.caller = await authenticate(request, deps.keys, deps.settings.openWithoutKeys);
+    request.caller = await authenticate(request, deps.access.keys, deps.settings.openWithoutKeys);
   });
 
-  playgroundRoutes(app, WEB_DIR, deps.logger);
+  playgroundRoutes(app, WEB_DIR, deps.telemetry.logger);
 
   await app.register(async (api) => {
     api.addHook(
       'preHandler',
-      rateLimitHook(deps.rateStore ?? new MemoryRateStore(), deps.settings.rateLimitPerMinute),
+      rateLimitHook(deps.access.rateStore ?? new MemoryRateStore(), deps.settings.rateLimitPerMinute),
     );
     upscaleRoutes(api, deps);
     jobRoutes(api, deps);

@@ -13,7 +13,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JobEvent } from '../jobs/types.js';
-import type { ApiDeps } from './deps.js';
+import type { Uses } from './deps.js';
 
 export interface SseStream {
   send(event: { id: number; type: string; data: unknown }): void;
@@ -113,7 +113,7 @@ export function lastEventId(request: FastifyRequest): number {
 export async function followEvents(
   request: FastifyRequest,
   reply: FastifyReply,
-  deps: Pick<ApiDeps, 'events' | 'shutdownSignal' | 'settings'>,
+  deps: Uses<{ jobs: 'events'; lifecycle: 'shutdownSignal'; settings: 'heartbeatMs' }>,
   o: {
     readonly filter: (e: JobEvent) => boolean;
     readonly replay: (afterId: number) => Promise<JobEvent[]> | JobEvent[];
@@ -140,12 +140,12 @@ export async function followEvents(
     if (live) send(e);
     else buffered.push(e);
   };
-  deps.events.bus.on('event', onEvent);
+  deps.jobs.events.bus.on('event', onEvent);
   const onShutdown = () => sse.close();
-  deps.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
+  deps.lifecycle.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
   void sse.closed.then(() => {
-    deps.events.bus.off('event', onEvent);
-    deps.shutdownSignal.removeEventListener('abort', onShutdown);
+    deps.jobs.events.bus.off('event', onEvent);
+    deps.lifecycle.shutdownSignal.removeEventListener('abort', onShutdown);
   });
   for (const e of await o.replay(after)) send(e);
   for (const e of buffered) send(e);

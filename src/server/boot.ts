@@ -147,53 +147,69 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
   let shuttingDown = false;
   const closeHttp = new AbortController();
   const app = await buildApp({
-    service,
-    keys: stores.keys,
-    uploads: new Uploads({
-      store: stores.uploads,
-      blobs,
-      limits: config.limits,
-      allowSvg: svc.allowSvg,
-      ttlSeconds: UPLOAD_TTL_SECONDS,
-      log: logger,
-    }),
-    blobs,
-    events,
-    eventLog: stores.events,
-    outbox: stores.outbox,
-    models,
-    modelSync,
-    metrics,
-    presenter,
-    rateStore: scaleOut
-      ? new RedisRateStore(scaleOut.connectRedis('rate-limit'), scaleOut.settings.redisPrefix)
-      : undefined,
-    webhookSecret: secrets.webhookSecret,
-    verifyFileLink: (fileId, expires, signature) =>
-      verifyFileSignature({ secret: secrets.urlSigningSecret, fileId, expires, signature, now: new Date() }),
-    redeliver: async (d) => {
-      const copy = await stores.outbox.enqueue({
-        jobId: d.jobId,
-        eventType: d.eventType,
-        url: d.url,
-        messageId: d.messageId,
-        payload: d.payload,
-        scheme: d.scheme,
-        now: new Date(),
-      });
-      dispatcher.kick();
-      return copy;
+    jobs: {
+      service,
+      uploads: new Uploads({
+        store: stores.uploads,
+        blobs,
+        limits: config.limits,
+        allowSvg: svc.allowSvg,
+        ttlSeconds: UPLOAD_TTL_SECONDS,
+        log: logger,
+      }),
+      events,
+      eventLog: stores.events,
     },
-    ready: async () => ({
-      database: await stores.keys.count().then(
-        () => undefined,
-        (err: unknown) => `the database did not answer: ${err instanceof Error ? err.message : String(err)}`,
-      ),
-      blobs: await backends.blobsProblem(),
-      workers: shuttingDown ? 'shutting down' : undefined,
-    }),
-    shuttingDown: () => shuttingDown,
-    shutdownSignal: closeHttp.signal,
+    files: {
+      blobs,
+      presenter,
+      verifyLink: (fileId, expires, signature) =>
+        verifyFileSignature({
+          secret: secrets.urlSigningSecret,
+          fileId,
+          expires,
+          signature,
+          now: new Date(),
+        }),
+    },
+    models: { store: models, sync: modelSync },
+    webhooks: {
+      outbox: stores.outbox,
+      redeliver: async (d) => {
+        const copy = await stores.outbox.enqueue({
+          jobId: d.jobId,
+          eventType: d.eventType,
+          url: d.url,
+          messageId: d.messageId,
+          payload: d.payload,
+          scheme: d.scheme,
+          now: new Date(),
+        });
+        dispatcher.kick();
+        return copy;
+      },
+      secret: secrets.webhookSecret,
+    },
+    access: {
+      keys: stores.keys,
+      rateStore: scaleOut
+        ? new RedisRateStore(scaleOut.connectRedis('rate-limit'), scaleOut.settings.redisPrefix)
+        : undefined,
+    },
+    lifecycle: {
+      ready: async () => ({
+        database: await stores.keys.count().then(
+          () => undefined,
+          (err: unknown) =>
+            `the database did not answer: ${err instanceof Error ? err.message : String(err)}`,
+        ),
+        blobs: await backends.blobsProblem(),
+        workers: shuttingDown ? 'shutting down' : undefined,
+      }),
+      shuttingDown: () => shuttingDown,
+      shutdownSignal: closeHttp.signal,
+    },
+    telemetry: { metrics, logger },
     settings: {
       limits: config.limits,
       maxWaitSeconds: svc.maxWaitSeconds,
@@ -205,7 +221,6 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
       socket: svc.socket,
       memoryBudget: config.memoryBudget,
     },
-    logger,
   });
 
   await local?.runner.start();

@@ -16,7 +16,7 @@ import { PixeliftError } from '../../errors.js';
 import { hashSecret, keyIdOf } from '../../jobs/key-secret.js';
 import type { Job } from '../../jobs/types.js';
 import { presentedKeys } from '../auth.js';
-import type { ApiDeps } from '../deps.js';
+import type { Uses } from '../deps.js';
 import { abortOnClose, header } from '../http.js';
 import type { Dialect } from './dialect.js';
 import { kindOf, paramOf } from './error-kinds.js';
@@ -27,7 +27,7 @@ import { resultUrl } from './results.js';
 import { formatOf, TOPAZ_ENHANCE_MODELS, topazToKnobs } from './topaz.js';
 
 /** What these routes use of the API's dependencies. */
-export type ApiframeDeps = Pick<ApiDeps, 'presenter' | 'service' | 'shuttingDown'>;
+export type ApiframeDeps = Uses<{ jobs: 'service'; files: 'presenter'; lifecycle: 'shuttingDown' }>;
 
 const TOPAZ = 'topaz-image-upscale';
 const CLARITY = 'clarity-upscale';
@@ -219,14 +219,14 @@ function routes(app: FastifyInstance, deps: ApiframeDeps): void {
       },
     },
     async (request, reply) => {
-      if (deps.shuttingDown()) throw new PixeliftError('shutting_down');
+      if (deps.lifecycle.shuttingDown()) throw new PixeliftError('shutting_down');
       const body = request.body;
       const { params, model, knobs, warnings } = translate(body);
       const events = body.webhookEvents ?? DEFAULT_EVENTS;
       const signingKey = body.webhookUrl ? signingKeyOf(request) : undefined;
       const idem = header(request, 'idempotency-key');
       const { jobId } = newUuidJobId();
-      const { job } = await deps.service.submit(
+      const { job } = await deps.jobs.service.submit(
         {
           id: jobId,
           image: parseImageField(params.imageUrl),
@@ -269,7 +269,7 @@ function routes(app: FastifyInstance, deps: ApiframeDeps): void {
       const { id } = request.params;
       // Apiframe's job ids are UUIDs; anything else names no job here.
       if (!isUuid(id)) throw new PixeliftError('job_not_found', { id });
-      return presentJob(await deps.service.get(jobIdOfUuid(id), request.caller), deps);
+      return presentJob(await deps.jobs.service.get(jobIdOfUuid(id), request.caller), deps);
     },
   );
 }
@@ -351,7 +351,7 @@ function percent(job: Job): number {
 
 function presentJob(job: Job, deps: ApiframeDeps): Record<string, unknown> {
   const status = STATUS[job.status];
-  const url = status === 'COMPLETED' ? resultUrl(job, deps) : null;
+  const url = status === 'COMPLETED' ? resultUrl(job, deps.files) : null;
   return {
     jobId: uuidOf(job),
     status,

@@ -23,7 +23,7 @@ import { parseImageField } from '../../delivery/image-input.js';
 import { isPixeliftError, PixeliftError } from '../../errors.js';
 import type { Caller, ImageInput } from '../../jobs/service.js';
 import type { Job } from '../../jobs/types.js';
-import type { ApiDeps } from '../deps.js';
+import type { FileDeps, Uses } from '../deps.js';
 import { abortOnClose, acceptEmptyJson, header } from '../http.js';
 import type { Dialect } from './dialect.js';
 import { kindOf } from './error-kinds.js';
@@ -33,7 +33,12 @@ import { mountDialect } from './mount.js';
 import { outputOf } from './payloads/fal.js';
 
 /** What these routes use of the API's dependencies. */
-export type FalDeps = Pick<ApiDeps, 'presenter' | 'service' | 'settings' | 'shutdownSignal'>;
+export type FalDeps = Uses<{
+  jobs: 'service';
+  files: 'presenter';
+  lifecycle: 'shutdownSignal';
+  settings: 'bodyLimit' | 'maxWaitSeconds';
+}>;
 
 const TARGET = 'x-fal-target-url';
 const HOSTS = new Set(['queue.fal.run', 'fal.run']);
@@ -154,7 +159,7 @@ function routes(app: FastifyInstance, deps: FalDeps): void {
       const job = await jobOf(target.requestId, request.caller, deps);
       if (target.action === 'status' && method === 'GET') return status(reply, job, target, deps);
       if (target.action === 'cancel' && method === 'PUT') return cancel(reply, job, request.caller, deps);
-      if (target.action === undefined && method === 'GET') return result(reply, job, deps);
+      if (target.action === undefined && method === 'GET') return result(reply, job, deps.files);
       throw refuse(`${method} is not a fal route for ${target.app}/requests/${target.requestId}`, 405);
     },
   });
@@ -177,7 +182,7 @@ async function submit(request: FastifyRequest, reply: FastifyReply, target: Targ
   const webhook =
     target.host === 'queue.fal.run' ? (target.query.get('fal_webhook') ?? undefined) : undefined;
   const { uuid, jobId } = newUuidJobId();
-  const { job } = await deps.service.submit(
+  const { job } = await deps.jobs.service.submit(
     {
       id: jobId,
       image: imageOf(String(input.image_url)),
@@ -197,11 +202,11 @@ async function submit(request: FastifyRequest, reply: FastifyReply, target: Targ
   reply.header('x-fal-request-id', uuid);
   if (target.host === 'fal.run') {
     // The synchronous form: held until the job ends, like fal's.
-    const done = await deps.service.wait(
+    const done = await deps.jobs.service.wait(
       job.id,
       request.caller,
       deps.settings.maxWaitSeconds * 1000,
-      deps.shutdownSignal,
+      deps.lifecycle.shutdownSignal,
     );
     if (done.status === 'queued' || done.status === 'running') {
       throw falError(
@@ -209,14 +214,14 @@ async function submit(request: FastifyRequest, reply: FastifyReply, target: Targ
         `The request did not finish within ${deps.settings.maxWaitSeconds} s; use the queue`,
       );
     }
-    return result(reply, done, deps);
+    return result(reply, done, deps.files);
   }
   const urls = urlsOf(target.app, uuid);
   return reply.code(200).send({
     status: 'IN_QUEUE',
     request_id: uuid,
     ...urls,
-    queue_position: (await deps.service.queuePosition(job)) ?? 0,
+    queue_position: (await deps.jobs.service.queuePosition(job)) ?? 0,
   });
 }
 
@@ -228,7 +233,7 @@ function urlsOf(app: string, uuid: string) {
 async function jobOf(requestId: string, caller: Caller, deps: FalDeps): Promise<Job> {
   if (!UUID.test(requestId)) throw falError(404, `Request ${requestId} not found`);
   try {
-    const job = await deps.service.get(jobIdOfUuid(requestId), caller);
+    const job = await deps.jobs.service.get(jobIdOfUuid(requestId), caller);
     if (job.request.dialect !== 'fal') throw falError(404, `Request ${requestId} not found`);
     return job;
   } catch (err) {
@@ -244,7 +249,7 @@ async function status(reply: FastifyReply, job: Job, target: Target, deps: FalDe
   const logs = withLogs ? logsOf(job) : null;
   if (job.status === 'queued') {
     // A job that left the queue since it was read answers 0 here and IN_PROGRESS on the next poll.
-    const queue_position = (await deps.service.queuePosition(job)) ?? 0;
+    const queue_position = (await deps.jobs.service.queuePosition(job)) ?? 0;
     return reply.code(202).send({ status: 'IN_QUEUE', request_id: uuid, ...urls, queue_position });
   }
   if (job.status === 'running') {
@@ -278,7 +283,7 @@ async function cancel(reply: FastifyReply, job: Job, caller: Caller, deps: FalDe
     return reply.code(400).send({ status: 'ALREADY_COMPLETED' });
   }
   try {
-    await deps.service.cancel(job.id, caller);
+    await deps.jobs.service.cancel(job.id, caller);
   } catch (err) {
     if (isPixeliftError(err) && err.status === 409)
       return reply.code(400).send({ status: 'ALREADY_COMPLETED' });
@@ -287,12 +292,12 @@ async function cancel(reply: FastifyReply, job: Job, caller: Caller, deps: FalDe
   return reply.code(202).send({ status: 'CANCELLATION_REQUESTED' });
 }
 
-function result(reply: FastifyReply, job: Job, deps: Pick<ApiDeps, 'presenter'>) {
+function result(reply: FastifyReply, job: Job, files: Pick<FileDeps, 'presenter'>) {
   reply.header('x-fal-request-id', uuidOfJobId(job.id) ?? job.id);
   if (job.status === 'queued' || job.status === 'running') {
     return reply.code(400).send({ detail: 'Request is still in progress' });
   }
-  const out = outputOf(job, deps);
+  const out = outputOf(job, files);
   if ('error' in out) return reply.code(out.status).send({ detail: out.error });
   return reply.code(200).send(out.output);
 }

@@ -14,7 +14,7 @@ import { ERRORS, type ErrorCode, PixeliftError } from '../../errors.js';
 import { CREDITS_PER_MEGAPIXEL } from '../../jobs/cost.js';
 import type { Caller } from '../../jobs/service.js';
 import type { Job, JobEvent, JobEventType, JobStatus } from '../../jobs/types.js';
-import type { ApiDeps } from '../deps.js';
+import type { Uses } from '../deps.js';
 import { abortOnClose } from '../http.js';
 import { followEvents } from '../sse.js';
 import type { Dialect } from './dialect.js';
@@ -25,10 +25,13 @@ import { resultBytes, resultUrl } from './results.js';
 import { factorOf, formatOf, TOPAZ_ENHANCE_MODELS } from './topaz.js';
 
 /** What these routes use of the API's dependencies. */
-export type OxenDeps = Pick<
-  ApiDeps,
-  'blobs' | 'eventLog' | 'events' | 'models' | 'presenter' | 'service' | 'settings' | 'shutdownSignal'
->;
+export type OxenDeps = Uses<{
+  jobs: 'eventLog' | 'events' | 'service';
+  files: 'blobs' | 'presenter';
+  models: 'store';
+  lifecycle: 'shutdownSignal';
+  settings: 'heartbeatMs' | 'maxWaitSeconds';
+}>;
 
 const MODEL_ID = 'topazlabs-image-upscale';
 
@@ -255,17 +258,17 @@ function routes(app: FastifyInstance, deps: OxenDeps, recent: () => JobEvent[]):
       const waitS = deps.settings.maxWaitSeconds;
       const gone = new AbortController();
       reply.raw.once('close', () => gone.abort());
-      const done = await deps.service.wait(
+      const done = await deps.jobs.service.wait(
         job.id,
         request.caller,
         waitS * 1000,
-        AbortSignal.any([gone.signal, deps.shutdownSignal]),
+        AbortSignal.any([gone.signal, deps.lifecycle.shutdownSignal]),
       );
       if (done.status === 'succeeded') {
         const image =
           request.body.response_format === 'b64_json'
-            ? { b64_json: (await resultBytes(done, deps))?.toString('base64') ?? null }
-            : { url: resultUrl(done, deps) };
+            ? { b64_json: (await resultBytes(done, deps.files))?.toString('base64') ?? null }
+            : { url: resultUrl(done, deps.files) };
         return {
           model: MODEL_ID,
           created: unix(done.createdAt),
@@ -275,7 +278,7 @@ function routes(app: FastifyInstance, deps: OxenDeps, recent: () => JobEvent[]):
         };
       }
       if (done.status === 'failed' || done.status === 'canceled') return sendJobError(reply, done);
-      if (deps.shutdownSignal.aborted) throw new PixeliftError('shutting_down');
+      if (deps.lifecycle.shutdownSignal.aborted) throw new PixeliftError('shutting_down');
       const id = generationId(done);
       throw new PixeliftError('wait_timeout', {
         id,
@@ -356,7 +359,7 @@ function routes(app: FastifyInstance, deps: OxenDeps, recent: () => JobEvent[]):
           has_more: false,
         };
       }
-      const page = await deps.service.list(request.caller, {
+      const page = await deps.jobs.service.list(request.caller, {
         status: status === 'all' ? undefined : STATUS_FILTER[status],
         limit,
         cursor,
@@ -381,7 +384,7 @@ function routes(app: FastifyInstance, deps: OxenDeps, recent: () => JobEvent[]):
       },
     },
     async (request) =>
-      presentGeneration(await deps.service.get(jobIdOf(request.params.id), request.caller), deps),
+      presentGeneration(await deps.jobs.service.get(jobIdOf(request.params.id), request.caller), deps),
   );
 
   app.delete<{ Params: { id: string } }>(
@@ -396,7 +399,7 @@ function routes(app: FastifyInstance, deps: OxenDeps, recent: () => JobEvent[]):
       },
     },
     async (request) =>
-      presentGeneration(await deps.service.cancel(jobIdOf(request.params.id), request.caller), deps),
+      presentGeneration(await deps.jobs.service.cancel(jobIdOf(request.params.id), request.caller), deps),
   );
 
   app.get(
@@ -423,7 +426,7 @@ function routes(app: FastifyInstance, deps: OxenDeps, recent: () => JobEvent[]):
         filter: (e) => mine(e) && END_EVENTS[e.type] !== undefined,
         replay: (after) =>
           after > 0
-            ? deps.eventLog.since({ afterId: after, keyId: keyId === null ? undefined : keyId })
+            ? deps.jobs.eventLog.since({ afterId: after, keyId: keyId === null ? undefined : keyId })
             : recent().filter(mine),
         // JSON.stringify writes `"generation_id":"…"` with no space, as Oxen's awk example matches it.
         present: (e) => {
@@ -477,7 +480,7 @@ async function submit(
   signal: AbortSignal,
 ): Promise<Job> {
   const { jobId } = newUuidJobId();
-  const { job } = await deps.service.submit(
+  const { job } = await deps.jobs.service.submit(
     {
       id: jobId,
       image: parseImageField(body.input_image),
@@ -504,7 +507,7 @@ async function everyJob(deps: OxenDeps, caller: Caller, status: JobStatus): Prom
   const jobs: Job[] = [];
   let cursor: string | undefined;
   do {
-    const page = await deps.service.list(caller, { status, limit: 100, cursor });
+    const page = await deps.jobs.service.list(caller, { status, limit: 100, cursor });
     jobs.push(...page.jobs);
     cursor = page.nextCursor ?? undefined;
   } while (cursor);
@@ -519,7 +522,7 @@ function recentEndings(deps: OxenDeps): () => JobEvent[] {
       kept.shift();
     }
   };
-  deps.events.bus.on('event', (event) => {
+  deps.jobs.events.bus.on('event', (event) => {
     if (!END_EVENTS[event.type]) return;
     kept.push({ at: Date.now(), event });
     prune(Date.now());
@@ -553,7 +556,7 @@ function presentGeneration(job: Job, deps: OxenDeps): Record<string, unknown> {
     status: STATUS[job.status],
     model: job.request.dialect === 'oxen' ? MODEL_ID : (job.model.requested ?? job.model.used),
     media_type: 'image',
-    result_url: job.status === 'succeeded' ? resultUrl(job, deps) : null,
+    result_url: job.status === 'succeeded' ? resultUrl(job, deps.files) : null,
     error_message: job.status === 'failed' || job.status === 'canceled' ? (job.error?.message ?? null) : null,
     progress: job.progress,
     created_at: unix(job.createdAt),
@@ -576,7 +579,7 @@ function modelObject(deps: OxenDeps): Record<string, unknown> {
   const served: Record<string, unknown> = {};
   for (const name of TOPAZ_ENHANCE_MODELS) {
     try {
-      const { model } = deps.models.resolve(name);
+      const { model } = deps.models.store.resolve(name);
       served[name] = { model: model.id, credits_per_megapixel: CREDITS_PER_MEGAPIXEL[model.kind] };
     } catch {
       served[name] = null; // its model is not installed here

@@ -22,7 +22,7 @@ import { isPixeliftError, PixeliftError } from '../../errors.js';
 import type { Caller, ImageInput } from '../../jobs/service.js';
 import type { Upload } from '../../jobs/store.js';
 import type { Job, JobEventType } from '../../jobs/types.js';
-import type { ApiDeps } from '../deps.js';
+import type { Uses } from '../deps.js';
 import { abortOnClose, acceptEmptyJson, header } from '../http.js';
 import type { Dialect } from './dialect.js';
 import { kindOf } from './error-kinds.js';
@@ -39,10 +39,14 @@ import {
 import { REPLICATE_MODELS, type ReplicateModel, type TranslatedInput } from './replicate-models.js';
 
 /** What these routes use of the API's dependencies. */
-export type ReplicateDeps = Pick<
-  ApiDeps,
-  'models' | 'presenter' | 'service' | 'settings' | 'shutdownSignal' | 'uploads' | 'webhookSecret'
->;
+export type ReplicateDeps = Uses<{
+  jobs: 'service' | 'uploads';
+  files: 'presenter';
+  models: 'store';
+  webhooks: 'secret';
+  lifecycle: 'shutdownSignal';
+  settings: 'bodyLimit' | 'limits' | 'maxWaitSeconds';
+}>;
 
 /** Replicate holds a bare `Prefer: wait` for up to 60 s. */
 const DEFAULT_WAIT_S = 60;
@@ -254,7 +258,7 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
       const id = version.split(':').pop()!.toLowerCase();
       const model =
         byVersion.get(id) ??
-        deps.models
+        deps.models.store
           .list()
           .map((m) => pixeliftModel(m.id))
           .find((m) => versionOf(m.name) === id);
@@ -280,7 +284,7 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
       },
     },
     async (request) =>
-      present(await getPrediction(request.params.id, request.caller, deps), deps, baseOf(request)),
+      present(await getPrediction(request.params.id, request.caller, deps), deps.files, baseOf(request)),
   );
 
   app.post<{ Params: { id: string } }>(
@@ -297,13 +301,13 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
       await getPrediction(request.params.id, request.caller, deps);
       let job: Job;
       try {
-        job = await deps.service.cancel(request.params.id, request.caller);
+        job = await deps.jobs.service.cancel(request.params.id, request.caller);
       } catch (err) {
         // Replicate answers a cancel of a finished prediction with the prediction, unchanged.
         if (!isPixeliftError(err) || err.status !== 409) throw err;
-        job = await deps.service.get(request.params.id, request.caller);
+        job = await deps.jobs.service.get(request.params.id, request.caller);
       }
-      return present(job, deps, baseOf(request));
+      return present(job, deps.files, baseOf(request));
     },
   );
 
@@ -320,14 +324,17 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
     },
     async (request) => {
       const cursor = request.query.cursor;
-      const page = await deps.service.list(request.caller, { limit: PAGE, ...(cursor ? { cursor } : {}) });
+      const page = await deps.jobs.service.list(request.caller, {
+        limit: PAGE,
+        ...(cursor ? { cursor } : {}),
+      });
       const base = baseOf(request);
       return {
         previous: null,
         next: page.nextCursor ? `${base}/v1/predictions?cursor=${encodeURIComponent(page.nextCursor)}` : null,
         results: page.jobs
           .filter((j) => j.request.dialect === 'replicate')
-          .map((j) => present(j, deps, base)),
+          .map((j) => present(j, deps.files, base)),
       };
     },
   );
@@ -416,7 +423,7 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
       if (!data || data.length === 0) {
         throw invalid('content', 'Send the file as multipart field "content"', 'required');
       }
-      const upload = await deps.uploads.store(request.caller, data);
+      const upload = await deps.jobs.uploads.store(request.caller, data);
       return reply.code(201).send(presentFile(upload, baseOf(request), filename, metadata, data));
     },
   );
@@ -432,7 +439,7 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
       },
     },
     async (request) => {
-      const upload = await deps.uploads.get(request.params.id);
+      const upload = await deps.jobs.uploads.get(request.params.id);
       if (!upload || (request.caller.keyId !== null && upload.keyId !== request.caller.keyId)) {
         throw notFound('File not found');
       }
@@ -454,8 +461,8 @@ function routes(app: FastifyInstance, deps: ReplicateDeps): void {
       },
     },
     async (request) => {
-      if (!deps.webhookSecret) throw new PixeliftError('internal', { message: 'no webhook secret' });
-      return { key: defaultSecretOf(deps.webhookSecret, request.caller.keyId) };
+      if (!deps.webhooks.secret) throw new PixeliftError('internal', { message: 'no webhook secret' });
+      return { key: defaultSecretOf(deps.webhooks.secret, request.caller.keyId) };
     },
   );
 }
@@ -467,7 +474,7 @@ function baseOf(request: FastifyRequest): string {
 
 async function getPrediction(id: string, caller: Caller, deps: ReplicateDeps): Promise<Job> {
   try {
-    const job = await deps.service.get(id, caller);
+    const job = await deps.jobs.service.get(id, caller);
     if (job.request.dialect !== 'replicate') throw notFound('Prediction not found');
     return job;
   } catch (err) {
@@ -497,7 +504,7 @@ async function create(
   const imageField = model.imageField ?? 'image';
   const image = await imageOf(String(input[imageField]), imageField);
   const filter = webhook_events_filter ?? FILTERS;
-  const { job } = await deps.service.submit(
+  const { job } = await deps.jobs.service.submit(
     {
       image,
       model: t.model,
@@ -521,9 +528,14 @@ async function create(
   let current = job;
   const wait = preferWait(header(request, 'prefer'), deps.settings.maxWaitSeconds);
   if (wait !== undefined && !isTerminal(job.status)) {
-    current = await deps.service.wait(job.id, request.caller, wait * 1000, deps.shutdownSignal);
+    current = await deps.jobs.service.wait(
+      job.id,
+      request.caller,
+      wait * 1000,
+      deps.lifecycle.shutdownSignal,
+    );
   }
-  return present(current, deps, baseOf(request));
+  return present(current, deps.files, baseOf(request));
 }
 
 /**

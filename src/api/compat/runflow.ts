@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { parseImageField } from '../../delivery/image-input.js';
 import type { PixeliftError } from '../../errors.js';
 import type { Job } from '../../jobs/types.js';
-import type { ApiDeps } from '../deps.js';
+import type { Uses } from '../deps.js';
 import { abortOnClose, header } from '../http.js';
 import type { Dialect } from './dialect.js';
 import { kindOf, paramOf } from './error-kinds.js';
@@ -22,7 +22,7 @@ import { durationMs, resultUrl } from './results.js';
 import { TOPAZ_MODELS, topazToKnobs } from './topaz.js';
 
 /** What these routes use of the API's dependencies. */
-export type RunflowDeps = Pick<ApiDeps, 'presenter' | 'service'>;
+export type RunflowDeps = Uses<{ jobs: 'service'; files: 'presenter' }>;
 
 const MODEL_ID = 'topaz/upscale/image';
 const unit = { type: 'number', minimum: 0, maximum: 1 };
@@ -199,7 +199,7 @@ function routes(app: FastifyInstance, deps: RunflowDeps): void {
         NAMES,
       );
       const idem = header(request, 'idempotency-key');
-      const { job } = await deps.service.submit(
+      const { job } = await deps.jobs.service.submit(
         {
           image: parseImageField(input.image_url),
           model: input.model ?? 'Standard V2',
@@ -231,7 +231,7 @@ function routes(app: FastifyInstance, deps: RunflowDeps): void {
         documentedResponse: runResponses(200),
       },
     },
-    async (request) => presentRun(await deps.service.get(request.params.id, request.caller), deps),
+    async (request) => presentRun(await deps.jobs.service.get(request.params.id, request.caller), deps),
   );
 
   app.post<{ Params: { id: string } }>(
@@ -244,7 +244,7 @@ function routes(app: FastifyInstance, deps: RunflowDeps): void {
         documentedResponse: runResponses(200),
       },
     },
-    async (request) => presentRun(await deps.service.cancel(request.params.id, request.caller), deps),
+    async (request) => presentRun(await deps.jobs.service.cancel(request.params.id, request.caller), deps),
   );
 }
 
@@ -264,7 +264,7 @@ function presentRun(job: Job, deps: RunflowDeps): Record<string, unknown> {
     object: 'run',
     model: MODEL_ID,
     status: STATUS[job.status],
-    output: outputOf(job, (j) => resultUrl(j, deps)),
+    output: outputOf(job, (j) => resultUrl(j, deps.files)),
     ...failureOf(job),
     metadata: job.metadata,
     callback_url: job.request.webhook?.url ?? null,

@@ -28,14 +28,17 @@ import client from 'prom-client';
 import type { RawData, WebSocket } from 'ws';
 import { PixeliftError } from '../../errors.js';
 import type { Caller } from '../../jobs/service.js';
-import type { ApiDeps } from '../deps.js';
-import type { Outcome, RunwareError } from './payloads/runware.js';
-import type { Task, TaskContext } from './runware.js';
+import type { Uses } from '../deps.js';
+import type { RunwareError } from './payloads/runware.js';
+import type { RunTask, Task } from './runware-task.js';
 
 /** What these routes use of the API's dependencies. */
-export type SocketDeps = Pick<ApiDeps, 'keys' | 'metrics' | 'settings'>;
+export type SocketDeps = Uses<{
+  access: 'keys';
+  telemetry: 'metrics';
+  settings: 'bodyLimit' | 'openWithoutKeys' | 'rateLimitPerMinute' | 'socket';
+}>;
 
-type RunTask = (task: Task, ctx: TaskContext) => Promise<Outcome>;
 type Present = (err: unknown) => RunwareError;
 
 /** Close codes (RFC 6455 §7.4.1). */
@@ -103,7 +106,7 @@ export function socketRoute(
 ): void {
   const limits = deps.settings.socket;
   const shared: Shared = { sessions: new Map(), open: new Map(), rate: new Map(), sockets: new Set() };
-  const registers = [deps.metrics.registry];
+  const registers = [deps.telemetry.metrics.registry];
   const opened = new client.Counter({
     name: 'pixelift_runware_ws_connections_total',
     help: 'WebSocket connections opened at /compat/runware/v1',
@@ -424,17 +427,17 @@ function serve(socket: WebSocket, request: FastifyRequest, ctx: Ctx): void {
 /** The caller an `apiKey` names; open mode (no live key, loopback) takes any. */
 async function keyOf(apiKey: unknown, deps: SocketDeps): Promise<Caller | undefined> {
   if (typeof apiKey === 'string' && apiKey.length > 0 && apiKey.length <= 1024) {
-    const key = await deps.keys.authenticate(apiKey);
+    const key = await deps.access.keys.authenticate(apiKey);
     if (key) return { keyId: key.id };
   }
-  if (deps.settings.openWithoutKeys && (await deps.keys.count()) === 0) return { keyId: null };
+  if (deps.settings.openWithoutKeys && (await deps.access.keys.count()) === 0) return { keyId: null };
   return undefined;
 }
 
 /** Whether the key a session authenticated with still opens the API. */
 async function live(keyId: string | null, deps: SocketDeps): Promise<boolean> {
-  if (keyId === null) return deps.settings.openWithoutKeys && (await deps.keys.count()) === 0;
-  const key = await deps.keys.get(keyId);
+  if (keyId === null) return deps.settings.openWithoutKeys && (await deps.access.keys.count()) === 0;
+  const key = await deps.access.keys.get(keyId);
   return key !== undefined && key.revokedAt === null;
 }
 

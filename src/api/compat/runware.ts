@@ -19,9 +19,9 @@ import { Ajv, type ErrorObject } from 'ajv';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseImageField } from '../../delivery/image-input.js';
 import { isPixeliftError, PixeliftError } from '../../errors.js';
-import type { Caller, ImageInput, SubmitRequest } from '../../jobs/service.js';
+import type { ImageInput, SubmitRequest } from '../../jobs/service.js';
 import type { Job, OutputType } from '../../jobs/types.js';
-import type { ApiDeps } from '../deps.js';
+import type { Uses } from '../deps.js';
 import { fieldOf } from '../errors.js';
 import { abortOnClose } from '../http.js';
 import type { Dialect } from './dialect.js';
@@ -29,13 +29,16 @@ import { isUuid, jobIdOfUuid } from './ids.js';
 import { mountDialect } from './mount.js';
 import { inline, type Outcome, outcomeOf, runwareError, withoutStatus } from './payloads/runware.js';
 import { socketRoute } from './runware-socket.js';
+import type { Task, TaskContext } from './runware-task.js';
 import { formatOf } from './topaz.js';
 
 /** What these routes use of the API's dependencies. */
-export type RunwareDeps = Pick<
-  ApiDeps,
-  'blobs' | 'keys' | 'metrics' | 'presenter' | 'service' | 'settings' | 'shutdownSignal' | 'uploads'
->;
+export type RunwareDeps = Uses<{
+  jobs: 'service' | 'uploads';
+  files: 'blobs' | 'presenter';
+  lifecycle: 'shutdownSignal';
+  settings: 'maxTasksPerRequest' | 'maxWaitSeconds';
+}>;
 
 /** Runware's output cap, px per side. */
 const MAX_SIDE = 4096;
@@ -119,18 +122,6 @@ const SETTINGS_BY_MODEL: Record<string, readonly string[]> = {
   'runware:502@1': ['positivePrompt', 'negativePrompt', 'steps', 'seed', 'CFGScale', 'clipSkip'],
 };
 
-export type Task = Record<string, unknown> & { taskType?: unknown; taskUUID?: unknown };
-
-/**
- * Who runs a task and when to give up on it: the REST request's caller and its client's
- * disconnect, or the WebSocket's authenticated key and its close. Both transports hand every
- * task to `runTask`, so a task behaves the same whichever way it came.
- */
-export interface TaskContext {
-  readonly caller: Caller;
-  /** Aborted when the client is gone: input fetches stop and a sync task stops waiting. */
-  readonly signal: AbortSignal;
-}
 interface UpscaleTask {
   taskType: 'upscale';
   taskUUID: string;
@@ -308,9 +299,9 @@ export async function runTask(task: Task, ctx: TaskContext, deps: RunwareDeps): 
 
 async function upload(task: { image: string; taskUUID: string }, ctx: TaskContext, deps: RunwareDeps) {
   const image = await inputOf(task.image, 'image', deps);
-  const data = await deps.service.inputBytes(image, ctx.caller, ctx.signal);
+  const data = await deps.jobs.service.inputBytes(image, ctx.caller, ctx.signal);
   const imageUUID = randomUUID();
-  await deps.uploads.store(ctx.caller, data, uploadIdOf(imageUUID));
+  await deps.jobs.uploads.store(ctx.caller, data, uploadIdOf(imageUUID));
   return { taskType: 'imageUpload', taskUUID: task.taskUUID, imageUUID };
 }
 
@@ -369,7 +360,7 @@ async function upscale(task: UpscaleTask, ctx: TaskContext, deps: RunwareDeps): 
     },
     warnings,
   };
-  const { job } = await deps.service.submit(
+  const { job } = await deps.jobs.service.submit(
     req,
     ctx.caller,
     { key: taskKey(task.taskUUID), body: task },
@@ -382,14 +373,14 @@ async function upscale(task: UpscaleTask, ctx: TaskContext, deps: RunwareDeps): 
   // By hand rather than AbortSignal.any: listeners on the long-lived shutdown signal are removed.
   const stop = new AbortController();
   const abort = () => stop.abort();
-  const sources = [deps.shutdownSignal, ctx.signal];
+  const sources = [deps.lifecycle.shutdownSignal, ctx.signal];
   for (const s of sources) {
     if (s.aborted) stop.abort();
     s.addEventListener('abort', abort, { once: true });
   }
   let done: Job;
   try {
-    done = await deps.service.wait(job.id, ctx.caller, deps.settings.maxWaitSeconds * 1000, stop.signal);
+    done = await deps.jobs.service.wait(job.id, ctx.caller, deps.settings.maxWaitSeconds * 1000, stop.signal);
   } finally {
     for (const s of sources) s.removeEventListener('abort', abort);
   }
@@ -400,11 +391,11 @@ async function upscale(task: UpscaleTask, ctx: TaskContext, deps: RunwareDeps): 
       hint: `poll it with {"taskType": "getResponse", "taskUUID": "${task.taskUUID}"}, or send it with deliveryMethod "async"`,
     });
   }
-  return outcomeOf(done, await inline(done, deps), deps);
+  return outcomeOf(done, await inline(done, deps.files), deps.files);
 }
 
 async function getResponse(taskUUID: string, ctx: TaskContext, deps: RunwareDeps): Promise<Outcome> {
-  const job = await deps.service.findIdempotent(ctx.caller, taskKey(taskUUID));
+  const job = await deps.jobs.service.findIdempotent(ctx.caller, taskKey(taskUUID));
   if (!job) throw new PixeliftError('job_not_found', { id: taskUUID });
   if (job.status === 'queued' || job.status === 'running') {
     return {
@@ -416,14 +407,14 @@ async function getResponse(taskUUID: string, ctx: TaskContext, deps: RunwareDeps
       },
     };
   }
-  return outcomeOf(job, await inline(job, deps), deps);
+  return outcomeOf(job, await inline(job, deps.files), deps.files);
 }
 
 /** `inputImage`: a UUID (an uploaded image or an earlier result), a data URI, base64, or a URL. */
 async function inputOf(value: string, param: string, deps: RunwareDeps): Promise<ImageInput> {
   if (isUuid(value)) {
     const uploadId = uploadIdOf(value);
-    if (await deps.uploads.get(uploadId)) return { kind: 'upload', id: uploadId };
+    if (await deps.jobs.uploads.get(uploadId)) return { kind: 'upload', id: uploadId };
     return { kind: 'result', jobId: jobIdOfUuid(value) };
   }
   try {

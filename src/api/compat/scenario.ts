@@ -15,7 +15,7 @@ import { PixeliftError } from '../../errors.js';
 import type { ImageInput } from '../../jobs/service.js';
 import type { Upload } from '../../jobs/store.js';
 import type { Job } from '../../jobs/types.js';
-import type { ApiDeps } from '../deps.js';
+import type { Uses } from '../deps.js';
 import { abortOnClose } from '../http.js';
 import type { Dialect } from './dialect.js';
 import { kindOf, paramOf } from './error-kinds.js';
@@ -24,7 +24,11 @@ import { resultUrl } from './results.js';
 import { factorOf, TOPAZ_ENHANCE_MODELS, topazToKnobs } from './topaz.js';
 
 /** What these routes use of the API's dependencies. */
-export type ScenarioDeps = Pick<ApiDeps, 'presenter' | 'service' | 'shuttingDown' | 'uploads'>;
+export type ScenarioDeps = Uses<{
+  jobs: 'service' | 'uploads';
+  files: 'presenter';
+  lifecycle: 'shuttingDown';
+}>;
 
 const MODEL_ID = 'model_topaz-image-upscale';
 /** Topaz's factors as Scenario's upscaleFactor spells them (Topaz Gigapixel's presets up to 6×). */
@@ -168,7 +172,7 @@ function routes(app: FastifyInstance, deps: ScenarioDeps): void {
           message: 'Expected the image as base64 or a data URI (data:image/<type>;base64,…)',
         });
       }
-      const upload = await deps.uploads.store(request.caller, image.data);
+      const upload = await deps.jobs.uploads.store(request.caller, image.data);
       return { asset: presentUpload(upload, deps, request.body.name) };
     },
   );
@@ -187,12 +191,12 @@ function routes(app: FastifyInstance, deps: ScenarioDeps): void {
       const { assetId } = request.params;
       const image = imageOf(assetId);
       if (image?.kind === 'upload') {
-        const upload = await deps.uploads.get(image.id);
+        const upload = await deps.jobs.uploads.get(image.id);
         if (upload && (request.caller.keyId === null || upload.keyId === request.caller.keyId)) {
           return { asset: presentUpload(upload, deps) };
         }
       } else if (image?.kind === 'result') {
-        const job = await deps.service.get(image.jobId, request.caller).catch(() => undefined);
+        const job = await deps.jobs.service.get(image.jobId, request.caller).catch(() => undefined);
         if (job?.result) return { asset: presentResult(job, deps) };
       }
       throw new PixeliftError('image_not_found', { id: assetId, reason: 'no such asset' });
@@ -211,7 +215,7 @@ function routes(app: FastifyInstance, deps: ScenarioDeps): void {
       },
     },
     async (request) => {
-      if (deps.shuttingDown()) throw new PixeliftError('shutting_down');
+      if (deps.lifecycle.shuttingDown()) throw new PixeliftError('shutting_down');
       const body = request.body;
       const image = imageOf(body.image);
       if (!image) {
@@ -227,7 +231,7 @@ function routes(app: FastifyInstance, deps: ScenarioDeps): void {
         faceEnhancementCreativity: body.faceEnhancementCreativity,
         subjectDetection: body.subjectDetection,
       });
-      const { job } = await deps.service.submit(
+      const { job } = await deps.jobs.service.submit(
         {
           image,
           model: body.enhanceModel,
@@ -258,7 +262,7 @@ function routes(app: FastifyInstance, deps: ScenarioDeps): void {
       },
     },
     async (request) => ({
-      job: presentJob(await deps.service.get(request.params.jobId, request.caller)),
+      job: presentJob(await deps.jobs.service.get(request.params.jobId, request.caller)),
     }),
   );
 
@@ -279,7 +283,7 @@ function routes(app: FastifyInstance, deps: ScenarioDeps): void {
       },
     },
     async (request) => ({
-      job: presentJob(await deps.service.cancel(request.params.jobId, request.caller)),
+      job: presentJob(await deps.jobs.service.cancel(request.params.jobId, request.caller)),
     }),
   );
 }
@@ -294,7 +298,7 @@ function imageOf(assetId: string): ImageInput | undefined {
 function presentUpload(upload: Upload, deps: ScenarioDeps, name?: string): Record<string, unknown> {
   return {
     id: `asset_${upload.id}`,
-    url: deps.presenter.fileUrl(upload.id, new Date(upload.expiresAt)),
+    url: deps.files.presenter.fileUrl(upload.id, new Date(upload.expiresAt)),
     mimeType: upload.contentType,
     kind: 'image',
     source: 'uploaded',
@@ -317,7 +321,7 @@ function presentResult(job: Job, deps: ScenarioDeps): Record<string, unknown> {
   const r = job.result!;
   return {
     id: `asset_${job.id}`,
-    url: resultUrl(job, deps),
+    url: resultUrl(job, deps.files),
     mimeType: r.contentType,
     kind: 'image',
     source: 'upscale',

@@ -5,16 +5,18 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { JobEvent } from '../../jobs/types.js';
-import type { ApiDeps } from '../deps.js';
+import type { Uses } from '../deps.js';
 import { presentEvent } from '../present.js';
 import { errorResponses, jobIdParams } from '../schemas.js';
 import { followEvents } from '../sse.js';
 
 /** What these routes use of the API's dependencies. */
-export type EventRouteDeps = Pick<
-  ApiDeps,
-  'eventLog' | 'events' | 'presenter' | 'service' | 'settings' | 'shutdownSignal'
->;
+export type EventRouteDeps = Uses<{
+  jobs: 'eventLog' | 'events' | 'service';
+  files: 'presenter';
+  lifecycle: 'shutdownSignal';
+  settings: 'heartbeatMs';
+}>;
 
 const FINAL = new Set(['completed', 'failed', 'canceled', 'expired']);
 
@@ -44,7 +46,7 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
     followEvents(request, reply, deps, {
       filter,
       replay,
-      present: (e) => ({ type: e.type, data: presentEvent(e, deps.presenter) }),
+      present: (e) => ({ type: e.type, data: presentEvent(e, deps.files.presenter) }),
       closeAfter: (e) => closeOnFinal && FINAL.has(e.type),
     });
 
@@ -61,12 +63,12 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
       },
     },
     async (request, reply) => {
-      const job = await deps.service.get(request.params.id, request.caller);
+      const job = await deps.jobs.service.get(request.params.id, request.caller);
       await stream(
         request,
         reply,
         (e) => e.jobId === job.id,
-        (afterId) => deps.eventLog.since({ afterId, jobId: job.id }),
+        (afterId) => deps.jobs.eventLog.since({ afterId, jobId: job.id }),
         true,
       );
     },
@@ -92,7 +94,7 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
         reply,
         mine,
         async (afterId) =>
-          afterId > 0 ? deps.eventLog.since({ afterId, keyId: keyId === null ? undefined : keyId }) : [],
+          afterId > 0 ? deps.jobs.eventLog.since({ afterId, keyId: keyId === null ? undefined : keyId }) : [],
         false,
       );
     },

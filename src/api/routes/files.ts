@@ -6,13 +6,13 @@
 import type { FastifyInstance } from 'fastify';
 import { PixeliftError } from '../../errors.js';
 import { parseRange } from '../../storage/byte-range.js';
-import type { ApiDeps } from '../deps.js';
+import type { Uses } from '../deps.js';
 import { errorResponses } from '../schemas.js';
 
 const fileBody = { content: { '*/*': { schema: { type: 'string', format: 'binary' } } } };
 
 /** What these routes use of the API's dependencies. */
-export type FileRouteDeps = Pick<ApiDeps, 'blobs' | 'service' | 'uploads' | 'verifyFileLink'>;
+export type FileRouteDeps = Uses<{ jobs: 'service' | 'uploads'; files: 'blobs' | 'verifyLink' }>;
 
 export function fileRoutes(app: FastifyInstance, deps: FileRouteDeps): void {
   app.get<{ Params: { id: string }; Querystring: { expires?: string; signature?: string } }>(
@@ -46,10 +46,10 @@ export function fileRoutes(app: FastifyInstance, deps: FileRouteDeps): void {
     async (request, reply) => {
       const { id } = request.params;
       const { expires = '', signature = '' } = request.query;
-      if (!deps.verifyFileLink(id, expires, signature)) throw new PixeliftError('file_link_invalid');
+      if (!deps.files.verifyLink(id, expires, signature)) throw new PixeliftError('file_link_invalid');
       const result = await fileOf(id, deps);
       if (!result) throw new PixeliftError('file_not_found', { id });
-      const size = await deps.blobs.size(result.blobKey);
+      const size = await deps.files.blobs.size(result.blobKey);
       if (size === undefined) throw new PixeliftError('file_not_found', { id });
       const ext = result.format === 'jpeg' ? 'jpg' : result.format;
       reply
@@ -69,10 +69,10 @@ export function fileRoutes(app: FastifyInstance, deps: FileRouteDeps): void {
           .code(206)
           .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
           .header('content-length', String(range.end - range.start + 1));
-        return reply.send(await deps.blobs.stream(result.blobKey, range));
+        return reply.send(await deps.files.blobs.stream(result.blobKey, range));
       }
       reply.header('content-length', String(size));
-      return reply.send(await deps.blobs.stream(result.blobKey));
+      return reply.send(await deps.files.blobs.stream(result.blobKey));
     },
   );
 }
@@ -99,7 +99,7 @@ async function fileOf(
   id: string,
   deps: FileRouteDeps,
 ): Promise<{ blobKey: string; contentType: string; format: string } | undefined> {
-  if (id.startsWith('upl_')) return deps.uploads.get(id);
-  const job = await deps.service.get(id, undefined).catch(() => undefined);
+  if (id.startsWith('upl_')) return deps.jobs.uploads.get(id);
+  const job = await deps.jobs.service.get(id, undefined).catch(() => undefined);
   return job?.result ?? undefined;
 }

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { PixeliftError } from '../../errors.js';
 import type { JobStatus } from '../../jobs/types.js';
-import type { ApiDeps } from '../deps.js';
+import type { Uses } from '../deps.js';
 import { presentJob } from '../present.js';
 import {
   errorResponses as errors,
@@ -15,7 +15,11 @@ import {
 } from '../schemas.js';
 
 /** What these routes use of the API's dependencies. */
-export type JobRouteDeps = Pick<ApiDeps, 'blobs' | 'outbox' | 'presenter' | 'redeliver' | 'service'>;
+export type JobRouteDeps = Uses<{
+  jobs: 'service';
+  files: 'blobs' | 'presenter';
+  webhooks: 'outbox' | 'redeliver';
+}>;
 
 export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
   app.get<{ Params: { id: string } }>(
@@ -30,12 +34,12 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
       },
     },
     async (request) => {
-      const job = await deps.service.get(request.params.id, request.caller);
+      const job = await deps.jobs.service.get(request.params.id, request.caller);
       const inline =
         job.result && job.request.output.type !== 'url'
-          ? await deps.blobs.get(job.result.blobKey)
+          ? await deps.files.blobs.get(job.result.blobKey)
           : undefined;
-      return presentJob(job, deps.presenter, { inline });
+      return presentJob(job, deps.files.presenter, { inline });
     },
   );
 
@@ -52,10 +56,10 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
     },
     async (request) => {
       const { status, limit, cursor } = request.query;
-      const page = await deps.service.list(request.caller, { status, limit, cursor });
+      const page = await deps.jobs.service.list(request.caller, { status, limit, cursor });
       return {
         object: 'list',
-        data: page.jobs.map((j) => presentJob(j, deps.presenter)),
+        data: page.jobs.map((j) => presentJob(j, deps.files.presenter)),
         next_cursor: page.nextCursor,
         has_more: page.nextCursor !== null,
       };
@@ -74,7 +78,7 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
       },
     },
     async (request) =>
-      presentJob(await deps.service.cancel(request.params.id, request.caller), deps.presenter),
+      presentJob(await deps.jobs.service.cancel(request.params.id, request.caller), deps.files.presenter),
   );
 
   app.delete<{ Params: { id: string } }>(
@@ -89,7 +93,7 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
       },
     },
     async (request, reply) => {
-      await deps.service.delete(request.params.id, request.caller);
+      await deps.jobs.service.delete(request.params.id, request.caller);
       return reply.code(204).send();
     },
   );
@@ -106,12 +110,12 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
       },
     },
     async (request) => {
-      const job = await deps.service.get(request.params.id, request.caller);
-      const deliveries = await deps.outbox.list(job.id);
+      const job = await deps.jobs.service.get(request.params.id, request.caller);
+      const deliveries = await deps.webhooks.outbox.list(job.id);
       // The endpoint's health, once per URL: failing since its latest finished delivery failed.
       const since = new Map<string, string | null>();
       for (const url of new Set(deliveries.map((d) => d.url))) {
-        since.set(url, await deps.outbox.endpointFailingSince(url));
+        since.set(url, await deps.webhooks.outbox.endpointFailingSince(url));
       }
       return {
         object: 'list',
@@ -145,8 +149,8 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
       },
     },
     async (request, reply) => {
-      const job = await deps.service.get(request.params.id, request.caller);
-      const deliveries = await deps.outbox.list(job.id);
+      const job = await deps.jobs.service.get(request.params.id, request.caller);
+      const deliveries = await deps.webhooks.outbox.list(job.id);
       const wanted = request.body?.delivery_id;
       const source = wanted ? deliveries.find((d) => d.id === wanted) : deliveries.at(-1);
       if (!job.request.webhook && deliveries.length === 0)
@@ -159,8 +163,10 @@ export function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
             : `Job ${job.id} has no delivery to send again yet`,
         });
       }
-      const copy = await deps.redeliver(source);
-      return reply.code(202).send(presentDelivery(copy, await deps.outbox.endpointFailingSince(copy.url)));
+      const copy = await deps.webhooks.redeliver(source);
+      return reply
+        .code(202)
+        .send(presentDelivery(copy, await deps.webhooks.outbox.endpointFailingSince(copy.url)));
     },
   );
 }

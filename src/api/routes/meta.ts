@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { CREDITS_PER_MEGAPIXEL } from '../../jobs/cost.js';
 import { MODEL_ALIASES } from '../../models/aliases.js';
 import { autoPrecision, hasInt8 } from '../../models/precision.js';
-import type { ApiDeps } from '../deps.js';
+import type { Uses } from '../deps.js';
 import { errorResponses, modelListSchema } from '../schemas.js';
 
 const readiness = {
@@ -18,7 +18,12 @@ const readiness = {
 } as const;
 
 /** What these routes use of the API's dependencies. */
-export type MetaRouteDeps = Pick<ApiDeps, 'metrics' | 'models' | 'ready' | 'settings' | 'shuttingDown'>;
+export type MetaRouteDeps = Uses<{
+  models: 'store';
+  lifecycle: 'ready' | 'shuttingDown';
+  telemetry: 'metrics';
+  settings: 'memoryBudget';
+}>;
 
 export function metaRoutes(app: FastifyInstance, deps: MetaRouteDeps): void {
   app.get(
@@ -32,8 +37,8 @@ export function metaRoutes(app: FastifyInstance, deps: MetaRouteDeps): void {
       },
     },
     async () => {
-      const models = deps.models.list();
-      const defaultId = deps.models.resolve().model.id;
+      const models = deps.models.store.list();
+      const defaultId = deps.models.store.resolve().model.id;
       return {
         object: 'list',
         // Working memory each worker gives one image's inference (PIXELIFT_MEMORY_BUDGET).
@@ -96,16 +101,16 @@ export function metaRoutes(app: FastifyInstance, deps: MetaRouteDeps): void {
       },
     },
     async (_req, reply) => {
-      const problems = await deps.ready();
+      const problems = await deps.lifecycle.ready();
       const checks = Object.fromEntries(Object.entries(problems).map(([k, v]) => [k, v === undefined]));
       const errors = Object.fromEntries(Object.entries(problems).filter(([, v]) => v !== undefined));
-      const ok = !deps.shuttingDown() && Object.keys(errors).length === 0;
+      const ok = !deps.lifecycle.shuttingDown() && Object.keys(errors).length === 0;
       return reply.code(ok ? 200 : 503).send({
         status: ok ? 'ready' : 'not_ready',
         checks,
         // Which check failed and why, so that an operator need not guess from a bare 503.
         ...(ok ? {} : { errors }),
-        shutting_down: deps.shuttingDown(),
+        shutting_down: deps.lifecycle.shuttingDown(),
       });
     },
   );
@@ -128,7 +133,7 @@ export function metaRoutes(app: FastifyInstance, deps: MetaRouteDeps): void {
       },
     },
     async (_req, reply) => {
-      return reply.type(deps.metrics.contentType).send(await deps.metrics.text());
+      return reply.type(deps.telemetry.metrics.contentType).send(await deps.telemetry.metrics.text());
     },
   );
 }

@@ -13,11 +13,11 @@ import { PixeliftError } from '../../errors.js';
 import type { Caller } from '../../jobs/service.js';
 import type { ModelEntry } from '../../models/catalog.js';
 import { addUserModel, removeUserModel } from '../../models/user-model-admin.js';
-import type { ApiDeps } from '../deps.js';
+import type { Uses } from '../deps.js';
 import { errorResponses, modelUploadRequestBody, userModelSchema } from '../schemas.js';
 
 /** What these routes use of the API's dependencies. */
-export type ModelRouteDeps = Pick<ApiDeps, 'modelSync' | 'models'>;
+export type ModelRouteDeps = Uses<{ models: 'store' | 'sync' }>;
 
 function requireAdmin(caller: Caller, action: string): void {
   if (!caller.admin) throw new PixeliftError('forbidden', { action });
@@ -41,7 +41,7 @@ export function presentUserModel(m: ModelEntry) {
 }
 
 export function modelRoutes(app: FastifyInstance, deps: ModelRouteDeps): void {
-  const maxBytes = deps.models.userModelSettings.maxModelBytes;
+  const maxBytes = deps.models.store.userModelSettings.maxModelBytes;
   app.post(
     '/v1/models',
     {
@@ -97,11 +97,11 @@ export function modelRoutes(app: FastifyInstance, deps: ModelRouteDeps): void {
             message: 'Send the model file as multipart field "file"',
           });
         }
-        const { model } = await addUserModel(deps.models, { file, originalName, id });
+        const { model } = await addUserModel(deps.models.store, { file, originalName, id });
         try {
-          await deps.modelSync?.publish(model);
+          await deps.models.sync?.publish(model);
         } catch (err) {
-          removeUserModel(deps.models, model.id); // not shared, so not kept
+          removeUserModel(deps.models.store, model.id); // not shared, so not kept
           throw err;
         }
         return reply.code(201).send(presentUserModel(model));
@@ -135,9 +135,9 @@ export function modelRoutes(app: FastifyInstance, deps: ModelRouteDeps): void {
     },
     async (request) => {
       requireAdmin(request.caller, 'Removing a model');
-      await deps.modelSync?.ensure(request.params.id);
-      const m = removeUserModel(deps.models, request.params.id);
-      await deps.modelSync?.unpublish(m.id);
+      await deps.models.sync?.ensure(request.params.id);
+      const m = removeUserModel(deps.models.store, request.params.id);
+      await deps.models.sync?.unpublish(m.id);
       return { id: m.id, object: 'model', deleted: true };
     },
   );

@@ -5,12 +5,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { PixeliftError } from '../../errors.js';
-import type { ApiDeps } from '../deps.js';
+import type { Uses } from '../deps.js';
 import { readMultipart } from '../multipart.js';
 import { errorResponses, uploadRequestBody, uploadSchema } from '../schemas.js';
 
 /** What these routes use of the API's dependencies. */
-export type UploadRouteDeps = Pick<ApiDeps, 'settings' | 'uploads'>;
+export type UploadRouteDeps = Uses<{ jobs: 'uploads'; settings: 'limits' }>;
 
 export function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps): void {
   app.post(
@@ -40,7 +40,7 @@ export function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps): void 
             'Send the image as multipart field "file", or as the raw body with an image/* Content-Type',
         });
       }
-      const upload = await deps.uploads.store(request.caller, data);
+      const upload = await deps.jobs.uploads.store(request.caller, data);
       return reply.code(201).send({
         id: upload.id,
         object: 'upload',

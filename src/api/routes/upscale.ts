@@ -14,7 +14,7 @@ import type { Fit, OversizePolicy } from '../../engine/plan.js';
 import { PixeliftError } from '../../errors.js';
 import type { SubmitRequest } from '../../jobs/service.js';
 import { isTerminal, type Job, type JobEventType, type OutputType } from '../../jobs/types.js';
-import type { ApiDeps } from '../deps.js';
+import type { Uses } from '../deps.js';
 import { validationError } from '../errors.js';
 import { abortOnClose, header, preferWait } from '../http.js';
 import { readMultipart } from '../multipart.js';
@@ -22,10 +22,12 @@ import { presentJob } from '../present.js';
 import { errorResponses, estimateSchema, jobSchema, upscaleBody } from '../schemas.js';
 
 /** What these routes use of the API's dependencies. */
-export type UpscaleRouteDeps = Pick<
-  ApiDeps,
-  'blobs' | 'presenter' | 'service' | 'settings' | 'shutdownSignal' | 'shuttingDown'
->;
+export type UpscaleRouteDeps = Uses<{
+  jobs: 'service';
+  files: 'blobs' | 'presenter';
+  lifecycle: 'shutdownSignal' | 'shuttingDown';
+  settings: 'limits' | 'maxWaitSeconds';
+}>;
 
 type UpscaleBody = {
   image: string | Buffer;
@@ -106,11 +108,11 @@ export function upscaleRoutes(app: FastifyInstance, deps: UpscaleRouteDeps): voi
       },
     },
     async (request, reply) => {
-      if (deps.shuttingDown()) throw new PixeliftError('shutting_down');
+      if (deps.lifecycle.shuttingDown()) throw new PixeliftError('shutting_down');
       const body = await readBody(request, deps.settings.limits.maxInputBytes);
       const abort = abortOnClose(request);
       const idemKey = header(request, 'idempotency-key');
-      const { job, replayed } = await deps.service.submit(
+      const { job, replayed } = await deps.jobs.service.submit(
         toSubmit(body),
         request.caller,
         idemKey ? { key: idemKey, body: body } : undefined,
@@ -119,18 +121,23 @@ export function upscaleRoutes(app: FastifyInstance, deps: UpscaleRouteDeps): voi
       let current: Job = job;
       const wait = preferWait(request, deps.settings.maxWaitSeconds);
       if (wait !== undefined && !isTerminal(job.status)) {
-        current = await deps.service.wait(job.id, request.caller, wait * 1000, deps.shutdownSignal);
+        current = await deps.jobs.service.wait(
+          job.id,
+          request.caller,
+          wait * 1000,
+          deps.lifecycle.shutdownSignal,
+        );
         reply.header('preference-applied', `wait=${wait}`);
       }
       reply.header('location', `/v1/jobs/${job.id}`);
       if (replayed) reply.header('idempotent-replayed', 'true');
       const inline =
         current.result && current.request.output.type !== 'url'
-          ? await deps.blobs.get(current.result.blobKey)
+          ? await deps.files.blobs.get(current.result.blobKey)
           : undefined;
       return reply
         .code(isTerminal(current.status) ? 200 : 202)
-        .send(presentJob(current, deps.presenter, { inline, replayed }));
+        .send(presentJob(current, deps.files.presenter, { inline, replayed }));
     },
   );
 
@@ -148,7 +155,11 @@ export function upscaleRoutes(app: FastifyInstance, deps: UpscaleRouteDeps): voi
     },
     async (request) => {
       const body = await readBody(request, deps.settings.limits.maxInputBytes);
-      const e = await deps.service.estimate(toSubmit(body), request.caller, abortOnClose(request).signal);
+      const e = await deps.jobs.service.estimate(
+        toSubmit(body),
+        request.caller,
+        abortOnClose(request).signal,
+      );
       return {
         object: 'estimate',
         model: e.model,

@@ -1,21 +1,25 @@
 /**
- * Everything that happens to a job becomes one event: appended to the event log (so that SSE
- * clients can resume with Last-Event-ID), published on the in-process bus (live SSE streams,
- * `Prefer: wait`; in scale-out through Redis to every node's bus), and, when the job's webhook subscribed to it, queued in the webhook outbox
- * in the transaction that appends it (and, through `transition`, that changes the job's status).
+ * Everything that happens to a job becomes one event: recorded by the job store in the
+ * transaction that changes the job (so that SSE clients can resume with Last-Event-ID), with its
+ * webhook delivery when the job's webhook subscribed to it (the outbox row commits with the change
+ * or not at all), then published on the in-process bus (live SSE streams, `Prefer: wait`; in
+ * scale-out through Redis to every node's bus).
  * What a webhook body looks like is the dialect's business: each gives a formatter (api/webhooks),
  * all of them handed over at construction, so that none is found missing only when an event fires.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
-import { applyPatch } from './job-record.js';
-import type { EventLog, JobStore, JobTransition, WebhookFor, WebhookMessage } from './store.js';
+import { applyPatch, snapshot } from './job-record.js';
+import type { JobStore, JobTransition, Recorded, WebhookFor, WebhookMessage } from './store.js';
 import type { Job, JobEvent, JobEventType } from './types.js';
 
 /**
  * Builds the webhook message a dialect sends for an event, or undefined to send none. `format`
- * runs inside the transaction that records the event (and the job's change), so it is
- * synchronous; what it must read first (a result to inline) `prepare` reads, before.
+ * runs inside the transaction that records the event and the job's change, so it is synchronous;
+ * what it must read first `prepare` reads, before. Only a result is worth reading ahead (inlined
+ * in a body), so `prepare` runs for a job that holds one and `format` gets undefined otherwise:
+ * the store moves that pick their jobs inside the transaction (claim, recover, expire) can format
+ * their events, whose jobs hold none.
  */
 export interface WebhookFormatter {
   readonly prepare?: (job: Job) => Promise<unknown>;
@@ -40,9 +44,26 @@ export class JobEvents {
   /** Live events of every job; subscribers filter. */
   readonly bus = new EventEmitter<JobBusEvents>();
 
+  /**
+   * The webhook message of an event that a store move records (create, claim, claimById,
+   * recover, expire: `Recording.webhook`); the store calls it inside the move's transaction.
+   * Those moves' jobs hold no result, so there is nothing to `prepare`.
+   */
+  readonly webhook: WebhookFor = (job, event) => {
+    const formatter = this.formatterFor(job, event.type);
+    if (!formatter) return undefined;
+    if (formatter.prepare && job.result) {
+      // No move makes an event of a job that holds a result; one that did would send a body
+      // without what `prepare` reads. Refused, so that the move rolls back and says so.
+      throw new Error(
+        `events: the ${event.type} event of ${job.id} needs a prepared webhook; record it with transition()`,
+      );
+    }
+    return formatter.format(job, event, undefined);
+  };
+
   constructor(
     private readonly deps: {
-      readonly log: EventLog;
       /** Records a job's change with its event and webhook delivery, in one transaction. */
       readonly jobs: Pick<JobStore, 'transition'>;
       /** Wakes the webhook dispatcher after a delivery is queued. */
@@ -58,21 +79,10 @@ export class JobEvents {
     deps.fanout?.onEvent((e) => this.bus.emit('event', e));
   }
 
-  /** Record an event of `job` (its change of state already stored) and queue its webhook, together. */
-  async emit(job: Job, type: JobEventType, data?: Record<string, unknown>): Promise<JobEvent> {
-    const webhook = await this.webhookFor(job, type);
-    const event = await this.deps.log.append(
-      { jobId: job.id, keyId: job.keyId, type, data: data ?? snapshot(job) },
-      webhook && { job, message: webhook },
-    );
-    await this.published(event, webhook !== undefined);
-    return event;
-  }
-
   /**
    * Change a job (if it still matches `fence`) and record the event the change makes with its
-   * webhook, in one transaction (JobStore.transition). The changed job, or undefined when the
-   * fence failed and nothing was written.
+   * webhook, in one transaction (JobStore.transition), then publish it. The changed job, or
+   * undefined when the fence failed and nothing was written.
    */
   async transition(
     job: Job,
@@ -80,19 +90,45 @@ export class JobEvents {
     type: JobEventType,
     data?: Record<string, unknown>,
   ): Promise<Job | undefined> {
-    const webhook = await this.webhookFor(applyPatch(job, change.patch), type);
+    const webhook = await this.prepared(applyPatch(job, change.patch), type);
     const done = await this.deps.jobs.transition(job.id, {
       ...change,
       event: { type, data: (changed) => data ?? snapshot(changed) },
       webhook,
     });
     if (!done) return undefined;
-    await this.published(done.event, webhook !== undefined);
+    await this.publish(done);
     return done.job;
   }
 
-  /** The webhook message maker for an event of `job`, its formatter's inputs read; undefined: none. */
-  private async webhookFor(job: Job, type: JobEventType): Promise<WebhookFor | undefined> {
+  /**
+   * Tell live listeners about an event the store recorded (through the fanout in scale-out), and
+   * wake the dispatcher when the job has a webhook (the move may have queued a delivery).
+   */
+  async publish({ job, event }: Recorded): Promise<void> {
+    if (this.deps.fanout) {
+      // A lost publish costs live listeners one update, never the record: it is in the log.
+      await this.deps.fanout
+        .publishEvent(event)
+        .catch((err: unknown) =>
+          this.deps.logger.warn({ err, jobId: event.jobId }, 'events: publish failed'),
+        );
+    } else {
+      this.bus.emit('event', event);
+    }
+    if (job.request.webhook) this.deps.kickWebhooks();
+  }
+
+  /** The webhook message maker for an event of `job` (as changed), its result read first; undefined: none. */
+  private async prepared(job: Job, type: JobEventType): Promise<WebhookFor | undefined> {
+    const formatter = this.formatterFor(job, type);
+    if (!formatter) return undefined;
+    const prepared = job.result ? await formatter.prepare?.(job) : undefined;
+    return (changed, event) => formatter.format(changed, event, prepared);
+  }
+
+  /** The formatter of `job`'s dialect when its webhook takes events of `type`; undefined: none. */
+  private formatterFor(job: Job, type: JobEventType): WebhookFormatter | undefined {
     const hook = job.request.webhook;
     if (!hook || !(hook.events.includes(type) || job.request.dialect !== 'native')) return undefined;
     const formatter = Object.hasOwn(this.deps.formatters, job.request.dialect)
@@ -105,25 +141,8 @@ export class JobEvents {
         { jobId: job.id, dialect: job.request.dialect, event: type },
         'events: no webhook formatter for this dialect; no webhook sent',
       );
-      return undefined;
     }
-    const prepared = await formatter.prepare?.(job);
-    return (changed, event) => formatter.format(changed, event, prepared);
-  }
-
-  /** Tell live listeners about a recorded event, and wake the dispatcher when it may have queued a delivery. */
-  private async published(event: JobEvent, queued: boolean): Promise<void> {
-    if (this.deps.fanout) {
-      // A lost publish costs live listeners one update, never the record: it is in the log.
-      await this.deps.fanout
-        .publishEvent(event)
-        .catch((err: unknown) =>
-          this.deps.logger.warn({ err, jobId: event.jobId }, 'events: publish failed'),
-        );
-    } else {
-      this.bus.emit('event', event);
-    }
-    if (queued) this.deps.kickWebhooks();
+    return formatter;
   }
 
   /** Resolves with the job's first event matching `until`, or undefined after `timeoutMs` or on `signal`. */
@@ -149,13 +168,4 @@ export class JobEvents {
       this.bus.on('event', onEvent);
     });
   }
-}
-
-/**
- * A job as an event carries it: everything but its metadata, which the job and its webhooks
- * carry; copied into every event it multiplied a large object by the events of the job.
- */
-export function snapshot(job: Job): Record<string, unknown> {
-  const { metadata: _metadata, ...rest } = job;
-  return rest as unknown as Record<string, unknown>;
 }

@@ -4,8 +4,8 @@
  */
 import { invalidArgument, PixeliftError } from '../errors.js';
 import { fromHundredths, toHundredths } from './money.js';
-import type { JobPatch } from './store.js';
-import type { Job, JobStatus } from './types.js';
+import type { JobPatch, JobTransition } from './store.js';
+import type { Job, JobEventType, JobStatus } from './types.js';
 
 export type Fence = { readonly status?: JobStatus | readonly JobStatus[]; readonly attempts?: number };
 
@@ -70,6 +70,20 @@ export function exhausted(job: Job, now: Date): Job {
     error: { code: error.code, message: error.message },
     finishedAt: now.toISOString(),
   };
+}
+
+/**
+ * A job as an event carries it: everything but its metadata, which the job and its webhooks
+ * carry; copied into every event it multiplied a large object by the events of the job.
+ */
+export function snapshot(job: Job): Record<string, unknown> {
+  const { metadata: _metadata, ...rest } = job;
+  return rest as unknown as Record<string, unknown>;
+}
+
+/** The event a store move records (queued, started, failed after crashes, expired): its type, with the job's snapshot. */
+export function moveEvent(type: JobEventType): JobTransition['event'] {
+  return { type, data: snapshot };
 }
 
 export function checkCap(maxRunningPerKey: number): void {

@@ -20,7 +20,7 @@ import { type Logger, withFields } from '../log.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { PoolHooks, PoolJob } from '../workers/pool.js';
 import type { JobEvents } from './events.js';
-import type { JobPatch, JobStore } from './store.js';
+import type { JobPatch, JobStore, Recorded } from './store.js';
 import type { Job, JobError } from './types.js';
 
 export const CONTENT_TYPES: Readonly<Record<OutputFormat, string>> = {
@@ -77,15 +77,18 @@ export class JobRunner {
 
   /** Recover what a crash left running, then start taking jobs. */
   async start(): Promise<void> {
+    // A job given up fails, is refunded and gets its `failed` event and webhook in one transaction.
     const { requeued, failed } = await this.o.jobs.recover({
       maxAttempts: this.o.maxAttempts,
       now: new Date(),
+      webhook: this.o.events.webhook,
     });
     for (const job of requeued)
       this.o.log.warn({ jobId: job.id, attempts: job.attempts }, 'job re-queued after a crash');
-    for (const job of failed) {
+    for (const given of failed) {
+      const { job } = given;
       this.o.log.error({ jobId: job.id, attempts: job.attempts }, 'job given up after repeated crashes');
-      await this.o.events.emit((await this.o.jobs.refund(job.id)) ?? job, 'failed');
+      await this.o.events.publish(given);
     }
     this.timer = setInterval(() => this.kick(), this.o.pollMs ?? 1000);
     this.timer.unref();
@@ -143,24 +146,32 @@ export class JobRunner {
   }
 
   /**
-   * Run a job already claimed (running, with its attempt) on the pool. Resolves when it ended,
+   * Run a job already claimed (running, with its attempt; its `started` event recorded by the
+   * claim, and published here once the run can be canceled) on the pool. Resolves when it ended,
    * or was handed back to the queue (worker crash, shutdown); the store says which. The embedded
    * queue calls it from pump(); in scale-out the BullMQ worker does (bullmq/worker.ts).
    */
-  run(job: Job): Promise<void> {
+  run(claimed: Recorded): Promise<void> {
+    const { job } = claimed;
     const controller = new AbortController();
-    const done = this.execute(job, controller).finally(() => this.running.delete(job.id));
+    const done = this.execute(claimed, controller).finally(() => this.running.delete(job.id));
     this.running.set(job.id, { job, controller, done });
     return done;
   }
 
   private async pump(): Promise<void> {
     while (!this.stopping && this.running.size < this.o.concurrency) {
-      const job = await this.o.jobs.claim({ maxRunningPerKey: this.o.maxRunningPerKey, now: new Date() });
-      if (!job) return;
+      // The `started` event and its webhook delivery commit with the claim.
+      const claimed = await this.o.jobs.claim({
+        maxRunningPerKey: this.o.maxRunningPerKey,
+        now: new Date(),
+        webhook: this.o.events.webhook,
+      });
+      if (!claimed) return;
+      const { job } = claimed;
       // A run that cannot even record its outcome (the store went away mid-shutdown) is logged;
       // the job stays running in the store, which hands it back on the next start (recoverRunning).
-      void this.run(job)
+      void this.run(claimed)
         .catch((err: unknown) =>
           this.o.log.error({ err, jobId: job.id }, 'could not record the outcome of a job'),
         )
@@ -168,12 +179,13 @@ export class JobRunner {
     }
   }
 
-  private async execute(job: Job, controller: AbortController): Promise<void> {
+  private async execute(claimed: Recorded, controller: AbortController): Promise<void> {
+    const { job } = claimed;
     const log = withFields(this.o.log, { jobId: job.id, attempt: job.attempts });
     const fence = { status: 'running' as const, attempts: job.attempts };
     const startedAt = Date.now();
     log.info({ model: job.model.used }, 'job started');
-    await this.o.events.emit(job, 'started');
+    await this.o.events.publish(claimed);
     try {
       const input = await this.o.blobs.get(job.request.inputBlob);
       await this.o.ensureModel?.(job.model.used);

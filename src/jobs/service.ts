@@ -23,7 +23,7 @@ import type { JobEvents } from './events.js';
 import { checkInputFormat } from './input-format.js';
 import { checkMetadata } from './metadata.js';
 import type { QueuePort } from './queue.js';
-import type { JobStore, ListJobsQuery, UploadStore } from './store.js';
+import type { Created, JobStore, ListJobsQuery, UploadStore } from './store.js';
 import {
   isTerminal,
   type Job,
@@ -173,13 +173,15 @@ export class JobService {
       finishedAt: null,
       expiresAt: null,
     };
-    let created: { job: Job; replayed: boolean };
+    let created: Created;
     try {
       created = await this.o.jobs.create(job, {
         idempotency: idempotency && fingerprint ? { key: idempotency.key, fingerprint } : undefined,
         charge: this.o.charge && caller.keyId !== null,
         maxQueued: this.o.maxQueueDepth,
         maxQueuedPerKey: this.o.maxQueuedPerKey,
+        // The `queued` event and its webhook delivery commit with the job's row.
+        webhook: this.o.events.webhook,
       });
     } catch (err) {
       await this.o.blobs.delete(inputBlob);
@@ -189,7 +191,7 @@ export class JobService {
       await this.o.blobs.delete(inputBlob);
       return created;
     }
-    await this.o.events.emit(created.job, 'queued');
+    await this.o.events.publish(created);
     try {
       await this.o.queue.enqueue(created.job);
     } catch (err) {

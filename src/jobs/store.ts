@@ -24,7 +24,29 @@ export type JobPatch = Partial<
   >
 >;
 
-export interface CreateJobOptions {
+/**
+ * What the moves that record their own event take (create: queued; claim, claimById: started;
+ * recover, claimById out of attempts: failed; expire: expired): the store records each event in
+ * the move's transaction, and with it the event's webhook delivery, so that the change, the event
+ * and the outbox row commit together or not at all.
+ */
+export interface Recording {
+  /** The webhook message of each event the move records (JobEvents.webhook); none when absent. */
+  readonly webhook?: WebhookFor;
+}
+
+/** A job as a move left it, with the event recorded in the same transaction. */
+export interface Recorded {
+  readonly job: Job;
+  readonly event: JobEvent;
+}
+
+/** A new job with its `queued` event, or (replayed) the job an earlier request with the same idempotency key created. */
+export type Created =
+  | { readonly job: Job; readonly replayed: true }
+  | ({ readonly replayed: false } & Recorded);
+
+export interface CreateJobOptions extends Recording {
   /** Same key + same fingerprint → the stored job, replayed; different fingerprint → idempotency_key_reused. */
   readonly idempotency?: { readonly key: string; readonly fingerprint: string };
   /** Debit `job.cost` from `job.keyId`'s credits in the same transaction (insufficient_credits when short). */
@@ -45,25 +67,36 @@ export interface ListJobsQuery {
   readonly cursor?: string;
 }
 
-export interface ClaimByIdOptions {
+export interface ClaimOptions extends Recording {
   readonly maxRunningPerKey: number;
+  readonly now: Date;
+}
+
+export interface ClaimByIdOptions extends ClaimOptions {
+  readonly maxAttempts: number;
+}
+
+export interface RecoverOptions extends Recording {
   readonly maxAttempts: number;
   readonly now: Date;
 }
 
 export type ClaimOutcome =
-  /** Running now under a new attempt; `takeover`: it was running under an attempt that stopped. */
-  | { readonly kind: 'claimed'; readonly job: Job; readonly takeover: boolean }
+  /** Running now under a new attempt, its `started` event recorded; `takeover`: it was running under an attempt that stopped. */
+  | ({ readonly kind: 'claimed'; readonly takeover: boolean } & Recorded)
   /** Its key runs `maxRunningPerKey` jobs already: ask again later. */
   | { readonly kind: 'capped' }
-  /** It was running and had used every attempt: now failed with attempts_exhausted. */
-  | { readonly kind: 'exhausted'; readonly job: Job }
+  /** It was running and had used every attempt: now failed with attempts_exhausted, refunded, its `failed` event recorded. */
+  | ({ readonly kind: 'exhausted' } & Recorded)
   /** Nothing to run: ended, canceled, or deleted (job undefined). */
   | { readonly kind: 'gone'; readonly job: Job | undefined };
 
 export interface JobStore {
-  /** Insert a new job (status queued), atomically with idempotency, credit and queue-depth checks. */
-  create(job: Job, options?: CreateJobOptions): Promise<{ job: Job; replayed: boolean }>;
+  /**
+   * Insert a new job (status queued) and its `queued` event, atomically with idempotency, credit
+   * and queue-depth checks. A replay writes nothing and records no event.
+   */
+  create(job: Job, options?: CreateJobOptions): Promise<Created>;
   get(id: string): Promise<Job | undefined>;
   /** The job created with this idempotency key by this key (null: open mode), and its body fingerprint. */
   findIdempotent(keyId: string | null, key: string): Promise<{ job: Job; fingerprint: string } | undefined>;
@@ -71,17 +104,17 @@ export interface JobStore {
   list(query: ListJobsQuery): Promise<{ jobs: Job[]; nextCursor: string | null }>;
   /**
    * Take a queued job whose key runs fewer than `maxRunningPerKey` jobs: status running,
-   * attempts + 1, startedAt now. Keys take turns (round-robin): the key served least recently
-   * goes first, and its oldest job; so one key's flood never holds another's job back more than
-   * one turn. Undefined when nothing can run.
+   * attempts + 1, startedAt now, its `started` event recorded. Keys take turns (round-robin): the
+   * key served least recently goes first, and its oldest job; so one key's flood never holds
+   * another's job back more than one turn. Undefined when nothing can run.
    */
-  claim(options: { readonly maxRunningPerKey: number; readonly now: Date }): Promise<Job | undefined>;
+  claim(options: ClaimOptions): Promise<Recorded | undefined>;
   /**
    * Take one named job for a run: the scale-out queue (BullMQ) hands a worker a job id, and the
    * store decides. A queued job is claimed unless its key is at `maxRunningPerKey`. A running
    * job is taken over (attempts + 1, which fences out the attempt before it): the queue only
    * hands out a running job again after its worker stopped heartbeating. Out of attempts, it
-   * fails with attempts_exhausted instead.
+   * fails with attempts_exhausted instead (refunded, as `transition` with `refund`).
    */
   claimById(id: string, options: ClaimByIdOptions): Promise<ClaimOutcome>;
   /**
@@ -99,21 +132,23 @@ export interface JobStore {
    * a crash between them can neither lose a webhook nor send one for a change that never was.
    * Undefined (nothing written) when the job is gone or the fence failed.
    */
-  transition(id: string, change: JobTransition): Promise<{ job: Job; event: JobEvent } | undefined>;
+  transition(id: string, change: JobTransition): Promise<Recorded | undefined>;
   /** Give a charge back to the key, once (failed, canceled, expired-before-run). Returns the job. */
   refund(id: string): Promise<Job | undefined>;
   /**
-   * After a crash: every `running` job goes back to `queued` while attempts < maxAttempts,
-   * else becomes `failed` with error `attempts_exhausted`.
+   * After a crash: every `running` job goes back to `queued` while attempts < maxAttempts (no
+   * event: it will be `started` again), else becomes `failed` with error `attempts_exhausted`,
+   * refunded, with its `failed` event.
    */
-  recover(options: {
-    readonly maxAttempts: number;
-    readonly now: Date;
-  }): Promise<{ requeued: Job[]; failed: Job[] }>;
+  recover(options: RecoverOptions): Promise<{ requeued: Job[]; failed: Recorded[] }>;
   /** A running job interrupted by a graceful shutdown: back to queued, the attempt not counted. */
   requeue(id: string, fence: { readonly attempts: number }): Promise<Job | undefined>;
-  /** Jobs whose expiresAt ≤ now and that still hold a result: status expired, result null. */
-  expire(now: Date): Promise<Job[]>;
+  /**
+   * Jobs whose expiresAt ≤ now and that still hold a result: status expired, result null, each
+   * with its `expired` event. Each job is returned as it was `before`: its result names the blob
+   * to delete.
+   */
+  expire(now: Date, recording?: Recording): Promise<{ before: Job; event: JobEvent }[]>;
   /** Remove the job record (its events and deliveries go with it). */
   delete(id: string): Promise<Job | undefined>;
   /** Jobs per status, all keys (metrics, queue depth). */
@@ -153,13 +188,10 @@ export type WebhookFor = (job: Job, event: JobEvent) => WebhookMessage | undefin
 
 export interface EventLog {
   /**
-   * Append an event; with `webhook` (called with `job`), queue its delivery in the same
-   * transaction, so that the event and its outbox row commit together.
+   * Append an event that changes no job. The events of a job's changes are recorded by the job
+   * store's moves, with the change and its webhook delivery (Recording, JobTransition).
    */
-  append(
-    event: Omit<JobEvent, 'id' | 'createdAt'> & { readonly createdAt?: string },
-    webhook?: { readonly job: Job; readonly message: WebhookFor },
-  ): Promise<JobEvent>;
+  append(event: Omit<JobEvent, 'id' | 'createdAt'> & { readonly createdAt?: string }): Promise<JobEvent>;
   /** Events with id > afterId, oldest first; filtered by job, or by key (undefined key: every key). */
   since(query: EventQuery): Promise<JobEvent[]>;
 }

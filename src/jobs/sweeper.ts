@@ -36,12 +36,12 @@ export class Sweeper {
 
   /** One pass; returns what it removed. */
   async sweep(now = new Date()): Promise<{ results: number; uploads: number }> {
-    const expired = await this.o.jobs.expire(now);
-    for (const job of expired) {
-      if (job.result) await this.o.blobs.delete(job.result.blobKey);
-      await this.o.blobs.delete(job.request.inputBlob);
-      // expire() returns each job as it was; what it became follows from that.
-      await this.o.events.emit({ ...job, status: 'expired', result: null }, 'expired');
+    // Each job's `expired` event and webhook delivery commit with its change of status.
+    const expired = await this.o.jobs.expire(now, { webhook: this.o.events.webhook });
+    for (const { before, event } of expired) {
+      if (before.result) await this.o.blobs.delete(before.result.blobKey);
+      await this.o.blobs.delete(before.request.inputBlob);
+      await this.o.events.publish({ job: before, event });
     }
     const uploads = await this.o.uploads.expire(now);
     for (const u of uploads) await this.o.blobs.delete(u.blobKey);

@@ -84,7 +84,6 @@ export async function startService(config: Config, logger: FastifyBaseLogger): P
     log: withFields(logger, { component: 'webhooks' }),
   });
   const events = new JobEvents({
-    log: stores.events,
     jobs: stores.jobs,
     kickWebhooks: () => dispatcher.kick(),
     logger,

@@ -56,7 +56,6 @@ export async function startWorkerNode(config: Config, logger: Logger): Promise<R
     DIALECT_NAMES,
   );
   const events = new JobEvents({
-    log: stores.events,
     jobs: stores.jobs,
     // The API nodes' dispatchers wake on the event that follows every enqueued delivery.
     kickWebhooks: () => undefined,

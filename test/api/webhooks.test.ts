@@ -59,7 +59,6 @@ test('an event of a job whose dialect has no formatter is logged as an error, no
   const stores = openSqliteStores(':memory:');
   const errors: { obj: unknown; msg: string | undefined }[] = [];
   const events = new JobEvents({
-    log: stores.events,
     jobs: stores.jobs,
     kickWebhooks: () => undefined,
     logger: {
@@ -72,10 +71,11 @@ test('an event of a job whose dialect has no formatter is logged as an error, no
     request: {
       ...makeJob().request,
       dialect: 'pixelfoo',
-      webhook: { url: 'http://127.0.0.1:1/hook', events: ['completed'] },
+      webhook: { url: 'http://127.0.0.1:1/hook', events: ['queued'] },
     },
   });
-  await events.emit(job, 'completed');
+  // A non-native job's formatter is asked about every event; none here, so the queued event tells.
+  await stores.jobs.create(job, { webhook: events.webhook });
   assert.equal(errors.length, 1);
   assert.match(errors[0]!.msg ?? '', /no webhook formatter/);
   assert.equal(await stores.outbox.pendingCount(), 0);

@@ -35,7 +35,6 @@ async function runWith(
   const stores = openSqliteStores(':memory:');
   const blobs = new FsBlobStore(tempDir('pixelift-runner-'));
   const events = new JobEvents({
-    log: stores.events,
     jobs: stores.jobs,
     kickWebhooks: () => undefined,
     logger: silentLogger,

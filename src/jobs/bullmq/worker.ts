@@ -79,10 +79,12 @@ export class QueueWorker {
   async #process(bull: BullJob<QueuedJob>, token: string | undefined): Promise<void> {
     const { jobs, log } = this.#o;
     const id = bull.data.id;
+    // A start, or a failure once out of attempts, commits with its event and webhook delivery.
     const outcome = await jobs.claimById(id, {
       maxRunningPerKey: this.#o.maxRunningPerKey,
       maxAttempts: this.#o.maxAttempts,
       now: new Date(),
+      webhook: this.#o.events.webhook,
     });
     switch (outcome.kind) {
       case 'gone':
@@ -92,14 +94,14 @@ export class QueueWorker {
         throw new DelayedError();
       case 'exhausted': {
         log.error({ jobId: id, attempts: outcome.job.attempts }, 'job given up after repeated crashes');
-        await this.#o.events.emit((await jobs.refund(id)) ?? outcome.job, 'failed');
+        await this.#o.events.publish(outcome);
         return;
       }
       case 'claimed': {
         if (outcome.takeover) {
           log.warn({ jobId: id, attempt: outcome.job.attempts }, 'job taken over from a worker that stopped');
         }
-        await this.#o.runner.run(outcome.job);
+        await this.#o.runner.run(outcome);
         const after = await jobs.get(id);
         if (after?.status === 'queued') throw new HandedBack(id);
         return;

@@ -3,11 +3,9 @@
  * reused: an SSE client resuming with `Last-Event-ID` on any API node gets what came after.
  */
 import { invalidArgument } from '../../errors.js';
-import { deliveryOf } from '../delivery-record.js';
-import { EVENT_PAGE, type EventLog, type EventQuery, type WebhookFor } from '../store.js';
-import type { Job, JobEvent, JobEventType } from '../types.js';
-import { inTransaction, type PgPool, type Queryable } from './database.js';
-import { insertDelivery } from './webhook-outbox.js';
+import { EVENT_PAGE, type EventLog, type EventQuery } from '../store.js';
+import type { JobEvent, JobEventType } from '../types.js';
+import type { PgPool, Queryable } from './database.js';
 
 interface EventRow {
   readonly id: number;
@@ -27,15 +25,8 @@ export class PostgresEventLog implements EventLog {
 
   async append(
     event: Omit<JobEvent, 'id' | 'createdAt'> & { readonly createdAt?: string },
-    webhook?: { readonly job: Job; readonly message: WebhookFor },
   ): Promise<JobEvent> {
-    if (!webhook) return insertEvent(this.#pool, event);
-    return inTransaction(this.#pool, async (c) => {
-      const recorded = await insertEvent(c, event);
-      const message = webhook.message(webhook.job, recorded);
-      if (message) await insertDelivery(c, deliveryOf(recorded, message));
-      return recorded;
-    });
+    return insertEvent(this.#pool, event);
   }
 
   async since(query: EventQuery): Promise<JobEvent[]> {

@@ -17,18 +17,25 @@ import {
   type Fence,
   fenceHolds,
   instantMs,
+  moveEvent,
   normalizeCost,
   QUEUE_FULL_RETRY_AFTER_S,
 } from '../job-record.js';
 import { fromHundredths, toHundredths } from '../money.js';
 import type {
   ClaimByIdOptions,
+  ClaimOptions,
   ClaimOutcome,
+  Created,
   CreateJobOptions,
   JobPatch,
   JobStore,
   JobTransition,
   ListJobsQuery,
+  Recorded,
+  Recording,
+  RecoverOptions,
+  WebhookFor,
 } from '../store.js';
 import { JOB_STATUSES, type Job, type JobEvent, type JobStatus } from '../types.js';
 import { inTransaction, type PgClient, type PgPool, type Queryable } from './database.js';
@@ -52,7 +59,7 @@ export class PostgresJobStore implements JobStore {
     this.#pool = pool;
   }
 
-  async create(job: Job, options: CreateJobOptions = {}): Promise<{ job: Job; replayed: boolean }> {
+  async create(job: Job, options: CreateJobOptions = {}): Promise<Created> {
     const idempotency = options.idempotency;
     return inTransaction(this.#pool, async (c) => {
       if (idempotency) {
@@ -66,7 +73,7 @@ export class PostgresJobStore implements JobStore {
           if (row.idempotency_fingerprint !== idempotency.fingerprint) {
             throw new PixeliftError('idempotency_key_reused', { key: idempotency.key });
           }
-          return { job: row.data, replayed: true };
+          return { job: row.data, replayed: true as const };
         }
       }
       if (options.maxQueuedPerKey !== undefined) {
@@ -108,7 +115,7 @@ export class PostgresJobStore implements JobStore {
           JSON.stringify(stored),
         ],
       );
-      return { job: stored, replayed: false };
+      return { replayed: false as const, ...(await record(c, stored, moveEvent('queued'), options.webhook)) };
     });
   }
 
@@ -151,7 +158,7 @@ export class PostgresJobStore implements JobStore {
     };
   }
 
-  async claim(options: { readonly maxRunningPerKey: number; readonly now: Date }): Promise<Job | undefined> {
+  async claim(options: ClaimOptions): Promise<Recorded | undefined> {
     checkCap(options.maxRunningPerKey);
     return inTransaction(this.#pool, async (c) => {
       await c.query(`SELECT ${CLAIM_LOCK}`);
@@ -169,7 +176,7 @@ export class PostgresJobStore implements JobStore {
       const row = rows[0];
       if (!row) return undefined;
       await takeTurn(c, row.data.keyId);
-      return put(c, claimed(row.data, options.now));
+      return move(c, claimed(row.data, options.now), moveEvent('started'), options.webhook);
     });
   }
 
@@ -179,11 +186,19 @@ export class PostgresJobStore implements JobStore {
       await c.query(`SELECT ${CLAIM_LOCK}`);
       const job = (await byId(c, id, true))?.data;
       if (!job || (job.status !== 'queued' && job.status !== 'running')) return { kind: 'gone', job };
+      const start = () => move(c, claimed(job, options.now), moveEvent('started'), options.webhook);
       if (job.status === 'running') {
         if (job.attempts >= options.maxAttempts) {
-          return { kind: 'exhausted', job: await put(c, exhausted(job, options.now)) };
+          const failed = await move(
+            c,
+            exhausted(job, options.now),
+            moveEvent('failed'),
+            options.webhook,
+            true,
+          );
+          return { kind: 'exhausted', ...failed };
         }
-        return { kind: 'claimed', job: await put(c, claimed(job, options.now)), takeover: true };
+        return { kind: 'claimed', takeover: true, ...(await start()) };
       }
       const { rows } = await c.query<{ n: number }>(
         "SELECT count(*) AS n FROM jobs WHERE status = 'running' AND key_id IS NOT DISTINCT FROM $1",
@@ -191,7 +206,7 @@ export class PostgresJobStore implements JobStore {
       );
       if ((rows[0]?.n ?? 0) >= options.maxRunningPerKey) return { kind: 'capped' };
       await takeTurn(c, job.keyId);
-      return { kind: 'claimed', job: await put(c, claimed(job, options.now)), takeover: false };
+      return { kind: 'claimed', takeover: false, ...(await start()) };
     });
   }
 
@@ -203,21 +218,11 @@ export class PostgresJobStore implements JobStore {
     });
   }
 
-  async transition(id: string, change: JobTransition): Promise<{ job: Job; event: JobEvent } | undefined> {
+  async transition(id: string, change: JobTransition): Promise<Recorded | undefined> {
     return inTransaction(this.#pool, async (c) => {
       const before = (await byId(c, id, true))?.data;
       if (!before || !fenceHolds(before, change.fence)) return undefined;
-      const changed = await put(c, applyPatch(before, change.patch));
-      const job = change.refund ? (await refundIn(c, id))! : changed;
-      const event = await insertEvent(c, {
-        jobId: id,
-        keyId: job.keyId,
-        type: change.event.type,
-        data: change.event.data(job),
-      });
-      const message = change.webhook?.(job, event);
-      if (message) await insertDelivery(c, deliveryOf(event, message));
-      return { job, event };
+      return move(c, applyPatch(before, change.patch), change.event, change.webhook, change.refund);
     });
   }
 
@@ -225,19 +230,17 @@ export class PostgresJobStore implements JobStore {
     return inTransaction(this.#pool, (c) => refundIn(c, id));
   }
 
-  async recover(options: {
-    readonly maxAttempts: number;
-    readonly now: Date;
-  }): Promise<{ requeued: Job[]; failed: Job[] }> {
+  async recover(options: RecoverOptions): Promise<{ requeued: Job[]; failed: Recorded[] }> {
     return inTransaction(this.#pool, async (c) => {
       const { rows } = await c.query<JobRow>(
         "SELECT data FROM jobs WHERE status = 'running' ORDER BY seq FOR UPDATE",
       );
       const requeued: Job[] = [];
-      const failed: Job[] = [];
+      const failed: Recorded[] = [];
       for (const { data: job } of rows) {
         if (job.attempts < options.maxAttempts) requeued.push(await put(c, backToQueue(job, job.attempts)));
-        else failed.push(await put(c, exhausted(job, options.now)));
+        else
+          failed.push(await move(c, exhausted(job, options.now), moveEvent('failed'), options.webhook, true));
       }
       return { requeued, failed };
     });
@@ -251,7 +254,7 @@ export class PostgresJobStore implements JobStore {
     });
   }
 
-  async expire(now: Date): Promise<Job[]> {
+  async expire(now: Date, recording: Recording = {}): Promise<{ before: Job; event: JobEvent }[]> {
     return inTransaction(this.#pool, async (c) => {
       // SKIP LOCKED: two API nodes sweeping at once each take different jobs, never the same one twice.
       const { rows } = await c.query<JobRow>(
@@ -260,9 +263,15 @@ export class PostgresJobStore implements JobStore {
          ORDER BY seq FOR UPDATE SKIP LOCKED`,
         [now.getTime()],
       );
-      const before = rows.map((r) => r.data);
-      for (const job of before) await put(c, { ...job, status: 'expired', result: null });
-      return before;
+      const expired: { before: Job; event: JobEvent }[] = [];
+      for (const { data: before } of rows) {
+        const after: Job = { ...before, status: 'expired', result: null };
+        expired.push({
+          before,
+          event: (await move(c, after, moveEvent('expired'), recording.webhook)).event,
+        });
+      }
+      return expired;
     });
   }
 
@@ -359,7 +368,6 @@ async function takeTurn(c: PgClient, keyId: string | null): Promise<void> {
   );
 }
 
-/** Write the record and the columns copied from it, together. */
 /** Give a charge back, inside the caller's transaction. */
 async function refundIn(c: PgClient, id: string): Promise<Job | undefined> {
   const row = await byId(c, id, true);
@@ -375,6 +383,37 @@ async function refundIn(c: PgClient, id: string): Promise<Job | undefined> {
   return put(c, { ...row.data, refunded: true });
 }
 
+/** Write `job`, give back its charge when `refund`, and record its event and webhook delivery, in `c`'s transaction. */
+async function move(
+  c: PgClient,
+  job: Job,
+  event: JobTransition['event'],
+  webhook: WebhookFor | undefined,
+  refund = false,
+): Promise<Recorded> {
+  const written = await put(c, job);
+  return record(c, refund ? (await refundIn(c, job.id))! : written, event, webhook);
+}
+
+/** Record the event of `job` (as changed) and its webhook delivery, in `c`'s transaction. */
+async function record(
+  c: PgClient,
+  job: Job,
+  event: JobTransition['event'],
+  webhook: WebhookFor | undefined,
+): Promise<Recorded> {
+  const recorded = await insertEvent(c, {
+    jobId: job.id,
+    keyId: job.keyId,
+    type: event.type,
+    data: event.data(job),
+  });
+  const message = webhook?.(job, recorded);
+  if (message) await insertDelivery(c, deliveryOf(recorded, message));
+  return { job, event: recorded };
+}
+
+/** Write the record and the columns copied from it, together. */
 async function put(c: PgClient, job: Job): Promise<Job> {
   await c.query(
     `UPDATE jobs SET status = $2, key_id = $3, created_at = $4, attempts = $5, expires_at_ms = $6, cost = $7,

@@ -4,11 +4,9 @@
  */
 import type { Statement } from 'better-sqlite3';
 import { invalidArgument } from '../../errors.js';
-import { deliveryOf } from '../delivery-record.js';
-import { EVENT_PAGE, type EventLog, type EventQuery, type WebhookFor } from '../store.js';
-import type { Job, JobEvent, JobEventType } from '../types.js';
+import { EVENT_PAGE, type EventLog, type EventQuery } from '../store.js';
+import type { JobEvent, JobEventType } from '../types.js';
 import type { SqliteDatabase } from './database.js';
-import { insertDelivery } from './webhook-outbox.js';
 
 interface EventRow {
   readonly id: number;
@@ -32,17 +30,8 @@ export class SqliteEventLog implements EventLog {
 
   async append(
     event: Omit<JobEvent, 'id' | 'createdAt'> & { readonly createdAt?: string },
-    webhook?: { readonly job: Job; readonly message: WebhookFor },
   ): Promise<JobEvent> {
-    if (!webhook) return this.record(event);
-    return this.#db
-      .transaction(() => {
-        const recorded = this.record(event);
-        const message = webhook.message(webhook.job, recorded);
-        if (message) insertDelivery(this.#db, deliveryOf(recorded, message));
-        return recorded;
-      })
-      .immediate();
+    return this.record(event);
   }
 
   /** Insert an event, inside the caller's transaction when there is one. */

@@ -12,23 +12,37 @@ import {
   encodeCursor,
   type Fence,
   fenceHolds,
+  moveEvent,
   normalizeCost,
   QUEUE_FULL_RETRY_AFTER_S,
 } from '../job-record.js';
 import { fromHundredths, toHundredths } from '../money.js';
 import type {
   ClaimByIdOptions,
+  ClaimOptions,
   ClaimOutcome,
+  Created,
   CreateJobOptions,
   JobPatch,
   JobStore,
   JobTransition,
   ListJobsQuery,
+  Recorded,
+  Recording,
+  RecoverOptions,
+  WebhookFor,
 } from '../store.js';
 import { JOB_STATUSES, type Job, type JobEvent, type JobStatus } from '../types.js';
 import type { SqliteDatabase } from './database.js';
 import { SqliteEventLog } from './event-log.js';
-import { claimNext, claimOne, expireResults, recoverRunning, requeueRunning } from './job-lifecycle.js';
+import {
+  claimNext,
+  claimOne,
+  expireResults,
+  recoverRunning,
+  requeueRunning,
+  type Writer,
+} from './job-lifecycle.js';
 import { type JobRow, jobColumns, rowToJob } from './job-row.js';
 import { insertDelivery } from './webhook-outbox.js';
 
@@ -84,9 +98,9 @@ export class SqliteJobStore implements JobStore {
     );
   }
 
-  async create(job: Job, options: CreateJobOptions = {}): Promise<{ job: Job; replayed: boolean }> {
+  async create(job: Job, options: CreateJobOptions = {}): Promise<Created> {
     const idempotency = options.idempotency;
-    return this.#immediate(() => {
+    return this.#immediate((): Created => {
       // Replay first: a retried request whose job was accepted must get it back, even if the
       // queue has filled or the credits have run out since.
       if (idempotency) {
@@ -118,7 +132,7 @@ export class SqliteJobStore implements JobStore {
         idempotency_fingerprint: idempotency?.fingerprint ?? null,
         charged,
       });
-      return { job: stored, replayed: false };
+      return { replayed: false, ...this.#record(stored, moveEvent('queued'), options.webhook) };
     });
   }
 
@@ -167,12 +181,12 @@ export class SqliteJobStore implements JobStore {
     };
   }
 
-  async claim(options: { readonly maxRunningPerKey: number; readonly now: Date }): Promise<Job | undefined> {
-    return this.#immediate(() => claimNext(this.#db, options, (job) => this.#put(job)));
+  async claim(options: ClaimOptions): Promise<Recorded | undefined> {
+    return this.#immediate(() => claimNext(this.#db, options, this.#writer(options.webhook)));
   }
 
   async claimById(id: string, options: ClaimByIdOptions): Promise<ClaimOutcome> {
-    return this.#immediate(() => claimOne(this.#db, id, options, (job) => this.#put(job)));
+    return this.#immediate(() => claimOne(this.#db, id, options, this.#writer(options.webhook)));
   }
 
   async update(id: string, patch: JobPatch, fence: Fence = {}): Promise<Job | undefined> {
@@ -183,21 +197,11 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
-  async transition(id: string, change: JobTransition): Promise<{ job: Job; event: JobEvent } | undefined> {
+  async transition(id: string, change: JobTransition): Promise<Recorded | undefined> {
     return this.#immediate(() => {
       const before = this.#read(id);
       if (!before || !fenceHolds(before, change.fence)) return undefined;
-      const changed = this.#put(applyPatch(before, change.patch));
-      const job = change.refund ? this.#refund(id)! : changed;
-      const event = this.#events.record({
-        jobId: id,
-        keyId: job.keyId,
-        type: change.event.type,
-        data: change.event.data(job),
-      });
-      const message = change.webhook?.(job, event);
-      if (message) insertDelivery(this.#db, deliveryOf(event, message));
-      return { job, event };
+      return this.#move(applyPatch(before, change.patch), change.event, change.webhook, change.refund);
     });
   }
 
@@ -205,11 +209,8 @@ export class SqliteJobStore implements JobStore {
     return this.#immediate(() => this.#refund(id));
   }
 
-  async recover(options: {
-    readonly maxAttempts: number;
-    readonly now: Date;
-  }): Promise<{ requeued: Job[]; failed: Job[] }> {
-    return this.#immediate(() => recoverRunning(this.#db, options, (job) => this.#put(job)));
+  async recover(options: RecoverOptions): Promise<{ requeued: Job[]; failed: Recorded[] }> {
+    return this.#immediate(() => recoverRunning(this.#db, options, this.#writer(options.webhook)));
   }
 
   async requeue(id: string, fence: { readonly attempts: number }): Promise<Job | undefined> {
@@ -220,8 +221,8 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
-  async expire(now: Date): Promise<Job[]> {
-    return this.#immediate(() => expireResults(this.#db, now, (job) => this.#put(job)));
+  async expire(now: Date, recording: Recording = {}): Promise<{ before: Job; event: JobEvent }[]> {
+    return this.#immediate(() => expireResults(this.#db, now, this.#writer(recording.webhook)));
   }
 
   async delete(id: string): Promise<Job | undefined> {
@@ -279,6 +280,33 @@ export class SqliteJobStore implements JobStore {
   #put(job: Job): Job {
     this.#write.run(jobColumns(job));
     return job;
+  }
+
+  /** The writer of a move whose events carry the job's snapshot, inside the caller's transaction. */
+  #writer(webhook: WebhookFor | undefined): Writer {
+    return {
+      put: (job) => this.#put(job),
+      move: (job, type, refund) => this.#move(job, moveEvent(type), webhook, refund),
+    };
+  }
+
+  /** Write `job`, give back its charge when `refund`, and record its event and webhook delivery. */
+  #move(job: Job, event: JobTransition['event'], webhook: WebhookFor | undefined, refund = false): Recorded {
+    const written = this.#put(job);
+    return this.#record(refund ? this.#refund(job.id)! : written, event, webhook);
+  }
+
+  /** Record the event of `job` (as changed) and its webhook delivery, inside the caller's transaction. */
+  #record(job: Job, event: JobTransition['event'], webhook: WebhookFor | undefined): Recorded {
+    const recorded = this.#events.record({
+      jobId: job.id,
+      keyId: job.keyId,
+      type: event.type,
+      data: event.data(job),
+    });
+    const message = webhook?.(job, recorded);
+    if (message) insertDelivery(this.#db, deliveryOf(recorded, message));
+    return { job, event: recorded };
   }
 
   /** Give a charge back, inside the caller's transaction. */

@@ -60,7 +60,7 @@ export function jobStoreQueueContract(backend: StoreBackend): void {
     await s.jobs.create(makeJob({ id: 'job_a', keyId: 'key_a' }));
     await s.jobs.create(makeJob({ id: 'job_b', keyId: 'key_b' }));
     await s.jobs.create(makeJob({ id: 'job_c', keyId: null }));
-    assert.equal((await s.jobs.claim({ maxRunningPerKey: 10, now: at(1) }))?.id, 'job_run');
+    assert.equal((await s.jobs.claim({ maxRunningPerKey: 10, now: at(1) }))?.job.id, 'job_run');
     await s.jobs.update('job_gone', { status: 'canceled' });
     assert.deepEqual(
       await Promise.all(['job_a', 'job_b', 'job_c'].map((id) => s.jobs.queuedAhead(id))),
@@ -74,15 +74,15 @@ export function jobStoreQueueContract(backend: StoreBackend): void {
   test('claim takes the oldest queued job first and marks it running with a new attempt', async () => {
     const s = await backend.fresh();
     for (const id of ['job_1', 'job_2', 'job_3']) await s.jobs.create(makeJob({ id, progress: 0.3 }));
-    const claimed = await s.jobs.claim({ maxRunningPerKey: 10, now: at(1234) });
+    const claimed = (await s.jobs.claim({ maxRunningPerKey: 10, now: at(1234) }))?.job;
     assert.equal(claimed?.id, 'job_1');
     assert.equal(claimed?.status, 'running');
     assert.equal(claimed?.attempts, 1);
     assert.equal(claimed?.progress, 0);
     assert.equal(claimed?.startedAt, at(1234).toISOString());
     assert.deepEqual(await s.jobs.get('job_1'), claimed);
-    assert.equal((await s.jobs.claim({ maxRunningPerKey: 10, now: T0 }))?.id, 'job_2');
-    assert.equal((await s.jobs.claim({ maxRunningPerKey: 10, now: T0 }))?.id, 'job_3');
+    assert.equal((await s.jobs.claim({ maxRunningPerKey: 10, now: T0 }))?.job.id, 'job_2');
+    assert.equal((await s.jobs.claim({ maxRunningPerKey: 10, now: T0 }))?.job.id, 'job_3');
     assert.equal(await s.jobs.claim({ maxRunningPerKey: 10, now: T0 }), undefined);
   });
 
@@ -93,7 +93,7 @@ export function jobStoreQueueContract(backend: StoreBackend): void {
     await s.jobs.create(makeJob({ id: 'o1', keyId: null }));
     await s.jobs.create(makeJob({ id: 'o2', keyId: null }));
     await s.jobs.create(makeJob({ id: 'b1', keyId: 'key_b' }));
-    const next = async () => (await s.jobs.claim({ maxRunningPerKey: 1, now: T0 }))?.id;
+    const next = async () => (await s.jobs.claim({ maxRunningPerKey: 1, now: T0 }))?.job.id;
     assert.deepEqual([await next(), await next(), await next(), await next()], ['a1', 'o1', 'b1', undefined]);
     await s.jobs.update('a1', { status: 'succeeded' }, { status: 'running' });
     assert.equal(await next(), 'a2');

@@ -23,7 +23,7 @@ test('workers claiming at once from two pools each get a different job, none twi
   const claims = await Promise.all(
     Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).jobs.claim({ maxRunningPerKey: 3, now: T0 })),
   );
-  const ids = claims.filter((j) => j !== undefined).map((j) => j.id);
+  const ids = claims.filter((c) => c !== undefined).map((c) => c.job.id);
   assert.equal(ids.length, 6, '3 per key');
   assert.equal(new Set(ids).size, 6, 'no job claimed twice');
   assert.deepEqual(await a.jobs.activeCount('key_odd'), { queued: 1, running: 3 });

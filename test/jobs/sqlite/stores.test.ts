@@ -1,5 +1,6 @@
 /** The store contract (test/jobs/contract) against the embedded backend, SQLite. */
 import { eventLogContract } from '../contract/event-log.js';
+import { jobMoveEventsContract } from '../contract/job-move-events.js';
 import { jobStoreClaimByIdContract } from '../contract/job-store-claim-by-id.js';
 import { jobStoreCreateContract } from '../contract/job-store-create.js';
 import { jobStoreLifecycleContract } from '../contract/job-store-lifecycle.js';
@@ -18,6 +19,7 @@ for (const contract of [
   jobStoreQueueContract,
   jobStoreClaimByIdContract,
   jobTransitionContract,
+  jobMoveEventsContract,
   keyStoreContract,
   uploadStoreContract,
   webhookOutboxContract,

@@ -80,6 +80,8 @@ export interface UpscaleHooks {
   readonly signal?: AbortSignal;
   /** Fraction 0..1 of the inference work done (per tile). */
   readonly onProgress?: (fraction: number) => void;
+  /** Something the caller should hear before the work goes on (an int8 file quantized for this request). */
+  readonly onNotice?: (message: string) => void;
 }
 
 export interface UpscaleInfo {
@@ -134,7 +136,8 @@ export async function upscaleImage(
   checkKnobs(options);
   const resolved = store.resolve(options.model);
   const model = resolved.model;
-  const precision = runPrecision(model, options.precision, options.defaultPrecision);
+  const asked = options.precision ?? options.defaultPrecision ?? 'fp32';
+  let precision = runPrecision(model, options.precision, options.defaultPrecision, store.int8Auto);
   const tile = options.tile ?? model.tile;
   if (!Number.isInteger(tile) || tile < 16 || tile > 4096)
     throw invalidArgument('tile', 'integer in [16, 4096]', tile);
@@ -161,6 +164,10 @@ export async function upscaleImage(
     background: options.background,
   };
   hooks.signal?.throwIfAborted();
+  const notes: string[] = [];
+  if (precision === 'int8') {
+    precision = await int8OrFp32(store, model.id, p.passes, asked === 'auto', hooks, notes);
+  }
 
   const decoded = await decode(input, limits);
   let rgb: Tile = { data: decoded.rgb, width: decoded.width, height: decoded.height };
@@ -301,6 +308,7 @@ export async function upscaleImage(
       warnings: [
         ...resolved.warnings,
         ...p.warnings,
+        ...notes,
         ...decoded.warnings,
         ...(facePass?.warnings ?? []),
         ...encoded.warnings,
@@ -308,6 +316,53 @@ export async function upscaleImage(
       ...(facePass ? { faces: facePass.found } : {}),
     },
   };
+}
+
+/**
+ * What the passes run in when int8 was asked for. `auto` never waits for a quantization: the
+ * int8 file is used when it is prepared, else this request runs in fp32 (and the store may be
+ * quantizing it in the background for later ones). An explicit int8 quantizes a missing file
+ * now, once per process however many requests wait (ModelStore.prepare), and says so first.
+ */
+async function int8OrFp32(
+  store: ModelStore,
+  id: string,
+  passes: readonly number[],
+  auto: boolean,
+  hooks: UpscaleHooks,
+  notes: string[],
+): Promise<RunPrecision> {
+  const scales = [...new Set(passes)];
+  if (auto) {
+    const states = await Promise.all(scales.map((s) => store.autoInt8(id, s)));
+    const missing = states.find((st) => st !== 'ready');
+    if (missing === undefined) return 'int8';
+    notes.push(
+      missing === 'quantizing'
+        ? `Ran in fp32: ${id} is being quantized to int8 in the background; later requests run in int8.`
+        : missing === 'missing'
+          ? `Ran in fp32: the int8 version of ${id} is not prepared; \`pixelift models prepare ${id}\` makes it.`
+          : `Ran in fp32: quantizing ${id} to int8 failed (see the log).`,
+    );
+    return 'fp32';
+  }
+  for (const s of scales) {
+    const t0 = performance.now();
+    let quantized = false;
+    await store.prepare(id, s, 'int8', () => {
+      quantized = true;
+      hooks.onNotice?.(
+        `Quantizing ${id} ×${s} to int8 before this request runs (once; \`pixelift models prepare ${id} --precision int8\` does it ahead).`,
+      );
+    });
+    if (quantized) {
+      const secs = Math.round((performance.now() - t0) / 1000);
+      notes.push(
+        `${id} ×${s} was quantized to int8 for this request (${secs} s); \`pixelift models prepare ${id} --precision int8\` does it ahead.`,
+      );
+    }
+  }
+  return 'int8';
 }
 
 function resized(img: Tile, width: number, height: number, kernel: Kernel): Tile {

@@ -20,9 +20,9 @@ export function hasInt8(model: ModelEntry): boolean {
   return !isClassical(model);
 }
 
-/** What `auto` runs the model in: int8 for built-ins measured to meet the bar, else fp32. */
-export function autoPrecision(model: ModelEntry): RunPrecision {
-  return model.origin === 'builtin' && hasInt8(model) && INT8_AUTO.has(model.id) ? 'int8' : 'fp32';
+/** What `auto` runs the model in: int8 for built-ins measured to meet the bar (`auto`, default INT8_AUTO), else fp32. */
+export function autoPrecision(model: ModelEntry, auto: ReadonlySet<string> = INT8_AUTO): RunPrecision {
+  return model.origin === 'builtin' && hasInt8(model) && auto.has(model.id) ? 'int8' : 'fp32';
 }
 
 /**
@@ -34,12 +34,13 @@ export function runPrecision(
   model: ModelEntry,
   requested: Precision | undefined,
   fallback: Precision = 'fp32',
+  auto: ReadonlySet<string> = INT8_AUTO,
 ): RunPrecision {
   if (requested !== undefined && !PRECISIONS.includes(requested)) {
     throw invalidArgument('precision', `one of ${PRECISIONS.join(', ')}`, requested);
   }
   const p = requested ?? fallback;
-  if (p === 'auto') return autoPrecision(model);
+  if (p === 'auto') return autoPrecision(model, auto);
   if (p === 'int8' && !hasInt8(model)) {
     if (requested === undefined) return 'fp32';
     throw new PixeliftError('precision_unsupported', {

@@ -109,8 +109,14 @@ export async function quantizeWith(
   const chosen = convs.filter((c) => !keep.has(c.name));
   if (chosen.length === 0) throw invalid('cannot quantize: no Conv with float weights to quantize');
   const [lo, hi] = entry.inputRange;
+  const tensors = calibrationTensors(convs, fp32, entry);
   const calibrated = (graph: Uint8Array, names: readonly string[]) =>
-    calibrate(graph, names, entry, input).catch((err: unknown) => {
+    calibrate(
+      graph,
+      names.map((n) => tensors.get(n)!),
+      entry,
+      input,
+    ).catch((err: unknown) => {
       throw invalid(`cannot quantize: the calibration run failed (${(err as Error).message})`, err);
     });
   const names = new Set(chosen.map((c) => c.name));
@@ -159,8 +165,12 @@ const CALIBRATION_DIR = fileURLToPath(new URL('../../../assets/calibration/', im
 const CALIBRATION_PHOTOS = ['astronaut.png', 'chelsea.png'];
 /** Calibration windows: every whole 64 px square of each photo (6 in all, 24.6 kpx). */
 const WINDOW = 64;
-/** Bytes of exposed activations per calibration run; more tensors are split over more runs. */
-const RUN_BUDGET = 256 * 2 ** 20;
+/**
+ * Bytes of exposed activations per calibration run; more tensors are split over more runs,
+ * each a session of its own. 1 GiB holds every activation x4fast and rrdn-thick quantize in
+ * one run (x4plus: 2 runs); each extra run costs a session and a pass over the windows.
+ */
+const RUN_BUDGET = 2 ** 30;
 /** Values kept per activation per window for choosing its range (a fixed stride, so deterministic). */
 const SAMPLES_PER_WINDOW = 4096;
 
@@ -172,8 +182,19 @@ export interface ActivationStats {
   samples: number[];
 }
 
-/** RGB 0..1 CHW windows of the calibration photos. */
-export async function calibrationWindows(): Promise<Float32Array[]> {
+/** The decoded windows, once per process: every quantization reads the same photos. */
+let windowsOnce: Promise<readonly Float32Array[]> | undefined;
+
+/** RGB 0..1 CHW windows of the calibration photos (decoded once per process; do not modify). */
+export function calibrationWindows(): Promise<readonly Float32Array[]> {
+  windowsOnce ??= decodeWindows();
+  windowsOnce.catch(() => {
+    windowsOnce = undefined;
+  });
+  return windowsOnce;
+}
+
+async function decodeWindows(): Promise<Float32Array[]> {
   const windows: Float32Array[] = [];
   for (const file of CALIBRATION_PHOTOS) {
     const { data, info } = await sharp(readFileSync(`${CALIBRATION_DIR}${file}`))
@@ -194,9 +215,41 @@ export async function calibrationWindows(): Promise<Float32Array[]> {
   return windows;
 }
 
+/** An activation to calibrate: its channel count and how many times the input's area it has. */
+export interface CalibrationTensor {
+  readonly name: string;
+  readonly channels: number;
+  readonly area: number;
+}
+
+/** The tensors convs read and write, with channels from their weights; upsampled ones (tailConvs) counted at scale² area. */
+export function calibrationTensors(
+  convs: readonly QuantizableConv[],
+  fp32: Uint8Array,
+  entry: ModelEntry,
+): Map<string, CalibrationTensor> {
+  const tail = tailConvs(convs, fp32);
+  const area = Math.max(...entry.scales) ** 2;
+  const out = new Map<string, CalibrationTensor>();
+  for (const c of convs) {
+    const a = tail.has(c.name) ? area : 1;
+    const add = (name: string, channels: number) => {
+      const had = out.get(name);
+      if (!had || had.area < a) out.set(name, { name, channels, area: a });
+    };
+    add(c.input, c.inChannels);
+    add(c.output, c.outChannels);
+  }
+  return out;
+}
+
+/**
+ * Range statistics of `tensors` over the calibration windows, with as few sessions as
+ * RUN_BUDGET allows (each session exposes a group of tensors as graph outputs).
+ */
 export async function calibrate(
   fp32: Uint8Array,
-  names: readonly string[],
+  tensors: readonly CalibrationTensor[],
   entry: ModelEntry,
   input: string,
 ): Promise<Map<string, ActivationStats>> {
@@ -211,58 +264,60 @@ export async function calibrate(
     logSeverityLevel: 3,
   };
   const feed = (w: Float32Array) => ({ [input]: new ort.Tensor('float32', w, [1, 3, WINDOW, WINDOW]) });
-  // Channel counts from one small run, to split the tensors into runs within the budget.
-  const channels = new Map<string, number>();
-  {
-    const probe = await ort.InferenceSession.create(exposeTensors(fp32, names), options);
-    const side = 8;
-    const result = await probe.run({
-      [input]: new ort.Tensor('float32', new Float32Array(3 * side * side), [1, 3, side, side]),
-    });
-    for (const n of names) channels.set(n, (result[n]?.data.length ?? 0) / (side * side));
-    await probe.release();
-  }
-  const groups: string[][] = [[]];
+  const groups: CalibrationTensor[][] = [[]];
   let bytes = 0;
-  for (const n of names) {
-    const b = channels.get(n)! * WINDOW * WINDOW * 4;
+  for (const t of tensors) {
+    const b = t.channels * t.area * WINDOW * WINDOW * 4;
     if (bytes + b > RUN_BUDGET && groups.at(-1)!.length > 0) {
       groups.push([]);
       bytes = 0;
     }
-    groups.at(-1)!.push(n);
+    groups.at(-1)!.push(t);
     bytes += b;
   }
   const stats = new Map<string, ActivationStats>(
-    names.map((n) => [
-      n,
+    tensors.map((t) => [
+      t.name,
       {
         min: Number.POSITIVE_INFINITY,
         max: Number.NEGATIVE_INFINITY,
-        channelMax: new Float32Array(channels.get(n)!),
+        channelMax: new Float32Array(t.channels),
         samples: [],
       },
     ]),
   );
   for (const group of groups) {
-    const session = await ort.InferenceSession.create(exposeTensors(fp32, group), options);
+    const session = await ort.InferenceSession.create(
+      exposeTensors(
+        fp32,
+        group.map((t) => t.name),
+      ),
+      options,
+    );
     try {
       for (const w of windows) {
         const result = await session.run(feed(w));
-        for (const n of group) {
-          const data = result[n]?.data as Float32Array | undefined;
-          if (!data) throw new Error(`no value for ${n}`);
-          const s = stats.get(n)!;
+        for (const { name } of group) {
+          const data = result[name]?.data as Float32Array | undefined;
+          if (!data) throw new Error(`no value for ${name}`);
+          const s = stats.get(name)!;
           const plane = data.length / s.channelMax.length;
+          if (!Number.isInteger(plane)) {
+            throw new Error(
+              `${name} has ${data.length} values, not a multiple of ${s.channelMax.length} channels`,
+            );
+          }
           for (let c = 0; c < s.channelMax.length; c++) {
-            let top = s.channelMax[c]!;
+            let min = Number.POSITIVE_INFINITY;
+            let max = Number.NEGATIVE_INFINITY;
             for (let i = c * plane; i < (c + 1) * plane; i++) {
               const v = data[i]!;
-              if (v < s.min) s.min = v;
-              if (v > s.max) s.max = v;
-              if (Math.abs(v) > top) top = Math.abs(v);
+              if (v < min) min = v;
+              if (v > max) max = v;
             }
-            s.channelMax[c] = top;
+            if (min < s.min) s.min = min;
+            if (max > s.max) s.max = max;
+            s.channelMax[c] = Math.max(s.channelMax[c]!, -min, max);
           }
           const step = Math.max(1, Math.floor(data.length / SAMPLES_PER_WINDOW));
           for (let i = step >> 1; i < data.length; i += step) s.samples.push(data[i]!);

@@ -28,18 +28,27 @@ import {
 } from './onnx/qdq.js';
 import { toModelRange } from './runner.js';
 
-/** Part of the cache key of int8 files: bump when the output of quantizeInt8 changes. */
-export const QUANTIZER_VERSION = '1';
+/**
+ * Part of the cache key of int8 files: bump when the output of quantizeInt8 changes. 2: fewer
+ * calibration sessions, each exposing more activations, which changes onnxruntime's fusions
+ * around them and so rrdn-thick's ranges in the last bits (x4fast's bytes are unchanged).
+ */
+export const QUANTIZER_VERSION = '2';
 
-/** Built-in model ids whose int8 meets the bar (≥ 40 dB vs fp32, ≤ 0.05 dB PSNR-Y loss vs ground truth, measured by bench): `auto` picks int8 only for these. */
-// Measured with `npm run bench:int8` (docs/int8.md), at ×4: rrdn-thick 47.9 dB vs fp32, 0.033 dB
-// PSNR-Y loss, 1.95× faster. realesrgan-x4fast stays at 33.6 dB (a 34-layer chain with no skip
-// accumulates every layer's rounding) and x4plus at 35.4 dB, so they are int8 only when asked
-// for; rrdn-medium/slim keep 47.6/48.0 dB but gain ≤ 1.1× (their fp32 tail dominates).
-// rrdn-thick meets the quality bar at ×4, but it stays out for now: its ×2/×3/×8 networks (same
-// id) were not measured, it misses the 2× speed target (1.95× on one tile, loaded machine), and
-// quantizing it on first use took 80 s (load 11): `auto` must not make a request wait for that.
-export const INT8_AUTO: ReadonlySet<string> = new Set<string>([]);
+/**
+ * The built-ins `auto` runs in int8, and at which native scales: those whose int8 meets the bar
+ * (≥ 40 dB vs fp32, ≤ 0.05 dB PSNR-Y loss vs ground truth: `npm run bench:int8`) and runs ≥ 2×
+ * fp32 end to end (`npm run bench:e2e`), each measured at that scale (docs/int8.md).
+ */
+// rrdn-thick ×4: 47.9 dB vs fp32, 0.033 dB PSNR-Y loss (bench:int8); end to end on rocket.jpg
+// (640×427, exact tiling) 28.0 kpx/s int8 vs 8.62 fp32 = 3.25×, raw session 62.7 vs 21.2 kpx/s
+// (bench:e2e --rounds=1, load 2–3, 1 December 2026). Its ×2/×3/×8 networks share the id but
+// were not measured, so they stay fp32. realesrgan-x4fast (33.6 dB) and x4plus (35.4 dB) miss
+// the quality bar; rrdn-medium/slim keep 47.6/48.0 dB but gain ≤ 1.1× (their fp32 tail dominates).
+export const INT8_AUTO: Int8Auto = new Map([['rrdn-thick', [4]]]);
+
+/** Which built-ins `auto` runs in int8, and at which native scales. */
+export type Int8Auto = ReadonlyMap<string, readonly number[]>;
 
 /** How an activation's uint8 range is chosen from what calibration saw. */
 export type RangeMethod = 'minmax' | 'mse';

@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { isClassical, type ModelEntry } from './catalog.js';
 import { ConversionCache, type PreparedModel, type Verified } from './conversion-cache.js';
 import { GOLDEN_SIZE, GOLDEN_TOLERANCE, goldenInput, maxAbsDiff } from './golden.js';
-import type { RunPrecision } from './precision.js';
+import type { Int8Auto, RunPrecision } from './precision.js';
 import { INT8_AUTO } from './quantize.js';
 import { defaultScale, LocalModels, type ResolvedModel } from './registry.js';
 import { ModelRunner, SegmentedRunner } from './runner.js';
@@ -48,8 +48,8 @@ export interface ModelStoreOptions {
    * they live on; a CLI run ends with its image, so it only says to run `models prepare`).
    */
   readonly quantizeInBackground?: boolean;
-  /** Built-in ids `auto` runs in int8 (default INT8_AUTO, src/models/quantize.ts). */
-  readonly int8Auto?: ReadonlySet<string>;
+  /** Built-ins and scales `auto` runs in int8 (default INT8_AUTO, src/models/quantize.ts). */
+  readonly int8Auto?: Int8Auto;
 }
 
 /** What `auto` found for a model's int8 file (ModelStore.autoInt8). */
@@ -156,8 +156,8 @@ export class ModelStore {
     }
   }
 
-  /** Built-in ids `auto` runs in int8. */
-  get int8Auto(): ReadonlySet<string> {
+  /** Built-ins and scales `auto` runs in int8. */
+  get int8Auto(): Int8Auto {
     return this.options.int8Auto ?? INT8_AUTO;
   }
 

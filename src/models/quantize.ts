@@ -40,7 +40,8 @@ export const QUANTIZER_VERSION = '2';
  * (≥ 40 dB vs fp32, ≤ 0.05 dB PSNR-Y loss vs ground truth: `npm run bench:int8`) and runs ≥ 2×
  * fp32 end to end (`npm run bench:e2e`), each measured at that scale (docs/int8.md).
  */
-// rrdn-thick ×4: 47.9 dB vs fp32, 0.033 dB PSNR-Y loss (bench:int8); end to end on rocket.jpg
+// rrdn-thick ×4: 47.86 dB vs fp32, 0.034 dB PSNR-Y loss (bench:int8 --models=rrdn-thick --tile=48
+// --rounds=3, QUANTIZER_VERSION 2, load 6–7; 1.90× on one 48² tile); end to end on rocket.jpg
 // (640×427, exact tiling) 28.0 kpx/s int8 vs 8.62 fp32 = 3.25×, raw session 62.7 vs 21.2 kpx/s
 // (bench:e2e --rounds=1, load 2–3, 1 December 2026). Its ×2/×3/×8 networks share the id but
 // were not measured, so they stay fp32. realesrgan-x4fast (33.6 dB) and x4plus (35.4 dB) miss

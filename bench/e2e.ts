@@ -3,7 +3,7 @@
  * network → PNG bytes), against the same network's raw session rate measured in the same
  * process, and against PyTorch running the same weights on the same photo (issue 12).
  *
- * Each model × photo runs in a fresh child process (so its peak RSS is its own): a warm-up on a
+ * Each model × precision × photo runs in a fresh child process (so its peak RSS is its own): a warm-up on a
  * 64 px crop opens the sessions, the raw session's best tile is picked from 128/192/256, then
  * `--rounds` rounds each time one end-to-end run and raw runs over as many input pixels,
  * alternating so a busy machine slows both alike; medians and the median of the per-round
@@ -11,7 +11,12 @@
  * once (Real-ESRGAN's default) and is timed on the forward pass alone. A memory-scaling table
  * runs x4fast on the first photo enlarged to `--scaling` input megapixels under `--budget`.
  *
+ * Every network runs in each of `--precisions` (default fp32,int8); an int8 file is quantized
+ * (or found in the cache) before anything is timed, and that time is printed on its own. int8
+ * rows also give their rate against the same model's fp32 row and against PyTorch fp32.
+ *
  *   npm run bench:e2e [-- --models=a,b --photos=rocket.jpg --rounds=3 --torch-rounds=1
+ *                         --precisions=fp32,int8
  *                         --scaling=1,4,16 --budget=1G --python=/usr/bin/python3
  *                         --tiling=exact|context (default exact, as PIXELIFT_TILING)]
  */
@@ -29,6 +34,7 @@ import { upscaleImage } from '../src/engine/pipeline.js';
 import { crop } from '../src/engine/tiles.js';
 import { silentLogger } from '../src/log.js';
 import { isClassical } from '../src/models/catalog.js';
+import { hasInt8, type RunPrecision } from '../src/models/precision.js';
 import { ModelStore } from '../src/models/store.js';
 import { median } from './lib/measure.js';
 import { fmt, formatTable } from './lib/table.js';
@@ -62,8 +68,12 @@ const { values: args } = parseArgs({
     cache: { type: 'string', default: path.join(os.tmpdir(), 'pixelift-bench-e2e-cache') },
     work: { type: 'string' },
     tiling: { type: 'string', default: 'exact' },
+    precisions: { type: 'string', default: 'fp32,int8' },
   },
 });
+const precisions = args.precisions!.split(',').filter(Boolean) as RunPrecision[];
+for (const p of precisions)
+  if (p !== 'fp32' && p !== 'int8') throw new RangeError(`--precisions: fp32 and/or int8, got ${p}`);
 
 const threads = Math.max(1, os.availableParallelism());
 if (args.tiling !== 'exact' && args.tiling !== 'context')
@@ -84,6 +94,7 @@ function newStore(): ModelStore {
 
 interface CaseResult {
   readonly model: string;
+  readonly precision: RunPrecision;
   readonly photo: string;
   readonly inputPx: number;
   readonly e2eMs: number[];
@@ -98,20 +109,35 @@ if (args.child) {
   const job = JSON.parse(args.child) as {
     kind: 'case' | 'scale';
     model: string;
+    precision?: RunPrecision;
     photo: string;
     out?: string;
     budget?: number;
   };
-  if (job.kind === 'case') console.log(JSON.stringify(await runCase(job.model, job.photo, job.out)));
+  if (job.kind === 'case')
+    console.log(JSON.stringify(await runCase(job.model, job.photo, job.out, job.precision ?? 'fp32')));
   else console.log(JSON.stringify(await runScale(job.model, job.photo, job.budget!)));
   process.exit(0);
 }
 await parent();
 
 /** One model on one photo: warm-up, best raw tile, then alternating e2e / raw rounds. */
-async function runCase(model: string, photo: string, outFile?: string): Promise<CaseResult> {
+async function runCase(
+  model: string,
+  photo: string,
+  outFile: string | undefined,
+  precision: RunPrecision,
+): Promise<CaseResult> {
   const store = newStore();
-  const opts = { model, scale: 4, format: 'png' as const, memoryBudget: budget, tiling, limits: BIG_LIMITS };
+  const opts = {
+    model,
+    precision,
+    scale: 4,
+    format: 'png' as const,
+    memoryBudget: budget,
+    tiling,
+    limits: BIG_LIMITS,
+  };
   const meta = await sharp(photo).metadata();
   const [W, H] = [meta.width!, meta.height!];
   const crop64 = await sharp(photo).extract({ left: 0, top: 0, width: 64, height: 64 }).png().toBuffer();
@@ -123,7 +149,7 @@ async function runCase(model: string, photo: string, outFile?: string): Promise<
   let last = await upscaleImage(store, photo, opts);
   const firstMs = performance.now() - t0;
   const peak = vmHwm();
-  const runner = await store.open(model);
+  const runner = await store.open(model, 4, precision);
   const pixels = await photoTiles(photo);
   const rawRate = async (tile: number, px: number): Promise<number> => {
     let done = 0;
@@ -151,8 +177,11 @@ async function runCase(model: string, photo: string, outFile?: string): Promise<
   }
   if (outFile) fs.writeFileSync(outFile, last.data);
   await store.close();
+  if (last.info.precision !== precision)
+    throw new Error(`${model} ran in ${last.info.precision}, not ${precision}`);
   return {
     model,
+    precision,
     photo: path.basename(photo),
     inputPx: W * H,
     e2eMs,
@@ -330,7 +359,7 @@ async function parent(): Promise<void> {
   const work = args.work ?? fs.mkdtempSync(path.join(os.tmpdir(), 'pixelift-bench-e2e-'));
   const torch = torchAvailable();
   console.log(
-    `bench:e2e — ${threads} cores, load average ${os.loadavg()[0]!.toFixed(1)}, memory budget ${(budget! / 2 ** 30).toFixed(2)} GiB, ${args.rounds} rounds, precision fp32 (int8: npm run bench:int8)`,
+    `bench:e2e — ${threads} cores, load average ${os.loadavg()[0]!.toFixed(1)}, memory budget ${(budget! / 2 ** 30).toFixed(2)} GiB, ${args.rounds} rounds, precisions ${precisions.join(', ')} (int8 quality: npm run bench:int8)`,
   );
   if (!torch) {
     console.log(
@@ -339,39 +368,61 @@ async function parent(): Promise<void> {
   }
   const rows: (string | number)[][] = [];
   for (const model of models) {
+    // int8 files are made (or verified from the cache) here, before anything is timed.
+    const wanted = precisions.filter((p) => p === 'fp32' || hasInt8(store.get(model)));
+    if (wanted.includes('int8')) {
+      const prepStore = newStore();
+      const t = performance.now();
+      const prep = await prepStore.prepare(model, 4, 'int8');
+      await prepStore.close();
+      console.log(
+        `${model} x4 int8: ${prep.converted ? 'quantized' : 'cached, verified'} in ${fmt((performance.now() - t) / 1000)} s (not in the figures)`,
+      );
+    }
     for (const photo of photos) {
-      const png = path.join(work, `${model}-${path.basename(photo)}.png`);
-      const r = child<CaseResult>({ kind: 'case', model, photo, out: png });
-      const e2eKpxs = r.e2eMs.map((ms) => r.inputPx / ms);
-      const ratios = e2eKpxs.map((v, i) => v / r.rawKpxs[i]!);
+      const e2eByPrecision = new Map<RunPrecision, number>();
       let t: TorchResult | undefined;
-      if (torch && TORCH_ARCH[model] && Number(args['torch-rounds']) > 0)
-        t = await runTorch(model, photo, work, png);
-      const e2eMed = median(r.e2eMs);
-      rows.push([
-        model,
-        path.basename(photo),
-        r.tiling,
-        fmt(e2eMed / 1000),
-        fmt(median(e2eKpxs)),
-        fmt(median(r.rawKpxs)),
-        r.bestTile,
-        `${(median(ratios) * 100).toFixed(0)}%`,
-        fmt(r.peak / 2 ** 20, 4),
-        `${r.timings.decodeMs}/${r.timings.inferMs}/${r.timings.encodeMs}`,
-        t ? fmt(t.px! / t.ms) : '–',
-        t ? `${fmt(median(e2eKpxs) / (t.px! / t.ms))}×` : '–',
-        t ? fmt(t.peak / 2 ** 20, 4) : '–',
-        t ? `${fmt(r.peak / t.peak)}` : '–',
-        t ? String(t.maxDiff255) : '–',
-      ]);
-      console.error(`  ${rows[rows.length - 1]!.join('  ')}`);
+      for (const precision of wanted) {
+        const png = path.join(work, `${model}-${precision}-${path.basename(photo)}.png`);
+        const r = child<CaseResult>({ kind: 'case', model, precision, photo, out: png });
+        const e2eKpxs = r.e2eMs.map((ms) => r.inputPx / ms);
+        const ratios = e2eKpxs.map((v, i) => v / r.rawKpxs[i]!);
+        // PyTorch (fp32) runs once per model and photo; its picture is compared with the first row's.
+        const compared = !t;
+        if (!t && torch && TORCH_ARCH[model] && Number(args['torch-rounds']) > 0)
+          t = await runTorch(model, photo, work, png);
+        const e2eMed = median(r.e2eMs);
+        const e2eRate = median(e2eKpxs);
+        e2eByPrecision.set(precision, e2eRate);
+        const fp32Rate = e2eByPrecision.get('fp32');
+        rows.push([
+          model,
+          precision,
+          path.basename(photo),
+          r.tiling,
+          fmt(e2eMed / 1000),
+          fmt(e2eRate),
+          fmt(median(r.rawKpxs)),
+          r.bestTile,
+          `${(median(ratios) * 100).toFixed(0)}%`,
+          precision !== 'fp32' && fp32Rate ? `${fmt(e2eRate / fp32Rate)}×` : '–',
+          fmt(r.peak / 2 ** 20, 4),
+          `${r.timings.decodeMs}/${r.timings.inferMs}/${r.timings.encodeMs}`,
+          t ? fmt(t.px! / t.ms) : '–',
+          t ? `${fmt(e2eRate / (t.px! / t.ms))}×` : '–',
+          t ? fmt(t.peak / 2 ** 20, 4) : '–',
+          t ? `${fmt(r.peak / t.peak)}` : '–',
+          t && compared ? String(t.maxDiff255) : '–',
+        ]);
+        console.error(`  ${rows[rows.length - 1]!.join('  ')}`);
+      }
     }
   }
   console.log(
     `\n${formatTable(
       [
         'model',
+        'precision',
         'photo',
         'tiling',
         'e2e s',
@@ -379,6 +430,7 @@ async function parent(): Promise<void> {
         'raw kpx/s',
         'raw tile',
         'e2e/raw',
+        'e2e vs fp32',
         'peak MB',
         'dec/inf/enc ms',
         'torch kpx/s',
@@ -391,7 +443,7 @@ async function parent(): Promise<void> {
     )}`,
   );
   console.log(
-    '\ne2e: file in, PNG bytes out (median of the rounds); raw: the same whole-network session on tiles of the photo without context, at its best tile, alternated with the e2e rounds; e2e/raw: median of the per-round ratios. torch: the same weights in PyTorch fp32, the whole image (or --torch-crop) at once, forward pass only (its decode/encode not counted); torch diff: max |PyTorch − Pixelift| in 8-bit levels, 48 input px away from the border.',
+    '\ne2e: file in, PNG bytes out (median of the rounds); raw: the same whole-network session on tiles of the photo without context, at its best tile, alternated with the e2e rounds; e2e/raw: median of the per-round ratios; e2e vs fp32: int8 e2e rate over fp32 e2e rate (target ≥ 2×). torch: the same weights in PyTorch fp32, the whole image (or --torch-crop) at once, forward pass only (its decode/encode not counted); e2e/torch speed: each row against that one PyTorch fp32 run (int8 target ≥ 4×); torch diff: max |PyTorch − Pixelift| in 8-bit levels, 48 input px away from the border, for the first row of each model.',
   );
 
   const sizes = args.scaling!.split(',').filter(Boolean).map(Number);

@@ -281,7 +281,7 @@ async function main(): Promise<void> {
     `${[
       `Pixelift int8 (QDQ → QLinearConv) vs fp32 — ${os.availableParallelism()} cores, ${cpu}; speed on a ${tile}² tile, ${rounds} alternated rounds, medians`,
       `quality on ${EVAL_PHOTOS.join(', ')} downscaled ×${SCALE} (sharp lanczos3); calibration on assets/calibration (other photos)`,
-      `bar for INT8_AUTO: ≥ 40 dB vs fp32 and ≤ 0.05 dB PSNR-Y loss; INT8_AUTO now: ${[...INT8_AUTO].join(', ') || 'none'}`,
+      `bar for INT8_AUTO: ≥ 40 dB vs fp32 and ≤ 0.05 dB PSNR-Y loss; INT8_AUTO now: ${[...INT8_AUTO].map(([id, s]) => `${id} ×${s.join('/')}`).join(', ') || 'none'}`,
       '',
       formatTable(
         [

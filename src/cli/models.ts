@@ -4,7 +4,7 @@ import { PRECISIONS, type Precision } from '../config.js';
 import { isPixeliftError } from '../errors.js';
 import { MODEL_ALIASES } from '../models/aliases.js';
 import type { ModelEntry } from '../models/catalog.js';
-import { autoPrecision, hasInt8, type RunPrecision } from '../models/precision.js';
+import { autoInt8Scales, autoPrecision, hasInt8, type RunPrecision } from '../models/precision.js';
 import { defaultScale } from '../models/registry.js';
 import { addUserModel, removeUserModel } from '../models/user-model-admin.js';
 import { cliContext } from './context.js';
@@ -79,7 +79,8 @@ export function registerModels(program: Command): void {
         if (m.source.format === 'classical') continue;
         for (const s of opts.scale ? [opts.scale] : m.scales) {
           const precisions: RunPrecision[] =
-            opts.precision === 'int8' || (opts.precision === 'auto' && autoPrecision(m) === 'int8')
+            opts.precision === 'int8' ||
+            (opts.precision === 'auto' && autoPrecision(m, undefined, s) === 'int8')
               ? ['fp32', 'int8']
               : ['fp32'];
           for (const precision of precisions) {
@@ -195,7 +196,9 @@ function describe(m: ModelEntry) {
 
 function int8(m: ModelEntry): string {
   if (!hasInt8(m)) return '-';
-  return autoPrecision(m) === 'int8' ? 'auto' : 'yes';
+  const scales = autoInt8Scales(m);
+  if (scales.length === 0) return 'yes';
+  return scales.length === m.scales.length ? 'auto' : `auto ${scales.map((s) => `×${s}`).join(' ')}`;
 }
 
 function flops(m: ModelEntry): string {

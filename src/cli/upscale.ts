@@ -161,7 +161,9 @@ async function run(inputs: string[], opts: Opts): Promise<void> {
   // bar stay responsive and cancelling kills the work outright. Up to PIXELIFT_WORKERS files
   // run at once.
   const size = Math.max(1, Math.min(config.workers, jobs.length));
-  const pool = new WorkerPool({ size, settings: workerSettings(config, config.logFormat ?? 'pretty'), log });
+  // The children end with the last image: `auto` does not start a quantization it cannot finish.
+  const settings = { ...workerSettings(config, config.logFormat ?? 'pretty'), quantizeInBackground: false };
+  const pool = new WorkerPool({ size, settings, log });
   const progress = batchProgress(jobs.length);
   const say = (line: string) => (opts.json ? undefined : progress.log(line));
   const ac = new AbortController();
@@ -222,7 +224,11 @@ async function run(inputs: string[], opts: Opts): Promise<void> {
       };
       const result = await pool.run(
         { input: path.resolve(job.input), options },
-        { signal: ac.signal, onProgress: (f) => (opts.json ? undefined : progress.update(i, f)) },
+        {
+          signal: ac.signal,
+          onProgress: (f) => (opts.json ? undefined : progress.update(i, f)),
+          onNotice: (notice) => (opts.json ? undefined : say(`  ${notice}`)),
+        },
       );
       fs.mkdirSync(path.dirname(job.output), { recursive: true });
       fs.writeFileSync(job.output, result.data);

@@ -8,7 +8,8 @@
  */
 import { DEFAULTS, type Limits } from '../config.js';
 import { invalidArgument } from '../errors.js';
-import { type Precision, type RunPrecision, runPrecision } from '../models/precision.js';
+import type { ModelEntry } from '../models/catalog.js';
+import { autoPrecision, type Precision, type RunPrecision, runPrecision } from '../models/precision.js';
 import type { Tile } from '../models/runner.js';
 import type { ModelStore } from '../models/store.js';
 import { decode, probe } from './decode.js';
@@ -80,6 +81,8 @@ export interface UpscaleHooks {
   readonly signal?: AbortSignal;
   /** Fraction 0..1 of the inference work done (per tile). */
   readonly onProgress?: (fraction: number) => void;
+  /** Something the caller should hear before the work goes on (an int8 file quantized for this request). */
+  readonly onNotice?: (message: string) => void;
 }
 
 export interface UpscaleInfo {
@@ -134,7 +137,8 @@ export async function upscaleImage(
   checkKnobs(options);
   const resolved = store.resolve(options.model);
   const model = resolved.model;
-  const precision = runPrecision(model, options.precision, options.defaultPrecision);
+  const asked = options.precision ?? options.defaultPrecision ?? 'fp32';
+  let precision = runPrecision(model, options.precision, options.defaultPrecision, store.int8Auto);
   const tile = options.tile ?? model.tile;
   if (!Number.isInteger(tile) || tile < 16 || tile > 4096)
     throw invalidArgument('tile', 'integer in [16, 4096]', tile);
@@ -161,6 +165,10 @@ export async function upscaleImage(
     background: options.background,
   };
   hooks.signal?.throwIfAborted();
+  const notes: string[] = [];
+  if (precision === 'int8') {
+    precision = await int8OrFp32(store, model, p.passes, asked === 'auto', hooks, notes);
+  }
 
   const decoded = await decode(input, limits);
   let rgb: Tile = { data: decoded.rgb, width: decoded.width, height: decoded.height };
@@ -301,6 +309,7 @@ export async function upscaleImage(
       warnings: [
         ...resolved.warnings,
         ...p.warnings,
+        ...notes,
         ...decoded.warnings,
         ...(facePass?.warnings ?? []),
         ...encoded.warnings,
@@ -308,6 +317,56 @@ export async function upscaleImage(
       ...(facePass ? { faces: facePass.found } : {}),
     },
   };
+}
+
+/**
+ * What the passes run in when int8 was asked for. `auto` never waits for a quantization: the
+ * int8 file is used when it is prepared, else this request runs in fp32 (and the store may be
+ * quantizing it in the background for later ones). An explicit int8 quantizes a missing file
+ * now, once per process however many requests wait (ModelStore.prepare), and says so first.
+ */
+async function int8OrFp32(
+  store: ModelStore,
+  model: ModelEntry,
+  passes: readonly number[],
+  auto: boolean,
+  hooks: UpscaleHooks,
+  notes: string[],
+): Promise<RunPrecision> {
+  const id = model.id;
+  const scales = [...new Set(passes)];
+  if (auto) {
+    // int8 only where it was measured to meet the bar: a pass at another native scale runs fp32.
+    if (scales.some((s) => autoPrecision(model, store.int8Auto, s) !== 'int8')) return 'fp32';
+    const states = await Promise.all(scales.map((s) => store.autoInt8(id, s)));
+    const missing = states.find((st) => st !== 'ready');
+    if (missing === undefined) return 'int8';
+    // While it is quantized in the background the store logs it and `info.precision` says fp32:
+    // the request got what `auto` promises, so it carries no warning. Without a background
+    // quantization (the CLI) the user is told how to get int8.
+    if (missing === 'missing')
+      notes.push(
+        `Ran in fp32: the int8 version of ${id} is not prepared; \`pixelift models prepare ${id}\` makes it.`,
+      );
+    return 'fp32';
+  }
+  for (const s of scales) {
+    const t0 = performance.now();
+    let quantized = false;
+    await store.prepare(id, s, 'int8', () => {
+      quantized = true;
+      hooks.onNotice?.(
+        `Quantizing ${id} ×${s} to int8 before this request runs (once; \`pixelift models prepare ${id} --precision int8\` does it ahead).`,
+      );
+    });
+    if (quantized) {
+      const secs = Math.round((performance.now() - t0) / 1000);
+      notes.push(
+        `${id} ×${s} was quantized to int8 for this request (${secs} s); \`pixelift models prepare ${id} --precision int8\` does it ahead.`,
+      );
+    }
+  }
+  return 'int8';
 }
 
 function resized(img: Tile, width: number, height: number, kernel: Kernel): Tile {

@@ -191,7 +191,11 @@ export class JobRunner {
       await this.o.ensureModel?.(job.model.used);
       const result = await this.o.pool.run(
         { input, options: this.optionsOf(job) },
-        { signal: controller.signal, onProgress: this.progressReporter(job, startedAt) },
+        {
+          signal: controller.signal,
+          onProgress: this.progressReporter(job, startedAt),
+          onNotice: (notice) => this.notice(job, notice, log),
+        },
       );
       await this.succeed(job, result, startedAt, fence, log);
     } catch (err) {
@@ -203,7 +207,9 @@ export class JobRunner {
     const r = job.request;
     return {
       model: job.model.used,
-      precision: job.model.precision,
+      // An int8 job passes on what was asked (auto, or unset: the worker's PIXELIFT_PRECISION), so
+      // that `auto` runs fp32 rather than wait while a missing int8 file is quantized.
+      precision: job.model.precision === 'int8' ? job.request.precision : 'fp32',
       scale: r.scale,
       width: r.width,
       height: r.height,
@@ -220,6 +226,22 @@ export class JobRunner {
       limits: this.o.limits,
       tile: this.o.tile,
     };
+  }
+
+  /** A notice from the run (an int8 file quantized first): logged, and added to the job's warnings while it runs. */
+  private notice(job: Job, notice: string, log: Logger): void {
+    log.info({ notice }, notice);
+    void this.o.events
+      .transition(
+        job,
+        {
+          patch: { warnings: [...job.warnings, notice] },
+          fence: { status: 'running', attempts: job.attempts },
+        },
+        'progress',
+        { progress: 0, etaSeconds: job.etaSeconds, notice },
+      )
+      .catch((err: unknown) => log.warn({ err }, 'could not record a notice'));
   }
 
   /** Progress from the worker, thinned out: stored and published every 0.5 s or 10 %. */
@@ -294,6 +316,10 @@ export class JobRunner {
         ...(info.faces ? { faces: info.faces } : {}),
       },
       warnings,
+      // `auto` runs fp32 while the int8 file is not prepared: the job says what really ran.
+      ...(info.precision === job.model.precision
+        ? {}
+        : { model: { ...job.model, precision: info.precision } }),
       timings: {
         queueMs: Date.parse(job.startedAt ?? job.createdAt) - Date.parse(job.createdAt),
         decodeMs: Math.round(info.timings.decodeMs),

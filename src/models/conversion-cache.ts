@@ -31,6 +31,14 @@ import { createSession, type SessionSettings } from './session.js';
 /** Bump when an importer's output for the same source changes; it invalidates the cache. */
 export const CONVERTER_VERSION = '1';
 
+/** How prepareInt8 treats an int8 file that is not cached (see there). */
+export type Int8Mode = 'quantize' | 'cached' | 'unless-busy';
+
+/** How often a process waiting for another one's quantization looks again, ms. */
+const LOCK_POLL_MS = 1000;
+/** A lock older than this is a crashed quantizer's, ms (x4plus took 674 s on a loaded machine). */
+const LOCK_STALE_MS = 60 * 60 * 1000;
+
 export interface PreparedModel {
   readonly id: string;
   readonly scale: number;
@@ -143,17 +151,53 @@ export class ConversionCache {
    * The verified int8 version of a prepared fp32 file: from the cache, or quantized now
    * (quantize.ts). Its key covers QUANTIZER_VERSION and the fp32 file's hash, so a new
    * conversion or a new quantizer makes a new file; it is checked against its own golden output.
+   *
+   * `mode`: `quantize` makes it when it is not cached (waiting for another process that holds
+   * the file's lock, then using its result); `cached` never quantizes; `unless-busy` quantizes
+   * unless another process is at it. Both answer undefined when they do not make it.
+   * `onQuantize` is called just before this call starts quantizing.
    */
-  async prepareInt8(model: ModelEntry, fp32: PreparedModel): Promise<Verified> {
+  async prepareInt8(
+    model: ModelEntry,
+    fp32: PreparedModel,
+    mode: Int8Mode = 'quantize',
+    onQuantize?: () => void,
+  ): Promise<Verified | undefined> {
     const scale = fp32.scale;
     const fp32Bytes = fs.readFileSync(fp32.onnxPath);
     const fp32Sha256 = sha256(fp32Bytes);
     const key = sha256(Buffer.from(`pixelift-int8-${QUANTIZER_VERSION}\0${fp32Sha256}`));
     const base = path.join(this.options.modelCacheDir, `${model.id}-x${scale}-${key.slice(0, 16)}.int8`);
     const expect = { fp32Sha256, quantizer: QUANTIZER_VERSION };
-    const cached = await this.verifyCached(model, scale, base, expect, 'int8');
-    if (cached) return cached;
+    const cached = () => this.verifyCached(model, scale, base, expect, 'int8');
+    for (;;) {
+      const hit = await cached();
+      if (hit || mode === 'cached') return hit;
+      const unlock = takeLock(`${base}.lock`);
+      if (unlock) {
+        try {
+          // Another process may have finished between our look and our lock.
+          return (await cached()) ?? (await this.quantize(model, fp32, fp32Bytes, base, expect, onQuantize));
+        } finally {
+          unlock();
+        }
+      }
+      if (mode === 'unless-busy') return undefined;
+      await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+    }
+  }
 
+  private async quantize(
+    model: ModelEntry,
+    fp32: PreparedModel,
+    fp32Bytes: Uint8Array,
+    base: string,
+    expect: { fp32Sha256: string; quantizer: string },
+    onQuantize?: () => void,
+  ): Promise<Verified> {
+    const scale = fp32.scale;
+    onQuantize?.();
+    this.options.log.info({ model: model.id, scale }, 'quantizing model to int8');
     const t0 = performance.now();
     let onnx: Uint8Array;
     try {
@@ -320,6 +364,40 @@ function hashFiles(files: readonly string[]): string {
 }
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * An exclusive lock file holding our pid, so that processes sharing a cache (worker children)
+ * quantize a model once; the returned function removes it. Undefined when a live process holds
+ * it; a lock whose process is gone (or that is older than LOCK_STALE_MS) is taken over.
+ */
+function takeLock(file: string): (() => void) | undefined {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      return () => fs.rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (lockHeld(file)) return undefined;
+    fs.rmSync(file, { force: true });
+  }
+  return undefined;
+}
+
+function lockHeld(file: string): boolean {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(file, 'utf8'), 10);
+    if (Date.now() - fs.statSync(file).mtimeMs > LOCK_STALE_MS) return false;
+    if (!(pid > 0)) return true; // being written this instant
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but is not ours to signal; ENOENT: released meanwhile (look again).
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'EPERM' || code === 'ENOENT';
+  }
+}
 
 function writeAtomic(file: string, bytes: Uint8Array): void {
   const tmp = `${file}.${process.pid}.tmp`;

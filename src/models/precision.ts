@@ -6,9 +6,10 @@
 import { PRECISIONS, type Precision } from '../config.js';
 import { invalidArgument, PixeliftError } from '../errors.js';
 import { isClassical, type ModelEntry } from './catalog.js';
-import { INT8_AUTO } from './quantize.js';
+import { INT8_AUTO, type Int8Auto } from './quantize.js';
 
 export { PRECISIONS, type Precision } from '../config.js';
+export type { Int8Auto } from './quantize.js';
 /** What a network actually runs in. */
 export type RunPrecision = 'fp32' | 'int8';
 
@@ -20,9 +21,19 @@ export function hasInt8(model: ModelEntry): boolean {
   return !isClassical(model);
 }
 
-/** What `auto` runs the model in: int8 for built-ins measured to meet the bar, else fp32. */
-export function autoPrecision(model: ModelEntry): RunPrecision {
-  return model.origin === 'builtin' && hasInt8(model) && INT8_AUTO.has(model.id) ? 'int8' : 'fp32';
+/** The native scales at which `auto` runs the model in int8 (`auto`, default INT8_AUTO); none for user models. */
+export function autoInt8Scales(model: ModelEntry, auto: Int8Auto = INT8_AUTO): readonly number[] {
+  return model.origin === 'builtin' && hasInt8(model) ? (auto.get(model.id) ?? []) : [];
+}
+
+/**
+ * What `auto` runs the model in: int8 for built-ins measured to meet the bar, else fp32. Without
+ * `scale`, at any of its scales (a request's passes are planned later; the engine runs the
+ * passes at other scales in fp32).
+ */
+export function autoPrecision(model: ModelEntry, auto: Int8Auto = INT8_AUTO, scale?: number): RunPrecision {
+  const scales = autoInt8Scales(model, auto);
+  return (scale === undefined ? scales.length > 0 : scales.includes(scale)) ? 'int8' : 'fp32';
 }
 
 /**
@@ -34,12 +45,13 @@ export function runPrecision(
   model: ModelEntry,
   requested: Precision | undefined,
   fallback: Precision = 'fp32',
+  auto: Int8Auto = INT8_AUTO,
 ): RunPrecision {
   if (requested !== undefined && !PRECISIONS.includes(requested)) {
     throw invalidArgument('precision', `one of ${PRECISIONS.join(', ')}`, requested);
   }
   const p = requested ?? fallback;
-  if (p === 'auto') return autoPrecision(model);
+  if (p === 'auto') return autoPrecision(model, auto);
   if (p === 'int8' && !hasInt8(model)) {
     if (requested === undefined) return 'fp32';
     throw new PixeliftError('precision_unsupported', {

@@ -28,18 +28,28 @@ import {
 } from './onnx/qdq.js';
 import { toModelRange } from './runner.js';
 
-/** Part of the cache key of int8 files: bump when the output of quantizeInt8 changes. */
-export const QUANTIZER_VERSION = '1';
+/**
+ * Part of the cache key of int8 files: bump when the output of quantizeInt8 changes. 2: fewer
+ * calibration sessions, each exposing more activations, which changes onnxruntime's fusions
+ * around them and so rrdn-thick's ranges in the last bits (x4fast's bytes are unchanged).
+ */
+export const QUANTIZER_VERSION = '2';
 
-/** Built-in model ids whose int8 meets the bar (≥ 40 dB vs fp32, ≤ 0.05 dB PSNR-Y loss vs ground truth, measured by bench): `auto` picks int8 only for these. */
-// Measured with `npm run bench:int8` (docs/int8.md), at ×4: rrdn-thick 47.9 dB vs fp32, 0.033 dB
-// PSNR-Y loss, 1.95× faster. realesrgan-x4fast stays at 33.6 dB (a 34-layer chain with no skip
-// accumulates every layer's rounding) and x4plus at 35.4 dB, so they are int8 only when asked
-// for; rrdn-medium/slim keep 47.6/48.0 dB but gain ≤ 1.1× (their fp32 tail dominates).
-// rrdn-thick meets the quality bar at ×4, but it stays out for now: its ×2/×3/×8 networks (same
-// id) were not measured, it misses the 2× speed target (1.95× on one tile, loaded machine), and
-// quantizing it on first use took 80 s (load 11): `auto` must not make a request wait for that.
-export const INT8_AUTO: ReadonlySet<string> = new Set<string>([]);
+/**
+ * The built-ins `auto` runs in int8, and at which native scales: those whose int8 meets the bar
+ * (≥ 40 dB vs fp32, ≤ 0.05 dB PSNR-Y loss vs ground truth: `npm run bench:int8`) and runs ≥ 2×
+ * fp32 end to end (`npm run bench:e2e`), each measured at that scale (docs/int8.md).
+ */
+// rrdn-thick ×4: 47.86 dB vs fp32, 0.034 dB PSNR-Y loss (bench:int8 --models=rrdn-thick --tile=48
+// --rounds=3, QUANTIZER_VERSION 2, load 6–7; 1.90× on one 48² tile); end to end on rocket.jpg
+// (640×427, exact tiling) 28.0 kpx/s int8 vs 8.62 fp32 = 3.25×, raw session 62.7 vs 21.2 kpx/s
+// (bench:e2e --rounds=1, load 2–3, 1 December 2026). Its ×2/×3/×8 networks share the id but
+// were not measured, so they stay fp32. realesrgan-x4fast (33.6 dB) and x4plus (35.4 dB) miss
+// the quality bar; rrdn-medium/slim keep 47.6/48.0 dB but gain ≤ 1.1× (their fp32 tail dominates).
+export const INT8_AUTO: Int8Auto = new Map([['rrdn-thick', [4]]]);
+
+/** Which built-ins `auto` runs in int8, and at which native scales. */
+export type Int8Auto = ReadonlyMap<string, readonly number[]>;
 
 /** How an activation's uint8 range is chosen from what calibration saw. */
 export type RangeMethod = 'minmax' | 'mse';
@@ -109,8 +119,14 @@ export async function quantizeWith(
   const chosen = convs.filter((c) => !keep.has(c.name));
   if (chosen.length === 0) throw invalid('cannot quantize: no Conv with float weights to quantize');
   const [lo, hi] = entry.inputRange;
+  const tensors = calibrationTensors(convs, fp32, entry);
   const calibrated = (graph: Uint8Array, names: readonly string[]) =>
-    calibrate(graph, names, entry, input).catch((err: unknown) => {
+    calibrate(
+      graph,
+      names.map((n) => tensors.get(n)!),
+      entry,
+      input,
+    ).catch((err: unknown) => {
       throw invalid(`cannot quantize: the calibration run failed (${(err as Error).message})`, err);
     });
   const names = new Set(chosen.map((c) => c.name));
@@ -159,8 +175,13 @@ const CALIBRATION_DIR = fileURLToPath(new URL('../../../assets/calibration/', im
 const CALIBRATION_PHOTOS = ['astronaut.png', 'chelsea.png'];
 /** Calibration windows: every whole 64 px square of each photo (6 in all, 24.6 kpx). */
 const WINDOW = 64;
-/** Bytes of exposed activations per calibration run; more tensors are split over more runs. */
-const RUN_BUDGET = 256 * 2 ** 20;
+/**
+ * Bytes of exposed activations per calibration run; more tensors are split over more runs,
+ * each a session of its own and a pass over the windows. At 64 px windows x4fast exposes
+ * 67 MiB, rrdn-thick 394 MiB, x4plus 899 MiB: 512 MiB runs the first two in one session and
+ * x4plus in two, while a worker quantizing in the background stays near its memory budget.
+ */
+const RUN_BUDGET = 512 * 2 ** 20;
 /** Values kept per activation per window for choosing its range (a fixed stride, so deterministic). */
 const SAMPLES_PER_WINDOW = 4096;
 
@@ -172,8 +193,19 @@ export interface ActivationStats {
   samples: number[];
 }
 
-/** RGB 0..1 CHW windows of the calibration photos. */
-export async function calibrationWindows(): Promise<Float32Array[]> {
+/** The decoded windows, once per process: every quantization reads the same photos. */
+let windowsOnce: Promise<readonly Float32Array[]> | undefined;
+
+/** RGB 0..1 CHW windows of the calibration photos (decoded once per process; do not modify). */
+export function calibrationWindows(): Promise<readonly Float32Array[]> {
+  windowsOnce ??= decodeWindows();
+  windowsOnce.catch(() => {
+    windowsOnce = undefined;
+  });
+  return windowsOnce;
+}
+
+async function decodeWindows(): Promise<Float32Array[]> {
   const windows: Float32Array[] = [];
   for (const file of CALIBRATION_PHOTOS) {
     const { data, info } = await sharp(readFileSync(`${CALIBRATION_DIR}${file}`))
@@ -194,9 +226,41 @@ export async function calibrationWindows(): Promise<Float32Array[]> {
   return windows;
 }
 
+/** An activation to calibrate: its channel count and how many times the input's area it has. */
+export interface CalibrationTensor {
+  readonly name: string;
+  readonly channels: number;
+  readonly area: number;
+}
+
+/** The tensors convs read and write, with channels from their weights; upsampled ones (tailConvs) counted at scale² area. */
+export function calibrationTensors(
+  convs: readonly QuantizableConv[],
+  fp32: Uint8Array,
+  entry: ModelEntry,
+): Map<string, CalibrationTensor> {
+  const tail = tailConvs(convs, fp32);
+  const area = Math.max(...entry.scales) ** 2;
+  const out = new Map<string, CalibrationTensor>();
+  for (const c of convs) {
+    const a = tail.has(c.name) ? area : 1;
+    const add = (name: string, channels: number) => {
+      const had = out.get(name);
+      if (!had || had.area < a) out.set(name, { name, channels, area: a });
+    };
+    add(c.input, c.inChannels);
+    add(c.output, c.outChannels);
+  }
+  return out;
+}
+
+/**
+ * Range statistics of `tensors` over the calibration windows, with as few sessions as
+ * RUN_BUDGET allows (each session exposes a group of tensors as graph outputs).
+ */
 export async function calibrate(
   fp32: Uint8Array,
-  names: readonly string[],
+  tensors: readonly CalibrationTensor[],
   entry: ModelEntry,
   input: string,
 ): Promise<Map<string, ActivationStats>> {
@@ -211,58 +275,60 @@ export async function calibrate(
     logSeverityLevel: 3,
   };
   const feed = (w: Float32Array) => ({ [input]: new ort.Tensor('float32', w, [1, 3, WINDOW, WINDOW]) });
-  // Channel counts from one small run, to split the tensors into runs within the budget.
-  const channels = new Map<string, number>();
-  {
-    const probe = await ort.InferenceSession.create(exposeTensors(fp32, names), options);
-    const side = 8;
-    const result = await probe.run({
-      [input]: new ort.Tensor('float32', new Float32Array(3 * side * side), [1, 3, side, side]),
-    });
-    for (const n of names) channels.set(n, (result[n]?.data.length ?? 0) / (side * side));
-    await probe.release();
-  }
-  const groups: string[][] = [[]];
+  const groups: CalibrationTensor[][] = [[]];
   let bytes = 0;
-  for (const n of names) {
-    const b = channels.get(n)! * WINDOW * WINDOW * 4;
+  for (const t of tensors) {
+    const b = t.channels * t.area * WINDOW * WINDOW * 4;
     if (bytes + b > RUN_BUDGET && groups.at(-1)!.length > 0) {
       groups.push([]);
       bytes = 0;
     }
-    groups.at(-1)!.push(n);
+    groups.at(-1)!.push(t);
     bytes += b;
   }
   const stats = new Map<string, ActivationStats>(
-    names.map((n) => [
-      n,
+    tensors.map((t) => [
+      t.name,
       {
         min: Number.POSITIVE_INFINITY,
         max: Number.NEGATIVE_INFINITY,
-        channelMax: new Float32Array(channels.get(n)!),
+        channelMax: new Float32Array(t.channels),
         samples: [],
       },
     ]),
   );
   for (const group of groups) {
-    const session = await ort.InferenceSession.create(exposeTensors(fp32, group), options);
+    const session = await ort.InferenceSession.create(
+      exposeTensors(
+        fp32,
+        group.map((t) => t.name),
+      ),
+      options,
+    );
     try {
       for (const w of windows) {
         const result = await session.run(feed(w));
-        for (const n of group) {
-          const data = result[n]?.data as Float32Array | undefined;
-          if (!data) throw new Error(`no value for ${n}`);
-          const s = stats.get(n)!;
+        for (const { name } of group) {
+          const data = result[name]?.data as Float32Array | undefined;
+          if (!data) throw new Error(`no value for ${name}`);
+          const s = stats.get(name)!;
           const plane = data.length / s.channelMax.length;
+          if (!Number.isInteger(plane)) {
+            throw new Error(
+              `${name} has ${data.length} values, not a multiple of ${s.channelMax.length} channels`,
+            );
+          }
           for (let c = 0; c < s.channelMax.length; c++) {
-            let top = s.channelMax[c]!;
+            let min = Number.POSITIVE_INFINITY;
+            let max = Number.NEGATIVE_INFINITY;
             for (let i = c * plane; i < (c + 1) * plane; i++) {
               const v = data[i]!;
-              if (v < s.min) s.min = v;
-              if (v > s.max) s.max = v;
-              if (Math.abs(v) > top) top = Math.abs(v);
+              if (v < min) min = v;
+              if (v > max) max = v;
             }
-            s.channelMax[c] = top;
+            if (min < s.min) s.min = min;
+            if (max > s.max) s.max = max;
+            s.channelMax[c] = Math.max(s.channelMax[c]!, -min, max);
           }
           const step = Math.max(1, Math.floor(data.length / SAMPLES_PER_WINDOW));
           for (let i = step >> 1; i < data.length; i += step) s.samples.push(data[i]!);

@@ -11,7 +11,8 @@ import type { Logger } from '../log.js';
 import { isClassical, type ModelEntry } from './catalog.js';
 import { ConversionCache, type PreparedModel, type Verified } from './conversion-cache.js';
 import { GOLDEN_SIZE, GOLDEN_TOLERANCE, goldenInput, maxAbsDiff } from './golden.js';
-import type { RunPrecision } from './precision.js';
+import type { Int8Auto, RunPrecision } from './precision.js';
+import { INT8_AUTO } from './quantize.js';
 import { defaultScale, LocalModels, type ResolvedModel } from './registry.js';
 import { ModelRunner, SegmentedRunner } from './runner.js';
 import { type SegmentPlan, segmentGraph } from './segments.js';
@@ -42,7 +43,17 @@ export interface ModelStoreOptions {
   readonly maxModelBytes?: number;
   /** PIXELIFT_FACE_MODEL: the face model the face pass uses when a request names none. */
   readonly faceModel?: string;
+  /**
+   * Whether `auto` starts quantizing a missing int8 file in the background (worker children:
+   * they live on; a CLI run ends with its image, so it only says to run `models prepare`).
+   */
+  readonly quantizeInBackground?: boolean;
+  /** Built-ins and scales `auto` runs in int8 (default INT8_AUTO, src/models/quantize.ts). */
+  readonly int8Auto?: Int8Auto;
 }
+
+/** What `auto` found for a model's int8 file (ModelStore.autoInt8). */
+export type AutoInt8 = 'ready' | 'quantizing' | 'missing' | 'failed';
 
 /** The store a process builds from its configuration (CLI, server, library). */
 export function modelStoreFor(config: Config, log: Logger): ModelStore {
@@ -68,6 +79,16 @@ export class ModelStore {
   private readonly runners = new Map<string, Promise<ModelRunner>>();
   private readonly segmented = new Map<string, Promise<SegmentedRunner | undefined>>();
   private readonly plans = new Map<string, Promise<SegmentPlan | string>>();
+  /** Preparations that resolved (a settled promise cannot be asked). */
+  private readonly ready = new Set<string>();
+  /** Quantizations `auto` started in the background, by `${id}@${scale}:int8`. */
+  private readonly background = new Map<string, Promise<void>>();
+  /** int8 files whose quantization failed in this process: `auto` stays fp32 for them. */
+  private readonly int8Failed = new Map<string, string>();
+  /** autoInt8's look into the cache, shared by concurrent callers. */
+  private readonly looks = new Map<string, Promise<AutoInt8>>();
+  /** Keys being quantized now, and who waits to hear that it started (see prepare's onQuantize). */
+  private readonly quantizing = new Map<string, Set<() => void> | true>();
 
   constructor(private readonly options: ModelStoreOptions) {
     this.models = new LocalModels({ ...options, onGone: (id) => this.forget(id) });
@@ -130,16 +151,114 @@ export class ModelStore {
     for (const [key, p] of this.prepared) {
       if (!key.startsWith(`${id}@`)) continue;
       this.prepared.delete(key);
+      this.ready.delete(key);
       p.then((x) => x.session?.release()).catch(() => undefined);
     }
   }
 
+  /** Built-ins and scales `auto` runs in int8. */
+  get int8Auto(): Int8Auto {
+    return this.options.int8Auto ?? INT8_AUTO;
+  }
+
   /**
    * Convert (or find in the cache and verify) the ONNX file for `id` at native `scale`, in
-   * `precision` (int8: quantized from the fp32 file). Concurrent callers share one conversion.
+   * `precision` (int8: quantized from the fp32 file when it is not cached). Concurrent callers
+   * share one conversion. `onQuantize` is called once if this call waits for a quantization
+   * (started by it or by an earlier caller), so a job can say why it waits.
    */
-  prepare(id: string, scale?: number, precision: RunPrecision = 'fp32'): Promise<PreparedModel> {
-    return this.prepared_(id, scale, false, precision).then((p) => p.prep);
+  prepare(
+    id: string,
+    scale?: number,
+    precision: RunPrecision = 'fp32',
+    onQuantize?: () => void,
+  ): Promise<PreparedModel> {
+    const p = this.prepared_(id, scale, false, precision);
+    if (onQuantize && precision === 'int8') {
+      const key = this.keyOf(id, scale, 'int8');
+      const q = this.quantizing.get(key);
+      if (q === true) onQuantize();
+      else if (q) q.add(onQuantize);
+      else if (!this.ready.has(key)) {
+        this.quantizing.set(key, new Set([onQuantize]));
+        p.finally(() => {
+          if (this.quantizing.get(key) !== true) this.quantizing.delete(key);
+        }).catch(() => undefined);
+      }
+    }
+    return p.then((r) => r.prep);
+  }
+
+  /**
+   * Whether `auto` can run `id` at `scale` in int8 now, without waiting for a quantization:
+   * `ready` when the int8 file is prepared (found in the cache and verified on the first ask).
+   * Otherwise it is not made where a request waits: with quantizeInBackground the first ask
+   * starts quantizing it in the background, once per process (`quantizing` until it is done);
+   * without, `missing` (`pixelift models prepare` makes it). `failed`: it could not be made.
+   */
+  autoInt8(id: string, scale?: number): Promise<AutoInt8> {
+    const model = this.get(id);
+    const s = scale ?? defaultScale(model);
+    const key = this.keyOf(id, s, 'int8');
+    if (this.ready.has(key)) return Promise.resolve('ready');
+    if (this.int8Failed.has(key)) return Promise.resolve('failed');
+    if (this.prepared.has(key) || this.background.has(key)) return Promise.resolve('quantizing');
+    let look = this.looks.get(key);
+    if (!look) {
+      look = this.lookForInt8(model, s, key).finally(() => this.looks.delete(key));
+      this.looks.set(key, look);
+    }
+    return look;
+  }
+
+  private async lookForInt8(model: ModelEntry, scale: number, key: string): Promise<AutoInt8> {
+    const fp32 = await this.prepare(model.id, scale);
+    const cached = await this.cache.prepareInt8(model, fp32, 'cached');
+    if (cached) {
+      this.adopt(key, cached); // the session is the caller's, who opens it now
+      return 'ready';
+    }
+    if (!this.options.quantizeInBackground) return 'missing';
+    const log = this.options.log;
+    log.info({ model: model.id, scale }, 'int8 not prepared: quantizing it in the background');
+    const job = this.cache
+      .prepareInt8(model, fp32, 'unless-busy', () => this.startedQuantizing(key))
+      .then(async (made) => {
+        if (!made) return log.info({ model: model.id, scale }, 'another process is quantizing it');
+        await made.session?.release();
+        this.adopt(key, { prep: made.prep });
+      })
+      .catch((err: unknown) => {
+        this.int8Failed.set(key, (err as Error).message);
+        log.warn({ err, model: model.id, scale }, 'background int8 quantization failed; auto stays fp32');
+      })
+      .finally(() => {
+        this.quantizing.delete(key);
+        this.background.delete(key);
+      });
+    this.background.set(key, job);
+    return 'quantizing';
+  }
+
+  /** A verified preparation made outside prepared_ (autoInt8), shared from now on. */
+  private adopt(key: string, verified: Verified): void {
+    this.prepared.set(key, Promise.resolve(verified));
+    this.ready.add(key);
+  }
+
+  private startedQuantizing(key: string): void {
+    const waiting = this.quantizing.get(key);
+    this.quantizing.set(key, true);
+    if (waiting instanceof Set) for (const f of waiting) f();
+  }
+
+  private keyOf(id: string, scale: number | undefined, precision: RunPrecision): string {
+    return `${id}@${scale ?? defaultScale(this.get(id))}:${precision}`;
+  }
+
+  /** The background quantization of `id` at `scale`, if one runs (resolves when it ends, never rejects). */
+  backgroundInt8(id: string, scale?: number): Promise<void> | undefined {
+    return this.background.get(this.keyOf(id, scale, 'int8'));
   }
 
   /**
@@ -169,7 +288,12 @@ export class ModelStore {
     if (!p) {
       const made =
         precision === 'int8'
-          ? this.prepare(id, s).then((fp32) => this.cache.prepareInt8(model, fp32))
+          ? this.prepare(id, s)
+              .then((fp32) =>
+                this.cache.prepareInt8(model, fp32, 'quantize', () => this.startedQuantizing(key)),
+              )
+              .then((r) => r!) // 'quantize' always makes it
+              .finally(() => this.quantizing.delete(key))
           : this.cache.prepare(model, s);
       p = made.then(async (r) => {
         if (keepSession || !r.session) return r;
@@ -177,7 +301,10 @@ export class ModelStore {
         return { prep: r.prep };
       });
       this.prepared.set(key, p);
-      p.catch(() => this.prepared.delete(key));
+      p.then(
+        () => this.ready.add(key),
+        () => this.prepared.delete(key),
+      );
     }
     return p;
   }
@@ -315,6 +442,8 @@ export class ModelStore {
   }
 
   async close(): Promise<void> {
+    // A calibration run cannot be interrupted; its sessions are released when it ends.
+    await Promise.all(this.background.values());
     const segmented = [...this.segmented.values()];
     this.segmented.clear();
     this.plans.clear();
@@ -323,6 +452,7 @@ export class ModelStore {
     const prepared = [...this.prepared.values()];
     this.runners.clear();
     this.prepared.clear();
+    this.ready.clear();
     await Promise.all(runners.map((r) => r.then((x) => x.release()).catch(() => undefined)));
     // Verified sessions that no open() claimed.
     await Promise.all(prepared.map((p) => p.then((x) => x.session?.release()).catch(() => undefined)));

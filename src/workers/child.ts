@@ -65,6 +65,8 @@ function init(settings: WorkerSettings): void {
       graphOptimizationLevel: settings.graphOptimizationLevel,
     },
     log,
+    // A child lives on after its job: `auto` quantizes a missing int8 file here, off the request.
+    quantizeInBackground: settings.quantizeInBackground ?? true,
     ...(settings.packageRoot === undefined ? {} : { packageRoot: settings.packageRoot }),
     ...(settings.maxModelBytes === undefined ? {} : { maxModelBytes: settings.maxModelBytes }),
     ...(settings.faceModel === undefined ? {} : { faceModel: settings.faceModel }),
@@ -79,6 +81,7 @@ async function run(message: Extract<ParentMessage, { type: 'run' }>): Promise<vo
     const options = { memoryBudget, tiling, defaultPrecision, ...message.options };
     const { data, info } = await upscaleImage(store, message.input, options, {
       onProgress: (fraction) => send({ type: 'progress', jobId, fraction }),
+      onNotice: (notice) => send({ type: 'notice', jobId, message: notice }),
     });
     send({ type: 'done', jobId, data, info });
   } catch (err) {

@@ -283,6 +283,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       case 'progress':
         this.call(() => task.hooks.onProgress?.(message.fraction));
         break;
+      case 'notice':
+        this.call(() => task.hooks.onNotice?.(message.message));
+        break;
       case 'done':
         this.release(w);
         task.resolve({ data: message.data, info: message.info });

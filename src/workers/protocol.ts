@@ -39,6 +39,11 @@ export interface WorkerSettings {
   readonly faceModel?: string;
   /** PIXELIFT_PRECISION: what a run whose options name no precision runs in. */
   readonly precision?: Precision;
+  /**
+   * Whether `auto` quantizes a missing int8 file in the background (default true: a server's
+   * or library's children live on; the CLI's end with their images, so it says false).
+   */
+  readonly quantizeInBackground?: boolean;
 }
 
 /** The settings a child gets from a resolved Config; the CLI defaults to `pretty` logs. */
@@ -75,6 +80,7 @@ export type ParentMessage =
 export type ChildMessage =
   | { readonly type: 'ready' }
   | { readonly type: 'progress'; readonly jobId: JobId; readonly fraction: number }
+  | { readonly type: 'notice'; readonly jobId: JobId; readonly message: string }
   | { readonly type: 'done'; readonly jobId: JobId; readonly data: Buffer; readonly info: UpscaleInfo }
   | { readonly type: 'failed'; readonly jobId: JobId; readonly error: WireError };
 

@@ -5,6 +5,7 @@ import { upscaleImage } from '../../src/engine/pipeline.js';
 import { fitsWhole, runSegmented } from '../../src/engine/segmented.js';
 import { crop, planarSink } from '../../src/engine/tiles.js';
 import { GraphBuilder } from '../../src/models/onnx/builder.js';
+import type { RunPrecision } from '../../src/models/precision.js';
 import type { Tile } from '../../src/models/runner.js';
 import { segmentGraph } from '../../src/models/segments.js';
 import type { SegmentGrain } from '../../src/models/store.js';
@@ -25,8 +26,13 @@ async function photo(left: number, top: number, width: number, height: number): 
 }
 
 /** The whole network on the whole reflected image, in one session run, border cut away. */
-async function wholeImage(model: string, image: Tile, border: number): Promise<Tile> {
-  const runner = await store.open(model);
+async function wholeImage(
+  model: string,
+  image: Tile,
+  border: number,
+  precision: RunPrecision = 'fp32',
+): Promise<Tile> {
+  const runner = await store.open(model, 4, precision);
   const [w, h] = [image.width + 2 * border, image.height + 2 * border];
   const out = await runner.run({ data: crop(image, -border, -border, w, h), width: w, height: h });
   const s = out.width / w;
@@ -46,20 +52,24 @@ function maxDiff(a: Tile, b: Tile): number {
   return worst;
 }
 
-const cases: [string, SegmentGrain, number, number][] = [
-  // model, grain, crop side, budget (bytes): small budgets force many tiles and, for x4fast, regions.
-  ['realesrgan-x4fast', 'fine', 120, 2 ** 20],
-  ['realesrgan-x4fast', 'coarse', 120, 2 ** 30],
-  ['rrdn-thick', 'fine', 72, 24 * 2 ** 20],
-  ['rrdn-slim', 'fine', 100, 2 ** 20],
-  ['rrdn-medium', 'fine', 100, 4 * 2 ** 20],
-  ['realesrgan-x4plus', 'fine', 56, 24 * 2 ** 20],
+const cases: [string, SegmentGrain, number, number, RunPrecision][] = [
+  // model, grain, crop side, budget (bytes), precision: small budgets force many tiles and, for
+  // x4fast, regions. int8 tiled is held to int8 whole (static ranges: a tile sees the same
+  // quantization as the whole image).
+  ['realesrgan-x4fast', 'fine', 120, 2 ** 20, 'fp32'],
+  ['realesrgan-x4fast', 'coarse', 120, 2 ** 30, 'fp32'],
+  ['realesrgan-x4fast', 'fine', 96, 2 ** 20, 'int8'],
+  ['rrdn-thick', 'fine', 72, 24 * 2 ** 20, 'fp32'],
+  ['rrdn-thick', 'fine', 48, 8 * 2 ** 20, 'int8'],
+  ['rrdn-slim', 'fine', 100, 2 ** 20, 'fp32'],
+  ['rrdn-medium', 'fine', 100, 4 * 2 ** 20, 'fp32'],
+  ['realesrgan-x4plus', 'fine', 56, 24 * 2 ** 20, 'fp32'],
 ];
 
-for (const [model, grain, side, budget] of cases) {
-  test(`${model}, ${grain} cut, ${budget < 2 ** 30 ? `tiled under ${budget / 2 ** 20} MiB` : 'in one window'}: equal to a whole-image run within 1/255 on a real photo`, async () => {
+for (const [model, grain, side, budget, precision] of cases) {
+  test(`${model} ${precision}, ${grain} cut, ${budget < 2 ** 30 ? `tiled under ${budget / 2 ** 20} MiB` : 'in one window'}: equal to a whole-image run within 1/255 on a real photo`, async () => {
     const image = await photo(300, 150, side, Math.round(side * 0.75));
-    const runner = (await store.openSegmented(model, 4, grain))!;
+    const runner = (await store.openSegmented(model, 4, grain, precision))!;
     assert.ok(runner, `${model} is segmented`);
     let calls = 0;
     let last = 0;
@@ -77,7 +87,7 @@ for (const [model, grain, side, budget] of cases) {
       },
       planarSink(image.width * 4, image.height * 4),
     );
-    const diff = maxDiff(out, await wholeImage(model, image, 16));
+    const diff = maxDiff(out, await wholeImage(model, image, 16, precision));
     assert.ok(diff <= 1 / 255, `max difference ${(diff * 255).toFixed(4)}/255`);
     assert.ok(calls >= runner.segments.length, `${calls} progress calls`);
     if (budget < 2 ** 30) assert.ok(calls > runner.segments.length, 'the budget made it tile');

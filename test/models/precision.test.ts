@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { upscaleImage } from '../../src/engine/pipeline.js';
 import { isPixeliftError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
 import { BUILTIN_MODELS } from '../../src/models/catalog.js';
 import { goldenInput } from '../../src/models/golden.js';
 import { autoPrecision, hasInt8, runPrecision } from '../../src/models/precision.js';
@@ -106,6 +107,15 @@ test('auto runs int8 exactly for the built-ins in INT8_AUTO, fp32 for the rest a
   );
   assert.equal(runPrecision(network, 'fp32'), 'fp32');
   assert.equal(runPrecision(network, undefined, 'int8'), 'int8', 'a default of int8 applies to networks');
+  // Per native scale: only the scales measured to meet the bar.
+  for (const [id, scales] of INT8_AUTO) {
+    const m = BUILTIN_MODELS.find((b) => b.id === id)!;
+    for (const s of m.scales)
+      assert.equal(autoPrecision(m, INT8_AUTO, s), scales.includes(s) ? 'int8' : 'fp32', `${id} ×${s}`);
+  }
+  const at2 = new Map([['realesrgan-x4fast', [2]]]);
+  assert.equal(autoPrecision(network, at2, 4), 'fp32', 'a scale not listed runs fp32');
+  assert.equal(autoPrecision(network, at2, 2), 'int8');
 });
 
 test('EXPECTED FAILURE - int8 of a classical resampler is precision_unsupported (a default of int8 falls back to fp32); an unknown precision is invalid_argument', () => {
@@ -153,5 +163,128 @@ test('the pipeline runs and reports the precision asked for, including under exa
   await assert.rejects(upscaleImage(store, png, { model: 'bicubic', precision: 'int8' }), (err) =>
     isPixeliftError(err, 'precision_unsupported'),
   );
+  await store.close();
+});
+
+/** A logger that keeps the messages of info() calls, to count quantizations. */
+function infoRecorder(): typeof silentLogger & { infos: string[] } {
+  const infos: string[] = [];
+  return {
+    ...silentLogger,
+    info: ((obj: unknown, msg?: string) => {
+      infos.push(typeof obj === 'string' ? obj : (msg ?? ''));
+    }) as typeof silentLogger.info,
+    infos,
+  };
+}
+
+const int8Files = (dir: string) => fs.readdirSync(dir).filter((f) => f.includes('.int8.'));
+
+test('auto with no int8 file runs fp32 at once, quantizes once in the background, and later requests run int8', async () => {
+  const log = infoRecorder();
+  const store = testStore({
+    log,
+    quantizeInBackground: true,
+    int8Auto: new Map([['realesrgan-x4fast', [4]]]),
+  });
+  const png = await testPng(24, 16);
+  const auto = { model: 'realesrgan-x4fast', precision: 'auto' } as const;
+  // Two requests at once: neither waits for a quantization, and only one is started.
+  const first = await Promise.all([upscaleImage(store, png, auto), upscaleImage(store, png, auto)]);
+  for (const r of first) {
+    assert.equal(r.info.precision, 'fp32');
+    assert.ok(!r.info.warnings.some((w) => /int8/.test(w)), r.info.warnings.join('; '));
+  }
+  assert.equal(
+    log.infos.filter((m) => m === 'int8 not prepared: quantizing it in the background').length,
+    1,
+    log.infos.join('; '),
+  );
+  const fp32 = await upscaleImage(store, png, { model: 'realesrgan-x4fast', precision: 'fp32' });
+  assert.deepEqual(first[0]!.data, fp32.data, 'the first requests ran the fp32 network');
+  // Resolves when the background quantization ends (undefined if it already has).
+  await store.backgroundInt8('realesrgan-x4fast', 4);
+  const cacheDir = path.join(store.dir, 'cache');
+  // One set in the cache (graph, golden output, manifest), and the lock file gone.
+  assert.deepEqual(
+    int8Files(cacheDir)
+      .map((f) => f.replace(/^.*\.int8\./, ''))
+      .sort(),
+    ['golden.f32', 'json', 'onnx'],
+  );
+  assert.equal(log.infos.filter((m) => m === 'quantizing model to int8').length, 1, log.infos.join('; '));
+
+  const later = await upscaleImage(store, png, auto);
+  assert.equal(later.info.precision, 'int8');
+  assert.ok(!later.info.warnings.some((w) => /fp32/.test(w)), later.info.warnings.join('; '));
+  const int8 = await upscaleImage(store, png, { model: 'realesrgan-x4fast', precision: 'int8' });
+  assert.deepEqual(later.data, int8.data, 'auto ran the int8 network');
+  assert.notDeepEqual(later.data, fp32.data);
+  await store.close();
+});
+
+test('auto with no int8 file in a store that does not quantize in the background (the CLI) runs fp32 and says how to prepare it', async () => {
+  const store = testStore({ int8Auto: new Map([['realesrgan-x4fast', [4]]]) });
+  const r = await upscaleImage(store, await testPng(24, 16), {
+    model: 'realesrgan-x4fast',
+    precision: 'auto',
+  });
+  assert.equal(r.info.precision, 'fp32');
+  assert.ok(
+    r.info.warnings.some((w) => /pixelift models prepare realesrgan-x4fast/.test(w)),
+    r.info.warnings.join('; '),
+  );
+  assert.equal(store.backgroundInt8('realesrgan-x4fast', 4), undefined);
+  assert.deepEqual(int8Files(path.join(store.dir, 'cache')), []);
+  await store.close();
+});
+
+test('an explicit int8 with no int8 file quantizes before running, once for requests that wait together, and says so', async () => {
+  const log = infoRecorder();
+  const store = testStore({ log });
+  const png = await testPng(24, 16);
+  const notices: string[][] = [[], []];
+  const runs = await Promise.all(
+    notices.map((seen) =>
+      upscaleImage(
+        store,
+        png,
+        { model: 'realesrgan-x4fast', precision: 'int8' },
+        { onNotice: (n) => seen.push(n) },
+      ),
+    ),
+  );
+  assert.equal(log.infos.filter((m) => m === 'quantizing model to int8').length, 1, log.infos.join('; '));
+  for (const [i, r] of runs.entries()) {
+    assert.equal(r.info.precision, 'int8');
+    assert.equal(notices[i]!.length, 1, `request ${i} heard once that it waits for a quantization`);
+    assert.match(notices[i]![0]!, /Quantizing realesrgan-x4fast ×4 to int8 before this request runs/);
+    assert.ok(
+      r.info.warnings.some((w) => /was quantized to int8 for this request/.test(w)),
+      r.info.warnings.join('; '),
+    );
+  }
+  const seen: string[] = [];
+  const cached = await upscaleImage(
+    store,
+    png,
+    { model: 'realesrgan-x4fast', precision: 'int8' },
+    { onNotice: (n) => seen.push(n) },
+  );
+  assert.deepEqual(seen, [], 'a prepared int8 file is used without a word');
+  assert.ok(!cached.info.warnings.some((w) => /quantized/.test(w)));
+  await store.close();
+});
+
+test('auto at a native scale INT8_AUTO does not list runs fp32 and starts no quantization', async () => {
+  const store = testStore({ quantizeInBackground: true, int8Auto: new Map([['realesrgan-x4fast', [2]]]) });
+  const r = await upscaleImage(store, await testPng(24, 16), {
+    model: 'realesrgan-x4fast',
+    precision: 'auto',
+  });
+  assert.equal(r.info.precision, 'fp32');
+  assert.ok(!r.info.warnings.some((w) => /int8/.test(w)), r.info.warnings.join('; '));
+  assert.equal(store.backgroundInt8('realesrgan-x4fast', 4), undefined);
+  assert.deepEqual(int8Files(path.join(store.dir, 'cache')), []);
   await store.close();
 });

@@ -58,13 +58,14 @@ function psnr(a: Tile, b: Tile): number {
   return 10 * Math.log10(a.data.length / se);
 }
 
-test('INT8_AUTO names only built-in networks, and the quantizer has a version for cache keys', () => {
+test('INT8_AUTO names only built-in networks at their native scales, and the quantizer has a version for cache keys', () => {
   const networks = BUILTIN_MODELS.filter((m) => m.source.format === 'ncnn' || m.source.format === 'tfjs');
-  for (const id of INT8_AUTO)
-    assert.ok(
-      networks.some((m) => m.id === id),
-      `${id} is a built-in network`,
-    );
+  for (const [id, scales] of INT8_AUTO) {
+    const m = networks.find((n) => n.id === id);
+    assert.ok(m, `${id} is a built-in network`);
+    assert.ok(scales.length > 0, `${id} names a scale`);
+    for (const s of scales) assert.ok(m.scales.includes(s), `${id} has a ×${s} network`);
+  }
   assert.match(QUANTIZER_VERSION, /^\S+$/);
 });
 

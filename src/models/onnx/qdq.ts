@@ -99,6 +99,9 @@ export interface QuantizableConv {
   readonly output: string;
   /** Multiply-adds per pixel of its output (cout × cin/group × kh × kw). */
   readonly macsPerPixel: number;
+  /** Channels of `input` and `output` (from the weights: cin = dims[1] × group, cout = dims[0]). */
+  readonly inChannels: number;
+  readonly outChannels: number;
 }
 
 export function quantizableConvs(bytes: Uint8Array): QuantizableConv[] {
@@ -117,11 +120,14 @@ export function quantizableConvs(bytes: Uint8Array): QuantizableConv[] {
     if (n.input?.[2] && (!b || b.dataType !== T.FLOAT || !b.rawData)) continue;
     const dims = dimsOf(w);
     if (dims.length !== 4) continue;
+    const group = Number((n.attribute ?? []).find((a) => a.name === 'group')?.i ?? 1);
     out.push({
       name: n.name,
       input: x,
       output: n.output![0]!,
       macsPerPixel: dims.reduce((a, d) => a * d, 1),
+      inChannels: dims[1]! * group,
+      outChannels: dims[0]!,
     });
   }
   return out;

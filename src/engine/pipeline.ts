@@ -19,7 +19,7 @@ import { defaultMemoryBudget } from './memory.js';
 import { type Fit, type OversizePolicy, plan } from './plan.js';
 import { checkKnobs, denoise, fixCompression, type Knobs, knobsWithPreset, sharpen } from './post.js';
 import { type Kernel, resample } from './resample.js';
-import { fitsWhole, runSegmented } from './segmented.js';
+import { fitsOneWindow, fitsWhole, runOneWindow, runSegmented } from './segmented.js';
 import { crop, interleaved16Sink, planarSink, runTiled, type Sink } from './tiles.js';
 
 export { OUTPUT_FORMATS, type OutputFormat } from './encode.js';
@@ -209,33 +209,29 @@ export async function upscaleImage(
       (options.tiling ?? 'exact') === 'exact' && options.tile === undefined
         ? await store.segmentPlans(model.id, s, precision)
         : undefined;
+    // Small enough to run whole in one window (with the border: exact by definition), else cut.
+    const one =
+      plans !== undefined && fitsOneWindow(plans.coarse, budget, rgb.width, rgb.height, EXACT_BORDER);
     const grain =
       plans && fitsWhole(plans.coarse, budget, rgb.width, rgb.height, EXACT_BORDER) ? 'coarse' : 'fine';
-    const segmented = plans ? await store.openSegmented(model.id, s, grain, precision) : undefined;
+    const segmented = plans && !one ? await store.openSegmented(model.id, s, grain, precision) : undefined;
     const runner = segmented ? undefined : await store.open(model.id, s, precision);
     device = (segmented ?? runner)!.device;
-    tiling = segmented ? 'exact' : 'context';
+    tiling = segmented || one ? 'exact' : 'context';
     const onProgress = (d: number, total: number) => hooks.onProgress?.((i + d / total) / p.passes.length);
+    const exact = { border: EXACT_BORDER, signal: hooks.signal, onProgress };
     const upscale = <T>(sink: Sink<T>): Promise<T> =>
       segmented
-        ? runSegmented(
-            rgb,
-            segmented,
-            {
-              budget,
-              border: EXACT_BORDER,
-              signal: hooks.signal,
-              onProgress,
-            },
-            sink,
-          )
-        : runTiled(
-            rgb,
-            s,
-            (t: Tile) => runner!.run(t),
-            { tile, pad: model.context, overlap: TILE_OVERLAP, signal: hooks.signal, onProgress },
-            sink,
-          );
+        ? runSegmented(rgb, segmented, { ...exact, budget }, sink)
+        : one
+          ? runOneWindow(rgb, runner!, exact, sink)
+          : runTiled(
+              rgb,
+              s,
+              (t: Tile) => runner!.run(t),
+              { tile, pad: model.context, overlap: TILE_OVERLAP, signal: hooks.signal, onProgress },
+              sink,
+            );
     const [ow, oh] = [rgb.width * s, rgb.height * s];
     if (direct && i === p.passes.length - 1) {
       finalImage = { rgb16: await upscale(interleaved16Sink(ow, oh)), width: ow, height: oh };

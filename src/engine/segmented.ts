@@ -12,7 +12,7 @@
  * the image is cut into regions, each run with the network's full receptive field
  * (`totalHalo`) as context: still exact.
  */
-import type { SegmentedRunner, Tile } from '../models/runner.js';
+import type { ModelRunner, SegmentedRunner, Tile } from '../models/runner.js';
 import type { Segment, SegmentPlan } from '../models/segments.js';
 import { crop as reflectCrop, type Sink } from './tiles.js';
 
@@ -133,6 +133,55 @@ export function fitsWhole(
   );
 }
 
+/**
+ * Whether the whole network runs on an image with its reflected border in one session run,
+ * within the budget and ONE_WINDOW_MACS: no segment boundary, halo or feature map is paid at
+ * all, which is the whole-image run itself (x4fast on a 640x427 photo: the coarse cut's 48
+ * trunk channels copied out and back and its 20 tail windows cost ~6 % over one run). Memory:
+ * every segment's live channels held at once, plus what crosses between them, plus the input
+ * and output; the coarse plan's figures bound it. Networks whose tail is wide at scale²
+ * (x4plus: 2048 channels an input px) do not fit and take the coarse or fine cut.
+ */
+export function fitsOneWindow(
+  plan: SegmentPlan,
+  budget: number,
+  width: number,
+  height: number,
+  border: number,
+): boolean {
+  const px = (width + 2 * border) * (height + 2 * border);
+  const live = plan.storedChannels + Math.max(...plan.segments.map((seg) => seg.liveChannels));
+  const bytes = 4 * px * (ARENA * live + 3 + 3 * plan.scale ** 2);
+  const macs = plan.segments.reduce((n, seg) => n + seg.macs, 0);
+  return bytes <= budget && px * macs <= ONE_WINDOW_MACS;
+}
+
+/**
+ * The whole network over the image with a reflected `border`, in one run, the border cut away:
+ * the definition of the exact result. Progress comes once, at the end (fitsOneWindow bounds the
+ * run's length), and the session's arena is given back after it.
+ */
+export async function runOneWindow<T>(
+  image: Tile,
+  runner: ModelRunner,
+  opts: Omit<SegmentedOptions, 'budget'>,
+  sink: Sink<T>,
+): Promise<T> {
+  const s = runner.scale;
+  const B = opts.border;
+  const [PW, PH] = [image.width + 2 * B, image.height + 2 * B];
+  opts.signal?.throwIfAborted();
+  const padded = { data: B === 0 ? image.data : reflectCrop(image, -B, -B, PW, PH), width: PW, height: PH };
+  const out = await runner.run(padded, { releaseArena: true });
+  const plane = out.width * out.height;
+  for (let y = 0; y < sink.height; y++) {
+    const from = (B * s + y) * out.width + B * s;
+    for (let c = 0; c < 3; c++) sink.put(c, y * sink.width, out.data, c * plane + from, sink.width);
+  }
+  opts.onProgress?.(1, 1);
+  return sink.result();
+}
+
 /** Upscale a whole RGB CHW image (0..1) with a segmented network, exactly, into `sink`. */
 export async function runSegmented<T>(
   image: Tile,
@@ -182,19 +231,21 @@ export async function runSegmented<T>(
   for (const r of regions) {
     const w = r.window.x1 - r.window.x0;
     const h = r.window.y1 - r.window.y0;
-    const input =
-      w === PW && h === PH ? padded : cropPlanes(padded, 3, PW, PH, r.window.x0, r.window.y0, w, h);
-    await runRegion(runner, input, w, h, r, opts, windows, pool, progress, (out, ow, oh, ox, oy) => {
-      // Tail output at window px (ox, oy) → the sink, without the border.
-      const plane = ow * oh;
-      const net = runner.fromNetwork(out);
+    let input = padded;
+    if (w !== PW || h !== PH) {
+      input = new Float32Array(3 * w * h);
+      copyBlock(planes(padded, 3, PW, PH), r.window.x0, r.window.y0, planes(input, 3, w, h), 0, 0, w, h);
+    }
+    await runRegion(runner, input, w, h, r, opts, windows, pool, progress, (out, sx, sy, ow, oh, ox, oy) => {
+      // Tail output: the ow×oh block at (sx, sy) of its window's result → window px (ox, oy)
+      // → the sink, without the border.
+      const net = runner.fromNetwork(out.data);
+      const plane = out.width * out.height;
+      const X = (r.window.x0 - B) * s + ox;
       for (let y = 0; y < oh; y++) {
-        const Y = (r.window.y0 - B) * s + oy + y;
-        const row = Y * sink.width;
-        for (let x = 0; x < ow; x++) {
-          const X = (r.window.x0 - B) * s + ox + x;
-          for (let c = 0; c < 3; c++) sink.add(c, row + X, net[c * plane + y * ow + x]!);
-        }
+        const to = ((r.window.y0 - B) * s + oy + y) * sink.width + X;
+        const from = (sy + y) * out.width + sx;
+        for (let c = 0; c < 3; c++) sink.put(c, to, net, c * plane + from, ow);
       }
     });
   }
@@ -228,7 +279,22 @@ function areas(segments: readonly Segment[], window: Box, box: Box): Box[] {
   return out;
 }
 
-type Emit = (out: Float32Array, w: number, h: number, ox: number, oy: number) => void;
+/** Planes of C channels, CHW. */
+interface Planes {
+  readonly data: Float32Array;
+  readonly channels: number;
+  readonly width: number;
+  readonly height: number;
+}
+const planes = (data: Float32Array, channels: number, width: number, height: number): Planes => ({
+  data,
+  channels,
+  width,
+  height,
+});
+
+/** Hands on the w×h block at (sx, sy) of a tail window's result, for window px (ox, oy). */
+type Emit = (out: Planes, sx: number, sy: number, w: number, h: number, ox: number, oy: number) => void;
 /** Adds `cost` (multiply-adds × pixels) to the work done. */
 type Progress = (cost: number) => void;
 
@@ -266,23 +332,26 @@ async function runRegion(
         opts.signal?.throwIfAborted();
         const inputs = feeds.map(({ t, buf }) => {
           const src = values.get(t.name)!;
-          return ww === w && wh === h ? src : cropInto(buf, src, t.channels, w, h, tx.w0, ty.w0, ww, wh);
+          if (ww === w && wh === h) return src;
+          copyBlock(
+            planes(src, t.channels, w, h),
+            tx.w0,
+            ty.w0,
+            planes(buf, t.channels, ww, wh),
+            0,
+            0,
+            ww,
+            wh,
+          );
+          return buf;
         });
         const results = await runner.runSegment(k, inputs, ww, wh);
         const [tw, th] = [tx.b - tx.a, ty.b - ty.a];
         seg.outputs.forEach((t, i) => {
-          const centre = cropPlanes(
-            results[i]!,
-            t.channels,
-            ww * sc,
-            wh * sc,
-            (tx.a - tx.w0) * sc,
-            (ty.a - ty.w0) * sc,
-            tw * sc,
-            th * sc,
-          );
-          if (tail) emit(centre, tw * sc, th * sc, tx.a * sc, ty.a * sc);
-          else pastePlanes(outs[i]!, t.channels, w, h, centre, tx.a, ty.a, tw, th);
+          const out = planes(results[i]!, t.channels, ww * sc, wh * sc);
+          const [sx, sy] = [(tx.a - tx.w0) * sc, (ty.a - ty.w0) * sc];
+          if (tail) emit(out, sx, sy, tw * sc, th * sc, tx.a * sc, ty.a * sc);
+          else copyBlock(out, sx, sy, planes(outs[i]!, t.channels, w, h), tx.a, ty.a, tw, th);
         });
         progress(Math.max(1, seg.macs) * tw * th);
       }
@@ -351,56 +420,22 @@ export function spread(a: number, b: number, halo: number, size: number, tile: n
   return out;
 }
 
-/** cropPlanes into a buffer the caller reuses. */
-function cropInto(
-  out: Float32Array,
-  src: Float32Array,
-  channels: number,
-  W: number,
-  H: number,
-  x0: number,
-  y0: number,
+/** Copies the w×h block at (sx, sy) of `src` to (dx, dy) of `dst` (same channels; both inside). */
+function copyBlock(
+  src: Planes,
+  sx: number,
+  sy: number,
+  dst: Planes,
+  dx: number,
+  dy: number,
   w: number,
   h: number,
-): Float32Array {
-  for (let c = 0; c < channels; c++) {
+) {
+  const [sp, dp] = [src.width * src.height, dst.width * dst.height];
+  for (let c = 0; c < src.channels; c++) {
     for (let y = 0; y < h; y++) {
-      const from = c * W * H + (y0 + y) * W + x0;
-      out.set(src.subarray(from, from + w), c * w * h + y * w);
-    }
-  }
-  return out;
-}
-
-/** A w×h window at (x0, y0) of a C-channel CHW image of W×H (the window lies inside it). */
-export function cropPlanes(
-  src: Float32Array,
-  channels: number,
-  W: number,
-  H: number,
-  x0: number,
-  y0: number,
-  w: number,
-  h: number,
-): Float32Array {
-  if (x0 === 0 && y0 === 0 && w === W && h === H) return src;
-  return cropInto(new Float32Array(channels * w * h), src, channels, W, H, x0, y0, w, h);
-}
-
-function pastePlanes(
-  dst: Float32Array,
-  channels: number,
-  W: number,
-  H: number,
-  src: Float32Array,
-  x0: number,
-  y0: number,
-  w: number,
-  h: number,
-): void {
-  for (let c = 0; c < channels; c++) {
-    for (let y = 0; y < h; y++) {
-      dst.set(src.subarray(c * w * h + y * w, c * w * h + y * w + w), c * W * H + (y0 + y) * W + x0);
+      const from = c * sp + (sy + y) * src.width + sx;
+      dst.data.set(src.data.subarray(from, from + w), c * dp + (dy + y) * dst.width + dx);
     }
   }
 }

@@ -25,11 +25,16 @@ export interface TileOptions {
 
 export type RunTile = (tile: Tile) => Promise<Tile>;
 
-/** Where tile outputs are accumulated: `add` receives a channel, a pixel index and a weighted value. */
+/**
+ * Where tile outputs go: `add` accumulates a weighted value at a channel and pixel index (blended
+ * tiles); `put` writes `n` values of `src` from `from` to the pixels from `pixel` on, once each
+ * (exact tiles do not overlap, so a row is stored whole, without a call per value).
+ */
 export interface Sink<T> {
   readonly width: number;
   readonly height: number;
   add(channel: number, pixel: number, value: number): void;
+  put(channel: number, pixel: number, src: Float32Array, from: number, n: number): void;
   result(): T;
 }
 
@@ -42,6 +47,7 @@ export function planarSink(width: number, height: number): Sink<Tile> {
     add: (c, i, v) => {
       data[c * plane + i]! += v;
     },
+    put: (c, i, src, from, n) => data.set(src.subarray(from, from + n), c * plane + i),
     result: () => ({ data, width, height }),
   };
 }
@@ -58,6 +64,13 @@ export function interleaved16Sink(width: number, height: number): Sink<Uint16Arr
     add: (c, i, v) => {
       const k = 3 * i + c;
       data[k] = Math.min(65535, data[k]! + Math.round((v <= 0 ? 0 : v) * 65535));
+    },
+    put: (c, i, src, from, n) => {
+      for (let k = 3 * i + c, j = from; j < from + n; k += 3, j++) {
+        const v = src[j]!;
+        // A Uint16Array store truncates, so + 0.5 rounds as Math.round does; NaN stores 0.
+        data[k] = v <= 0 ? 0 : v >= 1 ? 65535 : v * 65535 + 0.5;
+      }
     },
     result: () => data,
   };

@@ -29,7 +29,11 @@ export class ModelRunner {
     this.outputName = session.outputNames[0]!;
   }
 
-  async run(tile: Tile): Promise<Tile> {
+  /**
+   * `releaseArena`: give the session's arena back after the run (for a one-off large window,
+   * which would otherwise stay held by the session until the process ends).
+   */
+  async run(tile: Tile, opts: { releaseArena?: boolean } = {}): Promise<Tile> {
     const { width, height } = tile;
     if (tile.data.length !== 3 * width * height) {
       throw new RangeError(`Tile data holds ${tile.data.length} values, expected 3x${height}x${width}`);
@@ -39,9 +43,10 @@ export class ModelRunner {
     const input = lo === 0 && hi === 1 && !bgr ? tile.data : toModelRange(tile.data, lo, hi, bgr);
     let result: ort.InferenceSession.ReturnType;
     try {
-      result = await this.session.run({
-        [this.inputName]: new ort.Tensor('float32', input, [1, 3, height, width]),
-      });
+      result = await this.session.run(
+        { [this.inputName]: new ort.Tensor('float32', input, [1, 3, height, width]) },
+        opts.releaseArena ? RELEASE_ARENA : {},
+      );
     } catch (err) {
       throw new PixeliftError('inference_failed', { message: (err as Error).message }, { cause: err });
     }
@@ -64,6 +69,10 @@ export class ModelRunner {
     return this.session.release();
   }
 }
+
+const RELEASE_ARENA: ort.InferenceSession.RunOptions = {
+  extra: { memory: { enable_memory_arena_shrinkage: 'cpu:0' } },
+};
 
 export function toModelRange(src: Float32Array, lo: number, hi: number, bgr: boolean): Float32Array {
   const plane = src.length / 3;
@@ -95,11 +104,9 @@ export function fromModelRange(src: Float32Array, lo: number, hi: number, bgr: b
  * network's own range (`toNetwork` / `fromNetwork` convert at the ends).
  */
 export class SegmentedRunner {
-  private readonly runOptions: ort.InferenceSession.RunOptions = {
-    // Each session has its own arena; without shrinking, every one would keep its peak after its
-    // run (x4plus, 9 segments at 200x150: 2.9 GB held; shrinking costs ~4 % CPU time there).
-    extra: { memory: { enable_memory_arena_shrinkage: 'cpu:0' } },
-  };
+  // Each session has its own arena; without shrinking, every one would keep its peak after its
+  // run (x4plus, 9 segments at 200x150: 2.9 GB held; shrinking costs ~4 % CPU time there).
+  private readonly runOptions = RELEASE_ARENA;
 
   constructor(
     readonly model: ModelEntry,

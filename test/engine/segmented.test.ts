@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { upscaleImage } from '../../src/engine/pipeline.js';
-import { fitsWhole, runSegmented } from '../../src/engine/segmented.js';
-import { crop, planarSink } from '../../src/engine/tiles.js';
+import { fitsOneWindow, fitsWhole, runOneWindow, runSegmented } from '../../src/engine/segmented.js';
+import { crop, interleaved16Sink, planarSink } from '../../src/engine/tiles.js';
 import { GraphBuilder } from '../../src/models/onnx/builder.js';
 import type { RunPrecision } from '../../src/models/precision.js';
 import type { Tile } from '../../src/models/runner.js';
@@ -199,4 +199,76 @@ test('the pipeline tiles exactly by default, with context under tiling: context 
       for (let c = 0; c < 3; c++)
         worst = Math.max(worst, Math.abs(a![(y * 192 + x) * 3 + c]! - b![(y * 192 + x) * 3 + c]!));
   assert.ok(worst <= 2, `max difference ${worst}/255`);
+});
+
+test('x4fast runs a photo in one window with no cut; x4plus (wide tail), a small budget or a large image do not', async () => {
+  const x4fast = (await store.segmentPlans('realesrgan-x4fast', 4))!.coarse;
+  const x4plus = (await store.segmentPlans('realesrgan-x4plus', 4))!.coarse;
+  assert.equal(fitsOneWindow(x4fast, 3 * 2 ** 30, 640, 427, 16), true);
+  assert.equal(fitsOneWindow(x4fast, 256 * 2 ** 20, 640, 427, 16), false, 'budget');
+  // 4 MP × 1.2 M multiply-adds a px: past ONE_WINDOW_MACS, whatever the budget.
+  assert.equal(fitsOneWindow(x4fast, 64 * 2 ** 30, 2400, 1700, 16), false, 'one run too long');
+  // The tail holds ~2048 channels an input px at 4×: ~4 GB of arena for the photo.
+  assert.equal(fitsOneWindow(x4plus, 3 * 2 ** 30, 640, 427, 16), false, 'x4plus tail');
+});
+
+test('one window and the coarse cut give the same 16-bit pixels (x4fast, real photo), progress once at the end', async () => {
+  const image = await photo(200, 100, 160, 120);
+  const sink = () => interleaved16Sink(image.width * 4, image.height * 4);
+  const seen: number[] = [];
+  const one = await runOneWindow(
+    image,
+    await store.open('realesrgan-x4fast'),
+    { border: 16, onProgress: (d, t) => seen.push(d / t) },
+    sink(),
+  );
+  const cut = await runSegmented(
+    image,
+    (await store.openSegmented('realesrgan-x4fast', 4, 'coarse'))!,
+    { budget: 2 ** 30, border: 16 },
+    sink(),
+  );
+  let worst = 0;
+  for (let i = 0; i < one.length; i++) worst = Math.max(worst, Math.abs(one[i]! - cut[i]!));
+  assert.ok(worst <= 65535 / 255, `max difference ${worst}/65535`);
+  assert.deepEqual(seen, [1]);
+});
+
+test('EXPECTED FAILURE - an aborted signal stops a one-window run before it starts', async () => {
+  const runner = await store.open('realesrgan-x4fast');
+  const ac = new AbortController();
+  ac.abort();
+  const run = runner.run.bind(runner);
+  let runs = 0;
+  runner.run = (...a) => {
+    runs++;
+    return run(...a);
+  };
+  try {
+    await assert.rejects(
+      runOneWindow(
+        await photo(0, 0, 32, 32),
+        runner,
+        { border: 16, signal: ac.signal },
+        planarSink(128, 128),
+      ),
+      { name: 'AbortError' },
+    );
+  } finally {
+    runner.run = run;
+  }
+  assert.equal(runs, 0);
+});
+
+test('the pipeline runs a small x4fast photo in one window and reports it as exact', async () => {
+  const input = await sharp(PHOTO).extract({ left: 200, top: 100, width: 48, height: 32 }).png().toBuffer();
+  const seen: number[] = [];
+  const r = await upscaleImage(
+    store,
+    input,
+    { model: 'realesrgan-x4fast' },
+    { onProgress: (f) => seen.push(f) },
+  );
+  assert.equal(r.info.tiling, 'exact');
+  assert.deepEqual(seen, [1]);
 });

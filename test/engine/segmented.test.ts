@@ -59,8 +59,9 @@ const cases: [string, SegmentGrain, number, number][] = [
 for (const [model, grain, side, budget] of cases) {
   test(`${model}, ${grain} cut, ${budget < 2 ** 30 ? `tiled under ${budget / 2 ** 20} MiB` : 'in one window'}: equal to a whole-image run within 1/255 on a real photo`, async () => {
     const image = await photo(300, 150, side, Math.round(side * 0.75));
-    const runner = (await store.openSegmented(model, 4, grain))!;
-    assert.ok(runner, `${model} is segmented`);
+    using lease = await store.openSegmented(model, 4, grain);
+    assert.ok(lease, `${model} is segmented`);
+    const runner = lease.runner;
     let calls = 0;
     let last = 0;
     const out = await runSegmented(
@@ -125,7 +126,8 @@ test('EXPECTED FAILURE - a graph with a strided convolution is not segmented, an
 });
 
 test('EXPECTED FAILURE - an aborted signal stops a segmented run before its next tile', async () => {
-  const runner = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
+  using lease = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
+  const runner = lease.runner;
   const image = await photo(0, 0, 96, 64);
   const ac = new AbortController();
   const runSegment = runner.runSegment.bind(runner);
@@ -155,7 +157,8 @@ test('a large image takes the fine cut, so progress comes every segment; a photo
   assert.ok(plans.fine.segments.length >= 3, `${plans.fine.segments.length} segments`);
   assert.equal(fitsWhole(plans.coarse, 2 ** 30, 6000, 4000, 16), false, 'a 24 MP image: fine');
   assert.equal(fitsWhole(plans.coarse, 2 ** 30, 640, 427, 16), true, 'a photo: coarse');
-  const runner = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
+  using lease = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
+  const runner = lease.runner;
   // 96 px + 2 × 16 px of border = 128 px: within one tail window as well (TAIL_SIDE). The first
   // segment computes the border too (later halos read it), hence its larger share.
   const image = await photo(0, 0, 96, 96);

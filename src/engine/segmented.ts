@@ -254,12 +254,16 @@ async function runRegion(
     const area = region.areas[k]!;
     const tail = seg.scale !== 1;
     const sc = seg.scale;
-    const outs = tail ? [] : seg.outputs.map((t) => pool.take(t.channels * w * h));
     const xs = spread(area.x0, area.x1, seg.halo, w, segmentTile(seg, windows[k]!, w, h));
     const ys = spread(area.y0, area.y1, seg.halo, h, segmentTile(seg, windows[k]!, w, h));
     // Every window of a segment has one size (edge windows slide inward, keeping more context
     // than the halo), so its session reuses the same arena blocks and the feeds one buffer.
     const [ww, wh] = [xs[0]!.w1 - xs[0]!.w0, ys[0]!.w1 - ys[0]!.w0];
+    // One window over the whole region: its results are the maps, kept as onnxruntime gave
+    // them, not cropped and pasted into a second and third copy (x4fast, rocket.jpg run whole:
+    // 2 × 59 MB less at the trunk's end, see bench/memory-probe.ts).
+    const adopt = !tail && ww === w && wh === h;
+    const outs = tail || adopt ? [] : seg.outputs.map((t) => pool.take(t.channels * w * h));
     const feeds = seg.inputs.map((t) => ({ t, buf: new Float32Array(t.channels * ww * wh) }));
     for (const ty of ys) {
       for (const tx of xs) {
@@ -270,6 +274,13 @@ async function runRegion(
         });
         const results = await runner.runSegment(k, inputs, ww, wh);
         const [tw, th] = [tx.b - tx.a, ty.b - ty.a];
+        if (adopt) {
+          seg.outputs.forEach((t, i) => {
+            values.set(t.name, pool.adopt(results[i]!));
+          });
+          progress(Math.max(1, seg.macs) * tw * th);
+          continue;
+        }
         seg.outputs.forEach((t, i) => {
           const centre = cropPlanes(
             results[i]!,
@@ -288,7 +299,7 @@ async function runRegion(
       }
     }
     seg.outputs.forEach((t, i) => {
-      if (!tail) values.set(t.name, outs[i]!);
+      if (!tail && !adopt) values.set(t.name, outs[i]!);
     });
     for (const [name, last] of lastUse) {
       if (last !== k) continue;
@@ -311,6 +322,12 @@ class MapPool {
 
   take(length: number): Float32Array {
     const a = this.free.get(length)?.pop() ?? new Float32Array(length);
+    this.mine.add(a);
+    return a;
+  }
+
+  /** A map made elsewhere (a whole-region result) that may be reused once given back. */
+  adopt(a: Float32Array): Float32Array {
     this.mine.add(a);
     return a;
   }

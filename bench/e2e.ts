@@ -9,7 +9,8 @@
  * alternating so a busy machine slows both alike; medians and the median of the per-round
  * ratios are printed; peak RSS is the first e2e round's, before any raw tile ran. PyTorch (/usr/bin/python3, bench/torch_sr.py) runs the whole image at
  * once (Real-ESRGAN's default) and is timed on the forward pass alone. A memory-scaling table
- * runs x4fast on the first photo enlarged to `--scaling` input megapixels under `--budget`.
+ * runs x4fast on the first photo enlarged to `--scaling` input megapixels under `--scaling-budget`,
+ * each row checked against the budget plus a constant whose derivation it prints.
  *
  * Every network runs in each of `--precisions` (default fp32,int8); an int8 file is quantized
  * (or found in the cache) before anything is timed, and that time is printed on its own. int8
@@ -30,7 +31,7 @@ import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import { decode } from '../src/engine/decode.js';
 import { defaultMemoryBudget, parseByteSize } from '../src/engine/memory.js';
-import { upscaleImage } from '../src/engine/pipeline.js';
+import { EXACT_BORDER, upscaleImage } from '../src/engine/pipeline.js';
 import { crop } from '../src/engine/tiles.js';
 import { silentLogger } from '../src/log.js';
 import { isClassical } from '../src/models/catalog.js';
@@ -46,6 +47,9 @@ const TORCH_ARCH: Record<string, 'rrdbnet' | 'srvgg'> = {
   'realesrgan-x4plus': 'rrdbnet',
   'realesrgan-x4fast': 'srvgg',
 };
+/** Slack on top of the image buffers in the scaling rows' constant (see the printed derivation). */
+const SCALING_SLACK = 64 * 2 ** 20;
+
 const BIG_LIMITS = {
   maxInputBytes: 2 ** 31,
   maxInputMegapixels: 1000,
@@ -101,6 +105,8 @@ interface CaseResult {
   readonly rawKpxs: number[];
   readonly bestTile: number;
   readonly peak: number;
+  /** RSS before the first measured round: node, onnxruntime, sharp, the opened sessions. */
+  readonly start: number;
   readonly tiling: string;
   readonly timings: { decodeMs: number; inferMs: number; encodeMs: number };
 }
@@ -144,6 +150,7 @@ async function runCase(
   await upscaleImage(store, crop64, opts);
   // Peak RSS of the pipeline alone: the first round runs before the raw session's tiles
   // (whose arena would stay in the process), with the kernel's high-water mark reset.
+  const start = vmRss();
   fs.writeFileSync('/proc/self/clear_refs', '5');
   const t0 = performance.now();
   let last = await upscaleImage(store, photo, opts);
@@ -188,9 +195,14 @@ async function runCase(
     rawKpxs,
     bestTile,
     peak,
+    start,
     tiling: last.info.tiling,
     timings: last.info.timings,
   };
+}
+
+function vmRss(): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
 }
 
 /** The process's peak RSS since the last reset (VmHWM), bytes. */
@@ -214,12 +226,19 @@ async function photoTiles(photo: string) {
 async function runScale(model: string, photo: string, memoryBudget: number) {
   const store = newStore();
   await store.prepare(model);
-  const rss0 = process.memoryUsage().rss;
+  const rss0 = vmRss();
   const t = performance.now();
   const r = await upscaleImage(store, photo, { model, scale: 4, memoryBudget, tiling, limits: BIG_LIMITS });
   const ms = performance.now() - t;
+  const peak = vmHwm(); // since the process started: prepare's golden check is far below the run
   await store.close();
-  return { ms, peak: process.resourceUsage().maxRSS * 1024, rss0, info: r.info };
+  return { ms, peak, rss0, info: r.info };
+}
+
+/** Bytes of the image buffers a run holds outside the memory budget, for a w×h input. */
+function imageAllowance(w: number, h: number, outputPx: number, pngBytes: number) {
+  const padded = (w + 2 * EXACT_BORDER) * (h + 2 * EXACT_BORDER);
+  return { input: 12 * (w * h + padded), output: 6 * outputPx, encoded: 2 * pngBytes };
 }
 
 function child<T>(job: object): T {
@@ -269,6 +288,8 @@ interface TorchResult {
   /** Input pixels PyTorch ran on. */
   px?: number;
   peak: number;
+  /** RSS before the forward pass (interpreter, torch, weights, input). */
+  start?: number;
   torch: string;
   maxDiff255?: number;
 }
@@ -347,7 +368,9 @@ async function runTorch(
 async function parent(): Promise<void> {
   const store = newStore();
   const models =
-    args.models?.split(',') ??
+    args.models
+      ?.split(',')
+      .filter(Boolean) ?? // --models= runs only the scaling rows
     store
       .list()
       .filter((m) => !isClassical(m) && m.origin === 'builtin')
@@ -367,6 +390,7 @@ async function parent(): Promise<void> {
     );
   }
   const rows: (string | number)[][] = [];
+  const memoryLines: string[] = [];
   for (const model of models) {
     // int8 files are made (or verified from the cache) here, before anything is timed.
     const wanted = precisions.filter((p) => p === 'fp32' || hasInt8(store.get(model)));
@@ -415,6 +439,14 @@ async function parent(): Promise<void> {
           t && compared ? String(t.maxDiff255) : '–',
         ]);
         console.error(`  ${rows[rows.length - 1]!.join('  ')}`);
+        if (t && compared) {
+          const mb = (b: number) => `${fmt(b / 2 ** 20, 4)} MB`;
+          memoryLines.push(
+            `${model}, ${path.basename(photo)}: Pixelift peak ${mb(r.peak)} / PyTorch peak ${mb(t.peak)} = ${(r.peak / t.peak).toFixed(2)}× (target < 0.50×); ` +
+              `before the run: Pixelift ${mb(r.start)} (node, onnxruntime, sharp, sessions), PyTorch ${t.start ? mb(t.start) : '–'} (python, torch, weights, input); ` +
+              `during it: Pixelift +${mb(r.peak - r.start)}, PyTorch +${t.start ? mb(t.peak - t.start) : '–'}`,
+          );
+        }
       }
     }
   }
@@ -443,13 +475,15 @@ async function parent(): Promise<void> {
     )}`,
   );
   console.log(
-    '\ne2e: file in, PNG bytes out (median of the rounds); raw: the same whole-network session on tiles of the photo without context, at its best tile, alternated with the e2e rounds; e2e/raw: median of the per-round ratios; e2e vs fp32: int8 e2e rate over fp32 e2e rate (target ≥ 2×). torch: the same weights in PyTorch fp32, the whole image (or --torch-crop) at once, forward pass only (its decode/encode not counted); e2e/torch speed: each row against that one PyTorch fp32 run (int8 target ≥ 4×); torch diff: max |PyTorch − Pixelift| in 8-bit levels, 48 input px away from the border, for the first row of each model.',
+    `${memoryLines.length > 0 ? `\nmemory against PyTorch (peak RSS of each process, same photo and weights):\n${memoryLines.join('\n')}\n` : ''}` +
+      '\ne2e: file in, PNG bytes out (median of the rounds); raw: the same whole-network session on tiles of the photo without context, at its best tile, alternated with the e2e rounds; e2e/raw: median of the per-round ratios; e2e vs fp32: int8 e2e rate over fp32 e2e rate (target ≥ 2×). torch: the same weights in PyTorch fp32, the whole image (or --torch-crop) at once, forward pass only (its decode/encode not counted); e2e/torch speed: each row against that one PyTorch fp32 run (int8 target ≥ 4×); torch diff: max |PyTorch − Pixelift| in 8-bit levels, 48 input px away from the border, for the first row of each model.',
   );
 
   const sizes = args.scaling!.split(',').filter(Boolean).map(Number);
   const scalingBudget = parseByteSize(args['scaling-budget']!)!;
   if (sizes.length > 0) {
     const scaleRows: (string | number)[][] = [];
+    const MB = (b: number) => fmt(b / 2 ** 20, 4);
     for (const mp of sizes) {
       const meta = await sharp(photos[0]!).metadata();
       const k = Math.sqrt((mp * 1e6) / (meta.width! * meta.height!));
@@ -460,37 +494,47 @@ async function parent(): Promise<void> {
         ms: number;
         peak: number;
         rss0: number;
-        info: { output: { width: number; height: number }; tiling: string };
-      }>({ kind: 'scale', model: 'realesrgan-x4fast', photo: input });
-      const outMB = (r.info.output.width * r.info.output.height * 6) / 2 ** 20;
+        info: { output: { width: number; height: number; bytes: number }; tiling: string };
+      }>({ kind: 'scale', model: 'realesrgan-x4fast', photo: input, budget: scalingBudget });
+      const c = imageAllowance(w, h, r.info.output.width * r.info.output.height, r.info.output.bytes);
+      const constant = r.rss0 + c.input + c.output + c.encoded + SCALING_SLACK;
+      const over = r.peak - scalingBudget - constant;
       scaleRows.push([
         mp,
         `${w}x${h}`,
+        `${r.info.output.width}x${r.info.output.height}`,
         fmt(r.ms / 1000),
-        fmt(r.peak / 2 ** 20, 4),
-        fmt(r.rss0 / 2 ** 20, 4),
-        fmt(scalingBudget / 2 ** 20, 4),
-        fmt(outMB, 4),
-        fmt((r.peak - r.rss0 - outMB * 2 ** 20) / 2 ** 20, 4),
-        fmt((r.peak - r.rss0 - outMB * 2 ** 20 - scalingBudget) / 2 ** 20, 4),
+        MB(r.peak),
+        MB(scalingBudget),
+        `${MB(r.rss0)} + ${MB(c.input)} + ${MB(c.output)} + ${MB(c.encoded)} + ${MB(SCALING_SLACK)} = ${MB(constant)}`,
+        MB(scalingBudget + constant),
+        over <= 0 ? `yes, ${MB(-over)} MB under` : `NO, ${MB(over)} MB over`,
       ]);
       console.error(`  scaling ${scaleRows[scaleRows.length - 1]!.join('  ')}`);
     }
     console.log(
-      `\nmemory scaling, realesrgan-x4fast, PNG out:\n${formatTable(
+      `\nmemory scaling, realesrgan-x4fast, PNG out, --scaling-budget=${args['scaling-budget']}:\n${formatTable(
         [
           'input MP',
           'input',
+          'output',
           's',
           'peak MB',
-          'at start MB',
           'budget MB',
-          'output 16-bit MB',
-          'peak - start - output MB',
-          'over budget MB',
+          'constant MB = start + input + output + PNG + slack',
+          'budget + constant MB',
+          'within',
         ],
         scaleRows,
       )}`,
+    );
+    console.log(
+      `\nThe constant: what the budget (the segment windows' arenas and the 1× feature maps between segments) does not cover. ` +
+        `start = RSS of the process before the run (node, onnxruntime, sharp, the verified model), measured; ` +
+        `input = the decoded image as float RGB and its ${EXACT_BORDER} px reflected copy, 12 B × (input px + padded px); ` +
+        `output = the 16-bit RGB image the tail writes into, 6 B × output px; ` +
+        `PNG = 2 × the encoded bytes (libvips' growing output buffer and the Node Buffer it is copied into); ` +
+        `slack = ${MB(SCALING_SLACK)} MB (the segment sessions' weights, libvips strips, V8 and glibc free lists).`,
     );
   }
   if (!args.work) fs.rmSync(work, { recursive: true, force: true });

@@ -214,7 +214,9 @@ export async function upscaleImage(
       plans !== undefined && fitsOneWindow(plans.coarse, budget, rgb.width, rgb.height, EXACT_BORDER);
     const grain =
       plans && fitsWhole(plans.coarse, budget, rgb.width, rgb.height, EXACT_BORDER) ? 'coarse' : 'fine';
-    const segmented = plans && !one ? await store.openSegmented(model.id, s, grain, precision) : undefined;
+    // Held until this pass ends, so no other job's cut can release its sessions mid-run.
+    using lease = plans && !one ? await store.openSegmented(model.id, s, grain, precision) : undefined;
+    const segmented = lease?.runner;
     const runner = segmented ? undefined : await store.open(model.id, s, precision);
     device = (segmented ?? runner)!.device;
     tiling = segmented || one ? 'exact' : 'context';

@@ -320,12 +320,16 @@ async function runRegion(
     const area = region.areas[k]!;
     const tail = seg.scale !== 1;
     const sc = seg.scale;
-    const outs = tail ? [] : seg.outputs.map((t) => pool.take(t.channels * w * h));
     const xs = spread(area.x0, area.x1, seg.halo, w, segmentTile(seg, windows[k]!, w, h));
     const ys = spread(area.y0, area.y1, seg.halo, h, segmentTile(seg, windows[k]!, w, h));
     // Every window of a segment has one size (edge windows slide inward, keeping more context
     // than the halo), so its session reuses the same arena blocks and the feeds one buffer.
     const [ww, wh] = [xs[0]!.w1 - xs[0]!.w0, ys[0]!.w1 - ys[0]!.w0];
+    // One window over the whole region: its results are the maps, kept as onnxruntime gave
+    // them, not cropped and pasted into a second and third copy (x4fast, rocket.jpg run whole:
+    // 2 × 59 MB less at the trunk's end, see bench/memory-probe.ts).
+    const adopt = !tail && ww === w && wh === h;
+    const outs = tail || adopt ? [] : seg.outputs.map((t) => pool.take(t.channels * w * h));
     const feeds = seg.inputs.map((t) => ({ t, buf: new Float32Array(t.channels * ww * wh) }));
     for (const ty of ys) {
       for (const tx of xs) {
@@ -347,6 +351,13 @@ async function runRegion(
         });
         const results = await runner.runSegment(k, inputs, ww, wh);
         const [tw, th] = [tx.b - tx.a, ty.b - ty.a];
+        if (adopt) {
+          seg.outputs.forEach((t, i) => {
+            values.set(t.name, pool.adopt(results[i]!));
+          });
+          progress(Math.max(1, seg.macs) * tw * th);
+          continue;
+        }
         seg.outputs.forEach((t, i) => {
           const out = planes(results[i]!, t.channels, ww * sc, wh * sc);
           const [sx, sy] = [(tx.a - tx.w0) * sc, (ty.a - ty.w0) * sc];
@@ -357,7 +368,7 @@ async function runRegion(
       }
     }
     seg.outputs.forEach((t, i) => {
-      if (!tail) values.set(t.name, outs[i]!);
+      if (!tail && !adopt) values.set(t.name, outs[i]!);
     });
     for (const [name, last] of lastUse) {
       if (last !== k) continue;
@@ -379,7 +390,20 @@ class MapPool {
   private readonly free = new Map<number, Float32Array[]>();
 
   take(length: number): Float32Array {
-    const a = this.free.get(length)?.pop() ?? new Float32Array(length);
+    let a = this.free.get(length)?.pop();
+    if (!a) {
+      // Regions at the image's edges differ in size from the others: maps of another length
+      // are dropped before a new one is made, or every size would stay held to the end (x4fast,
+      // 4 MP under a 768 MiB budget: peak 2819 MB, 1.2 GB over budget + constant; now 1173 MB).
+      this.free.clear();
+      a = new Float32Array(length);
+    }
+    this.mine.add(a);
+    return a;
+  }
+
+  /** A map made elsewhere (a whole-region result) that may be reused once given back. */
+  adopt(a: Float32Array): Float32Array {
     this.mine.add(a);
     return a;
   }

@@ -71,13 +71,35 @@ export function modelStoreFor(config: Config, log: Logger): ModelStore {
   });
 }
 
+/**
+ * A segmented runner held by one run. While any lease on a cut is held the store releases none
+ * of its sessions; `release()` (or leaving a `using` block) gives it back.
+ */
+export interface SegmentedLease extends Disposable {
+  readonly runner: SegmentedRunner;
+  release(): void;
+}
+
+/** A cut of a network opened by the store: `${id}@${scale}:${precision}/${grain}`. */
+interface Cut {
+  readonly key: string;
+  readonly runner: Promise<SegmentedRunner | undefined>;
+  /** Leases given out and not yet released, counting callers still waiting for the runner. */
+  holds: number;
+  /** Replaced by another cut: released once `holds` drops to 0. */
+  retired: boolean;
+}
+
 export class ModelStore {
   private readonly models: LocalModels;
   private readonly cache: ConversionCache;
   /** Preparations, shared by callers; `session` is the verified CPU session until open() claims it. */
   private readonly prepared = new Map<string, Promise<Verified>>();
   private readonly runners = new Map<string, Promise<ModelRunner>>();
-  private readonly segmented = new Map<string, Promise<SegmentedRunner | undefined>>();
+  /** The cut openSegmented() hands out (at most one: see openSegmented). */
+  private readonly cuts = new Map<string, Cut>();
+  /** Every cut whose sessions are not released yet: the current one and retired ones still held. */
+  private readonly live = new Set<Cut>();
   private readonly plans = new Map<string, Promise<SegmentPlan | string>>();
   /** Preparations that resolved (a settled promise cannot be asked). */
   private readonly ready = new Set<string>();
@@ -154,6 +176,8 @@ export class ModelStore {
       this.ready.delete(key);
       p.then((x) => x.session?.release()).catch(() => undefined);
     }
+    for (const cut of this.cuts.values()) if (cut.key.startsWith(`${id}@`)) this.retire(cut);
+    for (const key of this.plans.keys()) if (key.startsWith(`${id}@`)) this.plans.delete(key);
   }
 
   /** Built-ins and scales `auto` runs in int8. */
@@ -332,25 +356,79 @@ export class ModelStore {
   }
 
   /**
-   * The network cut into exactly tileable segments (src/models/segments.ts), shared by callers;
-   * undefined when its graph cannot be cut, or when the segments do not reproduce the whole
-   * graph's output on the golden input (then the engine tiles the whole network).
+   * The network cut into exactly tileable segments (src/models/segments.ts), leased to the
+   * caller; undefined when its graph cannot be cut, or when the segments do not reproduce the
+   * whole graph's output on the golden input (then the engine tiles the whole network).
+   *
+   * The memory budget holds per process, not per cut: each segment's session keeps its arena
+   * after a run (src/engine/segmented.ts, ARENA), so two cuts kept open side by side (x4fast's
+   * coarse and fine, or another model's) would each hold up to a budget's worth. Opening a cut
+   * therefore releases every other one the store holds, at once if no run holds a lease on it,
+   * else when its last lease is released. Alternating cuts pays a session open each switch
+   * (x4fast: ~0.1 s; x4plus: ~1 s for 9 segments and the golden check).
    */
-  openSegmented(
+  async openSegmented(
     id: string,
     scale: number,
     grain: SegmentGrain,
     precision: RunPrecision = 'fp32',
-  ): Promise<SegmentedRunner | undefined> {
+  ): Promise<SegmentedLease | undefined> {
     const model = this.get(id);
     const key = `${id}@${scale}:${precision}/${grain}`;
-    let r = this.segmented.get(key);
-    if (!r) {
-      r = this.openSegmentedUncached(model, scale, grain, precision);
-      this.segmented.set(key, r);
-      r.catch(() => this.segmented.delete(key));
+    let cut = this.cuts.get(key);
+    if (!cut) {
+      for (const other of this.cuts.values()) this.retire(other);
+      const made: Cut = {
+        key,
+        runner: this.openSegmentedUncached(model, scale, grain, precision),
+        holds: 0,
+        retired: false,
+      };
+      this.cuts.set(key, made);
+      this.live.add(made);
+      made.runner.catch(() => {
+        if (this.cuts.get(key) === made) this.cuts.delete(key);
+        this.live.delete(made);
+      });
+      cut = made;
     }
-    return r;
+    // Counted before the await, so a cut still opening for this caller is never released under it.
+    cut.holds++;
+    let runner: SegmentedRunner | undefined;
+    try {
+      runner = await cut.runner;
+    } finally {
+      if (!runner) this.unhold(cut);
+    }
+    if (!runner) return undefined;
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.unhold(cut);
+    };
+    return { runner, release, [Symbol.dispose]: release };
+  }
+
+  /** The cuts whose sessions are open, and how many leases each has out (for tests and /debug). */
+  openCuts(): { readonly cut: string; readonly leases: number }[] {
+    return [...this.live].map((c) => ({ cut: c.key, leases: c.holds }));
+  }
+
+  private retire(cut: Cut): void {
+    if (this.cuts.get(cut.key) === cut) this.cuts.delete(cut.key);
+    cut.retired = true;
+    if (cut.holds === 0) this.releaseCut(cut);
+  }
+
+  private unhold(cut: Cut): void {
+    cut.holds--;
+    if (cut.retired && cut.holds === 0) this.releaseCut(cut);
+  }
+
+  private releaseCut(cut: Cut): Promise<void> {
+    if (!this.live.delete(cut)) return Promise.resolve();
+    return cut.runner.then((r) => r?.release()).catch(() => undefined);
   }
 
   /** The segment plans of a network (no sessions): the engine picks a grain from them. */
@@ -444,10 +522,10 @@ export class ModelStore {
   async close(): Promise<void> {
     // A calibration run cannot be interrupted; its sessions are released when it ends.
     await Promise.all(this.background.values());
-    const segmented = [...this.segmented.values()];
-    this.segmented.clear();
+    const cuts = [...this.live];
+    this.cuts.clear();
     this.plans.clear();
-    await Promise.all(segmented.map((r) => r.then((x) => x?.release()).catch(() => undefined)));
+    await Promise.all(cuts.map((c) => this.releaseCut(c)));
     const runners = [...this.runners.values()];
     const prepared = [...this.prepared.values()];
     this.runners.clear();

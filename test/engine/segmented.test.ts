@@ -69,8 +69,9 @@ const cases: [string, SegmentGrain, number, number, RunPrecision][] = [
 for (const [model, grain, side, budget, precision] of cases) {
   test(`${model} ${precision}, ${grain} cut, ${budget < 2 ** 30 ? `tiled under ${budget / 2 ** 20} MiB` : 'in one window'}: equal to a whole-image run within 1/255 on a real photo`, async () => {
     const image = await photo(300, 150, side, Math.round(side * 0.75));
-    const runner = (await store.openSegmented(model, 4, grain, precision))!;
-    assert.ok(runner, `${model} is segmented`);
+    using lease = await store.openSegmented(model, 4, grain, precision);
+    assert.ok(lease, `${model} is segmented`);
+    const runner = lease.runner;
     let calls = 0;
     let last = 0;
     const out = await runSegmented(
@@ -135,7 +136,8 @@ test('EXPECTED FAILURE - a graph with a strided convolution is not segmented, an
 });
 
 test('EXPECTED FAILURE - an aborted signal stops a segmented run before its next tile', async () => {
-  const runner = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
+  using lease = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
+  const runner = lease.runner;
   const image = await photo(0, 0, 96, 64);
   const ac = new AbortController();
   const runSegment = runner.runSegment.bind(runner);
@@ -165,7 +167,8 @@ test('a large image takes the fine cut, so progress comes every segment; a photo
   assert.ok(plans.fine.segments.length >= 3, `${plans.fine.segments.length} segments`);
   assert.equal(fitsWhole(plans.coarse, 2 ** 30, 6000, 4000, 16), false, 'a 24 MP image: fine');
   assert.equal(fitsWhole(plans.coarse, 2 ** 30, 640, 427, 16), true, 'a photo: coarse');
-  const runner = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
+  using lease = (await store.openSegmented('realesrgan-x4fast', 4, 'fine'))!;
+  const runner = lease.runner;
   // 96 px + 2 × 16 px of border = 128 px: within one tail window as well (TAIL_SIDE). The first
   // segment computes the border too (later halos read it), hence its larger share.
   const image = await photo(0, 0, 96, 96);
@@ -222,12 +225,9 @@ test('one window and the coarse cut give the same 16-bit pixels (x4fast, real ph
     { border: 16, onProgress: (d, t) => seen.push(d / t) },
     sink(),
   );
-  const cut = await runSegmented(
-    image,
-    (await store.openSegmented('realesrgan-x4fast', 4, 'coarse'))!,
-    { budget: 2 ** 30, border: 16 },
-    sink(),
-  );
+  using lease = await store.openSegmented('realesrgan-x4fast', 4, 'coarse');
+  assert.ok(lease, 'x4fast is segmented');
+  const cut = await runSegmented(image, lease.runner, { budget: 2 ** 30, border: 16 }, sink());
   let worst = 0;
   for (let i = 0; i < one.length; i++) worst = Math.max(worst, Math.abs(one[i]! - cut[i]!));
   assert.ok(worst <= 65535 / 255, `max difference ${worst}/65535`);

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import sharp from 'sharp';
+import { upscaleImage } from '../../src/engine/pipeline.js';
+import type { SegmentedRunner } from '../../src/models/runner.js';
+import { testStore } from '../helpers/models.js';
+import { repoPath } from '../helpers/paths.js';
+
+// A real network (x4fast: a coarse cut of 2 segments, a fine one of more) on a real photo.
+const MODEL = 'realesrgan-x4fast';
+const COARSE = `${MODEL}@4:fp32/coarse`;
+const FINE = `${MODEL}@4:fp32/fine`;
+const store = testStore();
+after(() => store.close());
+
+/** Runs the cut's first segment on a 16×16 window; rejects once its sessions are released. */
+function runFirst(runner: SegmentedRunner): Promise<Float32Array[]> {
+  const input = runner.segments[0]!.inputs.map((t) => new Float32Array(t.channels * 16 * 16).fill(0.5));
+  return runner.runSegment(0, input, 16, 16);
+}
+
+test('opening one cut of a model releases the other cut that no run holds', async () => {
+  const coarse = (await store.openSegmented(MODEL, 4, 'coarse'))!;
+  coarse.release();
+  assert.deepEqual(store.openCuts(), [{ cut: COARSE, leases: 0 }], 'an idle cut stays open for the next run');
+  using fine = (await store.openSegmented(MODEL, 4, 'fine'))!;
+  assert.deepEqual(store.openCuts(), [{ cut: FINE, leases: 1 }]);
+  assert.ok(fine.runner.segments.length > coarse.runner.segments.length);
+  await assert.rejects(runFirst(coarse.runner), 'the coarse cut’s sessions are released');
+  assert.equal((await runFirst(fine.runner))[0]!.length, 64 * 16 * 16);
+});
+
+test('a cut a run holds stays open beside the new one until its lease is released', async () => {
+  const fine = (await store.openSegmented(MODEL, 4, 'fine'))!;
+  using coarse = (await store.openSegmented(MODEL, 4, 'coarse'))!;
+  assert.deepEqual(store.openCuts(), [
+    { cut: FINE, leases: 1 },
+    { cut: COARSE, leases: 1 },
+  ]);
+  assert.equal((await runFirst(fine.runner))[0]!.length, 64 * 16 * 16, 'the held cut still runs');
+  fine.release();
+  fine.release(); // a second release is a no-op, not a second count
+  assert.deepEqual(store.openCuts(), [{ cut: COARSE, leases: 1 }]);
+  await assert.rejects(runFirst(fine.runner));
+  // Opening the current cut again shares its sessions.
+  using again = (await store.openSegmented(MODEL, 4, 'coarse'))!;
+  assert.equal(again.runner, coarse.runner);
+  assert.deepEqual(store.openCuts(), [{ cut: COARSE, leases: 2 }]);
+});
+
+test('the pipeline holds a cut only while it runs, also when the run is cancelled; one cut stays open', async () => {
+  const input = await sharp(repoPath('bench/photos/rocket.jpg'))
+    .extract({ left: 200, top: 100, width: 48, height: 32 })
+    .png()
+    .toBuffer();
+  // A 1 MiB budget makes the pipeline take the fine cut; the default one runs the crop whole (coarse).
+  const small = await upscaleImage(store, input, { model: MODEL, memoryBudget: 2 ** 20 });
+  assert.equal(small.info.tiling, 'exact');
+  assert.deepEqual(store.openCuts(), [{ cut: FINE, leases: 0 }]);
+  await upscaleImage(store, input, { model: MODEL });
+  assert.deepEqual(store.openCuts(), [{ cut: COARSE, leases: 0 }]);
+
+  const ac = new AbortController();
+  await assert.rejects(
+    upscaleImage(
+      store,
+      input,
+      { model: MODEL, memoryBudget: 2 ** 20 },
+      { signal: ac.signal, onProgress: () => ac.abort() },
+    ),
+    { name: 'AbortError' },
+  );
+  assert.deepEqual(store.openCuts(), [{ cut: FINE, leases: 0 }], 'the cancelled run gave its lease back');
+});

@@ -53,12 +53,16 @@ test('the pipeline holds a cut only while it runs, also when the run is cancelle
     .extract({ left: 200, top: 100, width: 48, height: 32 })
     .png()
     .toBuffer();
-  // A 1 MiB budget makes the pipeline take the fine cut; the default one runs the crop whole (coarse).
+  // A 1 MiB budget makes the pipeline take the fine cut. The default budget runs this crop in
+  // one window with no cut at all (the whole-network session, fitsOneWindow), which leaves the
+  // cut the store holds as it was. (Switching cuts is the first test's: for a crop this small
+  // every budget the coarse cut fits also fits the one-window run, so the pipeline never takes it.)
   const small = await upscaleImage(store, input, { model: MODEL, memoryBudget: 2 ** 20 });
   assert.equal(small.info.tiling, 'exact');
   assert.deepEqual(store.openCuts(), [{ cut: FINE, leases: 0 }]);
-  await upscaleImage(store, input, { model: MODEL });
-  assert.deepEqual(store.openCuts(), [{ cut: COARSE, leases: 0 }]);
+  const whole = await upscaleImage(store, input, { model: MODEL });
+  assert.equal(whole.info.tiling, 'exact');
+  assert.deepEqual(store.openCuts(), [{ cut: FINE, leases: 0 }], 'a one-window run takes no cut');
 
   const ac = new AbortController();
   await assert.rejects(

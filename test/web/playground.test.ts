@@ -75,6 +75,18 @@ async function newPage(
 /** A value computed in the page (a string expression: this project compiles without DOM types). */
 const inPage = <T>(page: Page, expression: string) => page.evaluate<T>(expression);
 
+/**
+ * Wait until `expression` is truthy in the page. Not page.waitForFunction: when its first check is
+ * false it polls with eval inside the page, which the playground's CSP (script-src 'self') refuses.
+ */
+async function until(page: Page, expression: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await inPage<boolean>(page, `Boolean(${expression})`))) {
+    if (Date.now() > end) throw new Error(`not true within ${timeoutMs} ms: ${expression}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const shot = (page: Page, name: string) =>
   page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 
@@ -163,7 +175,8 @@ test(
 
     // Both images are in the viewer, the slider between them; Home/End move it to each edge.
     assert.equal(await inPage(page, 'document.getElementById("viewer").dataset.mode'), 'compare');
-    await page.waitForFunction(
+    await until(
+      page,
       'document.getElementById("after").complete && document.getElementById("before").complete',
     );
     assert.equal(await inPage(page, 'document.getElementById("before").naturalWidth'), 48);
@@ -261,7 +274,7 @@ test(
     await page.locator('#estimate', { hasText: '96 × 64 px' }).waitFor();
     await page.getByRole('button', { name: 'Upscale' }).click();
     await page.locator('#stat-after', { hasText: '96 × 64' }).waitFor({ timeout: 60_000 });
-    await page.waitForFunction('document.getElementById("after").complete');
+    await until(page, 'document.getElementById("after").complete');
     assert.equal(await inPage(page, 'document.getElementById("after").naturalWidth'), 96);
 
     // After a reload the key is remembered, and re-opening a job brings back its original.
@@ -269,7 +282,8 @@ test(
     const reopened = page.locator(`#recent li[data-job="${jobId}"]`);
     await reopened.getByRole('button', { name: /^Open/ }).click();
     await page.locator('#stat-after', { hasText: '192 × 128' }).waitFor();
-    await page.waitForFunction(
+    await until(
+      page,
       'document.getElementById("before").complete && document.getElementById("before").naturalWidth > 0',
     );
     assert.equal(await inPage(page, 'document.getElementById("before").naturalWidth'), 48);

@@ -33,10 +33,10 @@ import { decode } from '../src/engine/decode.js';
 import { defaultMemoryBudget, parseByteSize } from '../src/engine/memory.js';
 import { EXACT_BORDER, upscaleImage } from '../src/engine/pipeline.js';
 import { crop } from '../src/engine/tiles.js';
-import { silentLogger } from '../src/log.js';
 import { isClassical } from '../src/models/catalog.js';
 import { hasInt8, type RunPrecision } from '../src/models/precision.js';
-import { ModelStore } from '../src/models/store.js';
+import type { ModelStore } from '../src/models/store.js';
+import { benchStore } from './lib/bench-store.js';
 import { median } from './lib/measure.js';
 import { fmt, formatTable } from './lib/table.js';
 
@@ -87,13 +87,7 @@ const budget = args.budget ? parseByteSize(args.budget) : defaultMemoryBudget();
 if (budget === undefined) throw new RangeError(`--budget: expected a size such as 1G, got ${args.budget}`);
 
 function newStore(): ModelStore {
-  return new ModelStore({
-    modelCacheDir: args.cache!,
-    modelsDir: path.join(args.cache!, 'no-user-models'),
-    session: { device: 'cpu', threads, graphOptimizationLevel: 'all' },
-    log: silentLogger,
-    packageRoot: root,
-  });
+  return benchStore(args.cache!, root, threads);
 }
 
 interface CaseResult {

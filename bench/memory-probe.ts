@@ -22,8 +22,7 @@ import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { parseByteSize } from '../src/engine/memory.js';
 import { upscaleImage } from '../src/engine/pipeline.js';
-import { silentLogger } from '../src/log.js';
-import { ModelStore } from '../src/models/store.js';
+import { benchStore } from './lib/bench-store.js';
 import { median } from './lib/measure.js';
 import { fmt, formatTable } from './lib/table.js';
 
@@ -112,13 +111,7 @@ async function child(name: string): Promise<Measured> {
   if (v.sharpCache === false) sharp.cache(false);
   if (v.sharpConcurrency) sharp.concurrency(v.sharpConcurrency);
   const budget = parseByteSize(v.budget ?? args.budget!)!;
-  const store = new ModelStore({
-    modelCacheDir: args.cache!,
-    modelsDir: path.join(args.cache!, 'no-user-models'),
-    session: { device: 'cpu', threads: os.availableParallelism(), graphOptimizationLevel: 'all' },
-    log: silentLogger,
-    packageRoot: root,
-  });
+  const store = benchStore(args.cache!, root);
   const photo = path.join(root, 'bench/photos', args.photo!);
   const opts = { model: args.model!, scale: 4, format: 'png' as const, memoryBudget: budget };
   const crop = await sharp(photo).extract({ left: 0, top: 0, width: 64, height: 64 }).png().toBuffer();

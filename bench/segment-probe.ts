@@ -14,8 +14,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
-import { silentLogger } from '../src/log.js';
-import { ModelStore, type SegmentGrain } from '../src/models/store.js';
+import type { SegmentGrain } from '../src/models/store.js';
+import { benchStore } from './lib/bench-store.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -42,13 +42,7 @@ const cpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 
-const store = new ModelStore({
-  modelCacheDir: args.cache!,
-  modelsDir: path.join(args.cache!, 'no-user-models'),
-  session: { device: 'cpu', threads: os.availableParallelism(), graphOptimizationLevel: 'all' },
-  log: silentLogger,
-  packageRoot: root,
-});
+const store = benchStore(args.cache!, root);
 const options: ort.InferenceSession.SessionOptions = {
   executionProviders: ['cpu'],
   intraOpNumThreads: os.availableParallelism(),

@@ -25,14 +25,20 @@ export function testStore(overrides: Partial<ModelStoreOptions> = {}): ModelStor
   return Object.assign(store, { dir });
 }
 
-/** Records warn() calls so tests can assert what the store logged. */
-export function recordingLogger(): typeof silentLogger & { warnings: string[] } {
+/** Records the messages of warn() and info() calls so tests can assert what the store logged. */
+export function recordingLogger(): typeof silentLogger & { warnings: string[]; infos: string[] } {
   const warnings: string[] = [];
+  const infos: string[] = [];
+  const into =
+    (list: string[]) =>
+    (obj: unknown, msg?: string): void => {
+      list.push(typeof obj === 'string' ? obj : (msg ?? ''));
+    };
   return {
     ...silentLogger,
-    warn: ((obj: unknown, msg?: string) => {
-      warnings.push(typeof obj === 'string' ? obj : (msg ?? ''));
-    }) as typeof silentLogger.warn,
+    warn: into(warnings) as typeof silentLogger.warn,
+    info: into(infos) as typeof silentLogger.info,
     warnings,
+    infos,
   };
 }

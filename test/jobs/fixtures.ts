@@ -1,6 +1,6 @@
 /** A minimal valid Job and instants to put in any store, whatever its backend. */
 import { randomUUID } from 'node:crypto';
-import type { Job } from '../../src/jobs/types.js';
+import type { Job, JobResult } from '../../src/jobs/types.js';
 
 export const T0 = new Date('2026-01-01T00:00:00.000Z');
 
@@ -8,6 +8,17 @@ export const T0 = new Date('2026-01-01T00:00:00.000Z');
 export function at(ms: number): Date {
   return new Date(T0.getTime() + ms);
 }
+
+/** A stored result, as a succeeded job holds it. */
+export const RESULT: JobResult = {
+  fileId: 'file_1',
+  blobKey: 'results/job_1.png',
+  contentType: 'image/png',
+  bytes: 100,
+  width: 256,
+  height: 256,
+  format: 'png',
+};
 
 export function makeJob(overrides: Partial<Job> = {}): Job {
   const id = overrides.id ?? `job_${randomUUID().replaceAll('-', '')}`;

@@ -12,7 +12,6 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { upscaleImage } from '../../src/engine/pipeline.js';
 import { isPixeliftError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
 import { BUILTIN_MODELS } from '../../src/models/catalog.js';
 import { goldenInput } from '../../src/models/golden.js';
 import { autoPrecision, hasInt8, runPrecision } from '../../src/models/precision.js';
@@ -166,22 +165,10 @@ test('the pipeline runs and reports the precision asked for, including under exa
   await store.close();
 });
 
-/** A logger that keeps the messages of info() calls, to count quantizations. */
-function infoRecorder(): typeof silentLogger & { infos: string[] } {
-  const infos: string[] = [];
-  return {
-    ...silentLogger,
-    info: ((obj: unknown, msg?: string) => {
-      infos.push(typeof obj === 'string' ? obj : (msg ?? ''));
-    }) as typeof silentLogger.info,
-    infos,
-  };
-}
-
 const int8Files = (dir: string) => fs.readdirSync(dir).filter((f) => f.includes('.int8.'));
 
 test('auto with no int8 file runs fp32 at once, quantizes once in the background, and later requests run int8', async () => {
-  const log = infoRecorder();
+  const log = recordingLogger();
   const store = testStore({
     log,
     quantizeInBackground: true,
@@ -240,7 +227,7 @@ test('auto with no int8 file in a store that does not quantize in the background
 });
 
 test('an explicit int8 with no int8 file quantizes before running, once for requests that wait together, and says so', async () => {
-  const log = infoRecorder();
+  const log = recordingLogger();
   const store = testStore({ log });
   const png = await testPng(24, 16);
   const notices: string[][] = [[], []];

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { WebhookFor } from '../../../src/jobs/store.js';
-import type { JobEvent, JobEventType, JobResult, JobStatus } from '../../../src/jobs/types.js';
-import { at, makeJob, rejection, T0 } from '../fixtures.js';
+import type { JobEvent, JobEventType, JobStatus } from '../../../src/jobs/types.js';
+import { at, makeJob, RESULT, rejection, T0 } from '../fixtures.js';
 import type { StoreBackend, StoreHandle } from './backend.js';
 
 const webhook: WebhookFor = (job, event) => ({
@@ -17,16 +17,6 @@ const webhook: WebhookFor = (job, event) => ({
   messageId: `msg_${event.id}`,
   payload: JSON.stringify({ type: event.type, status: job.status, refunded: job.refunded }),
 });
-
-const RESULT: JobResult = {
-  fileId: 'file_1',
-  blobKey: 'results/job_1.png',
-  contentType: 'image/png',
-  bytes: 100,
-  width: 256,
-  height: 256,
-  format: 'png',
-};
 
 const ID = 'job_move';
 const CLAIM = { maxRunningPerKey: 5, maxAttempts: 3, now: T0 };

@@ -1,21 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PixeliftError } from '../../../src/errors.js';
-import type { JobResult } from '../../../src/jobs/types.js';
-import { at, makeJob, T0 } from '../fixtures.js';
+import { at, makeJob, RESULT, T0 } from '../fixtures.js';
 import type { StoreBackend } from './backend.js';
 
 export function jobStoreLifecycleContract(backend: StoreBackend): void {
-  const RESULT: JobResult = {
-    fileId: 'file_1',
-    blobKey: 'results/job_1.png',
-    contentType: 'image/png',
-    bytes: 100,
-    width: 256,
-    height: 256,
-    format: 'png',
-  };
-
   test('recover requeues running jobs until maxAttempts, then fails them with attempts_exhausted', async () => {
     const s = await backend.fresh();
     await s.jobs.create(makeJob({ id: 'job_1' }));

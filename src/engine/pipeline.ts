@@ -16,6 +16,7 @@ import { decode, probe } from './decode.js';
 import { type EncodeOptions, encode, type Interleaved16Image, type OutputFormat } from './encode.js';
 import { type FaceOptions, type FaceReport, prepareFacePass } from './faces/pass.js';
 import { defaultMemoryBudget } from './memory.js';
+import { pace, processRates, type RunEstimate } from './pace.js';
 import { type Fit, type OversizePolicy, plan } from './plan.js';
 import { checkKnobs, denoise, fixCompression, type Knobs, knobsWithPreset, sharpen } from './post.js';
 import { type Kernel, resample } from './resample.js';
@@ -79,8 +80,14 @@ export interface UpscaleOptions extends Knobs {
 
 export interface UpscaleHooks {
   readonly signal?: AbortSignal;
-  /** Fraction 0..1 of the inference work done (per tile). */
+  /** Fraction 0..1 of the inference work done (per tile, segment window, or whole-image run). */
   readonly onProgress?: (fraction: number) => void;
+  /**
+   * Before a network run that will hold this thread for ANNOUNCE_MS or more (pace.ts): progress
+   * now, at the run's end, and how long it should take. A caller whose event loop stays free can
+   * move a progress bar on meanwhile (the worker pool does, src/workers/progress.ts).
+   */
+  readonly onEstimate?: (estimate: RunEstimate) => void;
   /** Something the caller should hear before the work goes on (an int8 file quantized for this request). */
   readonly onNotice?: (message: string) => void;
 }
@@ -218,15 +225,18 @@ export async function upscaleImage(
     using lease = plans && !one ? await store.openSegmented(model.id, s, grain, precision) : undefined;
     const segmented = lease?.runner;
     const runner = segmented ? undefined : await store.open(model.id, s, precision);
-    device = (segmented ?? runner)!.device;
+    const on = (segmented ?? runner)!.device;
+    device = on;
     tiling = segmented || one ? 'exact' : 'context';
-    const onProgress = (d: number, total: number) => hooks.onProgress?.((i + d / total) / p.passes.length);
-    const exact = { border: EXACT_BORDER, signal: hooks.signal, onProgress };
+    const toJob = (f: number) => (i + f) / p.passes.length;
+    const onProgress = (d: number, total: number) => hooks.onProgress?.(toJob(d / total));
+    const paced = pace(processRates, on, precision, hooks.onEstimate, toJob);
+    const exact = { border: EXACT_BORDER, signal: hooks.signal, onProgress, pace: paced };
     const upscale = <T>(sink: Sink<T>): Promise<T> =>
       segmented
         ? runSegmented(rgb, segmented, { ...exact, budget }, sink)
         : one
-          ? runOneWindow(rgb, runner!, exact, sink)
+          ? runOneWindow(rgb, runner!, plans.coarse, exact, sink)
           : runTiled(
               rgb,
               s,

@@ -14,6 +14,7 @@
  */
 import type { ModelRunner, SegmentedRunner, Tile } from '../models/runner.js';
 import type { Segment, SegmentPlan } from '../models/segments.js';
+import { type Pace, unpaced } from './pace.js';
 import { crop as reflectCrop, type Sink } from './tiles.js';
 
 export interface SegmentedOptions {
@@ -23,6 +24,8 @@ export interface SegmentedOptions {
   readonly border: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (done: number, total: number) => void;
+  /** Wraps each network run, which blocks this thread: announced and timed (pace.ts). */
+  readonly pace?: Pace;
 }
 
 /**
@@ -152,18 +155,22 @@ export function fitsOneWindow(
   const px = (width + 2 * border) * (height + 2 * border);
   const live = plan.storedChannels + Math.max(...plan.segments.map((seg) => seg.liveChannels));
   const bytes = 4 * px * (ARENA * live + 3 + 3 * plan.scale ** 2);
-  const macs = plan.segments.reduce((n, seg) => n + seg.macs, 0);
-  return bytes <= budget && px * macs <= ONE_WINDOW_MACS;
+  return bytes <= budget && px * macsPerPixel(plan) <= ONE_WINDOW_MACS;
 }
 
+/** Multiply-adds the whole network takes per input pixel. */
+export const macsPerPixel = (plan: SegmentPlan): number => plan.segments.reduce((n, seg) => n + seg.macs, 0);
+
 /**
- * The whole network over the image with a reflected `border`, in one run, the border cut away:
- * the definition of the exact result. Progress comes once, at the end (fitsOneWindow bounds the
- * run's length), and the session's arena is given back after it.
+ * The whole network (whose cut is `plan`) over the image with a reflected `border`, in one run,
+ * the border cut away: the definition of the exact result. Progress comes once, at the end
+ * (fitsOneWindow bounds the run's length; `pace` announces it), and the session's arena is
+ * given back after it.
  */
 export async function runOneWindow<T>(
   image: Tile,
   runner: ModelRunner,
+  plan: SegmentPlan,
   opts: Omit<SegmentedOptions, 'budget'>,
   sink: Sink<T>,
 ): Promise<T> {
@@ -172,7 +179,9 @@ export async function runOneWindow<T>(
   const [PW, PH] = [image.width + 2 * B, image.height + 2 * B];
   opts.signal?.throwIfAborted();
   const padded = { data: B === 0 ? image.data : reflectCrop(image, -B, -B, PW, PH), width: PW, height: PH };
-  const out = await runner.run(padded, { releaseArena: true });
+  const pace = opts.pace ?? unpaced;
+  const work = { macs: macsPerPixel(plan) * PW * PH, from: 0, to: 1 };
+  const out = await pace(work, () => runner.run(padded, { releaseArena: true }));
   const plane = out.width * out.height;
   for (let y = 0; y < sink.height; y++) {
     const from = (B * s + y) * out.width + B * s;
@@ -223,9 +232,12 @@ export async function runSegmented<T>(
     0,
   );
   let done = 0;
-  const progress: Progress = (c) => {
-    done += c;
-    opts.onProgress?.(done, total);
+  const progress: Progress = {
+    at: (c = 0) => (done + c) / total,
+    add: (c) => {
+      done += c;
+      opts.onProgress?.(done, total);
+    },
   };
 
   for (const r of regions) {
@@ -295,8 +307,11 @@ const planes = (data: Float32Array, channels: number, width: number, height: num
 
 /** Hands on the w×h block at (sx, sy) of a tail window's result, for window px (ox, oy). */
 type Emit = (out: Planes, sx: number, sy: number, w: number, h: number, ox: number, oy: number) => void;
-/** Adds `cost` (multiply-adds × pixels) to the work done. */
-type Progress = (cost: number) => void;
+/** The work done, in multiply-adds × pixels: `at` the fraction with `cost` more, `add` reports it. */
+interface Progress {
+  at(cost?: number): number;
+  add(cost: number): void;
+}
 
 async function runRegion(
   runner: SegmentedRunner,
@@ -311,6 +326,7 @@ async function runRegion(
   emit: Emit,
 ): Promise<void> {
   const segs = runner.segments;
+  const pace = opts.pace ?? unpaced;
   const values = new Map<string, Float32Array>([[runner.plan.input, input]]);
   const lastUse = new Map<string, number>();
   segs.forEach((seg, k) => {
@@ -349,13 +365,15 @@ async function runRegion(
           );
           return buf;
         });
-        const results = await runner.runSegment(k, inputs, ww, wh);
         const [tw, th] = [tx.b - tx.a, ty.b - ty.a];
+        const cost = Math.max(1, seg.macs) * tw * th;
+        const work = { macs: seg.macs * ww * wh, from: progress.at(), to: progress.at(cost) };
+        const results = await pace(work, () => runner.runSegment(k, inputs, ww, wh));
         if (adopt) {
           seg.outputs.forEach((t, i) => {
             values.set(t.name, pool.adopt(results[i]!));
           });
-          progress(Math.max(1, seg.macs) * tw * th);
+          progress.add(cost);
           continue;
         }
         seg.outputs.forEach((t, i) => {
@@ -364,7 +382,7 @@ async function runRegion(
           if (tail) emit(out, sx, sy, tw * sc, th * sc, tx.a * sc, ty.a * sc);
           else copyBlock(out, sx, sy, planes(outs[i]!, t.channels, w, h), tx.a, ty.a, tw, th);
         });
-        progress(Math.max(1, seg.macs) * tw * th);
+        progress.add(cost);
       }
     }
     seg.outputs.forEach((t, i) => {

@@ -81,6 +81,7 @@ async function run(message: Extract<ParentMessage, { type: 'run' }>): Promise<vo
     const options = { memoryBudget, tiling, defaultPrecision, ...message.options };
     const { data, info } = await upscaleImage(store, message.input, options, {
       onProgress: (fraction) => send({ type: 'progress', jobId, fraction }),
+      onEstimate: (estimate) => send({ type: 'estimate', jobId, estimate }),
       onNotice: (notice) => send({ type: 'notice', jobId, message: notice }),
     });
     send({ type: 'done', jobId, data, info });

@@ -12,6 +12,9 @@
  *   is forked when the next job needs one.
  * - Idle children do not keep the parent's event loop alive; busy ones do, so a pending job
  *   always gets its answer. Children still alive when the parent exits are killed.
+ * - `onProgress` moves during a child's long blocking runs too: the child announces each one
+ *   with its expected length, and the pool moves progress toward the run's end meanwhile
+ *   (progress.ts); the child's own report, at the run's end, replaces the estimate.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -21,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import type { UpscaleHooks, UpscaleOptions, UpscaleResult } from '../engine/pipeline.js';
 import { invalidArgument, PixeliftError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { InterpolatedProgress } from './progress.js';
 import {
   type ChildMessage,
   fromWireError,
@@ -102,6 +106,8 @@ interface Task {
   readonly id: JobId;
   readonly job: PoolJob;
   readonly hooks: PoolHooks;
+  /** What `hooks.onProgress` is given: the child's reports, estimated between them. */
+  readonly progress: InterpolatedProgress | undefined;
   /** Both settle at most once. */
   readonly resolve: (result: UpscaleResult) => void;
   readonly reject: (error: Error) => void;
@@ -147,18 +153,24 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const input = typeof job.input === 'string' ? path.resolve(job.input) : job.input;
     return new Promise<UpscaleResult>((resolve, reject) => {
       let settled = false;
+      const { onProgress } = hooks;
+      const progress = onProgress
+        ? new InterpolatedProgress((f) => this.call(() => onProgress(f)))
+        : undefined;
       const once =
         <T>(fn: (value: T) => void) =>
         (value: T) => {
           if (settled) return;
           settled = true;
           signal?.removeEventListener('abort', onAbort);
+          progress?.stop();
           fn(value);
         };
       const task: Task = {
         id: ++this.lastId,
         job: { ...job, input },
         hooks,
+        progress,
         resolve: once(resolve),
         reject: once(reject),
       };
@@ -281,7 +293,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     if (!task || task.id !== message.jobId) return;
     switch (message.type) {
       case 'progress':
-        this.call(() => task.hooks.onProgress?.(message.fraction));
+        task.progress?.report(message.fraction);
+        break;
+      case 'estimate':
+        task.progress?.estimate(message.estimate);
+        this.call(() => task.hooks.onEstimate?.(message.estimate));
         break;
       case 'notice':
         this.call(() => task.hooks.onNotice?.(message.message));

@@ -9,6 +9,7 @@
  * would be lost while its modules are still loading.
  */
 import type { Config, Device, GraphOptimizationLevel, Precision } from '../config.js';
+import type { RunEstimate } from '../engine/pace.js';
 import type { UpscaleInfo, UpscaleOptions } from '../engine/pipeline.js';
 import { ERRORS, type ErrorCode, type ErrorDetails, isPixeliftError, PixeliftError } from '../errors.js';
 
@@ -80,6 +81,8 @@ export type ParentMessage =
 export type ChildMessage =
   | { readonly type: 'ready' }
   | { readonly type: 'progress'; readonly jobId: JobId; readonly fraction: number }
+  /** A network run that blocks the child is starting: the parent moves progress on meanwhile (progress.ts). */
+  | { readonly type: 'estimate'; readonly jobId: JobId; readonly estimate: RunEstimate }
   | { readonly type: 'notice'; readonly jobId: JobId; readonly message: string }
   | { readonly type: 'done'; readonly jobId: JobId; readonly data: Buffer; readonly info: UpscaleInfo }
   | { readonly type: 'failed'; readonly jobId: JobId; readonly error: WireError };

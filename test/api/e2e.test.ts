@@ -144,10 +144,9 @@ test('a server killed with SIGKILL mid-job resumes the job after a restart and c
     model: 'realesrgan-x4fast',
     scale: 2,
   });
-  // Running, and well into its run (x4fast takes this image in one window, so progress only moves
-  // at its end): killed mid-job, which attempts === 2 below confirms.
-  await waitFor(first.url, job.id, (j) => j.status === 'running');
-  await new Promise((r) => setTimeout(r, 500));
+  // Into its run (x4fast takes this image in one window; the pool moves progress on during it):
+  // killed mid-job, which attempts === 2 below confirms.
+  await waitFor(first.url, job.id, (j) => j.status === 'running' && j.progress > 0);
   first.child.kill('SIGKILL');
   await first.exited;
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
+import type { RunWork } from '../../src/engine/pace.js';
 import { upscaleImage } from '../../src/engine/pipeline.js';
 import { fitsOneWindow, fitsWhole, runOneWindow, runSegmented } from '../../src/engine/segmented.js';
 import { crop, interleaved16Sink, planarSink } from '../../src/engine/tiles.js';
@@ -74,6 +75,8 @@ for (const [model, grain, side, budget, precision] of cases) {
     const runner = lease.runner;
     let calls = 0;
     let last = 0;
+    const reported: number[] = [];
+    const paced: RunWork[] = [];
     const out = await runSegmented(
       image,
       runner,
@@ -84,12 +87,26 @@ for (const [model, grain, side, budget, precision] of cases) {
           calls++;
           assert.ok(d > last && d <= t, 'progress only grows');
           last = d;
+          reported.push(d / t);
+        },
+        pace: (work, run) => {
+          paced.push(work);
+          return run();
         },
       },
       planarSink(image.width * 4, image.height * 4),
     );
     const diff = maxDiff(out, await wholeImage(model, image, 16, precision));
     assert.ok(diff <= 1 / 255, `max difference ${(diff * 255).toFixed(4)}/255`);
+    // Every window run is paced, announced from the progress before it to the progress it reports.
+    assert.equal(paced.length, calls);
+    paced.forEach((work, i) => {
+      assert.deepEqual([work.from, work.to], [reported[i - 1] ?? 0, reported[i]], `run ${i}`);
+    });
+    // Windows overlap by their halos: together they do at least the whole network over the image.
+    const macs = paced.reduce((n, w) => n + w.macs, 0);
+    const least = runner.segments.reduce((n, seg) => n + seg.macs, 0) * image.width * image.height;
+    assert.ok(macs >= least, `${macs} multiply-adds paced, the image takes ${least}`);
     assert.ok(calls >= runner.segments.length, `${calls} progress calls`);
     if (budget < 2 ** 30) assert.ok(calls > runner.segments.length, 'the budget made it tile');
   });
@@ -215,16 +232,30 @@ test('x4fast runs a photo in one window with no cut; x4plus (wide tail), a small
   assert.equal(fitsOneWindow(x4plus, 3 * 2 ** 30, 640, 427, 16), false, 'x4plus tail');
 });
 
-test('one window and the coarse cut give the same 16-bit pixels (x4fast, real photo), progress once at the end', async () => {
+test('one window and the coarse cut give the same 16-bit pixels (x4fast, real photo), progress once at the end, the run paced with its multiply-adds', async () => {
   const image = await photo(200, 100, 160, 120);
   const sink = () => interleaved16Sink(image.width * 4, image.height * 4);
   const seen: number[] = [];
+  const paced: RunWork[] = [];
+  const plan = (await store.segmentPlans('realesrgan-x4fast', 4))!.coarse;
   const one = await runOneWindow(
     image,
     await store.open('realesrgan-x4fast'),
-    { border: 16, onProgress: (d, t) => seen.push(d / t) },
+    plan,
+    {
+      border: 16,
+      onProgress: (d, t) => seen.push(d / t),
+      pace: (work, run) => {
+        paced.push(work);
+        return run();
+      },
+    },
     sink(),
   );
+  // SRVGGNetCompact x4fast: 1.2 M multiply-adds an input px; the run covers the 192x152 bordered image.
+  assert.equal(paced.length, 1);
+  assert.deepEqual([paced[0]!.from, paced[0]!.to], [0, 1]);
+  assert.ok(Math.abs(paced[0]!.macs / (192 * 152) / 1.2e6 - 1) < 0.1, `${paced[0]!.macs} multiply-adds`);
   using lease = await store.openSegmented('realesrgan-x4fast', 4, 'coarse');
   assert.ok(lease, 'x4fast is segmented');
   const cut = await runSegmented(image, lease.runner, { budget: 2 ** 30, border: 16 }, sink());
@@ -249,6 +280,7 @@ test('EXPECTED FAILURE - an aborted signal stops a one-window run before it star
       runOneWindow(
         await photo(0, 0, 32, 32),
         runner,
+        (await store.segmentPlans('realesrgan-x4fast', 4))!.coarse,
         { border: 16, signal: ac.signal },
         planarSink(128, 128),
       ),

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
+import type { RunEstimate } from '../../src/engine/pace.js';
 import { isPixeliftError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { WorkerPool } from '../../src/workers/pool.js';
@@ -11,6 +12,7 @@ import { repoPath } from '../helpers/paths.js';
 
 const PHOTO = repoPath('node_modules/@upscalerjs/esrgan-slim/assets/fixture.png'); // 128x128 RGBA photo
 const MODEL = 'realesrgan-x4fast';
+const ROCKET = repoPath('bench/photos/rocket.jpg'); // 640x427
 
 // One model cache for every pool here, so the model is converted once (by the first child).
 const DATA = tempDir('pixelift-workers-');
@@ -112,6 +114,40 @@ test('progress events are monotonic and end at 1', async () => {
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!, `progress went back: ${seen}`);
   assert.ok(seen[0]! > 0);
   assert.equal(seen.at(-1), 1);
+});
+
+test('a photo run in one blocking window still reports strictly increasing progress below 1 before its end (x4fast, rocket.jpg)', async () => {
+  // A budget the 640x427 photo fits in whole (fitsOneWindow): one session run of several
+  // seconds, during which the child itself can say nothing.
+  const pool = new WorkerPool({
+    size: 1,
+    settings: { ...SETTINGS, memoryBudget: 3 * 2 ** 30 },
+    log: silentLogger,
+  });
+  pool.on('worker-spawn', ({ pid }) => spawned.push(pid));
+  pools.push(pool);
+  const seen: { f: number; at: number }[] = [];
+  const estimates: RunEstimate[] = [];
+  const t0 = performance.now();
+  const result = await pool.run(
+    { input: ROCKET, options: { model: MODEL, format: 'jpeg' } },
+    {
+      onProgress: (f) => seen.push({ f, at: performance.now() - t0 }),
+      onEstimate: (e) => estimates.push(e),
+    },
+  );
+  assert.equal(result.info.tiling, 'exact');
+  assert.deepEqual(estimates.length, 1, 'one announced run: the whole photo');
+  assert.deepEqual([estimates[0]!.from, estimates[0]!.to], [0, 1]);
+  const fractions = seen.map((s) => s.f);
+  for (let i = 1; i < fractions.length; i++)
+    assert.ok(fractions[i]! > fractions[i - 1]!, `progress must strictly increase: ${fractions}`);
+  const before = fractions.filter((f) => f < 1);
+  assert.ok(before.length >= 4, `${before.length} values below 1 before the end: ${fractions}`);
+  assert.equal(fractions.at(-1), 1);
+  // Spread over the run, not bunched at its end.
+  const span = seen.at(-2)!.at - seen[0]!.at;
+  assert.ok(span >= 750, `estimated progress spans ${Math.round(span)} ms`);
 });
 
 test('a job whose signal is already aborted is rejected without forking a child', async () => {

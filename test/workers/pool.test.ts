@@ -116,9 +116,11 @@ test('progress events are monotonic and end at 1', async () => {
   assert.equal(seen.at(-1), 1);
 });
 
-test('a photo run in one blocking window still reports strictly increasing progress below 1 before its end (x4fast, rocket.jpg)', async () => {
-  // A budget the 640x427 photo fits in whole (fitsOneWindow): one session run of several
-  // seconds, during which the child itself can say nothing.
+/**
+ * A pool whose budget the 640x427 photo fits in whole (fitsOneWindow): one session run of
+ * several seconds, during which the child itself can say nothing.
+ */
+function oneWindowPool(): WorkerPool {
   const pool = new WorkerPool({
     size: 1,
     settings: { ...SETTINGS, memoryBudget: 3 * 2 ** 30 },
@@ -126,6 +128,11 @@ test('a photo run in one blocking window still reports strictly increasing progr
   });
   pool.on('worker-spawn', ({ pid }) => spawned.push(pid));
   pools.push(pool);
+  return pool;
+}
+
+test('a photo run in one blocking window still reports strictly increasing progress below 1 before its end (x4fast, rocket.jpg)', async () => {
+  const pool = oneWindowPool();
   const seen: { f: number; at: number }[] = [];
   const estimates: RunEstimate[] = [];
   const t0 = performance.now();
@@ -199,6 +206,35 @@ test('cancel via AbortSignal stops the worker within 1 s', async () => {
   );
   assert.equal(next.info.output.width, 192);
   assert.notEqual(second, pid, 'a new child ran the next job');
+});
+
+test('cancel during an estimated one-window run rejects within 1 s, and no progress is reported after it', async () => {
+  const pool = oneWindowPool();
+  const controller = new AbortController();
+  let abortedAt = 0;
+  let after = 0;
+  let rejected = false;
+  const job = pool.run(
+    { input: ROCKET, options: { model: MODEL, format: 'jpeg' } },
+    {
+      signal: controller.signal,
+      onProgress: () => {
+        if (rejected) after++;
+        // The first value is estimated: the child is inside session.run().
+        if (abortedAt === 0) {
+          abortedAt = performance.now();
+          controller.abort();
+        }
+      },
+    },
+  );
+  const err = await rejection(job);
+  rejected = true;
+  const latency = performance.now() - abortedAt;
+  assert.ok(isPixeliftError(err, 'canceled'), String(err));
+  assert.ok(latency < 1000, `rejected ${latency} ms after abort`);
+  await new Promise((r) => setTimeout(r, 800)); // three ticks of the estimate's timer
+  assert.equal(after, 0, 'progress after the job was canceled');
 });
 
 test('a worker killed with SIGKILL is replaced and its job fails with a retryable code', async () => {

@@ -225,12 +225,12 @@ export async function upscaleImage(
     using lease = plans && !one ? await store.openSegmented(model.id, s, grain, precision) : undefined;
     const segmented = lease?.runner;
     const runner = segmented ? undefined : await store.open(model.id, s, precision);
-    const on = (segmented ?? runner)!.device;
-    device = on;
+    const passDevice = (segmented ?? runner)!.device;
+    device = passDevice;
     tiling = segmented || one ? 'exact' : 'context';
     const toJob = (f: number) => (i + f) / p.passes.length;
     const onProgress = (d: number, total: number) => hooks.onProgress?.(toJob(d / total));
-    const paced = pace(processRates, on, precision, hooks.onEstimate, toJob);
+    const paced = pace(processRates, passDevice, precision, hooks.onEstimate, toJob);
     const exact = { border: EXACT_BORDER, signal: hooks.signal, onProgress, pace: paced };
     const upscale = <T>(sink: Sink<T>): Promise<T> =>
       segmented
@@ -241,7 +241,16 @@ export async function upscaleImage(
               rgb,
               s,
               (t: Tile) => runner!.run(t),
-              { tile, pad: model.context, overlap: TILE_OVERLAP, signal: hooks.signal, onProgress },
+              {
+                tile,
+                pad: model.context,
+                overlap: TILE_OVERLAP,
+                signal: hooks.signal,
+                onProgress,
+                pace: paced,
+                // The catalog's FLOPs are 2 × multiply-adds, per input pixel.
+                macsPerPixel: (model.cost[s]?.flops ?? 0) / 2,
+              },
               sink,
             );
     const [ow, oh] = [rgb.width * s, rgb.height * s];

@@ -11,6 +11,7 @@
  * size; the result is written into a sink (planar float, or interleaved 16-bit for the last pass).
  */
 import type { Tile } from '../models/runner.js';
+import { type Pace, unpaced } from './pace.js';
 
 export interface TileOptions {
   /** Tile side in input pixels (without context). */
@@ -21,6 +22,10 @@ export interface TileOptions {
   readonly overlap?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (done: number, total: number) => void;
+  /** Wraps each tile's run, which blocks this thread: announced and timed (pace.ts). */
+  readonly pace?: Pace;
+  /** The network's multiply-adds per input pixel, for `pace` (0: runs are timed, never announced). */
+  readonly macsPerPixel?: number;
 }
 
 export type RunTile = (tile: Tile) => Promise<Tile>;
@@ -134,17 +139,17 @@ export async function runTiled<T>(
   const ys = spans(H, opts.tile, overlap, scale);
   const ow = sink.width;
   const total = xs.length * ys.length;
+  const pace = opts.pace ?? unpaced;
   let done = 0;
   for (const sy of ys) {
     for (const sx of xs) {
       opts.signal?.throwIfAborted();
       const pw = sx.b - sx.a + 2 * opts.pad;
       const ph = sy.b - sy.a + 2 * opts.pad;
-      const result = await run({
-        data: crop(image, sx.a - opts.pad, sy.a - opts.pad, pw, ph),
-        width: pw,
-        height: ph,
-      });
+      const work = { macs: (opts.macsPerPixel ?? 0) * pw * ph, from: done / total, to: (done + 1) / total };
+      const result = await pace(work, () =>
+        run({ data: crop(image, sx.a - opts.pad, sy.a - opts.pad, pw, ph), width: pw, height: ph }),
+      );
       const off = opts.pad * scale;
       const plane = result.width * result.height;
       for (let y = 0; y < sy.weights.length; y++) {

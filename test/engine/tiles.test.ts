@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { RunWork } from '../../src/engine/pace.js';
 import { crop, interleaved16Sink, planarSink, reflect, runTiled, spans } from '../../src/engine/tiles.js';
 import type { Tile } from '../../src/models/runner.js';
 import { testStore } from '../helpers/models.js';
@@ -69,6 +70,49 @@ test('EXPECTED FAILURE - an aborted signal stops tiling before the next tile', a
     /abort/i,
   );
   assert.equal(calls, 1);
+});
+
+test('each tile run is paced with its multiply-adds (context included) and the progress it takes the image from and to', async () => {
+  const sizes: number[] = [];
+  const run = async (t: Tile) => {
+    sizes.push(t.width * t.height);
+    return { data: new Float32Array(t.data.length * 4), width: t.width * 2, height: t.height * 2 };
+  };
+  const paced: RunWork[] = [];
+  const reported: number[] = [];
+  await runTiled(
+    pattern(20, 12),
+    2,
+    run,
+    {
+      tile: 10,
+      pad: 3,
+      macsPerPixel: 1000,
+      onProgress: (d, t) => reported.push(d / t),
+      pace: (work, go) => {
+        paced.push(work);
+        return go();
+      },
+    },
+    planarSink(40, 24),
+  );
+  // 2 × 2 tiles of 10 px (edge tiles slide inward to full size) with 3 px of context a side.
+  assert.equal(paced.length, 4);
+  assert.deepEqual(
+    paced.map((w) => w.macs),
+    sizes.map((px) => 1000 * px),
+  );
+  assert.deepEqual(sizes, [16 * 16, 16 * 16, 16 * 16, 16 * 16]);
+  assert.deepEqual(
+    paced.map((w) => [w.from, w.to]),
+    [
+      [0, 0.25],
+      [0.25, 0.5],
+      [0.5, 0.75],
+      [0.75, 1],
+    ],
+  );
+  assert.deepEqual(reported, [0.25, 0.5, 0.75, 1]);
 });
 
 test('tile spans cover the axis, and their blend weights sum to exactly 1 at every output pixel', () => {

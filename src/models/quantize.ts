@@ -15,6 +15,7 @@ import sharp from 'sharp';
 import { DEFAULTS } from '../config.js';
 import { PixeliftError } from '../errors.js';
 import type { ModelEntry } from './catalog.js';
+import { INT8_WEIGHT_BITS, type WeightBits } from './int8-cpu.js';
 import { equalizablePairs, equalize } from './onnx/equalize.js';
 import {
   activationsOf,
@@ -56,7 +57,7 @@ export type RangeMethod = 'minmax' | 'mse';
 
 export interface QuantizeOptions {
   readonly method: RangeMethod;
-  /** 8, or 7 to keep AVX2's u8 × s8 pair sums from saturating (see quantizeWeights). */
+  /** 8, or 7 to keep AVX2's u8 × s8 pair sums from saturating (int8-cpu.ts). */
   readonly weightBits: number;
   /** Which Convs stay fp32. */
   readonly keepFloat: (convs: readonly QuantizableConv[], fp32: Uint8Array) => ReadonlySet<string>;
@@ -88,14 +89,22 @@ export function edgeConvs(convs: readonly QuantizableConv[], fp32: Uint8Array): 
 
 export const DEFAULT_OPTIONS: QuantizeOptions = {
   method: 'mse',
-  weightBits: 7,
+  weightBits: INT8_WEIGHT_BITS,
   keepFloat: tailConvs,
   equalize: 0,
 };
 
-/** Static int8 (QDQ) version of a network we converted to fp32 ONNX; calibration runs on the project's own photos, fed as ModelRunner feeds them (entry.inputRange, entry.channelOrder). */
-export async function quantizeInt8(fp32: Uint8Array, entry: ModelEntry): Promise<Uint8Array> {
-  return quantizeWith(fp32, entry, DEFAULT_OPTIONS);
+/**
+ * Static int8 (QDQ) version of a network we converted to fp32 ONNX; calibration runs on the
+ * project's own photos, fed as ModelRunner feeds them (entry.inputRange, entry.channelOrder).
+ * `weightBits`: this CPU's by default (int8-cpu.ts); the file is for CPUs of that kind.
+ */
+export async function quantizeInt8(
+  fp32: Uint8Array,
+  entry: ModelEntry,
+  weightBits: WeightBits = INT8_WEIGHT_BITS,
+): Promise<Uint8Array> {
+  return quantizeWith(fp32, entry, { ...DEFAULT_OPTIONS, weightBits });
 }
 
 export async function quantizeWith(

@@ -16,7 +16,7 @@ import { DEFAULTS } from '../config.js';
 import { PixeliftError } from '../errors.js';
 import type { ModelEntry } from './catalog.js';
 import { INT8_WEIGHT_BITS, type WeightBits } from './int8-cpu.js';
-import { equalizablePairs, equalize } from './onnx/equalize.js';
+import { concatJoins, equalizablePairs, equalize, equalizeJoins } from './onnx/equalize.js';
 import {
   activationsOf,
   decodeModel,
@@ -33,8 +33,9 @@ import { toModelRange } from './runner.js';
  * Part of the cache key of int8 files: bump when the output of quantizeInt8 changes. 2: fewer
  * calibration sessions, each exposing more activations, which changes onnxruntime's fusions
  * around them and so rrdn-thick's ranges in the last bits (x4fast's bytes are unchanged).
+ * 3: x4plus gets min/max ranges and its dense blocks' Concats equalized (MODEL_OPTIONS).
  */
-export const QUANTIZER_VERSION = '2';
+export const QUANTIZER_VERSION = '3';
 
 /**
  * The built-ins `auto` runs in int8, and at which native scales: those whose int8 meets the bar
@@ -52,8 +53,13 @@ export const INT8_AUTO: Int8Auto = new Map([['rrdn-thick', [4]]]);
 /** Which built-ins `auto` runs in int8, and at which native scales. */
 export type Int8Auto = ReadonlyMap<string, readonly number[]>;
 
-/** How an activation's uint8 range is chosen from what calibration saw. */
-export type RangeMethod = 'minmax' | 'mse';
+/**
+ * How an activation's uint8 range is chosen from what calibration saw: min/max, the least
+ * squared error (`mseRange`), or min/max for what the Convs write and least squared error for
+ * what they read from float ops (`minmax-outputs`: x4plus's best, 38.33 dB against 37.61 for
+ * MSE, and x4fast's worst, 35.48 against 36.96; docs/int8.md).
+ */
+export type RangeMethod = 'minmax' | 'mse' | 'minmax-outputs';
 
 export interface QuantizeOptions {
   readonly method: RangeMethod;
@@ -63,6 +69,11 @@ export interface QuantizeOptions {
   readonly keepFloat: (convs: readonly QuantizableConv[], fp32: Uint8Array) => ReadonlySet<string>;
   /** Activation equalization strength (0: none): channel c is scaled by (max/max_c)^α (equalize.ts). */
   readonly equalize: number;
+  /**
+   * Scale the channels of a Conv → act that a Concat joins with other values (x4plus's dense
+   * blocks: the trunk) down to those values' largest |value| (equalize.ts `concatJoins`).
+   */
+  readonly equalizeConcats?: boolean;
 }
 
 /** The Convs that run at more than 1× (after the first upsampling): the costly-to-get-wrong tail. */
@@ -95,6 +106,16 @@ export const DEFAULT_OPTIONS: QuantizeOptions = {
 };
 
 /**
+ * Settings measured better for one network than DEFAULT_OPTIONS (`npm run bench:int8`,
+ * docs/int8.md), keyed by catalog id. x4plus: min/max ranges with its dense blocks' Concats
+ * equalized (`minmax-w8-eqc`): 40.35 dB vs fp32 and 0.011 dB PSNR-Y loss, against 37.61 and
+ * 0.188 with the defaults (8-bit weights, a VNNI CPU).
+ */
+export const MODEL_OPTIONS: ReadonlyMap<string, Partial<QuantizeOptions>> = new Map([
+  ['realesrgan-x4plus', { method: 'minmax', equalizeConcats: true }],
+]);
+
+/**
  * Static int8 (QDQ) version of a network we converted to fp32 ONNX; calibration runs on the
  * project's own photos, fed as ModelRunner feeds them (entry.inputRange, entry.channelOrder).
  * `weightBits`: this CPU's by default (int8-cpu.ts); the file is for CPUs of that kind.
@@ -104,7 +125,7 @@ export async function quantizeInt8(
   entry: ModelEntry,
   weightBits: WeightBits = INT8_WEIGHT_BITS,
 ): Promise<Uint8Array> {
-  return quantizeWith(fp32, entry, { ...DEFAULT_OPTIONS, weightBits });
+  return quantizeWith(fp32, entry, { ...DEFAULT_OPTIONS, ...MODEL_OPTIONS.get(entry.id), weightBits });
 }
 
 export async function quantizeWith(
@@ -161,14 +182,40 @@ export async function quantizeWith(
     }
     fp32 = equalize(fp32, pairs, scales);
   }
+  const joins = options.equalizeConcats
+    ? concatJoins(fp32).filter(
+        (j) =>
+          names.has(j.first) &&
+          j.readers.every((r) => names.has(r.conv)) &&
+          [j.firstOutput, ...j.joined].every((v) => tensors.has(v)),
+      )
+    : [];
+  if (joins.length > 0) {
+    const before = await calibrated(fp32, [...new Set(joins.flatMap((j) => [j.firstOutput, ...j.joined]))]);
+    const scales = new Map<string, Float32Array>();
+    for (const j of joins) {
+      const top = Math.max(...j.joined.flatMap((v) => [...before.get(v)!.channelMax]));
+      if (!(top > 0) || !Number.isFinite(top)) continue;
+      // Only down: a channel within the joined values' range keeps its scale.
+      scales.set(
+        j.first,
+        Float32Array.from(before.get(j.firstOutput)!.channelMax, (v) =>
+          Math.min(1, top / Math.max(v, top / 100)),
+        ),
+      );
+    }
+    fp32 = equalizeJoins(fp32, joins, scales);
+  }
   const wanted = activationsOf(chosen).filter((v) => v !== input);
   const stats = await calibrated(fp32, wanted);
   const ranges = new Map<string, Range>([[input, { min: lo, max: hi }]]);
+  const written = new Set(chosen.map((c) => c.output));
   for (const [name, s] of stats) {
     if (!Number.isFinite(s.min) || !Number.isFinite(s.max)) {
       throw invalid(`cannot quantize: ${name} is not finite on the calibration photos`);
     }
-    ranges.set(name, options.method === 'mse' ? mseRange(s) : { min: s.min, max: s.max });
+    const minmax = options.method === 'minmax' || (options.method === 'minmax-outputs' && written.has(name));
+    ranges.set(name, minmax ? { min: s.min, max: s.max } : mseRange(s));
   }
   return staticQdq(fp32, {
     ranges,

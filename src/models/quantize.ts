@@ -38,17 +38,31 @@ import { toModelRange } from './runner.js';
 export const QUANTIZER_VERSION = '3';
 
 /**
- * The built-ins `auto` runs in int8, and at which native scales: those whose int8 meets the bar
- * (≥ 40 dB vs fp32, ≤ 0.05 dB PSNR-Y loss vs ground truth: `npm run bench:int8`) and runs ≥ 2×
- * fp32 end to end (`npm run bench:e2e`), each measured at that scale (docs/int8.md).
+ * The built-ins `auto` runs in int8, and at which native scales, on a CPU whose int8 files get
+ * `weightBits` (int8-cpu.ts): those whose int8 meets the bar (≥ 40 dB vs fp32, ≤ 0.05 dB PSNR-Y
+ * loss vs ground truth: `npm run bench:int8`) and runs ≥ 2× fp32 end to end (`npm run
+ * bench:e2e`), each measured at that scale and with those bits (docs/int8.md).
  */
-// rrdn-thick ×4: 47.86 dB vs fp32, 0.034 dB PSNR-Y loss (bench:int8 --models=rrdn-thick --tile=48
-// --rounds=3, QUANTIZER_VERSION 2, load 6–7; 1.90× on one 48² tile); end to end on rocket.jpg
-// (640×427, exact tiling) 28.0 kpx/s int8 vs 8.62 fp32 = 3.25×, raw session 62.7 vs 21.2 kpx/s
-// (bench:e2e --rounds=1, load 2–3, 1 December 2026). Its ×2/×3/×8 networks share the id but
-// were not measured, so they stay fp32. realesrgan-x4fast (33.6 dB) and x4plus (35.4 dB) miss
-// the quality bar; rrdn-medium/slim keep 47.6/48.0 dB but gain ≤ 1.1× (their fp32 tail dominates).
-export const INT8_AUTO: Int8Auto = new Map([['rrdn-thick', [4]]]);
+// rrdn-thick ×4, 7 bits: 47.86 dB vs fp32, 0.034 dB PSNR-Y loss (bench:int8 --models=rrdn-thick
+// --tile=48 --rounds=3, QUANTIZER_VERSION 2, load 6–7); end to end on rocket.jpg (640×427, exact
+// tiling) 28.0 kpx/s int8 vs 8.62 fp32 = 3.25×, raw session 62.7 vs 21.2 kpx/s (bench:e2e
+// --rounds=1, load 2–3, 1 December 2026). 8 bits (VNNI): 47.98 dB, 0.028 dB (bench:int8
+// --variants=mse-w8-tail, load 4–5, 2 December 2026). Its ×2/×3/×8 networks share the id but
+// were not measured, so they stay fp32.
+// realesrgan-x4plus ×4, 8 bits only (MODEL_OPTIONS): 40.35 dB vs fp32, 0.011 dB PSNR-Y loss,
+// 2.83× on a 64² tile (bench:int8 --variants=minmax-w8-eqc --tile=64 --rounds=3, load 6);
+// end to end on rocket.jpg (exact tiling) 12.4 kpx/s int8 vs 2.77 fp32 = 4.48×, raw session 18.9
+// vs 8.25 kpx/s = 2.29× (bench:e2e --models=realesrgan-x4plus --rounds=1 --torch-rounds=0
+// --scaling=, load 2.2–2.3, 2 December 2026). With 7 bits it was not measured with these settings (35.4 dB with the old ones).
+// realesrgan-x4fast misses the bar (33.6 dB with 7 bits, 37.0 with 8); rrdn-medium/slim keep
+// 47.6/48.0 dB but gain ≤ 1.1× (their fp32 tail dominates).
+export function int8AutoFor(weightBits: WeightBits): Int8Auto {
+  const auto = new Map<string, readonly number[]>([['rrdn-thick', [4]]]);
+  if (weightBits === 8) auto.set('realesrgan-x4plus', [4]);
+  return auto;
+}
+
+export const INT8_AUTO: Int8Auto = int8AutoFor(INT8_WEIGHT_BITS);
 
 /** Which built-ins `auto` runs in int8, and at which native scales. */
 export type Int8Auto = ReadonlyMap<string, readonly number[]>;

@@ -11,7 +11,7 @@ import { isPixeliftError } from '../../src/errors.js';
 import { BUILTIN_MODELS } from '../../src/models/catalog.js';
 import { importNcnn } from '../../src/models/import/ncnn.js';
 import { decodeModel, encodeModel, opCounts } from '../../src/models/onnx/qdq.js';
-import { INT8_AUTO, QUANTIZER_VERSION, quantizeInt8 } from '../../src/models/quantize.js';
+import { INT8_AUTO, int8AutoFor, QUANTIZER_VERSION, quantizeInt8 } from '../../src/models/quantize.js';
 import { ModelRunner, SegmentedRunner, type Tile } from '../../src/models/runner.js';
 import { segmentGraph } from '../../src/models/segments.js';
 import { NCNN_DIR } from '../helpers/models.js';
@@ -67,6 +67,12 @@ test('INT8_AUTO names only built-in networks at their native scales, and the qua
     for (const s of scales) assert.ok(m.scales.includes(s), `${id} has a ×${s} network`);
   }
   assert.match(QUANTIZER_VERSION, /^\S+$/);
+});
+
+test('auto runs x4plus in int8 only where its weights get 8 bits (the bits it was measured with); rrdn-thick ×4 with either', () => {
+  assert.deepEqual(int8AutoFor(8).get('realesrgan-x4plus'), [4]);
+  assert.equal(int8AutoFor(7).has('realesrgan-x4plus'), false);
+  for (const bits of [7, 8] as const) assert.deepEqual(int8AutoFor(bits).get('rrdn-thick'), [4]);
 });
 
 test('quantizeInt8 is deterministic: the same fp32 bytes give the same int8 bytes', async () => {

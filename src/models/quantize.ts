@@ -53,7 +53,9 @@ export const QUANTIZER_VERSION = '3';
 // 2.83× on a 64² tile (bench:int8 --variants=minmax-w8-eqc --tile=64 --rounds=3, load 6);
 // end to end on rocket.jpg (exact tiling) 12.4 kpx/s int8 vs 2.77 fp32 = 4.48×, raw session 18.9
 // vs 8.25 kpx/s = 2.29× (bench:e2e --models=realesrgan-x4plus --rounds=1 --torch-rounds=0
-// --scaling=, load 2.2–2.3, 2 December 2026). With 7 bits it was not measured with these settings (35.4 dB with the old ones).
+// --scaling=, load 2.2–2.3, 2 December 2026). With 7 bits (AVX2 only) the same settings give 39.03 dB, 0.078 dB
+// loss (scratch run with bench:int8's evaluation; 7-bit weights compute the same on both kernels):
+// short of the bar, so there it stays fp32.
 // realesrgan-x4fast misses the bar (33.6 dB with 7 bits, 37.0 with 8); rrdn-medium/slim keep
 // 47.6/48.0 dB but gain ≤ 1.1× (their fp32 tail dominates).
 export function int8AutoFor(weightBits: WeightBits): Int8Auto {

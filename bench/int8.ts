@@ -26,6 +26,7 @@ import {
   DEFAULT_OPTIONS,
   edgeConvs,
   INT8_AUTO,
+  MODEL_OPTIONS,
   type QuantizeOptions,
   quantizeWith,
   tailConvs,
@@ -72,6 +73,25 @@ const VARIANTS: Readonly<Record<string, QuantizeOptions>> = {
   'mse-w7-edge': { method: 'mse', weightBits: 7, keepFloat: edgeConvs, equalize: 0 },
   'mse-w8-edge': { method: 'mse', weightBits: 8, keepFloat: edgeConvs, equalize: 0 },
   'minmax-w7-edge': { method: 'minmax', weightBits: 7, keepFloat: edgeConvs, equalize: 0 },
+  'minmax-w8-tail': { method: 'minmax', weightBits: 8, keepFloat: tailConvs, equalize: 0 },
+  'hyb-w8-tail': { method: 'minmax-outputs', weightBits: 8, keepFloat: tailConvs, equalize: 0 },
+  'hyb-w8-ends': { method: 'minmax-outputs', weightBits: 8, keepFloat: endConvs, equalize: 0 },
+  'mse-w8-ends': { method: 'mse', weightBits: 8, keepFloat: endConvs, equalize: 0 },
+  'minmax-w8-eqc': {
+    method: 'minmax',
+    weightBits: 8,
+    keepFloat: tailConvs,
+    equalize: 0,
+    equalizeConcats: true,
+  },
+  'hyb-w8-eqc': {
+    method: 'minmax-outputs',
+    weightBits: 8,
+    keepFloat: tailConvs,
+    equalize: 0,
+    equalizeConcats: true,
+  },
+  'mse-w8-eqc': { method: 'mse', weightBits: 8, keepFloat: tailConvs, equalize: 0, equalizeConcats: true },
   'mse-w8-eq.5': { method: 'mse', weightBits: 8, keepFloat: tailConvs, equalize: 0.5 },
   'mse-w8-eq1': { method: 'mse', weightBits: 8, keepFloat: tailConvs, equalize: 1 },
   'mse-w7-eq.5': { method: 'mse', weightBits: 7, keepFloat: tailConvs, equalize: 0.5 },
@@ -205,7 +225,9 @@ async function main(): Promise<void> {
       for (const p of pairs) fp32Out.push(await upscale(fp32Session, entry, p.low));
       const convs = quantizableConvs(fp32);
       for (const variant of variants) {
-        const options = VARIANTS[variant]!;
+        // `shipped`: what quantizeInt8 does for this model (DEFAULT_OPTIONS + MODEL_OPTIONS).
+        const options =
+          variant === 'shipped' ? { ...DEFAULT_OPTIONS, ...MODEL_OPTIONS.get(model.id) } : VARIANTS[variant]!;
         const t0 = performance.now();
         const int8 = await quantizeWith(fp32, entry, options);
         const quantizeMs = performance.now() - t0;

@@ -8,8 +8,8 @@
  *   <id>-x<scale>-<hash>.golden.f32   the graph's output for the golden input at conversion time
  * The hash covers the converter version and every source byte, so new weights or a new
  * importer produce a new file. The int8 version of a file is a set of its own,
- * `<id>-x<scale>-<hash>.int8.{onnx,json,golden.f32}`, whose hash covers the quantizer version
- * and the fp32 file's bytes. Before a cached file is trusted its bytes are re-hashed and
+ * `<id>-x<scale>-<hash>.int8.{onnx,json,golden.f32}`, whose hash covers the quantizer version,
+ * the weight bits (which follow the CPU: int8-cpu.ts) and the fp32 file's bytes. Before a cached file is trusted its bytes are re-hashed and
  * it is run on the golden input and compared with the stored golden output (golden.ts).
  */
 import { createHash } from 'node:crypto';
@@ -23,6 +23,7 @@ import { checkSane, GOLDEN_TOLERANCE, maxAbsDiff, runGolden } from './golden.js'
 import type { ImportResult, ImportStats } from './import/ncnn.js';
 import { importNcnn } from './import/ncnn.js';
 import { importTfjsDir } from './import/tfjs.js';
+import { INT8_WEIGHT_BITS, type WeightBits } from './int8-cpu.js';
 import type { RunPrecision } from './precision.js';
 import { importPytorchOffThread } from './pytorch/import-thread.js';
 import { QUANTIZER_VERSION, quantizeInt8 } from './quantize.js';
@@ -56,7 +57,7 @@ export interface Verified {
   session?: ort.InferenceSession;
 }
 
-/** What a cached file was made from (fp32: sourceHash + converter; int8: fp32Sha256 + quantizer). */
+/** What a cached file was made from (fp32: sourceHash + converter; int8: fp32Sha256 + quantizer + weightBits). */
 interface CacheManifest {
   id: string;
   scale: number;
@@ -65,6 +66,7 @@ interface CacheManifest {
   converter?: string;
   fp32Sha256?: string;
   quantizer?: string;
+  weightBits?: WeightBits;
   onnxSha256: string;
   stats: ImportStats | undefined;
   onnxruntime: string;
@@ -79,6 +81,8 @@ export interface ConversionCacheOptions {
   readonly maxModelBytes?: number;
   /** Absolute paths of the files a model at a scale is converted from (registry.ts). */
   readonly sourceFiles: (model: ModelEntry, scale: number) => string[];
+  /** Weight bits of the int8 files made and used (default: this CPU's, int8-cpu.ts). */
+  readonly int8WeightBits?: WeightBits;
 }
 
 export class ConversionCache {
@@ -149,8 +153,8 @@ export class ConversionCache {
 
   /**
    * The verified int8 version of a prepared fp32 file: from the cache, or quantized now
-   * (quantize.ts). Its key covers QUANTIZER_VERSION and the fp32 file's hash, so a new
-   * conversion or a new quantizer makes a new file; it is checked against its own golden output.
+   * (quantize.ts). Its key covers QUANTIZER_VERSION, the weight bits and the fp32 file's hash,
+   * so a new conversion, a new quantizer or a CPU of the other kind makes a new file; it is checked against its own golden output.
    *
    * `mode`: `quantize` makes it when it is not cached (waiting for another process that holds
    * the file's lock, then using its result); `cached` never quantizes; `unless-busy` quantizes
@@ -166,9 +170,10 @@ export class ConversionCache {
     const scale = fp32.scale;
     const fp32Bytes = fs.readFileSync(fp32.onnxPath);
     const fp32Sha256 = sha256(fp32Bytes);
-    const key = sha256(Buffer.from(`pixelift-int8-${QUANTIZER_VERSION}\0${fp32Sha256}`));
+    const weightBits = this.options.int8WeightBits ?? INT8_WEIGHT_BITS;
+    const key = sha256(Buffer.from(`pixelift-int8-${QUANTIZER_VERSION}-w${weightBits}\0${fp32Sha256}`));
     const base = path.join(this.options.modelCacheDir, `${model.id}-x${scale}-${key.slice(0, 16)}.int8`);
-    const expect = { fp32Sha256, quantizer: QUANTIZER_VERSION };
+    const expect = { fp32Sha256, quantizer: QUANTIZER_VERSION, weightBits };
     const cached = () => this.verifyCached(model, scale, base, expect, 'int8');
     for (;;) {
       const hit = await cached();
@@ -192,7 +197,7 @@ export class ConversionCache {
     fp32: PreparedModel,
     fp32Bytes: Uint8Array,
     base: string,
-    expect: { fp32Sha256: string; quantizer: string },
+    expect: { fp32Sha256: string; quantizer: string; weightBits: WeightBits },
     onQuantize?: () => void,
   ): Promise<Verified> {
     const scale = fp32.scale;
@@ -201,7 +206,7 @@ export class ConversionCache {
     const t0 = performance.now();
     let onnx: Uint8Array;
     try {
-      onnx = await quantizeInt8(fp32Bytes, model);
+      onnx = await quantizeInt8(fp32Bytes, model, expect.weightBits);
     } catch (err) {
       if (isPixeliftError(err)) throw err;
       throw new PixeliftError(
@@ -271,7 +276,7 @@ export class ConversionCache {
     model: ModelEntry,
     scale: number,
     base: string,
-    expect: Readonly<Partial<Record<keyof CacheManifest, string>>>,
+    expect: Readonly<Partial<Record<keyof CacheManifest, string | number>>>,
     precision: RunPrecision,
   ): Promise<Verified | undefined> {
     let manifest: CacheManifest;

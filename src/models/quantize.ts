@@ -15,7 +15,8 @@ import sharp from 'sharp';
 import { DEFAULTS } from '../config.js';
 import { PixeliftError } from '../errors.js';
 import type { ModelEntry } from './catalog.js';
-import { equalizablePairs, equalize } from './onnx/equalize.js';
+import { INT8_WEIGHT_BITS, type WeightBits } from './int8-cpu.js';
+import { concatJoins, equalizablePairs, equalize, equalizeJoins } from './onnx/equalize.js';
 import {
   activationsOf,
   decodeModel,
@@ -32,36 +33,63 @@ import { toModelRange } from './runner.js';
  * Part of the cache key of int8 files: bump when the output of quantizeInt8 changes. 2: fewer
  * calibration sessions, each exposing more activations, which changes onnxruntime's fusions
  * around them and so rrdn-thick's ranges in the last bits (x4fast's bytes are unchanged).
+ * 3: x4plus gets min/max ranges and its dense blocks' Concats equalized (MODEL_OPTIONS).
  */
-export const QUANTIZER_VERSION = '2';
+export const QUANTIZER_VERSION = '3';
 
 /**
- * The built-ins `auto` runs in int8, and at which native scales: those whose int8 meets the bar
- * (≥ 40 dB vs fp32, ≤ 0.05 dB PSNR-Y loss vs ground truth: `npm run bench:int8`) and runs ≥ 2×
- * fp32 end to end (`npm run bench:e2e`), each measured at that scale (docs/int8.md).
+ * The built-ins `auto` runs in int8, and at which native scales, on a CPU whose int8 files get
+ * `weightBits` (int8-cpu.ts): those whose int8 meets the bar (≥ 40 dB vs fp32, ≤ 0.05 dB PSNR-Y
+ * loss vs ground truth: `npm run bench:int8`) and runs ≥ 2× fp32 end to end (`npm run
+ * bench:e2e`), each measured at that scale and with those bits (docs/int8.md).
  */
-// rrdn-thick ×4: 47.86 dB vs fp32, 0.034 dB PSNR-Y loss (bench:int8 --models=rrdn-thick --tile=48
-// --rounds=3, QUANTIZER_VERSION 2, load 6–7; 1.90× on one 48² tile); end to end on rocket.jpg
-// (640×427, exact tiling) 28.0 kpx/s int8 vs 8.62 fp32 = 3.25×, raw session 62.7 vs 21.2 kpx/s
-// (bench:e2e --rounds=1, load 2–3, 1 December 2026). Its ×2/×3/×8 networks share the id but
-// were not measured, so they stay fp32. realesrgan-x4fast (33.6 dB) and x4plus (35.4 dB) miss
-// the quality bar; rrdn-medium/slim keep 47.6/48.0 dB but gain ≤ 1.1× (their fp32 tail dominates).
-export const INT8_AUTO: Int8Auto = new Map([['rrdn-thick', [4]]]);
+// rrdn-thick ×4, 7 bits: 47.86 dB vs fp32, 0.034 dB PSNR-Y loss (bench:int8 --models=rrdn-thick
+// --tile=48 --rounds=3, QUANTIZER_VERSION 2, load 6–7); end to end on rocket.jpg (640×427, exact
+// tiling) 28.0 kpx/s int8 vs 8.62 fp32 = 3.25×, raw session 62.7 vs 21.2 kpx/s (bench:e2e
+// --rounds=1, load 2–3, 1 December 2026). 8 bits (VNNI): 47.98 dB, 0.028 dB (bench:int8
+// --variants=mse-w8-tail, load 4–5, 2 December 2026). Its ×2/×3/×8 networks share the id but
+// were not measured, so they stay fp32.
+// realesrgan-x4plus ×4, 8 bits only (MODEL_OPTIONS): 40.35 dB vs fp32, 0.011 dB PSNR-Y loss,
+// 2.83× on a 64² tile (bench:int8 --variants=minmax-w8-eqc --tile=64 --rounds=3, load 6);
+// end to end on rocket.jpg (exact tiling) 12.4 kpx/s int8 vs 2.77 fp32 = 4.48×, raw session 18.9
+// vs 8.25 kpx/s = 2.29× (bench:e2e --models=realesrgan-x4plus --rounds=1 --torch-rounds=0
+// --scaling=, load 2.2–2.3, 2 December 2026). With 7 bits (AVX2 only) the same settings give 39.03 dB, 0.078 dB
+// loss (scratch run with bench:int8's evaluation; 7-bit weights compute the same on both kernels):
+// short of the bar, so there it stays fp32.
+// realesrgan-x4fast misses the bar (33.6 dB with 7 bits, 37.0 with 8); rrdn-medium/slim keep
+// 47.6/48.0 dB but gain ≤ 1.1× (their fp32 tail dominates).
+export function int8AutoFor(weightBits: WeightBits): Int8Auto {
+  const auto = new Map<string, readonly number[]>([['rrdn-thick', [4]]]);
+  if (weightBits === 8) auto.set('realesrgan-x4plus', [4]);
+  return auto;
+}
+
+export const INT8_AUTO: Int8Auto = int8AutoFor(INT8_WEIGHT_BITS);
 
 /** Which built-ins `auto` runs in int8, and at which native scales. */
 export type Int8Auto = ReadonlyMap<string, readonly number[]>;
 
-/** How an activation's uint8 range is chosen from what calibration saw. */
-export type RangeMethod = 'minmax' | 'mse';
+/**
+ * How an activation's uint8 range is chosen from what calibration saw: min/max, the least
+ * squared error (`mseRange`), or min/max for what the Convs write and least squared error for
+ * what they read from float ops (`minmax-outputs`: x4plus's best, 38.33 dB against 37.61 for
+ * MSE, and x4fast's worst, 35.48 against 36.96; docs/int8.md).
+ */
+export type RangeMethod = 'minmax' | 'mse' | 'minmax-outputs';
 
 export interface QuantizeOptions {
   readonly method: RangeMethod;
-  /** 8, or 7 to keep AVX2's u8 × s8 pair sums from saturating (see quantizeWeights). */
+  /** 8, or 7 to keep AVX2's u8 × s8 pair sums from saturating (int8-cpu.ts). */
   readonly weightBits: number;
   /** Which Convs stay fp32. */
   readonly keepFloat: (convs: readonly QuantizableConv[], fp32: Uint8Array) => ReadonlySet<string>;
   /** Activation equalization strength (0: none): channel c is scaled by (max/max_c)^α (equalize.ts). */
   readonly equalize: number;
+  /**
+   * Scale the channels of a Conv → act that a Concat joins with other values (x4plus's dense
+   * blocks: the trunk) down to those values' largest |value| (equalize.ts `concatJoins`).
+   */
+  readonly equalizeConcats?: boolean;
 }
 
 /** The Convs that run at more than 1× (after the first upsampling): the costly-to-get-wrong tail. */
@@ -88,14 +116,32 @@ export function edgeConvs(convs: readonly QuantizableConv[], fp32: Uint8Array): 
 
 export const DEFAULT_OPTIONS: QuantizeOptions = {
   method: 'mse',
-  weightBits: 7,
+  weightBits: INT8_WEIGHT_BITS,
   keepFloat: tailConvs,
   equalize: 0,
 };
 
-/** Static int8 (QDQ) version of a network we converted to fp32 ONNX; calibration runs on the project's own photos, fed as ModelRunner feeds them (entry.inputRange, entry.channelOrder). */
-export async function quantizeInt8(fp32: Uint8Array, entry: ModelEntry): Promise<Uint8Array> {
-  return quantizeWith(fp32, entry, DEFAULT_OPTIONS);
+/**
+ * Settings measured better for one network than DEFAULT_OPTIONS (`npm run bench:int8`,
+ * docs/int8.md), keyed by catalog id. x4plus: min/max ranges with its dense blocks' Concats
+ * equalized (`minmax-w8-eqc`): 40.35 dB vs fp32 and 0.011 dB PSNR-Y loss, against 37.61 and
+ * 0.188 with the defaults (8-bit weights, a VNNI CPU).
+ */
+export const MODEL_OPTIONS: ReadonlyMap<string, Partial<QuantizeOptions>> = new Map([
+  ['realesrgan-x4plus', { method: 'minmax', equalizeConcats: true }],
+]);
+
+/**
+ * Static int8 (QDQ) version of a network we converted to fp32 ONNX; calibration runs on the
+ * project's own photos, fed as ModelRunner feeds them (entry.inputRange, entry.channelOrder).
+ * `weightBits`: this CPU's by default (int8-cpu.ts); the file is for CPUs of that kind.
+ */
+export async function quantizeInt8(
+  fp32: Uint8Array,
+  entry: ModelEntry,
+  weightBits: WeightBits = INT8_WEIGHT_BITS,
+): Promise<Uint8Array> {
+  return quantizeWith(fp32, entry, { ...DEFAULT_OPTIONS, ...MODEL_OPTIONS.get(entry.id), weightBits });
 }
 
 export async function quantizeWith(
@@ -152,14 +198,40 @@ export async function quantizeWith(
     }
     fp32 = equalize(fp32, pairs, scales);
   }
+  const joins = options.equalizeConcats
+    ? concatJoins(fp32).filter(
+        (j) =>
+          names.has(j.first) &&
+          j.readers.every((r) => names.has(r.conv)) &&
+          [j.firstOutput, ...j.joined].every((v) => tensors.has(v)),
+      )
+    : [];
+  if (joins.length > 0) {
+    const before = await calibrated(fp32, [...new Set(joins.flatMap((j) => [j.firstOutput, ...j.joined]))]);
+    const scales = new Map<string, Float32Array>();
+    for (const j of joins) {
+      const top = Math.max(...j.joined.flatMap((v) => [...before.get(v)!.channelMax]));
+      if (!(top > 0) || !Number.isFinite(top)) continue;
+      // Only down: a channel within the joined values' range keeps its scale.
+      scales.set(
+        j.first,
+        Float32Array.from(before.get(j.firstOutput)!.channelMax, (v) =>
+          Math.min(1, top / Math.max(v, top / 100)),
+        ),
+      );
+    }
+    fp32 = equalizeJoins(fp32, joins, scales);
+  }
   const wanted = activationsOf(chosen).filter((v) => v !== input);
   const stats = await calibrated(fp32, wanted);
   const ranges = new Map<string, Range>([[input, { min: lo, max: hi }]]);
+  const written = new Set(chosen.map((c) => c.output));
   for (const [name, s] of stats) {
     if (!Number.isFinite(s.min) || !Number.isFinite(s.max)) {
       throw invalid(`cannot quantize: ${name} is not finite on the calibration photos`);
     }
-    ranges.set(name, options.method === 'mse' ? mseRange(s) : { min: s.min, max: s.max });
+    const minmax = options.method === 'minmax' || (options.method === 'minmax-outputs' && written.has(name));
+    ranges.set(name, minmax ? { min: s.min, max: s.max } : mseRange(s));
   }
   return staticQdq(fp32, {
     ranges,

@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { isClassical, type ModelEntry } from './catalog.js';
 import { ConversionCache, type PreparedModel, type Verified } from './conversion-cache.js';
 import { GOLDEN_SIZE, GOLDEN_TOLERANCE, goldenInput, maxAbsDiff } from './golden.js';
+import type { WeightBits } from './int8-cpu.js';
 import type { Int8Auto, RunPrecision } from './precision.js';
 import { INT8_AUTO } from './quantize.js';
 import { defaultScale, LocalModels, type ResolvedModel } from './registry.js';
@@ -50,6 +51,8 @@ export interface ModelStoreOptions {
   readonly quantizeInBackground?: boolean;
   /** Built-ins and scales `auto` runs in int8 (default INT8_AUTO, src/models/quantize.ts). */
   readonly int8Auto?: Int8Auto;
+  /** Weight bits of int8 files (default: this CPU's, src/models/int8-cpu.ts); tests set it. */
+  readonly int8WeightBits?: WeightBits;
 }
 
 /** What `auto` found for a model's int8 file (ModelStore.autoInt8). */

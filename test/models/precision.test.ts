@@ -14,6 +14,7 @@ import { upscaleImage } from '../../src/engine/pipeline.js';
 import { isPixeliftError } from '../../src/errors.js';
 import { BUILTIN_MODELS } from '../../src/models/catalog.js';
 import { goldenInput } from '../../src/models/golden.js';
+import { decodeModel } from '../../src/models/onnx/qdq.js';
 import { autoPrecision, hasInt8, runPrecision } from '../../src/models/precision.js';
 import { INT8_AUTO, QUANTIZER_VERSION } from '../../src/models/quantize.js';
 import { recordingLogger, testStore } from '../helpers/models.js';
@@ -76,6 +77,36 @@ test('a cached int8 file whose bytes changed, or whose golden output no longer m
     log2.warnings.join('; '),
   );
   await Promise.all([store.close(), again.close(), third.close()]);
+});
+
+test('an int8 file is made for the weight bits of the CPU it runs on: a store on a CPU of the other kind makes its own', async () => {
+  const avx2 = testStore({ int8WeightBits: 7 });
+  const seven = await avx2.prepare('realesrgan-x4fast', 4, 'int8');
+  const dir = path.dirname(seven.onnxPath);
+  const vnni = testStore({ modelCacheDir: dir, int8WeightBits: 8 });
+  const eight = await vnni.prepare('realesrgan-x4fast', 4, 'int8');
+  assert.equal(eight.converted, true, 'the 7-bit file is not used where weights get 8 bits');
+  assert.notEqual(eight.onnxPath, seven.onnxPath);
+  const manifest = (p: string) => JSON.parse(fs.readFileSync(p.replace(/\.onnx$/, '.json'), 'utf8'));
+  assert.equal(manifest(seven.onnxPath).weightBits, 7);
+  assert.equal(manifest(eight.onnxPath).weightBits, 8);
+  // The bits are in the weights: ±63 at 7 bits, up to ±127 at 8.
+  const largestWeight = (p: string) => {
+    let top = 0;
+    for (const t of decodeModel(fs.readFileSync(p)).graph?.initializer ?? []) {
+      if (t.dataType !== 3 || !t.rawData) continue;
+      for (const v of new Int8Array(t.rawData.buffer, t.rawData.byteOffset, t.rawData.byteLength))
+        top = Math.max(top, Math.abs(v));
+    }
+    return top;
+  };
+  assert.equal(largestWeight(seven.onnxPath), 63);
+  assert.equal(largestWeight(eight.onnxPath), 127);
+  const again = testStore({ modelCacheDir: dir, int8WeightBits: 7 });
+  const reused = await again.prepare('realesrgan-x4fast', 4, 'int8');
+  assert.equal(reused.converted, false, 'each kind finds its own file again');
+  assert.equal(reused.onnxPath, seven.onnxPath);
+  await Promise.all([avx2.close(), vnni.close(), again.close()]);
 });
 
 test('the int8 network gives nearly the fp32 output (PSNR over 25 dB on the golden patch), but not the same', async () => {

@@ -128,10 +128,15 @@ export const TILE_OVERLAP = 8;
 /**
  * Reflected border around the image for exact tiling: the networks were trained on crops and
  * darken or tint a zero-padded edge (x4plus by up to 8.8/255 8 px in, see
- * test/models/realesrgan-properties.test.ts). Only the first segments compute it, so it costs
- * little.
+ * test/models/realesrgan-properties.test.ts). A one-window run computes it through the whole
+ * network (x4fast on rocket.jpg, 640x427: 459x672 px, +13 %), yet less is not exact enough for
+ * x4fast: its kept pixels differ from a 48 px border's by 2.6/255 at 16 px, 14.7/255 at 8 px
+ * (bench/border-probe.ts). Models measured to need less say so in ModelEntry.exactBorder.
  */
 export const EXACT_BORDER = 16;
+
+/** The reflected border a model's pass at native scale `s` runs with (ModelEntry.exactBorder). */
+export const exactBorder = (model: ModelEntry, s: number): number => model.exactBorder?.[s] ?? EXACT_BORDER;
 
 export async function upscaleImage(
   store: ModelStore,
@@ -216,11 +221,14 @@ export async function upscaleImage(
       (options.tiling ?? 'exact') === 'exact' && options.tile === undefined
         ? await store.segmentPlans(model.id, s, precision)
         : undefined;
+    const border = exactBorder(model, s);
     // Small enough to run whole in one window (with the border: exact by definition), else cut.
-    const one =
-      plans !== undefined && fitsOneWindow(plans.coarse, budget, rgb.width, rgb.height, EXACT_BORDER);
-    const grain =
-      plans && fitsWhole(plans.coarse, budget, rgb.width, rgb.height, EXACT_BORDER) ? 'coarse' : 'fine';
+    // Measured with bench/exact-ways.ts, the one window is the fastest exact way where it fits:
+    // the cuts pay their boundaries, and whole-network tiles or strips with the full receptive
+    // halo pay more halo than smaller windows save (x4fast on rocket.jpg: coarse 0.84×, fine
+    // 0.77×, 256 px tiles 0.60×, 256-row strips 0.80× the one window's speed).
+    const one = plans !== undefined && fitsOneWindow(plans.coarse, budget, rgb.width, rgb.height, border);
+    const grain = plans && fitsWhole(plans.coarse, budget, rgb.width, rgb.height, border) ? 'coarse' : 'fine';
     // Held until this pass ends, so no other job's cut can release its sessions mid-run.
     using lease = plans && !one ? await store.openSegmented(model.id, s, grain, precision) : undefined;
     const segmented = lease?.runner;
@@ -231,7 +239,7 @@ export async function upscaleImage(
     const toJob = (f: number) => (i + f) / p.passes.length;
     const onProgress = (d: number, total: number) => hooks.onProgress?.(toJob(d / total));
     const paced = pace(processRates, passDevice, precision, hooks.onEstimate, toJob);
-    const exact = { border: EXACT_BORDER, signal: hooks.signal, onProgress, pace: paced };
+    const exact = { border, signal: hooks.signal, onProgress, pace: paced };
     const upscale = <T>(sink: Sink<T>): Promise<T> =>
       segmented
         ? runSegmented(rgb, segmented, { ...exact, budget }, sink)

@@ -65,6 +65,15 @@ export interface ModelEntry {
    */
   readonly context: number;
   /**
+   * Reflected border (input px) around the image for exact tiling, by native scale; unset
+   * scales take the engine's EXACT_BORDER (16). Measured with bench/border-probe.ts: the kept
+   * pixels' max difference from a 48 px border's, on a 160x120 crop of rocket.jpg. rrdn-thick
+   * ×4: 4 px 1.79/255, 8 px 0.04/255, 12 px and up 0. A border is only lowered where the result
+   * stays within 1/255 (test/engine/exact-border.test.ts); x4fast (256x192 crop: 8 px 14.7/255,
+   * 16 px 2.6/255, 24 px 0.78/255) and x4plus (96x64 crop: 16 px 47/255, 24 px 31/255) keep 16.
+   */
+  readonly exactBorder?: Readonly<Record<number, number>>;
+  /**
    * For whole-network tiling with context (see `context`). Default tile side in input pixels:
    * as large as memory allows, since context is paid per
    * tile. Peak RSS of one tile with context, measured (memory-pattern planner off):
@@ -164,6 +173,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
       4: { params: 7_260_740, flops: 14_512_032 },
       8: { params: 7_343_828, flops: 14_685_696 },
     },
+    exactBorder: { 4: 8 },
     source: { format: 'tfjs', package: '@upscalerjs/esrgan-thick', dirs: rrdnDirs },
     license: 'MIT',
     inputRange: [0, 1],

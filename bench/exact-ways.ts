@@ -1,0 +1,162 @@
+/**
+ * bench/exact-ways — the exact ways to run a photo through a segmentable network, side by side in
+ * one process (issue 12): one window over the image and its reflected border (with and without
+ * giving the session's arena back after the run), the coarse cut and the fine cut (each run
+ * whole, under a budget they fit), and whole-network windows with the network's full receptive
+ * halo (`plan.totalHalo`, exact): square tiles and full-width strips of the given sides.
+ * Rounds alternate the ways so a busy machine slows all alike; prints the median wall ms, the
+ * median CPU ms (user+sys), kpx/s of the photo and each way's max difference from the one
+ * window (/255, float summation order only).
+ *
+ *   node --expose-gc dist/bench/exact-ways.js --model=realesrgan-x4fast --photo=rocket.jpg \
+ *        [--rounds=3 --tiles=192,320 --strips=96,192 --border=16 --crop=WxH]
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { decode } from '../src/engine/decode.js';
+import { runOneWindow, runSegmented, spread } from '../src/engine/segmented.js';
+import { crop, planarSink } from '../src/engine/tiles.js';
+import type { ModelRunner, Tile } from '../src/models/runner.js';
+import { benchStore } from './lib/bench-store.js';
+import { median } from './lib/measure.js';
+import { fmt, formatTable } from './lib/table.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'realesrgan-x4fast' },
+    photo: { type: 'string', default: 'rocket.jpg' },
+    crop: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
+    tiles: { type: 'string', default: '' },
+    strips: { type: 'string', default: '' },
+    ways: { type: 'string', default: 'one,one-keep,coarse,fine' },
+    border: { type: 'string', default: '16' },
+    cache: { type: 'string', default: path.join(os.tmpdir(), 'pixelift-bench-e2e-cache') },
+  },
+});
+const LIMITS = { maxInputBytes: 2 ** 31, maxInputMegapixels: 1000, maxSide: 65535, maxOutputMegapixels: 1e5 };
+const BIG_BUDGET = 16 * 2 ** 30;
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+const store = benchStore(args.cache!, root);
+const model = args.model!;
+const d = await decode(path.join(root, 'bench/photos', args.photo!), LIMITS);
+let image: Tile = { data: d.rgb, width: d.width, height: d.height };
+if (args.crop) {
+  const [cw, ch] = args.crop.split('x').map(Number) as [number, number];
+  const [x, y] = [(d.width - cw) >> 1, (d.height - ch) >> 1];
+  image = { data: crop(image, x, y, cw, ch), width: cw, height: ch };
+}
+const B = Number(args.border);
+const plans = (await store.segmentPlans(model, 4))!;
+const halo = plans.coarse.totalHalo;
+const runner = await store.open(model, 4);
+const coarse = (await store.openSegmented(model, 4, 'coarse'))!;
+const fine = (await store.openSegmented(model, 4, 'fine'))!;
+const s = runner.scale;
+
+/** Whole-network windows of (side + 2·halo) over the padded image: exact (halo = receptive radius). */
+async function windows(tileW: number, tileH: number): Promise<Tile> {
+  const [PW, PH] = [image.width + 2 * B, image.height + 2 * B];
+  const padded = { data: crop(image, -B, -B, PW, PH), width: PW, height: PH };
+  const sink = planarSink(image.width * s, image.height * s);
+  for (const ty of spread(B, B + image.height, halo, PH, tileH)) {
+    for (const tx of spread(B, B + image.width, halo, PW, tileW)) {
+      const [ww, wh] = [tx.w1 - tx.w0, ty.w1 - ty.w0];
+      const out = await run(runner, { data: crop(padded, tx.w0, ty.w0, ww, wh), width: ww, height: wh });
+      const plane = out.width * out.height;
+      for (let y = (ty.a - ty.w0) * s; y < (ty.b - ty.w0) * s; y++) {
+        const to = ((ty.w0 - B) * s + y) * sink.width + (tx.a - B) * s;
+        const from = y * out.width + (tx.a - tx.w0) * s;
+        for (let c = 0; c < 3; c++) sink.put(c, to, out.data, c * plane + from, (tx.b - tx.a) * s);
+      }
+    }
+  }
+  return sink.result();
+}
+const run = (r: ModelRunner, t: Tile) => r.run(t);
+
+const sink = () => planarSink(image.width * s, image.height * s);
+const ways: [string, () => Promise<Tile>][] = [];
+for (const w of args.ways!.split(',').filter(Boolean)) {
+  if (w === 'one') ways.push([w, () => runOneWindow(image, runner, { border: B }, sink())]);
+  if (w === 'one-keep')
+    ways.push([
+      w,
+      async () => {
+        const [PW, PH] = [image.width + 2 * B, image.height + 2 * B];
+        const out = await runner.run({ data: crop(image, -B, -B, PW, PH), width: PW, height: PH });
+        const k = sink();
+        const plane = out.width * out.height;
+        for (let y = 0; y < k.height; y++)
+          for (let c = 0; c < 3; c++)
+            k.put(c, y * k.width, out.data, c * plane + (B * s + y) * out.width + B * s, k.width);
+        return k.result();
+      },
+    ]);
+  if (w === 'coarse')
+    ways.push([w, () => runSegmented(image, coarse.runner, { border: B, budget: BIG_BUDGET }, sink())]);
+  if (w === 'fine')
+    ways.push([w, () => runSegmented(image, fine.runner, { border: B, budget: BIG_BUDGET }, sink())]);
+}
+for (const t of args.tiles!.split(',').filter(Boolean).map(Number))
+  ways.push([`tiles ${t}+2·${halo}`, () => windows(t, t)]);
+for (const t of args.strips!.split(',').filter(Boolean).map(Number))
+  ways.push([`strips ${t}+2·${halo}`, () => windows(Number.POSITIVE_INFINITY, t)]);
+
+console.log(
+  `${model} on ${args.photo} ${image.width}x${image.height}, border ${B}, total halo ${halo}; load ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
+const wall = new Map<string, number[]>();
+const cpu = new Map<string, number[]>();
+const diff = new Map<string, number>();
+let reference: Float32Array | undefined;
+for (const [name, fn] of ways) {
+  // Warm-up: opens shapes, pre-packs weights; also the exactness check against the first way.
+  const out = (await fn()).data;
+  reference ??= out;
+  let m = 0;
+  for (let i = 0; i < out.length; i++) m = Math.max(m, Math.abs(out[i]! - reference[i]!));
+  diff.set(name, m * 255);
+}
+for (let r = 0; r < Number(args.rounds); r++) {
+  for (const [name, fn] of r % 2 ? [...ways].reverse() : ways) {
+    gc();
+    const [t, c] = [performance.now(), cpuMs()];
+    await fn();
+    wall.set(name, [...(wall.get(name) ?? []), performance.now() - t]);
+    cpu.set(name, [...(cpu.get(name) ?? []), cpuMs() - c]);
+  }
+}
+const px = image.width * image.height;
+const base = median(wall.get(ways[0]![0])!);
+console.log(
+  formatTable(
+    ['way', 'wall ms', 'cpu ms', 'kpx/s', `vs ${ways[0]![0]}`, 'max diff /255'],
+    ways.map(([name]) => {
+      const w = median(wall.get(name)!);
+      return [
+        name,
+        fmt(w, 0),
+        fmt(median(cpu.get(name)!), 0),
+        (px / w).toFixed(1),
+        (base / w).toFixed(2),
+        diff.get(name)!.toExponential(1),
+      ];
+    }),
+  ),
+);
+coarse.release();
+fine.release();
+await store.close();

@@ -43,11 +43,12 @@ if (args.crop) {
   image = { data: crop(image, x, y, cw, ch), width: cw, height: ch };
 }
 const runner = await store.open(args.model!, 4);
+const plan = (await store.segmentPlans(args.model!, 4))!.coarse;
 const s = runner.scale;
 const [OW, OH] = [image.width * s, image.height * s];
 const upscale = async (border: number) => {
   const t = performance.now();
-  const out = await runOneWindow(image, runner, { border }, planarSink(OW, OH));
+  const out = await runOneWindow(image, runner, plan, { border }, planarSink(OW, OH));
   return { data: out.data, ms: performance.now() - t };
 };
 console.log(

@@ -87,7 +87,7 @@ const run = (r: ModelRunner, t: Tile) => r.run(t);
 const sink = () => planarSink(image.width * s, image.height * s);
 const ways: [string, () => Promise<Tile>][] = [];
 for (const w of args.ways!.split(',').filter(Boolean)) {
-  if (w === 'one') ways.push([w, () => runOneWindow(image, runner, { border: B }, sink())]);
+  if (w === 'one') ways.push([w, () => runOneWindow(image, runner, plans.coarse, { border: B }, sink())]);
   if (w === 'one-keep')
     ways.push([
       w,

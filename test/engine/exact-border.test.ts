@@ -45,9 +45,11 @@ test('rrdn-thick ×4 through the pipeline with its 8 px border stays within 1/25
   const rgb = new Float32Array(3 * n);
   for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) rgb[c * n + i] = raw[3 * i + c]! / 255;
   const runner = await store.open('rrdn-thick', 4);
+  const plan = (await store.segmentPlans('rrdn-thick', 4))!.coarse;
   const ref = await runOneWindow(
     { data: rgb, width, height },
     runner,
+    plan,
     { border: LARGE_BORDER },
     planarSink(W, H),
   );

@@ -526,7 +526,8 @@ async function parent(): Promise<void> {
           t ? fmt(t.px! / t.ms) : '–',
           t ? `${fmt(e2eRate / (t.px! / t.ms))}×` : '–',
           t ? fmt(t.peak / 2 ** 20, 4) : '–',
-          t ? `${fmt(r.peak / t.peak)}` : '–',
+          // With --torch-crop PyTorch ran fewer pixels: its peak is not for the same image.
+          t ? `${fmt(r.peak / t.peak)}${t.px! < r.inputPx ? ' (crop)' : ''}` : '–',
           t && compared ? String(t.maxDiff255) : '–',
         ]);
         console.error(`  ${rows[rows.length - 1]!.join('  ')}`);

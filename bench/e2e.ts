@@ -8,9 +8,12 @@
  * `--rounds` rounds each time one end-to-end run and raw runs over as many input pixels,
  * alternating so a busy machine slows both alike; medians and the median of the per-round
  * ratios are printed; peak RSS is the first e2e round's, before any raw tile ran. PyTorch (/usr/bin/python3, bench/torch_sr.py) runs the whole image at
- * once (Real-ESRGAN's default) and is timed on the forward pass alone. A memory-scaling table
+ * once (Real-ESRGAN's default) and is timed on the forward pass alone; it has x4plus, x4fast and
+ * rrdn-thick (TORCH_ARCH), loads the weights from our fp32 ONNX file, and is checked against
+ * onnxruntime on a crop of the photo before any of its figures is printed. A memory-scaling table
  * runs x4fast on the first photo enlarged to `--scaling` input megapixels under `--scaling-budget`,
- * each row checked against the budget plus a constant whose derivation it prints.
+ * each row checked against the budget plus a constant whose derivation it prints, and PyTorch on
+ * the same pixels whole beside it (peak RSS and rate), unless its estimated need exceeds MemAvailable.
  *
  * Every network runs in each of `--precisions` (default fp32,int8); an int8 file is quantized
  * (or found in the cache) before anything is timed, and that time is printed on its own. int8
@@ -43,10 +46,23 @@ import { fmt, formatTable } from './lib/table.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const photosDir = path.join(root, 'bench/photos');
-const TORCH_ARCH: Record<string, 'rrdbnet' | 'srvgg'> = {
+const TORCH_ARCH: Record<string, 'rrdbnet' | 'srvgg' | 'rrdn'> = {
   'realesrgan-x4plus': 'rrdbnet',
   'realesrgan-x4fast': 'srvgg',
+  'rrdn-thick': 'rrdn',
 };
+/** Side of the photo crop on which PyTorch's output is checked against onnxruntime's, input px. */
+const TORCH_CHECK_SIDE = 96;
+/** Largest |PyTorch − onnxruntime| allowed on that crop, in the network's 0..1 output units. */
+const TORCH_CHECK_TOLERANCE = 1e-3;
+/** Models whose PyTorch network was checked against onnxruntime, with the largest difference. */
+const torchChecked = new Map<string, number>();
+
+/**
+ * Bytes per input pixel PyTorch's whole-image x4fast needs at least, for the scaling rows before one
+ * was measured: a 64-channel fp32 conv input and its output are alive together (2 × 64 × 4 B).
+ */
+const TORCH_SRVGG_MIN_BYTES_PER_PX = 2 * 64 * 4;
 /** Slack on top of the image buffers in the scaling rows' constant (see the printed derivation). */
 const SCALING_SLACK = 64 * 2 ** 20;
 
@@ -195,6 +211,11 @@ async function runCase(
   };
 }
 
+/** MemAvailable from /proc/meminfo, bytes: what a new process can take without swapping. */
+function memAvailable(): number {
+  return Number(/MemAvailable:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
+}
+
 function vmRss(): number {
   return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
 }
@@ -253,7 +274,10 @@ function passThrough(): string[] {
     .map((k) => `--${k}=${args[k as keyof typeof args]}`);
 }
 
-/** Conv weights/biases and PReLU slopes of the converted graph, in graph order, for PyTorch. */
+/**
+ * Conv weights/biases (with the node's name: the Keras layer name for TF.js models) and PReLU
+ * slopes of the converted fp32 graph, in graph order, for PyTorch.
+ */
 function exportWeights(onnxPath: string, base: string): void {
   const m = onnxProto.onnx.ModelProto.decode(fs.readFileSync(onnxPath));
   const inits = new Map(m.graph!.initializer!.map((t) => [t.name!, t]));
@@ -270,7 +294,8 @@ function exportWeights(onnxPath: string, base: string): void {
   const convs = [];
   const prelus = [];
   for (const n of m.graph!.node!) {
-    if (n.opType === 'Conv') convs.push({ weight: put(n.input![1]!), bias: put(n.input![2]!) });
+    if (n.opType === 'Conv')
+      convs.push({ name: n.name!, weight: put(n.input![1]!), bias: put(n.input![2]!) });
     if (n.opType === 'PRelu') prelus.push(put(n.input![1]!));
   }
   fs.writeFileSync(`${base}.bin`, Buffer.concat(chunks));
@@ -295,17 +320,96 @@ function torchAvailable(): string | undefined {
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
+/** One run of bench/torch_sr.py; its JSON line. */
+function torchSr(opts: {
+  model: string;
+  weights: string;
+  input: string;
+  width: number;
+  height: number;
+  rounds: number;
+  output?: string;
+}): TorchResult {
+  const out = execFileSync(
+    args.python!,
+    [
+      path.join(root, 'bench/torch_sr.py'),
+      `--arch=${TORCH_ARCH[opts.model]}`,
+      `--weights=${opts.weights}`,
+      `--input=${opts.input}`,
+      `--width=${opts.width}`,
+      `--height=${opts.height}`,
+      `--threads=${threads}`,
+      `--rounds=${opts.rounds}`,
+      ...(opts.output ? [`--output=${opts.output}`] : []),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
+  return JSON.parse(out.trim().split('\n').pop()!) as TorchResult;
+}
+
+/** Exports the fp32 graph's weights for PyTorch (once per work folder); the manifest's path. */
+async function torchWeights(model: string, work: string): Promise<string> {
+  const base = path.join(work, model);
+  if (!fs.existsSync(`${base}.json`)) {
+    const store = newStore();
+    const prep = await store.prepare(model);
+    await store.close();
+    exportWeights(prep.onnxPath, base);
+  }
+  return `${base}.json`;
+}
+
+/**
+ * PyTorch's network against onnxruntime's on the same weights: both run a centre crop of the
+ * photo whole (both zero-pad at its edge), raw outputs compared value by value. Throws when they
+ * differ by more than TORCH_CHECK_TOLERANCE, so no PyTorch figure is printed for a wrong network.
+ */
+async function checkTorch(model: string, photo: string, work: string): Promise<number> {
+  const done = torchChecked.get(model);
+  if (done !== undefined) return done;
+  const weights = await torchWeights(model, work);
+  const d = await decode(photo, BIG_LIMITS);
+  const side = Math.min(TORCH_CHECK_SIDE, d.width, d.height);
+  const [cx, cy] = [(d.width - side) >> 1, (d.height - side) >> 1];
+  const tile = {
+    data: crop({ data: d.rgb, width: d.width, height: d.height }, cx, cy, side, side),
+    width: side,
+    height: side,
+  };
+  const store = newStore();
+  const runner = await store.open(model, 4, 'fp32');
+  const ort = (await runner.run(tile)).data;
+  await store.close();
+  const input = path.join(work, 'check.f32');
+  const output = path.join(work, 'check-out.f32');
+  fs.writeFileSync(input, tile.data);
+  torchSr({ model, weights, input, width: side, height: side, rounds: 1, output });
+  const y = new Float32Array(fs.readFileSync(output).buffer.slice(0));
+  if (y.length !== ort.length)
+    throw new Error(`${model}: PyTorch gave ${y.length} values, onnxruntime ${ort.length}`);
+  let worst = 0;
+  for (let i = 0; i < y.length; i++) worst = Math.max(worst, Math.abs(y[i]! - ort[i]!));
+  if (!(worst <= TORCH_CHECK_TOLERANCE)) {
+    throw new Error(
+      `${model}: PyTorch's ${TORCH_ARCH[model]} differs from onnxruntime by ${worst} (> ${TORCH_CHECK_TOLERANCE}) on a ${side}x${side} crop of ${path.basename(photo)}: its architecture or weight loading is wrong`,
+    );
+  }
+  torchChecked.set(model, worst);
+  console.log(
+    `${model}: PyTorch ${TORCH_ARCH[model]} vs onnxruntime on a ${side}x${side} crop of ${path.basename(photo)}: max |diff| ${worst.toExponential(2)} (limit ${TORCH_CHECK_TOLERANCE})`,
+  );
+  return worst;
+}
+
 async function runTorch(
   model: string,
   photo: string,
   work: string,
   pixeliftPng: string,
 ): Promise<TorchResult> {
-  const store = newStore();
-  const prep = await store.prepare(model);
-  await store.close();
-  const base = path.join(work, model);
-  exportWeights(prep.onnxPath, base);
+  const weights = await torchWeights(model, work);
+  await checkTorch(model, photo, work);
   // The pipeline's own decoder, so both see the same pixels (it keeps the sRGB encoding and
   // does not convert through an embedded profile).
   const d = await decode(photo, BIG_LIMITS);
@@ -321,22 +425,15 @@ async function runTorch(
   const input = path.join(work, 'input.f32');
   const output = path.join(work, 'output.f32');
   fs.writeFileSync(input, chw);
-  const out = execFileSync(
-    args.python!,
-    [
-      path.join(root, 'bench/torch_sr.py'),
-      `--arch=${TORCH_ARCH[model]}`,
-      `--weights=${base}.json`,
-      `--input=${input}`,
-      `--width=${info.width}`,
-      `--height=${info.height}`,
-      `--threads=${threads}`,
-      `--rounds=${args['torch-rounds']}`,
-      `--output=${output}`,
-    ],
-    { encoding: 'utf8', maxBuffer: 1 << 24 },
-  );
-  const result = JSON.parse(out.trim().split('\n').pop()!) as TorchResult;
+  const result = torchSr({
+    model,
+    weights,
+    input,
+    width: info.width,
+    height: info.height,
+    rounds: Number(args['torch-rounds']),
+    output,
+  });
   // The same weights must give the same picture: compare away from the border (Pixelift reflects
   // 16 px around the image, PyTorch zero-pads at it as Real-ESRGAN's whole-image mode does).
   const y = new Float32Array(fs.readFileSync(output).buffer.slice(0));
@@ -429,7 +526,8 @@ async function parent(): Promise<void> {
           t ? fmt(t.px! / t.ms) : '–',
           t ? `${fmt(e2eRate / (t.px! / t.ms))}×` : '–',
           t ? fmt(t.peak / 2 ** 20, 4) : '–',
-          t ? `${fmt(r.peak / t.peak)}` : '–',
+          // With --torch-crop PyTorch ran fewer pixels: its peak is not for the same image.
+          t ? `${fmt(r.peak / t.peak)}${t.px! < r.inputPx ? ' (crop)' : ''}` : '–',
           t && compared ? String(t.maxDiff255) : '–',
         ]);
         console.error(`  ${rows[rows.length - 1]!.join('  ')}`);
@@ -438,46 +536,60 @@ async function parent(): Promise<void> {
           memoryLines.push(
             `${model}, ${path.basename(photo)}: Pixelift peak ${mb(r.peak)} / PyTorch peak ${mb(t.peak)} = ${(r.peak / t.peak).toFixed(2)}× (target < 0.50×); ` +
               `before the run: Pixelift ${mb(r.start)} (node, onnxruntime, sharp, sessions), PyTorch ${t.start ? mb(t.start) : '–'} (python, torch, weights, input); ` +
-              `during it: Pixelift +${mb(r.peak - r.start)}, PyTorch +${t.start ? mb(t.peak - t.start) : '–'}`,
+              `during it: Pixelift +${mb(r.peak - r.start)}, PyTorch +${t.start ? mb(t.peak - t.start) : '–'}` +
+              (t.px! < r.inputPx
+                ? ` (PyTorch ran a ${t.px} px --torch-crop of the ${r.inputPx} px photo: its peak is not for the same pixels)`
+                : ''),
           );
         }
       }
     }
   }
-  console.log(
-    `\n${formatTable(
-      [
-        'model',
-        'precision',
-        'photo',
-        'tiling',
-        'e2e s',
-        'e2e kpx/s',
-        'raw kpx/s',
-        'raw tile',
-        'e2e/raw',
-        'e2e vs fp32',
-        'peak MB',
-        'dec/inf/enc ms',
-        'torch kpx/s',
-        'e2e/torch speed',
-        'torch peak MB',
-        'peak/torch',
-        'torch diff /255',
-      ],
-      rows,
-    )}`,
-  );
-  console.log(
-    `${memoryLines.length > 0 ? `\nmemory against PyTorch (peak RSS of each process, same photo and weights):\n${memoryLines.join('\n')}\n` : ''}` +
-      '\ne2e: file in, PNG bytes out (median of the rounds); raw: the same whole-network session on tiles of the photo without context, at its best tile, alternated with the e2e rounds; e2e/raw: median of the per-round ratios; e2e vs fp32: int8 e2e rate over fp32 e2e rate (target ≥ 2×). torch: the same weights in PyTorch fp32, the whole image (or --torch-crop) at once, forward pass only (its decode/encode not counted); e2e/torch speed: each row against that one PyTorch fp32 run (int8 target ≥ 4×); torch diff: max |PyTorch − Pixelift| in 8-bit levels, 48 input px away from the border, for the first row of each model.',
-  );
+  // --models= runs only the scaling rows: no empty table.
+  if (rows.length > 0) {
+    console.log(
+      `\n${formatTable(
+        [
+          'model',
+          'precision',
+          'photo',
+          'tiling',
+          'e2e s',
+          'e2e kpx/s',
+          'raw kpx/s',
+          'raw tile',
+          'e2e/raw',
+          'e2e vs fp32',
+          'peak MB',
+          'dec/inf/enc ms',
+          'torch kpx/s',
+          'e2e/torch speed',
+          'torch peak MB',
+          'peak/torch',
+          'torch diff /255',
+        ],
+        rows,
+      )}`,
+    );
+    console.log(
+      `${memoryLines.length > 0 ? `\nmemory against PyTorch (peak RSS of each process, same photo and weights):\n${memoryLines.join('\n')}\n` : ''}` +
+        '\ne2e: file in, PNG bytes out (median of the rounds); raw: the same whole-network session on tiles of the photo without context, at its best tile, alternated with the e2e rounds; e2e/raw: median of the per-round ratios; e2e vs fp32: int8 e2e rate over fp32 e2e rate (target ≥ 2×). torch: the same weights in PyTorch fp32, the whole image (or --torch-crop) at once, forward pass only (its decode/encode not counted); e2e/torch speed: each row against that one PyTorch fp32 run (int8 target ≥ 4×); torch diff: max |PyTorch − Pixelift| in 8-bit levels, 48 input px away from the border, for the first row of each model. ' +
+        `Before any PyTorch figure, its network is checked against onnxruntime (the same fp32 graph Pixelift runs) on a ${TORCH_CHECK_SIDE} px crop of the photo: raw outputs within ${TORCH_CHECK_TOLERANCE}, or the bench stops.`,
+    );
+  }
 
   const sizes = args.scaling!.split(',').filter(Boolean).map(Number);
   const scalingBudget = parseByteSize(args['scaling-budget']!)!;
   if (sizes.length > 0) {
     const scaleRows: (string | number)[][] = [];
+    const torchRows: (string | number)[][] = [];
+    const torchNotes: string[] = [];
     const MB = (b: number) => fmt(b / 2 ** 20, 4);
+    const scaleModel = 'realesrgan-x4fast';
+    const withTorch = torch !== undefined && Number(args['torch-rounds']) > 0;
+    if (withTorch) await checkTorch(scaleModel, photos[0]!, work);
+    // PyTorch's growth per input pixel and its RSS before the forward pass, from the last row it ran.
+    let torchGrowth: { perPx: number; start: number } | undefined;
     for (const mp of sizes) {
       const meta = await sharp(photos[0]!).metadata();
       const k = Math.sqrt((mp * 1e6) / (meta.width! * meta.height!));
@@ -488,8 +600,12 @@ async function parent(): Promise<void> {
         ms: number;
         peak: number;
         rss0: number;
-        info: { output: { width: number; height: number; bytes: number }; tiling: string };
-      }>({ kind: 'scale', model: 'realesrgan-x4fast', photo: input, budget: scalingBudget });
+        info: {
+          output: { width: number; height: number; bytes: number };
+          tiling: string;
+          precision: string;
+        };
+      }>({ kind: 'scale', model: scaleModel, photo: input, budget: scalingBudget });
       const c = imageAllowance(w, h, r.info.output.width * r.info.output.height, r.info.output.bytes);
       const constant = r.rss0 + c.input + c.output + c.encoded + SCALING_SLACK;
       const over = r.peak - scalingBudget - constant;
@@ -505,6 +621,42 @@ async function parent(): Promise<void> {
         over <= 0 ? `yes, ${MB(-over)} MB under` : `NO, ${MB(over)} MB over`,
       ]);
       console.error(`  scaling ${scaleRows[scaleRows.length - 1]!.join('  ')}`);
+      if (!withTorch) continue;
+      // PyTorch runs the same decoded pixels whole; first make sure it fits in what is free now.
+      const px = w * h;
+      const growth = torchGrowth ?? { perPx: TORCH_SRVGG_MIN_BYTES_PER_PX, start: 0 };
+      const need = growth.start + growth.perPx * px;
+      const free = memAvailable();
+      const pixeliftCells = [mp, r.info.precision, fmt(r.ms / 1000), fmt(px / r.ms), MB(r.peak)];
+      if (need > free) {
+        torchRows.push([...pixeliftCells, 'skipped', '–', '–', '–']);
+        torchNotes.push(
+          `${mp} MP: PyTorch skipped, it would need about ${MB(need)} MB (${MB(growth.start)} MB before the forward pass + ${fmt(growth.perPx)} B × ${px} px, ${torchGrowth ? 'growth per pixel measured on the previous row' : `at least ${TORCH_SRVGG_MIN_BYTES_PER_PX} B/px: two 64-channel fp32 maps`}) and MemAvailable is ${MB(free)} MB`,
+        );
+        console.error(`  scaling torch ${torchNotes[torchNotes.length - 1]}`);
+        continue;
+      }
+      const decoded = await decode(input, BIG_LIMITS);
+      const f32 = path.join(work, `scale-${mp}.f32`);
+      fs.writeFileSync(f32, decoded.rgb);
+      const t = torchSr({
+        model: scaleModel,
+        weights: await torchWeights(scaleModel, work),
+        input: f32,
+        width: w,
+        height: h,
+        rounds: Number(args['torch-rounds']),
+      });
+      fs.rmSync(f32);
+      torchGrowth = { perPx: (t.peak - t.start!) / px, start: t.start! };
+      torchRows.push([
+        ...pixeliftCells,
+        fmt(t.ms / 1000),
+        fmt(px / t.ms),
+        MB(t.peak),
+        `${(r.peak / t.peak).toFixed(2)}×`,
+      ]);
+      console.error(`  scaling torch ${torchRows[torchRows.length - 1]!.join('  ')}`);
     }
     console.log(
       `\nmemory scaling, realesrgan-x4fast, PNG out, --scaling-budget=${args['scaling-budget']}:\n${formatTable(
@@ -530,6 +682,29 @@ async function parent(): Promise<void> {
         `PNG = 2 × the encoded bytes (libvips' growing output buffer and the Node Buffer it is copied into); ` +
         `slack = ${MB(SCALING_SLACK)} MB (the segment sessions' weights, libvips strips, V8 and glibc free lists).`,
     );
+    if (torchRows.length > 0) {
+      console.log(
+        `\nmemory scaling against PyTorch, ${scaleModel}, same input pixels (target: Pixelift peak < 0.50× PyTorch's):\n${formatTable(
+          [
+            'input MP',
+            'precision',
+            'Pixelift e2e s',
+            'Pixelift kpx/s',
+            'Pixelift peak MB',
+            'torch forward s',
+            'torch kpx/s',
+            'torch peak MB',
+            'peak/torch',
+          ],
+          torchRows,
+        )}`,
+      );
+      console.log(
+        `${torchNotes.map((n) => `${n}\n`).join('')}Pixelift: the whole pipeline (PNG decode, network in budgeted windows, PNG encode) under --scaling-budget; ` +
+          `PyTorch: bench/torch_sr.py, the whole image in one forward pass (Real-ESRGAN's default, no tiling), fp32, ${threads} threads, its decode and encode not counted. ` +
+          "peak: each process's own peak RSS (Pixelift: VmHWM of its child; PyTorch: ru_maxrss of the python process).",
+      );
+    }
   }
   if (!args.work) fs.rmSync(work, { recursive: true, force: true });
 }

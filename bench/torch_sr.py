@@ -1,13 +1,17 @@
-"""PyTorch peer for `npm run bench:e2e`: Real-ESRGAN's two architectures, written from the
-papers' and Real-ESRGAN's published structure (RRDBNet: ESRGAN, Wang et al. 2018; SRVGGNetCompact:
-Real-ESRGAN general-x4v3), loading the very weights Pixelift runs (exported by bench/e2e.ts from
-the converted ONNX graph, convolutions in graph order).
+"""PyTorch peer for `npm run bench:e2e`: Real-ESRGAN's two architectures and idealo ISR's RRDN,
+written from the papers' and the projects' published structure (RRDBNet: ESRGAN, Wang et al. 2018;
+SRVGGNetCompact: Real-ESRGAN general-x4v3; RRDN: idealo image-super-resolution, the network behind
+@upscalerjs/esrgan-thick), loading the very weights Pixelift runs (exported by bench/e2e.ts from
+the converted ONNX graph: convolutions in graph order, each with its node name).
 
-    /usr/bin/python3 bench/torch_sr.py --arch rrdbnet|srvgg --weights W.json --input X.f32 \
+    /usr/bin/python3 bench/torch_sr.py --arch rrdbnet|srvgg|rrdn --weights W.json --input X.f32 \
         --width W --height H --threads N [--output Y.f32]
 
 Runs the whole image at once (Real-ESRGAN's default, no tiling) in fp32 on the CPU and prints one
 JSON line: forward time (ms, median of --rounds), peak RSS and the RSS before the forward pass (bytes).
+--bf16 (a reference for docs/int8.md, not used by bench:e2e) alternates each fp32 round with one under
+CPU bf16 autocast and adds its median time and its largest difference from the fp32 output; peak RSS
+then covers both.
 """
 
 import argparse
@@ -96,6 +100,65 @@ class SRVGGNetCompact(nn.Module):
         return y + F.interpolate(x, scale_factor=self.scale, mode="nearest")
 
 
+class DenseBlock(nn.Module):
+    """RRDN's residual dense block: `convs` 3x3 convs of `growth` channels, each (ReLU'd) reading
+    the block input and every earlier output, then a 3x3 local-fusion conv back to `feat`."""
+
+    def __init__(self, feat, growth, convs):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(feat + i * growth, growth, 3, 1, 1) for i in range(convs)])
+        self.fuse = nn.Conv2d(feat + convs * growth, feat, 3, 1, 1)
+
+    def forward(self, x):
+        y = x
+        for conv in self.convs:
+            y = torch.cat([y, F.relu(conv(y))], 1)
+        return x + 0.2 * self.fuse(y)
+
+
+class RRDN(nn.Module):
+    """idealo ISR's RRDN as @upscalerjs/esrgan-thick ships it (x4): T=10 residual-in-residual
+    blocks of D=3 dense blocks with C=4 convs, growth G=32, G0=64 features, beta 0.2, a global
+    residual, then a 3x3 conv to 3*4*4 channels, TF's depth_to_space and a 3x3 conv."""
+
+    def __init__(self, blocks=10, dense=3, convs=4, feat=64, growth=32, scale=4):
+        super().__init__()
+        self.scale = scale
+        self.pre = nn.Conv2d(3, feat, 3, 1, 1)
+        self.blocks = nn.ModuleList(
+            [nn.ModuleList([DenseBlock(feat, growth, convs) for _ in range(dense)]) for _ in range(blocks)]
+        )
+        self.post = nn.Conv2d(feat, feat, 3, 1, 1)
+        self.pre_shuffle = nn.Conv2d(feat, 3 * scale * scale, 3, 1, 1)
+        self.sr = nn.Conv2d(3, 3, 3, 1, 1)
+
+    def named_convs(self):
+        """The convs under the Keras layer names the TF.js model (and so our ONNX graph) uses."""
+        out = {"Pre_blocks_conv": self.pre, "post_blocks_conv": self.post, "PreShuffle": self.pre_shuffle, "SR": self.sr}
+        for t, rrdb in enumerate(self.blocks, 1):
+            for d, rdb in enumerate(rrdb, 1):
+                for c, conv in enumerate(rdb.convs, 1):
+                    out[f"F_{t}_{d}_{c}"] = conv
+                out[f"LFF_{t}_{d}"] = rdb.fuse
+        return out
+
+    def forward(self, x):
+        shallow = self.pre(x)
+        y = shallow
+        for rrdb in self.blocks:
+            z = y
+            for rdb in rrdb:
+                z = rdb(z)
+            y = y + 0.2 * z
+        y = self.pre_shuffle(self.post(y) + shallow)
+        # TF's depth_to_space (ONNX DepthToSpace DCR): channel (dy*r + dx)*C + c, not
+        # PyTorch's pixel_shuffle order (c*r*r + dy*r + dx).
+        n, _, h, w = y.shape
+        r = self.scale
+        y = y.reshape(n, r, r, 3, h, w).permute(0, 3, 4, 1, 5, 2).reshape(n, 3, h * r, w * r)
+        return self.sr(y)
+
+
 def load(arch, manifest_path):
     with open(manifest_path) as f:
         manifest = json.load(f)
@@ -105,6 +168,20 @@ def load(arch, manifest_path):
         return torch.from_numpy(blob[entry["offset"] : entry["offset"] + entry["count"]].copy()).reshape(entry["dims"])
 
     convs = manifest["convs"]
+    if arch == "rrdn":
+        # By name: every conv of the graph must find its module and every module its conv.
+        model = RRDN()
+        targets = model.named_convs()
+        names = [entry["name"] for entry in convs]
+        if sorted(names) != sorted(targets):
+            missing = sorted(set(targets) - set(names))[:5]
+            extra = sorted(set(names) - set(targets))[:5]
+            raise SystemExit(f"rrdn: the weights lack {missing} and have unexpected {extra}")
+        with torch.no_grad():
+            for entry in convs:
+                targets[entry["name"]].weight.copy_(tensor(entry["weight"]))
+                targets[entry["name"]].bias.copy_(tensor(entry["bias"]))
+        return model.eval()
     model = RRDBNet() if arch == "rrdbnet" else SRVGGNetCompact(num_conv=len(convs) - 2)
     targets = model.convs()
     if len(targets) != len(convs):
@@ -122,7 +199,7 @@ def load(arch, manifest_path):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--arch", choices=["rrdbnet", "srvgg"], required=True)
+    p.add_argument("--arch", choices=["rrdbnet", "srvgg", "rrdn"], required=True)
     p.add_argument("--weights", required=True)
     p.add_argument("--input", required=True)
     p.add_argument("--width", type=int, required=True)
@@ -130,6 +207,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--output")
+    p.add_argument("--bf16", action="store_true")
     a = p.parse_args()
     if a.rounds < 1:
         p.error("--rounds must be at least 1 (bench:e2e skips PyTorch at --torch-rounds=0)")
@@ -140,19 +218,31 @@ def main():
     with open("/proc/self/status") as f:
         start = int(next(line for line in f if line.startswith("VmRSS:")).split()[1]) * 1024
     times = []
+    bf16_times = []
+    bf16_diff = 0.0
     with torch.inference_mode():
         for _ in range(a.rounds):
             t0 = time.perf_counter()
             y = model(x)
             times.append((time.perf_counter() - t0) * 1000)
+            if a.bf16:
+                t0 = time.perf_counter()
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    yb = model(x)
+                bf16_times.append((time.perf_counter() - t0) * 1000)
+                bf16_diff = max(bf16_diff, (yb.float() - y).abs().max().item())
+                del yb
     if a.output:
         y.numpy().astype(np.float32).tofile(a.output)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(
-        json.dumps(
-            {"ms": sorted(times)[len(times) // 2], "all": times, "peak": peak, "start": start, "torch": torch.__version__}
-        )
-    )
+    result = {"ms": median(times), "all": times, "peak": peak, "start": start, "torch": torch.__version__}
+    if a.bf16:
+        result.update({"bf16_ms": median(bf16_times), "bf16_all": bf16_times, "bf16_max_diff": bf16_diff})
+    print(json.dumps(result))
+
+
+def median(values):
+    return sorted(values)[len(values) // 2]
 
 
 if __name__ == "__main__":

@@ -183,6 +183,11 @@ export class SegmentedRunner {
     });
   }
 
+  /** Sessions open now (for tests and /debug). */
+  openSessions(): number {
+    return this.sessions.filter((s) => s !== undefined).length;
+  }
+
   /**
    * The caller has run its last window of segment `i` for now. Under `one-at-a-time` the
    * session is released (with its arena) unless another caller is using it; a later

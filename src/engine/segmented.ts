@@ -12,7 +12,7 @@
  * the image is cut into regions, each run with the network's full receptive field
  * (`totalHalo`) as context: still exact.
  */
-import type { ModelRunner, SegmentedRunner, Tile } from '../models/runner.js';
+import type { ModelRunner, SegmentedRunner, SessionPolicy, Tile } from '../models/runner.js';
 import type { Segment, SegmentPlan } from '../models/segments.js';
 import { type Pace, unpaced } from './pace.js';
 import { crop as reflectCrop, type Sink } from './tiles.js';
@@ -32,9 +32,12 @@ export interface SegmentedOptions {
  * Memory, measured with bench/segment-probe.ts (CPU arena on, 128–512 px windows, fine cuts of
  * x4fast, rrdn-thick and x4plus): after a window has run, a segment's session holds about
  * 1.3–1.6× the activations `liveChannels` counts (x4fast 1.38–1.50, rrdn-thick 1.33–1.62,
- * x4plus 1.29–1.71), and keeps holding it: the arena-shrinkage run option gives nothing back to
- * the OS (glibc keeps the freed blocks), and each session has its own arena. So every session
- * of a cut keeps its largest window's arena, and the windows of all segments share the budget.
+ * x4plus 1.29–1.71), and keeps holding it until the session is released: onnxruntime-node
+ * 1.30 does not pass the arena-shrinkage run option on (SessionPolicy in runner.ts), and each
+ * session has its own arena. A cut whose sessions are kept open (coarse) therefore shares the
+ * budget among all its segments' windows; the fine cut releases each session after its last
+ * window (x4plus, 9 segments at 305 px: 2.5 GB held kept open, back to the start's RSS released;
+ * at 480 px one at a time, peak +651–707 MB for segments estimated here at 782–934 MB).
  * Without the arena the sessions would share glibc's heap instead, but a window whose
  * tensors pass glibc's 32 MB mmap threshold then pays page faults on every allocation
  * (x4fast at 512 px: 1.8× the CPU time).
@@ -65,13 +68,21 @@ const windowBytesPerPixel = (seg: Segment) =>
     seg.outputs.reduce((n, t) => n + t.channels, 0) * seg.scale ** 2);
 
 /**
- * Window pixels per segment for a working-memory budget: the tail gets at most TAIL_SIDE²,
- * every trunk segment the same window (they keep their arenas side by side), so the largest
- * trunk window w satisfies Σ bytes(seg, w) + bytes(tail) ≤ work.
+ * Window pixels per segment for a working-memory budget. The tail gets at most TAIL_SIDE².
+ * When a cut's sessions are kept open (`kept`), every trunk segment gets the same window, since
+ * they keep their arenas side by side: the largest trunk window w satisfies
+ * Σ bytes(seg, w) + bytes(tail) ≤ work. When they open one at a time, each segment's window
+ * may use the whole of it on its own.
  */
-export function windowSizes(plan: SegmentPlan, workBytes: number): number[] {
+export function windowSizes(plan: SegmentPlan, workBytes: number, policy: SessionPolicy = 'kept'): number[] {
   const tails = plan.segments.filter((seg) => seg.scale !== 1);
   const trunk = plan.segments.filter((seg) => seg.scale === 1);
+  if (policy === 'one-at-a-time') {
+    return plan.segments.map((seg) => {
+      const px = workBytes / Math.max(1, windowBytesPerPixel(seg));
+      return seg.scale === 1 ? px : Math.min(TAIL_SIDE * TAIL_SIDE, px);
+    });
+  }
   const trunkPerPixel = trunk.reduce((n, seg) => n + windowBytesPerPixel(seg), 0);
   const tailBytes = (px: number) => tails.reduce((n, seg) => n + windowBytesPerPixel(seg) * px, 0);
   let tailPx = TAIL_SIDE * TAIL_SIDE;
@@ -98,10 +109,10 @@ export function regionSide(plan: SegmentPlan, storedBytes: number, width: number
 }
 
 /** How a budget splits between whole-image feature maps and segment windows, for an image. */
-function split(plan: SegmentPlan, budget: number, width: number, height: number) {
+function split(plan: SegmentPlan, budget: number, width: number, height: number, policy?: SessionPolicy) {
   const whole = width * height * storedPerPixel(plan);
   const stored = whole <= budget * STORED_SHARE ? whole : budget * STORED_SHARE;
-  return { stored, windows: windowSizes(plan, budget - stored) };
+  return { stored, windows: windowSizes(plan, budget - stored, policy) };
 }
 
 /**
@@ -207,7 +218,7 @@ export async function runSegmented<T>(
   const PW = W + 2 * B;
   const PH = H + 2 * B;
   const padded = runner.toNetwork(B === 0 ? image.data : reflectCrop(image, -B, -B, PW, PH));
-  const { windows } = split(runner.plan, opts.budget, PW, PH);
+  const { windows } = split(runner.plan, opts.budget, PW, PH, runner.policy);
   const side = regionSide(runner.plan, opts.budget * STORED_SHARE, PW, PH);
   const ctx = runner.plan.totalHalo;
 
@@ -333,65 +344,71 @@ async function runRegion(
     for (const t of seg.inputs) lastUse.set(t.name, k);
   });
   for (const [k, seg] of segs.entries()) {
-    const area = region.areas[k]!;
-    const tail = seg.scale !== 1;
-    const sc = seg.scale;
-    const xs = spread(area.x0, area.x1, seg.halo, w, segmentTile(seg, windows[k]!, w, h));
-    const ys = spread(area.y0, area.y1, seg.halo, h, segmentTile(seg, windows[k]!, w, h));
-    // Every window of a segment has one size (edge windows slide inward, keeping more context
-    // than the halo), so its session reuses the same arena blocks and the feeds one buffer.
-    const [ww, wh] = [xs[0]!.w1 - xs[0]!.w0, ys[0]!.w1 - ys[0]!.w0];
-    // One window over the whole region: its results are the maps, kept as onnxruntime gave
-    // them, not cropped and pasted into a second and third copy (x4fast, rocket.jpg run whole:
-    // 2 × 59 MB less at the trunk's end, see bench/memory-probe.ts).
-    const adopt = !tail && ww === w && wh === h;
-    const outs = tail || adopt ? [] : seg.outputs.map((t) => pool.take(t.channels * w * h));
-    const feeds = seg.inputs.map((t) => ({ t, buf: new Float32Array(t.channels * ww * wh) }));
-    for (const ty of ys) {
-      for (const tx of xs) {
-        opts.signal?.throwIfAborted();
-        const inputs = feeds.map(({ t, buf }) => {
-          const src = values.get(t.name)!;
-          if (ww === w && wh === h) return src;
-          copyBlock(
-            planes(src, t.channels, w, h),
-            tx.w0,
-            ty.w0,
-            planes(buf, t.channels, ww, wh),
-            0,
-            0,
-            ww,
-            wh,
-          );
-          return buf;
-        });
-        const [tw, th] = [tx.b - tx.a, ty.b - ty.a];
-        const cost = Math.max(1, seg.macs) * tw * th;
-        const work = { macs: seg.macs * ww * wh, from: progress.at(), to: progress.at(cost) };
-        const results = await pace(work, () => runner.runSegment(k, inputs, ww, wh));
-        if (adopt) {
+    try {
+      const area = region.areas[k]!;
+      const tail = seg.scale !== 1;
+      const sc = seg.scale;
+      const xs = spread(area.x0, area.x1, seg.halo, w, segmentTile(seg, windows[k]!, w, h));
+      const ys = spread(area.y0, area.y1, seg.halo, h, segmentTile(seg, windows[k]!, w, h));
+      // Every window of a segment has one size (edge windows slide inward, keeping more context
+      // than the halo), so its session reuses the same arena blocks and the feeds one buffer.
+      const [ww, wh] = [xs[0]!.w1 - xs[0]!.w0, ys[0]!.w1 - ys[0]!.w0];
+      // One window over the whole region: its results are the maps, kept as onnxruntime gave
+      // them, not cropped and pasted into a second and third copy (x4fast, rocket.jpg run whole:
+      // 2 × 59 MB less at the trunk's end, see bench/memory-probe.ts).
+      const adopt = !tail && ww === w && wh === h;
+      const outs = tail || adopt ? [] : seg.outputs.map((t) => pool.take(t.channels * w * h));
+      const feeds = seg.inputs.map((t) => ({ t, buf: new Float32Array(t.channels * ww * wh) }));
+      for (const ty of ys) {
+        for (const tx of xs) {
+          opts.signal?.throwIfAborted();
+          const inputs = feeds.map(({ t, buf }) => {
+            const src = values.get(t.name)!;
+            if (ww === w && wh === h) return src;
+            copyBlock(
+              planes(src, t.channels, w, h),
+              tx.w0,
+              ty.w0,
+              planes(buf, t.channels, ww, wh),
+              0,
+              0,
+              ww,
+              wh,
+            );
+            return buf;
+          });
+          const [tw, th] = [tx.b - tx.a, ty.b - ty.a];
+          const cost = Math.max(1, seg.macs) * tw * th;
+          const work = { macs: seg.macs * ww * wh, from: progress.at(), to: progress.at(cost) };
+          const results = await pace(work, () => runner.runSegment(k, inputs, ww, wh));
+          if (adopt) {
+            seg.outputs.forEach((t, i) => {
+              values.set(t.name, pool.adopt(results[i]!));
+            });
+            progress.add(cost);
+            continue;
+          }
           seg.outputs.forEach((t, i) => {
-            values.set(t.name, pool.adopt(results[i]!));
+            const out = planes(results[i]!, t.channels, ww * sc, wh * sc);
+            const [sx, sy] = [(tx.a - tx.w0) * sc, (ty.a - ty.w0) * sc];
+            if (tail) emit(out, sx, sy, tw * sc, th * sc, tx.a * sc, ty.a * sc);
+            else copyBlock(out, sx, sy, planes(outs[i]!, t.channels, w, h), tx.a, ty.a, tw, th);
           });
           progress.add(cost);
-          continue;
         }
-        seg.outputs.forEach((t, i) => {
-          const out = planes(results[i]!, t.channels, ww * sc, wh * sc);
-          const [sx, sy] = [(tx.a - tx.w0) * sc, (ty.a - ty.w0) * sc];
-          if (tail) emit(out, sx, sy, tw * sc, th * sc, tx.a * sc, ty.a * sc);
-          else copyBlock(out, sx, sy, planes(outs[i]!, t.channels, w, h), tx.a, ty.a, tw, th);
-        });
-        progress.add(cost);
       }
-    }
-    seg.outputs.forEach((t, i) => {
-      if (!tail && !adopt) values.set(t.name, outs[i]!);
-    });
-    for (const [name, last] of lastUse) {
-      if (last !== k) continue;
-      pool.give(values.get(name)!);
-      values.delete(name);
+      seg.outputs.forEach((t, i) => {
+        if (!tail && !adopt) values.set(t.name, outs[i]!);
+      });
+      for (const [name, last] of lastUse) {
+        if (last !== k) continue;
+        pool.give(values.get(name)!);
+        values.delete(name);
+      }
+    } finally {
+      // Its last window ran (or the run stopped): a cut whose sessions open one at a time
+      // releases this one before the next segment opens.
+      await runner.finished(k);
     }
   }
 }

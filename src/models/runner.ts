@@ -30,8 +30,9 @@ export class ModelRunner {
   }
 
   /**
-   * `releaseArena`: give the session's arena back after the run (for a one-off large window,
-   * which would otherwise stay held by the session until the process ends).
+   * `releaseArena`: asks onnxruntime to give the session's arena back after the run (for a
+   * one-off large window). onnxruntime-node 1.30 does not pass this option on (see
+   * SessionPolicy), so today the session keeps that window's arena until it is released.
    */
   async run(tile: Tile, opts: { releaseArena?: boolean } = {}): Promise<Tile> {
     const { width, height } = tile;
@@ -99,22 +100,44 @@ export function fromModelRange(src: Float32Array, lo: number, hi: number, bgr: b
 }
 
 /**
+ * How a cut holds its segments' sessions. onnxruntime-node 1.30 passes no run option but
+ * `logSeverityLevel` and `tag` to the native run (js/node/src/run_options_helper.cc), so the
+ * arena-shrinkage option never reaches the session: a session keeps its largest run's arena
+ * until it is released (measured, x4plus fine cut at 305 px windows: +290 MB held per segment
+ * after its run, 2.5 GB for the 9 segments; released, RSS returns to where it was).
+ *
+ * `kept`: every session opens on first use and stays open until release(): the coarse cut,
+ * whose trunk session takes ~1 s of CPU to open (x4plus: 66 MB of weights).
+ * `one-at-a-time`: a segment's session is released as soon as the engine is done with it
+ * (finished()), so only one segment's arena is alive at a time and each window may use the
+ * whole budget: the fine cut, whose sessions are small (x4plus: 9 MB of weights, ~50 ms of CPU
+ * to open, ~30 ms for a first run's weight packing).
+ */
+export type SessionPolicy = 'kept' | 'one-at-a-time';
+
+/**
  * A network cut into segments (src/models/segments.ts), one session each. The engine feeds
  * each segment the whole-image feature maps it needs, window by window; values are in the
  * network's own range (`toNetwork` / `fromNetwork` convert at the ends).
  */
 export class SegmentedRunner {
-  // Each session has its own arena; without shrinking, every one would keep its peak after its
-  // run (x4plus, 9 segments at 200x150: 2.9 GB held; shrinking costs ~4 % CPU time there).
-  private readonly runOptions = RELEASE_ARENA;
+  private readonly sessions: (Promise<ort.InferenceSession> | undefined)[];
+  /** Callers between asking for a segment's session and the end of their run on it. */
+  private readonly users: number[];
+  private released = false;
 
   constructor(
     readonly model: ModelEntry,
     readonly scale: number,
     readonly plan: SegmentPlan,
-    private readonly sessions: readonly ort.InferenceSession[],
+    /** Opens segment i's session (the store: from `plan.segments[i].onnx`). */
+    private readonly open: (i: number) => Promise<ort.InferenceSession>,
     readonly device: ResolvedDevice,
-  ) {}
+    readonly policy: SessionPolicy = 'kept',
+  ) {
+    this.sessions = plan.segments.map(() => undefined);
+    this.users = plan.segments.map(() => 0);
+  }
 
   get segments(): readonly Segment[] {
     return this.plan.segments;
@@ -127,16 +150,26 @@ export class SegmentedRunner {
     width: number,
     height: number,
   ): Promise<Float32Array[]> {
+    if (this.released) {
+      throw new PixeliftError('inference_failed', {
+        message: `${this.model.id} segment ${i}: the cut's sessions are released`,
+      });
+    }
     const seg = this.plan.segments[i]!;
     const feeds: Record<string, ort.Tensor> = {};
     seg.inputs.forEach((t, k) => {
       feeds[t.name] = new ort.Tensor('float32', inputs[k]!, [1, t.channels, height, width]);
     });
     let result: ort.InferenceSession.ReturnType;
+    this.users[i]!++;
     try {
-      result = await this.sessions[i]!.run(feeds, this.runOptions);
+      this.sessions[i] ??= this.open(i);
+      result = await (await this.sessions[i]!).run(feeds);
     } catch (err) {
+      if (err instanceof PixeliftError) throw err;
       throw new PixeliftError('inference_failed', { message: (err as Error).message }, { cause: err });
+    } finally {
+      this.users[i]!--;
     }
     return seg.outputs.map((t) => {
       const out = result[t.name]!;
@@ -148,6 +181,23 @@ export class SegmentedRunner {
       }
       return out.data as Float32Array;
     });
+  }
+
+  /** Sessions open now (for tests and /debug). */
+  openSessions(): number {
+    return this.sessions.filter((s) => s !== undefined).length;
+  }
+
+  /**
+   * The caller has run its last window of segment `i` for now. Under `one-at-a-time` the
+   * session is released (with its arena) unless another caller is using it; a later
+   * runSegment(i) opens it again.
+   */
+  async finished(i: number): Promise<void> {
+    if (this.policy !== 'one-at-a-time' || this.users[i]! > 0) return;
+    const session = this.sessions[i];
+    this.sessions[i] = undefined;
+    await session?.then((s) => s.release()).catch(() => undefined);
   }
 
   /** RGB 0..1 → the network's range and channel order. */
@@ -165,6 +215,8 @@ export class SegmentedRunner {
   }
 
   async release(): Promise<void> {
-    await Promise.all(this.sessions.map((s) => s.release()));
+    this.released = true;
+    const open = this.sessions.splice(0, this.sessions.length);
+    await Promise.all(open.map((s) => s?.then((x) => x.release()).catch(() => undefined)));
   }
 }

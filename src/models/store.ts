@@ -4,7 +4,6 @@
  * callers: whole networks (ModelRunner) and networks cut into segments (SegmentedRunner).
  */
 import fs from 'node:fs';
-import type ort from 'onnxruntime-node';
 import { type Config, DEFAULTS } from '../config.js';
 import { PixeliftError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -485,30 +484,39 @@ export class ModelStore {
       );
       return undefined;
     }
-    const sessions: ort.InferenceSession[] = [];
-    try {
-      for (const seg of plan.segments) {
-        sessions.push((await createSession(seg.onnx, this.options.session, log)).session);
-      }
-    } catch (err) {
-      await Promise.all(sessions.map((x) => x.release()));
-      throw err;
-    }
-    const runner = new SegmentedRunner(model, scale, plan, sessions, whole.device);
+    // Coarse: two sessions kept open (its trunk session is slow to open); fine: opened one at a
+    // time as the engine reaches each segment (see SessionPolicy).
+    const open = async (i: number) =>
+      (await createSession(plan.segments[i]!.onnx, this.options.session, log)).session;
+    const runner = new SegmentedRunner(
+      model,
+      scale,
+      plan,
+      open,
+      whole.device,
+      grain === 'fine' ? 'one-at-a-time' : 'kept',
+    );
     // The cut is checked like a conversion: on the golden input it must give the whole graph's output.
     const golden = { data: goldenInput(), width: GOLDEN_SIZE, height: GOLDEN_SIZE };
     const want = (await whole.run(golden)).data;
     const values = new Map<string, Float32Array>([[plan.input, runner.toNetwork(golden.data)]]);
-    for (const [i, seg] of plan.segments.entries()) {
-      const outs = await runner.runSegment(
-        i,
-        seg.inputs.map((t) => values.get(t.name)!),
-        GOLDEN_SIZE,
-        GOLDEN_SIZE,
-      );
-      seg.outputs.forEach((t, k) => {
-        values.set(t.name, outs[k]!);
-      });
+    try {
+      // Every segment's session opens here, so a cut that cannot open fails now, not mid-run.
+      for (const [i, seg] of plan.segments.entries()) {
+        const outs = await runner.runSegment(
+          i,
+          seg.inputs.map((t) => values.get(t.name)!),
+          GOLDEN_SIZE,
+          GOLDEN_SIZE,
+        );
+        seg.outputs.forEach((t, k) => {
+          values.set(t.name, outs[k]!);
+        });
+        await runner.finished(i);
+      }
+    } catch (err) {
+      await runner.release();
+      throw err;
     }
     const diff = maxAbsDiff(runner.fromNetwork(values.get(plan.output)!.slice()), want);
     if (!(diff <= GOLDEN_TOLERANCE)) {

@@ -121,12 +121,17 @@ test('an int8 graph segments, and its tiled output equals its whole-image output
       assert.ok(int8.has(dq.get(conv.input![1]!)?.input?.[0]), `${conv.name} reads int8 weights`);
     }
   }
-  const sessions = await Promise.all(plan.segments.map((s) => ort.InferenceSession.create(s.onnx, options)));
-  const runner = new SegmentedRunner(X4FAST, 4, plan, sessions, 'cpu');
+  const runner = new SegmentedRunner(
+    X4FAST,
+    4,
+    plan,
+    (i) => ort.InferenceSession.create(plan.segments[i]!.onnx, options),
+    'cpu',
+  );
   const image = await photo(320, 200, 72, 54);
   const border = 16;
   const tiled = await runSegmented(image, runner, { budget: 2 ** 20, border }, planarSink(72 * 4, 54 * 4));
-  await Promise.all(sessions.map((s) => s.release()));
+  await runner.release();
   const [w, h] = [image.width + 2 * border, image.height + 2 * border];
   const whole = await run(q, { data: crop(image, -border, -border, w, h), width: w, height: h });
   const cut = crop(whole, border * 4, border * 4, image.width * 4, image.height * 4);

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { upscaleImage } from '../../src/engine/pipeline.js';
+import { runSegmented } from '../../src/engine/segmented.js';
+import { planarSink } from '../../src/engine/tiles.js';
 import type { SegmentedRunner } from '../../src/models/runner.js';
 import { testStore } from '../helpers/models.js';
 import { repoPath } from '../helpers/paths.js';
@@ -75,4 +77,31 @@ test('the pipeline holds a cut only while it runs, also when the run is cancelle
     { name: 'AbortError' },
   );
   assert.deepEqual(store.openCuts(), [{ cut: FINE, leases: 0 }], 'the cancelled run gave its lease back');
+});
+
+test('the fine cut opens one segment session at a time and holds none between runs; the coarse cut keeps its two', async () => {
+  const image = { data: new Float32Array(3 * 40 * 30).fill(0.5), width: 40, height: 30 };
+  const openDuring = async (grain: 'fine' | 'coarse', budget: number) => {
+    using lease = (await store.openSegmented(MODEL, 4, grain))!;
+    const runner = lease.runner;
+    const runSegment = runner.runSegment.bind(runner);
+    const seen: number[] = [];
+    runner.runSegment = async (...a) => {
+      const out = await runSegment(...a);
+      seen.push(runner.openSessions());
+      return out;
+    };
+    try {
+      await runSegmented(image, runner, { budget, border: 16 }, planarSink(160, 120));
+    } finally {
+      runner.runSegment = runSegment;
+    }
+    return { seen, after: runner.openSessions(), segments: runner.segments.length };
+  };
+  const fine = await openDuring('fine', 2 ** 20);
+  assert.ok(fine.seen.length > fine.segments, 'the 1 MiB budget made it tile');
+  assert.deepEqual([...new Set(fine.seen)], [1], 'one session open at every window');
+  assert.equal(fine.after, 0, 'none held after the run');
+  const coarse = await openDuring('coarse', 2 ** 30);
+  assert.equal(coarse.after, 2, 'both coarse sessions stay open for the next run');
 });

@@ -33,7 +33,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     tiles: { type: 'string', default: '' },
     strips: { type: 'string', default: '' },
-    ways: { type: 'string', default: 'one,one-keep,coarse,fine' },
+    ways: { type: 'string', default: 'one,coarse,fine' },
     border: { type: 'string', default: '16' },
     cache: { type: 'string', default: path.join(os.tmpdir(), 'pixelift-bench-e2e-cache') },
   },
@@ -88,20 +88,6 @@ const sink = () => planarSink(image.width * s, image.height * s);
 const ways: [string, () => Promise<Tile>][] = [];
 for (const w of args.ways!.split(',').filter(Boolean)) {
   if (w === 'one') ways.push([w, () => runOneWindow(image, runner, plans.coarse, { border: B }, sink())]);
-  if (w === 'one-keep')
-    ways.push([
-      w,
-      async () => {
-        const [PW, PH] = [image.width + 2 * B, image.height + 2 * B];
-        const out = await runner.run({ data: crop(image, -B, -B, PW, PH), width: PW, height: PH });
-        const k = sink();
-        const plane = out.width * out.height;
-        for (let y = 0; y < k.height; y++)
-          for (let c = 0; c < 3; c++)
-            k.put(c, y * k.width, out.data, c * plane + (B * s + y) * out.width + B * s, k.width);
-        return k.result();
-      },
-    ]);
   if (w === 'coarse')
     ways.push([w, () => runSegmented(image, coarse.runner, { border: B, budget: BIG_BUDGET }, sink())]);
   if (w === 'fine')

@@ -175,8 +175,8 @@ export const macsPerPixel = (plan: SegmentPlan): number => plan.segments.reduce(
 /**
  * The whole network (whose cut is `plan`) over the image with a reflected `border`, in one run,
  * the border cut away: the definition of the exact result. Progress comes once, at the end
- * (fitsOneWindow bounds the run's length; `pace` announces it), and the session's arena is
- * given back after it.
+ * (fitsOneWindow bounds the run's length; `pace` announces it). The whole-network session keeps
+ * this window's arena until it is released (onnxruntime-node passes no memory run options on).
  */
 export async function runOneWindow<T>(
   image: Tile,
@@ -192,7 +192,7 @@ export async function runOneWindow<T>(
   const padded = { data: B === 0 ? image.data : reflectCrop(image, -B, -B, PW, PH), width: PW, height: PH };
   const pace = opts.pace ?? unpaced;
   const work = { macs: macsPerPixel(plan) * PW * PH, from: 0, to: 1 };
-  const out = await pace(work, () => runner.run(padded, { releaseArena: true }));
+  const out = await pace(work, () => runner.run(padded));
   const plane = out.width * out.height;
   for (let y = 0; y < sink.height; y++) {
     const from = (B * s + y) * out.width + B * s;

@@ -30,11 +30,10 @@ export class ModelRunner {
   }
 
   /**
-   * `releaseArena`: asks onnxruntime to give the session's arena back after the run (for a
-   * one-off large window). onnxruntime-node 1.30 does not pass this option on (see
-   * SessionPolicy), so today the session keeps that window's arena until it is released.
+   * Runs one tile. The session keeps the arena of its largest window until it is released:
+   * onnxruntime-node 1.30 passes no memory run options on (see SessionPolicy).
    */
-  async run(tile: Tile, opts: { releaseArena?: boolean } = {}): Promise<Tile> {
+  async run(tile: Tile): Promise<Tile> {
     const { width, height } = tile;
     if (tile.data.length !== 3 * width * height) {
       throw new RangeError(`Tile data holds ${tile.data.length} values, expected 3x${height}x${width}`);
@@ -44,10 +43,9 @@ export class ModelRunner {
     const input = lo === 0 && hi === 1 && !bgr ? tile.data : toModelRange(tile.data, lo, hi, bgr);
     let result: ort.InferenceSession.ReturnType;
     try {
-      result = await this.session.run(
-        { [this.inputName]: new ort.Tensor('float32', input, [1, 3, height, width]) },
-        opts.releaseArena ? RELEASE_ARENA : {},
-      );
+      result = await this.session.run({
+        [this.inputName]: new ort.Tensor('float32', input, [1, 3, height, width]),
+      });
     } catch (err) {
       throw new PixeliftError('inference_failed', { message: (err as Error).message }, { cause: err });
     }
@@ -70,10 +68,6 @@ export class ModelRunner {
     return this.session.release();
   }
 }
-
-const RELEASE_ARENA: ort.InferenceSession.RunOptions = {
-  extra: { memory: { enable_memory_arena_shrinkage: 'cpu:0' } },
-};
 
 export function toModelRange(src: Float32Array, lo: number, hi: number, bgr: boolean): Float32Array {
   const plane = src.length / 3;

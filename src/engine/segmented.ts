@@ -116,21 +116,26 @@ function split(plan: SegmentPlan, budget: number, width: number, height: number,
 }
 
 /**
- * Multiply-adds one window may take before progress would stall too long: onnxruntime-node's
- * run() holds the thread, so progress can only be reported, and a cancel acted on, between
- * windows. About 25 s on 2 idle AVX-512 cores, which run x4plus at ~160 GMAC/s (twice that on
- * AVX2 alone): x4fast photos up to several MP and x4plus ones up to ~0.2 MP take the coarse cut
- * (two sessions: less memory held, see split()); larger ones pay ≤ 8 % for the fine cut's
- * progress every segment (the figure in fitsWhole's comment).
+ * Multiply-adds one window may take. onnxruntime-node's run() holds the thread for the whole
+ * window: in a worker child the pool moves progress on from the run's estimate meanwhile
+ * (pace.ts, workers/progress.ts) and cancels by killing the child, but a caller running
+ * upscaleImage in its own process hears progress, and can cancel, only between windows. 2e13
+ * is about 2½ minutes on 2 idle AVX-512 cores (x4plus runs at ~140 GMAC/s): at the default
+ * 3 GiB budget memory binds first (x4plus's trunk in one window up to ~0.7 MP, x4fast's whole
+ * network up to ~2 MP). Up to 2 December 2026 this was 4e12 (~25 s), which sent x4plus photos
+ * past ~0.2 MP to the fine cut, measured slower side by side (bench/exact-ways.ts, rocket.jpg
+ * 640x427, one process): fp32 63.4 s against the coarse cut's 43.0 s, int8 26.9 against 20.4 s
+ * (each fine segment's fresh session pays its first run's page faults, and every boundary
+ * costs onnxruntime time).
  */
-export const ONE_WINDOW_MACS = 4e12;
+export const ONE_WINDOW_MACS = 2e13;
 
 /**
  * Whether the coarse cut (trunk | tail) runs an image's trunk with its reflected border in one
- * window, within the budget and quickly: then no trunk halo is paid at all, and it is the
- * fastest cut, since every segment boundary costs onnxruntime time (x4plus at 200x150, CPU time
- * over the whole graph's: +8 % cut into 8 segments, +12 % into 24). Larger images take the fine
- * cut, whose segments report progress as they finish.
+ * window, within the budget and ONE_WINDOW_MACS: then no trunk halo is paid at all, and it is
+ * the fastest cut, since every segment boundary costs onnxruntime time (x4plus at 200x150, CPU
+ * time over the whole graph's: +8 % cut into 8 segments, +12 % into 24) and the fine cut's
+ * sessions open one at a time, each paying a fresh arena. Larger images take the fine cut.
  */
 export function fitsWhole(
   plan: SegmentPlan,

@@ -128,14 +128,18 @@ test('the fine cut of x4plus falls between RRDBs; the coarse one is trunk | tail
   }
 });
 
-test('x4plus runs a small photo whole; one past ~25 s of work in one window, or a 3 MP image, takes the fine cut', async () => {
+test('x4plus runs a photo whose trunk fits the budget whole; a larger one, or one past ~2½ min of work in one window, takes the fine cut', async () => {
   const plans = (await store.segmentPlans('realesrgan-x4plus', 4))!;
   assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 20, 15, 16), true);
   assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 400, 300, 16), true);
-  // 632×432 px with its border × 16.6 M multiply-adds per px of trunk > ONE_WINDOW_MACS: the
-  // trunk would hold the thread (no progress, no cancel) for too long in one window.
-  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 600, 400, 16), false);
-  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 2000, 1500, 16), false);
+  // rocket.jpg's size: 632×432 px with its border in one trunk window, ~1.6 GB of it.
+  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 640, 427, 16), true);
+  assert.equal(fitsWhole(plans.coarse, 1 * 2 ** 30, 640, 427, 16), false, 'budget');
+  assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 2000, 1500, 16), false, 'budget');
+  // 1632×1032 px × 16.6 M multiply-adds per px of trunk > ONE_WINDOW_MACS, whatever the budget:
+  // the trunk would hold the thread too long in one window.
+  assert.equal(fitsWhole(plans.coarse, 64 * 2 ** 30, 1600, 1000, 16), false, 'one run too long');
+  assert.equal(fitsWhole(plans.coarse, 64 * 2 ** 30, 1200, 800, 16), true);
 });
 
 test('EXPECTED FAILURE - a graph with a strided convolution is not segmented, and says why', () => {
@@ -226,8 +230,9 @@ test('x4fast runs a photo in one window with no cut; x4plus (wide tail), a small
   const x4plus = (await store.segmentPlans('realesrgan-x4plus', 4))!.coarse;
   assert.equal(fitsOneWindow(x4fast, 3 * 2 ** 30, 640, 427, 16), true);
   assert.equal(fitsOneWindow(x4fast, 256 * 2 ** 20, 640, 427, 16), false, 'budget');
-  // 4 MP × 1.2 M multiply-adds a px: past ONE_WINDOW_MACS, whatever the budget.
-  assert.equal(fitsOneWindow(x4fast, 64 * 2 ** 30, 2400, 1700, 16), false, 'one run too long');
+  // 20 MP × 1.2 M multiply-adds a px: past ONE_WINDOW_MACS, whatever the budget.
+  assert.equal(fitsOneWindow(x4fast, 64 * 2 ** 30, 5000, 4000, 16), false, 'one run too long');
+  assert.equal(fitsOneWindow(x4fast, 3 * 2 ** 30, 2400, 1700, 16), false, 'budget');
   // The tail holds ~2048 channels an input px at 4×: ~4 GB of arena for the photo.
   assert.equal(fitsOneWindow(x4plus, 3 * 2 ** 30, 640, 427, 16), false, 'x4plus tail');
 });

@@ -39,6 +39,7 @@ import { crop } from '../src/engine/tiles.js';
 import { isClassical } from '../src/models/catalog.js';
 import { hasInt8, type RunPrecision } from '../src/models/precision.js';
 import type { ModelStore } from '../src/models/store.js';
+import { workerEnv } from '../src/workers/child-env.js';
 import { benchStore } from './lib/bench-store.js';
 import { median } from './lib/measure.js';
 import { fmt, formatTable } from './lib/table.js';
@@ -263,6 +264,8 @@ function child<T>(job: object): T {
     {
       encoding: 'utf8',
       maxBuffer: 1 << 26,
+      // As the worker pool starts its children (huge pages for malloc), since that is what a user runs.
+      env: workerEnv(),
     },
   );
   return JSON.parse(out.trim().split('\n').pop()!) as T;

@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import type { UpscaleHooks, UpscaleOptions, UpscaleResult } from '../engine/pipeline.js';
 import { invalidArgument, PixeliftError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { workerEnv } from './child-env.js';
 import { InterpolatedProgress } from './progress.js';
 import {
   type ChildMessage,
@@ -225,6 +226,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       child = fork(CHILD_SCRIPT, [], {
         serialization: 'advanced',
         execArgv: [...this.options.execArgv],
+        env: workerEnv(),
         // The child's stdout goes to our stderr: the CLI's stdout carries only results (--json).
         stdio: ['ignore', 2, 'inherit', 'ipc'],
       });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
@@ -115,6 +116,39 @@ test('progress events are monotonic and end at 1', async () => {
   assert.ok(seen[0]! > 0);
   assert.equal(seen.at(-1), 1);
 });
+
+/** THP as the kernel offers it: `always`, `madvise` or `never` (undefined off Linux). */
+function thpMode(): string | undefined {
+  try {
+    return /\[(\w+)\]/.exec(fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+test(
+  "a child's malloc takes huge pages (glibc.malloc.hugetlb=1 beside the parent's own GLIBC_TUNABLES)",
+  // Under `never` (or off Linux) no process gets any, so there is nothing to see.
+  { skip: thpMode() === 'madvise' || thpMode() === 'always' ? false : `THP is ${thpMode() ?? 'absent'}` },
+  async () => {
+    const before = process.env.GLIBC_TUNABLES;
+    process.env.GLIBC_TUNABLES = 'glibc.malloc.arena_max=4';
+    try {
+      const pool = newPool();
+      const pids: number[] = [];
+      pool.on('worker-spawn', ({ pid }) => pids.push(pid));
+      await pool.run({ input: shortInput, options: SHORT });
+      // The child stays up for the next job; its anonymous memory now includes 2 MiB pages.
+      const rollup = fs.readFileSync(`/proc/${pids[0]}/smaps_rollup`, 'utf8');
+      const huge = Number(/AnonHugePages:\s+(\d+) kB/.exec(rollup)?.[1]);
+      if (thpMode() === 'madvise') assert.ok(huge >= 2048, `AnonHugePages ${huge} kB`);
+      else assert.ok(Number.isFinite(huge), rollup);
+    } finally {
+      if (before === undefined) delete process.env.GLIBC_TUNABLES;
+      else process.env.GLIBC_TUNABLES = before;
+    }
+  },
+);
 
 /**
  * A pool whose budget the 640x427 photo fits in whole (fitsOneWindow): one session run of

@@ -22,6 +22,7 @@ import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { parseByteSize } from '../src/engine/memory.js';
 import { upscaleImage } from '../src/engine/pipeline.js';
+import { workerEnv } from '../src/workers/child-env.js';
 import { benchStore } from './lib/bench-store.js';
 import { median } from './lib/measure.js';
 import { fmt, formatTable } from './lib/table.js';
@@ -48,6 +49,15 @@ const VARIANTS: Record<string, Variant> = {
   default: { what: 'as shipped (arena on, shrinkage per run, mem pattern off)' },
   'no-shrink': { noShrink: true, what: 'no arena shrinkage run option' },
   'no-arena': { session: { enableCpuMemArena: false }, what: 'enableCpuMemArena: false' },
+  'no-huge-pages': {
+    env: { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' },
+    what: 'malloc on 4 KiB pages (before 2 December 2026)',
+  },
+  'no-arena-4k': {
+    session: { enableCpuMemArena: false },
+    env: { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' },
+    what: 'arena off, malloc on 4 KiB pages',
+  },
   'no-arena-heap': {
     session: { enableCpuMemArena: false },
     env: { MALLOC_MMAP_THRESHOLD_: String(2 ** 30), MALLOC_TRIM_THRESHOLD_: String(2 ** 30) },
@@ -163,7 +173,8 @@ for (const n of names) {
       `--child=${n}`,
       ...['model', 'photo', 'runs', 'budget', 'cache'].map((k) => `--${k}=${args[k as keyof typeof args]}`),
     ],
-    { encoding: 'utf8', env: { ...process.env, ...v.env }, maxBuffer: 1 << 24 },
+    // The worker pool's child environment (huge pages for malloc) unless the variant says otherwise.
+    { encoding: 'utf8', env: { ...workerEnv(), ...v.env }, maxBuffer: 1 << 24 },
   );
   const m = JSON.parse(out.trim().split('\n').pop()!) as Measured;
   base ??= m;

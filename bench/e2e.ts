@@ -6,7 +6,9 @@
  * Each model × precision × photo runs in a fresh child process (so its peak RSS is its own): a warm-up on a
  * 64 px crop opens the sessions, the raw session's best tile is picked from 128/192/256, then
  * `--rounds` rounds each time one end-to-end run and raw runs over as many input pixels,
- * alternating so a busy machine slows both alike; medians and the median of the per-round
+ * alternating so a busy machine slows both alike (raw on a session of its own, so that the
+ * pipeline's sessions stay as a server worker's would between rounds; the first round, cold as a
+ * CLI run is, is also printed alone); medians and the median of the per-round
  * ratios are printed; peak RSS is the first e2e round's, before any raw tile ran. PyTorch (/usr/bin/python3, bench/torch_sr.py) runs the whole image at
  * once (Real-ESRGAN's default) and is timed on the forward pass alone; it has x4plus, x4fast and
  * rrdn-thick (TORCH_ARCH), loads the weights from our fp32 ONNX file, and is checked against
@@ -167,7 +169,10 @@ async function runCase(
   let last = await upscaleImage(store, photo, opts);
   const firstMs = performance.now() - t0;
   const peak = vmHwm();
-  const runner = await store.open(model, 4, precision);
+  // The raw rate from a store of its own: its tiles would otherwise run on the session the
+  // pipeline's one-window runs use and reshape that session's arena between e2e rounds.
+  const rawStore = newStore();
+  const runner = await rawStore.open(model, 4, precision);
   const pixels = await photoTiles(photo);
   const rawRate = async (tile: number, px: number): Promise<number> => {
     let done = 0;
@@ -195,6 +200,7 @@ async function runCase(
   }
   if (outFile) fs.writeFileSync(outFile, last.data);
   await store.close();
+  await rawStore.close();
   if (last.info.precision !== precision)
     throw new Error(`${model} ran in ${last.info.precision}, not ${precision}`);
   return {
@@ -519,6 +525,7 @@ async function parent(): Promise<void> {
           path.basename(photo),
           r.tiling,
           fmt(e2eMed / 1000),
+          fmt(r.e2eMs[0]! / 1000),
           fmt(e2eRate),
           fmt(median(r.rawKpxs)),
           r.bestTile,
@@ -558,6 +565,7 @@ async function parent(): Promise<void> {
           'photo',
           'tiling',
           'e2e s',
+          'first s',
           'e2e kpx/s',
           'raw kpx/s',
           'raw tile',
@@ -576,7 +584,7 @@ async function parent(): Promise<void> {
     );
     console.log(
       `${memoryLines.length > 0 ? `\nmemory against PyTorch (peak RSS of each process, same photo and weights):\n${memoryLines.join('\n')}\n` : ''}` +
-        '\ne2e: file in, PNG bytes out (median of the rounds); raw: the same whole-network session on tiles of the photo without context, at its best tile, alternated with the e2e rounds; e2e/raw: median of the per-round ratios; e2e vs fp32: int8 e2e rate over fp32 e2e rate (target ≥ 2×). torch: the same weights in PyTorch fp32, the whole image (or --torch-crop) at once, forward pass only (its decode/encode not counted); e2e/torch speed: each row against that one PyTorch fp32 run (int8 target ≥ 4×); torch diff: max |PyTorch − Pixelift| in 8-bit levels, 48 input px away from the border, for the first row of each model. ' +
+        '\ne2e: file in, PNG bytes out (median of the rounds); first: the first round alone, cold as a CLI run is (its sessions fresh, their arenas not yet grown to the photo), where later rounds find the sessions warm as a server worker would; raw: the same whole-network session on tiles of the photo without context, at its best tile, alternated with the e2e rounds; e2e/raw: median of the per-round ratios; e2e vs fp32: int8 e2e rate over fp32 e2e rate (target ≥ 2×). torch: the same weights in PyTorch fp32, the whole image (or --torch-crop) at once, forward pass only (its decode/encode not counted); e2e/torch speed: each row against that one PyTorch fp32 run (int8 target ≥ 4×); torch diff: max |PyTorch − Pixelift| in 8-bit levels, 48 input px away from the border, for the first row of each model. ' +
         `Before any PyTorch figure, its network is checked against onnxruntime (the same fp32 graph Pixelift runs) on a ${TORCH_CHECK_SIDE} px crop of the photo: raw outputs within ${TORCH_CHECK_TOLERANCE}, or the bench stops.`,
     );
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { DEFAULTS, loadConfig } from '../src/config.js';
+import { DEFAULTS, HUGE_PAGES_TUNABLE, loadConfig, workerEnv } from '../src/config.js';
 import { isPixeliftError } from '../src/errors.js';
 
 test('defaults apply when the environment is empty, and the result is frozen', () => {
@@ -178,4 +178,18 @@ test('PIXELIFT_MEMORY_BUDGET takes a size (2G, 1536M, bytes); the default is hal
       bad,
     );
   }
+});
+
+test('worker children get huge pages for malloc, after any tunables of the parent; a hugetlb the user set wins', () => {
+  assert.equal(workerEnv({ PATH: '/bin' }).PATH, '/bin', 'the rest of the environment is kept');
+  const cases: [string | undefined, string][] = [
+    [undefined, HUGE_PAGES_TUNABLE],
+    ['glibc.malloc.arena_max=2', 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1'],
+    ['glibc.malloc.hugetlb=0', 'glibc.malloc.hugetlb=0'],
+    ['glibc.malloc.arena_max=2:glibc.malloc.hugetlb=2', 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=2'],
+    // A name that only ends like it is not the tunable.
+    ['x.hugetlb=0', 'x.hugetlb=0:glibc.malloc.hugetlb=1'],
+  ];
+  for (const [own, expected] of cases)
+    assert.equal(workerEnv({ GLIBC_TUNABLES: own }).GLIBC_TUNABLES, expected, own);
 });

@@ -21,10 +21,10 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { workerEnv } from '../config.js';
 import type { UpscaleHooks, UpscaleOptions, UpscaleResult } from '../engine/pipeline.js';
 import { invalidArgument, PixeliftError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { workerEnv } from './child-env.js';
 import { InterpolatedProgress } from './progress.js';
 import {
   type ChildMessage,

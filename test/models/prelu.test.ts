@@ -1,0 +1,148 @@
+/**
+ * PRelu split into branch-free ops for the CPU provider (src/models/onnx/prelu.ts): the same
+ * function as onnxruntime's own PRelu for any slope, the graph's names kept, graphs it must
+ * not touch left alone, and createSession running the split graph on CPU.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import ort from 'onnxruntime-node';
+import { silentLogger } from '../../src/log.js';
+import { GraphBuilder } from '../../src/models/onnx/builder.js';
+import { splitPRelu } from '../../src/models/onnx/prelu.js';
+import { decodeModel, encodeModel, graphOf, opCounts } from '../../src/models/onnx/qdq.js';
+import { createSession } from '../../src/models/session.js';
+
+const pseudo = (n: number, seed: number) =>
+  Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) * 0.5);
+
+/** Slopes of every kind: negative, in (0, 1), exactly 1, above 1. */
+const SLOPES = Float32Array.of(-1.5, 0.25, 1, 1.9);
+
+/** Conv (4 → 4) → PRelu → Conv (4 → 2), the shape of a compact SR network's body. */
+function convPReluConv(slopeDims: number[] = [4, 1, 1], slopes: Float32Array = SLOPES): Uint8Array {
+  const g = new GraphBuilder('compact');
+  const conv = (input: string, cout: number, seed: number) =>
+    g.node(
+      'Conv',
+      [
+        input,
+        g.tensor('w', pseudo(cout * 4 * 9, seed), [cout, 4, 3, 3]),
+        g.tensor('b', pseudo(cout, seed + 1), [cout]),
+      ],
+      { kernel_shape: [3, 3], pads: [1, 1, 1, 1] },
+    );
+  const act = g.node('PRelu', [
+    conv(g.input('input', [1, 4, 'h', 'w']), 4, 1),
+    g.tensor('slope', slopes, slopeDims),
+  ]);
+  g.output(conv(act, 2, 3), 'output', [1, 2, 'h', 'w']);
+  return g.toBytes();
+}
+
+async function run(
+  onnx: Uint8Array | ort.InferenceSession,
+  data: Float32Array,
+  dims: number[],
+): Promise<Float32Array> {
+  const session = onnx instanceof Uint8Array ? await ort.InferenceSession.create(onnx) : onnx;
+  try {
+    const out = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', data, dims) });
+    return out[session.outputNames[0]!]!.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+const worst = (a: Float32Array, b: Float32Array) =>
+  a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+test('a Conv → PRelu → Conv graph computes the same after the split, for slopes below 0, in (0, 1), 1 and above 1', async () => {
+  const onnx = convPReluConv();
+  const split = splitPRelu(onnx)!;
+  assert.ok(split, 'the PRelu is split');
+  const ops = opCounts(split);
+  assert.equal(ops.get('PRelu'), undefined);
+  assert.deepEqual([ops.get('Relu'), ops.get('Mul'), ops.get('Add')], [1, 2, 1]);
+  const data = Float32Array.from({ length: 4 * 24 * 24 }, (_, i) => Math.cos(i * 0.37) * 2);
+  const [before, after] = [await run(onnx, data, [1, 4, 24, 24]), await run(split, data, [1, 4, 24, 24])];
+  assert.ok(worst(before, after) < 1e-5, `output moved by ${worst(before, after)}`);
+  // The output still varies: the comparison is not between two constants.
+  assert.ok(Math.max(...before) - Math.min(...before) > 0.5);
+});
+
+test('the split PRelu gives a·x exactly for x ≤ 0 and x within an ulp for x > 0, with one shared slope too', async () => {
+  for (const [slope, dims] of [
+    [SLOPES, [4, 1, 1]],
+    [Float32Array.of(0.1), [1]],
+  ] as const) {
+    const g = new GraphBuilder('one');
+    g.output(g.node('PRelu', [g.input('x', [1, 4, 1, 'n']), g.tensor('a', slope, dims)]), 'y', [
+      1,
+      4,
+      1,
+      'n',
+    ]);
+    const split = splitPRelu(g.toBytes())!;
+    const n = 1000;
+    const x = Float32Array.from({ length: 4 * n }, (_, i) => Math.fround((i % n) / 37 - 13.5));
+    const y = await run(split, x, [1, 4, 1, n]);
+    for (let i = 0; i < x.length; i++) {
+      const a = slope.length === 1 ? slope[0]! : slope[Math.floor(i / n)]!;
+      const v = x[i]!;
+      if (v <= 0) assert.equal(y[i], Math.fround(a * v), `x = ${v}, a = ${a}`);
+      else assert.ok(Math.abs(y[i]! - v) <= 2 ** -22 * v, `x = ${v}, a = ${a}: ${y[i]}`);
+    }
+  }
+});
+
+test('graphs with nothing to split come back undefined: no PRelu, a slope that is an input or overridable', () => {
+  const relu = new GraphBuilder('relu');
+  relu.output(relu.node('Relu', [relu.input('x', [1, 4])]), 'y', [1, 4]);
+  assert.equal(splitPRelu(relu.toBytes()), undefined);
+
+  const computed = new GraphBuilder('computed');
+  computed.output(
+    computed.node('PRelu', [computed.input('x', [1, 4]), computed.input('a', [4])]),
+    'y',
+    [1, 4],
+  );
+  assert.equal(splitPRelu(computed.toBytes()), undefined);
+
+  // The slope is an initializer and also a graph input: a default the caller may feed.
+  const model = decodeModel(convPReluConv());
+  const g = graphOf(model);
+  const slope = g.node.find((n) => n.opType === 'PRelu')!.input![1]!;
+  g.input!.push({
+    name: slope,
+    type: { tensorType: { elemType: 1, shape: { dim: [4, 1, 1].map((d) => ({ dimValue: d })) } } },
+  });
+  assert.equal(splitPRelu(encodeModel(model)), undefined);
+  assert.ok(splitPRelu(convPReluConv()), 'the same graph without that input is split');
+});
+
+test('createSession runs the split graph on CPU: its rounding, not PRelu’s, shows in the output', async () => {
+  // Values where a·x + (1 − a)·x, each product rounded to float32, is not x: the split graph's
+  // output differs there from onnxruntime's PRelu, which returns x itself.
+  const a = 0.1;
+  const k = Math.fround(1 - a);
+  const tell: number[] = [];
+  for (let i = 1; tell.length < 16 && i < 1e6; i++) {
+    const v = Math.fround(1 + i * 2 ** -20);
+    if (Math.fround(Math.fround(Math.fround(a) * v) + Math.fround(k * v)) !== v) tell.push(v);
+  }
+  assert.equal(tell.length, 16, 'inputs that tell the two graphs apart exist');
+  const g = new GraphBuilder('tell');
+  g.output(g.node('PRelu', [g.input('x', [1, 16]), g.tensor('a', Float32Array.of(a), [1])]), 'y', [1, 16]);
+  const onnx = g.toBytes();
+  const x = Float32Array.from(tell);
+  const plain = await run(onnx, x, [1, 16]);
+  assert.deepEqual([...plain], [...x], 'onnxruntime’s PRelu returns x for x > 0');
+  const { session } = await createSession(
+    onnx,
+    { device: 'cpu', threads: 1, graphOptimizationLevel: 'all' },
+    silentLogger,
+  );
+  const viaCreate = await run(session, x, [1, 16]);
+  assert.deepEqual([...viaCreate], [...(await run(splitPRelu(onnx)!, x, [1, 16]))]);
+  assert.notDeepEqual([...viaCreate], [...x]);
+});

@@ -16,7 +16,7 @@ import { INT8_AUTO } from './quantize.js';
 import { defaultScale, LocalModels, type ResolvedModel } from './registry.js';
 import { ModelRunner, SegmentedRunner } from './runner.js';
 import { type SegmentPlan, segmentGraph } from './segments.js';
-import { createSession, resolveDevice, type SessionSettings } from './session.js';
+import { createSession, graphFor, resolveDevice, type SessionSettings } from './session.js';
 import type { UserModelProblem } from './user-models.js';
 
 export type { PreparedModel } from './conversion-cache.js';
@@ -455,7 +455,9 @@ export class ModelStore {
     let p = this.plans.get(key);
     if (!p) {
       p = this.prepare(id, scale, precision).then(async (prep) => {
-        const bytes = fs.readFileSync(prep.onnxPath);
+        // Cut the graph the sessions will run (session.ts graphFor), whose memory the plan estimates.
+        const device = await resolveDevice(this.options.session.device, this.options.log);
+        const bytes = graphFor(device, fs.readFileSync(prep.onnxPath));
         const coarse = segmentGraph(bytes, { targetHalo: Number.POSITIVE_INFINITY });
         if (grain === 'coarse' || typeof coarse === 'string') return coarse;
         // About FINE_SEGMENTS trunk segments, each with at least 16 px of halo.

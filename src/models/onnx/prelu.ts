@@ -6,14 +6,18 @@
  * it run in the NCHWc layout its convolutions use, so each PRelu also costs a reorder out and
  * back (33 pairs in x4fast).
  *
- *   PRelu(x, a) = a·x + (1 − a)·Relu(x)
+ *   PRelu(x, a) = x + (1 − a)·Relu(−x)
  *
- * holds for any slope (x > 0: a·x + (1 − a)·x; x ≤ 0: a·x + 0), and every op in it stays in
- * NCHWc: the two products by a per-channel constant become 1×1 depthwise convolutions and the
- * sum is fused into the second. For x ≤ 0 the result is a·x, bit for bit; for x > 0 the two
- * rounded products sum to x within about one unit in the last place (x4fast's output moved by
- * at most 4.3e-6; the int8 graph's not at all, its QuantizeLinear absorbs it).
- * bench/prelu-probe.ts measures both graphs side by side.
+ * holds for any slope (x ≥ 0: x + 0; x < 0: x − (1 − a)·x), and in fp32 onnxruntime keeps all
+ * of it in NCHWc as two passes: the products by per-channel constants become 1×1 depthwise
+ * convolutions, the first with the Relu fused, the second with the sum fused. It holds one more
+ * map than PRelu while it runs (x, Relu(−x) and the result: x4fast's one 640×427 window
+ * 359 MB against 283), so segment plans are made from the split graph (store.ts), whose
+ * estimate counts it. For x ≥ 0 the result is x, bit for bit; for x < 0 it is a·x within an
+ * ulp or two of (1 − a)·x, from rounding 1 − a, the product and the sum (x4fast's output moved
+ * by at most 7.8e-6; its int8 graph's not at all, QuantizeLinear absorbs it). The other split,
+ * a·x + (1 − a)·Relu(x), takes a third pass: 2591 ms a run against 2432 (PRelu 2859).
+ * bench/prelu-probe.ts measures the stored and split graphs side by side.
  */
 import { decodeModel, dimsOf, encodeModel, floatsOf, graphOf, initializer, unique } from './qdq.js';
 
@@ -40,6 +44,7 @@ export function splitPRelu(bytes: Uint8Array): Uint8Array | undefined {
   const name = unique(g, 'prelu_split');
   const nodes: typeof g.node = [];
   let rewritten = 0;
+  const replacedSlopes = new Set<string>();
   for (const node of g.node) {
     const [x, slopeName] = node.input ?? [];
     const slope = inits.get(slopeName ?? '');
@@ -55,26 +60,41 @@ export function splitPRelu(bytes: Uint8Array): Uint8Array | undefined {
       continue;
     }
     const a = slope.rawData?.length ? floatsOf(slope) : Float32Array.from(slope.floatData ?? []);
-    const k = name();
+    const dims = dimsOf(slope);
+    // Per-channel constants of the slope's shape, so onnxruntime makes each product a 1×1 depthwise convolution.
+    const [minusOne, k] = [name(), name()];
+    g.initializer.push(
+      initializer(
+        minusOne,
+        FLOAT,
+        dims,
+        a.map(() => -1),
+      ),
+    );
     g.initializer.push(
       initializer(
         k,
         FLOAT,
-        dimsOf(slope),
+        dims,
         a.map((v) => 1 - v),
       ),
     );
-    const [relu, ax, kRelu] = [name(), name(), name()];
+    const [negated, negPart, scaled] = [name(), name(), name()];
     const base = node.name || node.output![0]!;
     nodes.push(
-      { opType: 'Relu', input: [x], output: [relu], name: `${base}/relu` },
-      { opType: 'Mul', input: [x, slopeName!], output: [ax], name: `${base}/ax` },
-      { opType: 'Mul', input: [relu, k], output: [kRelu], name: `${base}/kRelu` },
-      { opType: 'Add', input: [ax, kRelu], output: node.output, name: node.name },
+      { opType: 'Mul', input: [x, minusOne], output: [negated], name: `${base}/neg` },
+      { opType: 'Relu', input: [negated], output: [negPart], name: `${base}/relu` },
+      { opType: 'Mul', input: [negPart, k], output: [scaled], name: `${base}/scale` },
+      { opType: 'Add', input: [x, scaled], output: node.output, name: node.name },
     );
+    replacedSlopes.add(slopeName!);
     rewritten++;
   }
   if (rewritten === 0) return undefined;
   g.node = nodes;
+  // A slope nothing reads any more would make onnxruntime warn as it drops it.
+  const read = new Set(nodes.flatMap((n) => n.input ?? []));
+  for (const o of g.output ?? []) read.add(o.name ?? '');
+  g.initializer = g.initializer.filter((t) => !replacedSlopes.has(t.name ?? '') || read.has(t.name ?? ''));
   return encodeModel(model);
 }

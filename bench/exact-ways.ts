@@ -5,17 +5,22 @@
  * whole, under a budget they fit), and whole-network windows with the network's full receptive
  * halo (`plan.totalHalo`, exact): square tiles and full-width strips of the given sides.
  * Rounds alternate the ways so a busy machine slows all alike; prints the median wall ms, the
- * median CPU ms (user+sys), the first (cold) run's wall ms, kpx/s of the photo and each way's max difference from the one
- * window (/255, float summation order only).
+ * median CPU ms (user+sys), the first (cold) run's wall ms, kpx/s of the photo and each way's
+ * max difference from the first way (/255; the one window's is the definition of the exact
+ * result). `--budget` runs the cuts under that memory budget instead of one they fit whole, so
+ * they tile: tiled against whole for any model and precision, e.g. x4plus int8
+ * `--precision=int8 --crop=160x120 --budget=24M --ways=one,coarse,fine --rounds=1`.
  *
  *   node --expose-gc dist/bench/exact-ways.js --model=realesrgan-x4fast --photo=rocket.jpg \
- *        [--rounds=3 --tiles=192,320 --strips=96,192 --border=16 --crop=WxH --precision=fp32|int8]
+ *        [--rounds=3 --tiles=192,320 --strips=96,192 --border=16 --crop=WxH --precision=fp32|int8
+ *         --budget=64M]
  */
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decode } from '../src/engine/decode.js';
+import { parseByteSize } from '../src/engine/memory.js';
 import { runOneWindow, runSegmented, spread } from '../src/engine/segmented.js';
 import { crop, planarSink } from '../src/engine/tiles.js';
 import type { RunPrecision } from '../src/models/precision.js';
@@ -37,11 +42,15 @@ const { values: args } = parseArgs({
     ways: { type: 'string', default: 'one,coarse,fine' },
     border: { type: 'string', default: '16' },
     precision: { type: 'string', default: 'fp32' },
+    budget: { type: 'string' },
     cache: { type: 'string', default: path.join(os.tmpdir(), 'pixelift-bench-e2e-cache') },
   },
 });
 const LIMITS = { maxInputBytes: 2 ** 31, maxInputMegapixels: 1000, maxSide: 65535, maxOutputMegapixels: 1e5 };
 const BIG_BUDGET = 16 * 2 ** 30;
+const budget = args.budget === undefined ? BIG_BUDGET : parseByteSize(args.budget);
+if (budget === undefined) throw new RangeError(`--budget: a size such as 64M, got ${args.budget}`);
+const underBudget = args.budget === undefined ? '' : ` @${args.budget}`;
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
 const cpuMs = () => {
   const u = process.cpuUsage();
@@ -89,14 +98,30 @@ async function windows(tileW: number, tileH: number): Promise<Tile> {
 }
 const run = (r: ModelRunner, t: Tile) => r.run(t);
 
+/** Session runs (windows × segments) a way makes: counted on its warm-up, to show it tiled. */
+let sessionRuns = 0;
+for (const r of [runner, coarse.runner, fine.runner] as { run?: unknown; runSegment?: unknown }[]) {
+  for (const m of ['run', 'runSegment'] as const) {
+    const f = r[m] as ((...a: unknown[]) => Promise<unknown>) | undefined;
+    if (!f) continue;
+    r[m] = (...a: unknown[]) => {
+      sessionRuns++;
+      return f.apply(r, a);
+    };
+  }
+}
+
 const sink = () => planarSink(image.width * s, image.height * s);
 const ways: [string, () => Promise<Tile>][] = [];
 for (const w of args.ways!.split(',').filter(Boolean)) {
   if (w === 'one') ways.push([w, () => runOneWindow(image, runner, plans.coarse, { border: B }, sink())]);
   if (w === 'coarse')
-    ways.push([w, () => runSegmented(image, coarse.runner, { border: B, budget: BIG_BUDGET }, sink())]);
+    ways.push([
+      `${w}${underBudget}`,
+      () => runSegmented(image, coarse.runner, { border: B, budget }, sink()),
+    ]);
   if (w === 'fine')
-    ways.push([w, () => runSegmented(image, fine.runner, { border: B, budget: BIG_BUDGET }, sink())]);
+    ways.push([`${w}${underBudget}`, () => runSegmented(image, fine.runner, { border: B, budget }, sink())]);
 }
 for (const t of args.tiles!.split(',').filter(Boolean).map(Number))
   ways.push([`tiles ${t}+2·${halo}`, () => windows(t, t)]);
@@ -113,13 +138,16 @@ const wall = new Map<string, number[]>();
 const cpu = new Map<string, number[]>();
 const diff = new Map<string, number>();
 const first = new Map<string, number>();
+const runsOf = new Map<string, number>();
 let reference: Float32Array | undefined;
 for (const [name, fn] of ways) {
   // Warm-up: opens shapes, pre-packs weights; also the exactness check against the first way.
   // Timed on its own: a cut whose sessions open one at a time pays this on every run.
   const t = performance.now();
+  sessionRuns = 0;
   const out = (await fn()).data;
   first.set(name, performance.now() - t);
+  runsOf.set(name, sessionRuns);
   reference ??= out;
   let m = 0;
   for (let i = 0; i < out.length; i++) m = Math.max(m, Math.abs(out[i]! - reference[i]!));
@@ -138,11 +166,12 @@ const px = image.width * image.height;
 const base = median(wall.get(ways[0]![0])!);
 console.log(
   formatTable(
-    ['way', 'first ms', 'wall ms', 'cpu ms', 'kpx/s', `vs ${ways[0]![0]}`, 'max diff /255'],
+    ['way', 'session runs', 'first ms', 'wall ms', 'cpu ms', 'kpx/s', `vs ${ways[0]![0]}`, 'max diff /255'],
     ways.map(([name]) => {
       const w = median(wall.get(name)!);
       return [
         name,
+        runsOf.get(name)!,
         fmt(first.get(name)!, 0),
         fmt(w, 0),
         fmt(median(cpu.get(name)!), 0),

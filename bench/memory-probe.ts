@@ -10,7 +10,7 @@
  * onnxruntime's own entry points, so the pipeline runs exactly as it ships otherwise.
  *
  *   node --expose-gc dist/bench/memory-probe.js [--model=realesrgan-x4fast --photo=rocket.jpg
- *        --runs=2 --budget=3G --variants=default,no-shrink,no-arena,...]
+ *        --runs=2 --budget=3G --variants=default,no-arena,...]
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -34,8 +34,6 @@ const MB = 2 ** 20;
 interface Variant {
   /** onnxruntime session options merged over the pipeline's. */
   readonly session?: ort.InferenceSession.SessionOptions;
-  /** Drop the arena-shrinkage run option the segmented runner passes. */
-  readonly noShrink?: boolean;
   readonly sharpCache?: false;
   readonly sharpConcurrency?: number;
   /** Memory budget, e.g. "256M" (default: --budget). */
@@ -46,8 +44,7 @@ interface Variant {
 }
 
 const VARIANTS: Record<string, Variant> = {
-  default: { what: 'as shipped (arena on, shrinkage per run, mem pattern off)' },
-  'no-shrink': { noShrink: true, what: 'no arena shrinkage run option' },
+  default: { what: 'as shipped (arena on, mem pattern off, malloc on huge pages)' },
   'no-arena': { session: { enableCpuMemArena: false }, what: 'enableCpuMemArena: false' },
   'no-huge-pages': {
     env: { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' },
@@ -104,19 +101,13 @@ interface Measured {
 
 async function child(name: string): Promise<Measured> {
   const v = VARIANTS[name]!;
-  if (v.session || v.noShrink) {
+  if (v.session) {
     const create = ort.InferenceSession.create.bind(ort.InferenceSession) as (
       m: string | Uint8Array,
       o?: ort.InferenceSession.SessionOptions,
     ) => Promise<ort.InferenceSession>;
-    (ort.InferenceSession as unknown as { create: typeof create }).create = async (m, o) => {
-      const session = await create(m, { ...o, ...v.session });
-      if (v.noShrink) {
-        const run = session.run.bind(session) as (feeds: ort.InferenceSession.FeedsType) => Promise<never>;
-        (session as unknown as { run: typeof run }).run = (feeds) => run(feeds);
-      }
-      return session;
-    };
+    (ort.InferenceSession as unknown as { create: typeof create }).create = (m, o) =>
+      create(m, { ...o, ...v.session });
   }
   if (v.sharpCache === false) sharp.cache(false);
   if (v.sharpConcurrency) sharp.concurrency(v.sharpConcurrency);

@@ -1,7 +1,8 @@
 /**
  * bench/segment-probe — where the exact path's time and memory go, per segment session:
  * every segment of a model's cut runs square windows of the given sides, in a session opened
- * with or without onnxruntime's CPU arena; prints CPU ms per run (user+sys, steadier than wall
+ * (the graphs CPU sessions run, PRelu split: session.ts graphFor) with or without
+ * onnxruntime's CPU arena; prints CPU ms per run (user+sys, steadier than wall
  * time on a shared machine), the first run's peak RSS over the RSS before it (VmHWM reset
  * through /proc/self/clear_refs) and the RSS the session keeps after it.
  *
@@ -14,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
+import { graphFor } from '../src/models/session.js';
 import type { SegmentGrain } from '../src/models/store.js';
 import { benchStore } from './lib/bench-store.js';
 
@@ -26,7 +28,6 @@ const { values: args } = parseArgs({
     sides: { type: 'string', default: '128,256,512' },
     runs: { type: 'string', default: '2' },
     arena: { type: 'string', default: 'true' },
-    shrink: { type: 'boolean', default: false },
     whole: { type: 'boolean', default: false },
     cache: { type: 'string', default: path.join(os.tmpdir(), 'pixelift-bench-e2e-cache') },
   },
@@ -52,17 +53,20 @@ const options: ort.InferenceSession.SessionOptions = {
   enableMemPattern: false,
   enableCpuMemArena: args.arena === 'true',
 };
-const runOptions: ort.InferenceSession.RunOptions = args.shrink
-  ? { extra: { memory: { enable_memory_arena_shrinkage: 'cpu:0' } } }
-  : {};
 const sides = args.sides!.split(',').map(Number);
 console.log(
-  `${args.model} ${args.whole ? 'whole' : args.grain} arena=${args.arena} shrink=${args.shrink}; load ${os.loadavg()[0]!.toFixed(2)}; rss at start ${(status('VmRSS') / MB).toFixed(0)} MB`,
+  `${args.model} ${args.whole ? 'whole' : args.grain} arena=${args.arena}; load ${os.loadavg()[0]!.toFixed(2)}; rss at start ${(status('VmRSS') / MB).toFixed(0)} MB`,
 );
 const prep = await store.prepare(args.model!);
 const plans = await store.segmentPlans(args.model!, 4);
 const graphs = args.whole
-  ? [{ onnx: fs.readFileSync(prep.onnxPath), inputs: [{ name: 'input', channels: 3 }], liveChannels: 0 }]
+  ? [
+      {
+        onnx: graphFor('cpu', fs.readFileSync(prep.onnxPath)),
+        inputs: [{ name: 'input', channels: 3 }],
+        liveChannels: 0,
+      },
+    ]
   : plans![args.grain as SegmentGrain].segments;
 const sessions = [];
 for (const g of graphs) sessions.push(await ort.InferenceSession.create(g.onnx, options));
@@ -84,12 +88,12 @@ for (const side of sides) {
     gc();
     const before = status('VmRSS');
     resetPeak();
-    await session.run(feeds, runOptions); // results are dropped at once, as the engine does
+    await session.run(feeds); // results are dropped at once, as the engine does
     const peak = status('VmHWM') - before;
     let best = Number.POSITIVE_INFINITY;
     for (let k = 0; k < Number(args.runs); k++) {
       const c = cpuMs();
-      await session.run(feeds, runOptions);
+      await session.run(feeds);
       best = Math.min(best, cpuMs() - c);
     }
     gc();

@@ -112,5 +112,5 @@ console.log(
   `\n${formatTable(['precision', 'input', 'PRelu ms', 'split ms', 'speed-up', 'max |diff|'], rows)}`,
 );
 console.log(
-  '\nPRelu: the graph as stored, onnxruntime’s PRelu kernel; split: a·x + (1 − a)·Relu(x), as createSession runs it on CPU; ms: median of the rounds a whole-photo run; max |diff|: largest output difference (0..1 scale) on that input.',
+  '\nPRelu: the graph as stored, onnxruntime’s PRelu kernel; split: x + (1 − a)·Relu(−x), as createSession runs it on CPU; ms: median of the rounds a whole-photo run; max |diff|: largest output difference (0..1 scale) on that input.',
 );

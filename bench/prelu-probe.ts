@@ -18,6 +18,7 @@ import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { splitPRelu } from '../src/models/onnx/prelu.js';
 import type { RunPrecision } from '../src/models/precision.js';
+import { sessionOptions } from '../src/models/session.js';
 import { benchStore } from './lib/bench-store.js';
 import { median } from './lib/measure.js';
 import { fmt, formatTable } from './lib/table.js';
@@ -35,15 +36,8 @@ const { values: args } = parseArgs({
 });
 
 const threads = os.availableParallelism();
-// createSession's options (src/models/session.ts), without its graph rewrite.
-const options: ort.InferenceSession.SessionOptions = {
-  executionProviders: ['cpu'],
-  intraOpNumThreads: threads,
-  interOpNumThreads: 1,
-  executionMode: 'sequential',
-  graphOptimizationLevel: 'all',
-  enableMemPattern: false,
-};
+// createSession's options, without its graph rewrite.
+const options = sessionOptions({ device: 'cpu', threads, graphOptimizationLevel: 'all' }, 'cpu');
 
 const { data, info } = await sharp(path.join(root, 'bench/photos', args.photo!))
   .removeAlpha()

@@ -92,13 +92,12 @@ export interface OpenedSession {
   readonly device: ResolvedDevice;
 }
 
-export async function createSession(
-  model: Uint8Array | string,
+/** The options every Pixelift session is opened with (benches open theirs with these too). */
+export function sessionOptions(
   settings: SessionSettings,
-  log: Logger,
-): Promise<OpenedSession> {
-  const device = await resolveDevice(settings.device, log);
-  const options: ort.InferenceSession.SessionOptions = {
+  device: ResolvedDevice,
+): ort.InferenceSession.SessionOptions {
+  return {
     executionProviders: [device],
     intraOpNumThreads: settings.threads,
     // One model runs at a time per session; parallelism comes from intra-op threads.
@@ -110,6 +109,15 @@ export async function createSession(
     // without, and no slower (16.8 vs 18.5 s/run). The arena stays: without it runs are 1.7x slower.
     enableMemPattern: false,
   };
+}
+
+export async function createSession(
+  model: Uint8Array | string,
+  settings: SessionSettings,
+  log: Logger,
+): Promise<OpenedSession> {
+  const device = await resolveDevice(settings.device, log);
+  const options = sessionOptions(settings, device);
   try {
     const graph = device === 'cpu' ? await forCpu(model) : model;
     const session =

@@ -43,7 +43,6 @@ export function splitPRelu(bytes: Uint8Array): Uint8Array | undefined {
   const overridable = new Set((g.input ?? []).map((i) => i.name ?? ''));
   const name = unique(g, 'prelu_split');
   const nodes: typeof g.node = [];
-  let rewritten = 0;
   const replacedSlopes = new Set<string>();
   for (const node of g.node) {
     const [x, slopeName] = node.input ?? [];
@@ -88,9 +87,8 @@ export function splitPRelu(bytes: Uint8Array): Uint8Array | undefined {
       { opType: 'Add', input: [x, scaled], output: node.output, name: node.name },
     );
     replacedSlopes.add(slopeName!);
-    rewritten++;
   }
-  if (rewritten === 0) return undefined;
+  if (replacedSlopes.size === 0) return undefined;
   g.node = nodes;
   // A slope nothing reads any more would make onnxruntime warn as it drops it.
   const read = new Set(nodes.flatMap((n) => n.input ?? []));

@@ -11,7 +11,7 @@ import type { Device, GraphOptimizationLevel } from '../config.js';
 import { PixeliftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { GraphBuilder } from './onnx/builder.js';
-import { splitPRelu } from './onnx/prelu.js';
+import { mayHavePRelu, splitPRelu } from './onnx/prelu.js';
 
 export type ResolvedDevice = 'cpu' | 'webgpu';
 
@@ -20,6 +20,11 @@ export interface SessionSettings {
   /** onnxruntime intra-op threads. */
   readonly threads: number;
   readonly graphOptimizationLevel: GraphOptimizationLevel;
+  /**
+   * Run PRelu split into branch-free ops on CPU (graphFor). Default true; false runs the stored
+   * graph, for benchmarks that set the two side by side (bench/prelu-probe.ts --e2e).
+   */
+  readonly splitPRelu?: boolean;
 }
 
 export interface WebGpuProbe {
@@ -119,7 +124,7 @@ export async function createSession(
   const device = await resolveDevice(settings.device, log);
   const options = sessionOptions(settings, device);
   try {
-    const graph = device === 'cpu' ? await forCpu(model) : model;
+    const graph = device === 'cpu' && settings.splitPRelu !== false ? await forCpu(model) : model;
     const session =
       typeof graph === 'string'
         ? await ort.InferenceSession.create(graph, options)
@@ -139,13 +144,22 @@ export async function createSession(
  * split into branch-free ops (onnx/prelu.ts; x4fast end to end 1.11× faster in fp32, 1.38× in
  * int8, for one more feature map alive).
  */
-export function graphFor(device: ResolvedDevice, bytes: Uint8Array): Uint8Array {
-  return device === 'cpu' ? (splitPRelu(bytes) ?? bytes) : bytes;
+export function graphFor(
+  device: ResolvedDevice,
+  bytes: Uint8Array,
+  settings?: Pick<SessionSettings, 'splitPRelu'>,
+): Uint8Array {
+  return device === 'cpu' && settings?.splitPRelu !== false ? (splitPRelu(bytes) ?? bytes) : bytes;
 }
 
-/** graphFor on CPU; a file that cannot be read or decoded goes to onnxruntime, which says what is wrong. */
+/**
+ * graphFor on CPU. A path stays a path (onnxruntime reads it, and resolves external weights
+ * beside it) unless the graph is rewritten; it is read whole only if it may hold a PRelu. A file
+ * that cannot be read or decoded goes to onnxruntime, which says what is wrong.
+ */
 async function forCpu(model: Uint8Array | string): Promise<Uint8Array | string> {
   try {
+    if (typeof model === 'string' && !(await mayHavePRelu(model))) return model;
     const bytes = typeof model === 'string' ? await fs.promises.readFile(model) : model;
     const graph = graphFor('cpu', bytes);
     return graph === bytes ? model : graph;

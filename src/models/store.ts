@@ -457,7 +457,7 @@ export class ModelStore {
       p = this.prepare(id, scale, precision).then(async (prep) => {
         // Cut the graph the sessions will run (session.ts graphFor), whose memory the plan estimates.
         const device = await resolveDevice(this.options.session.device, this.options.log);
-        const bytes = graphFor(device, fs.readFileSync(prep.onnxPath));
+        const bytes = graphFor(device, fs.readFileSync(prep.onnxPath), this.options.session);
         const coarse = segmentGraph(bytes, { targetHalo: Number.POSITIVE_INFINITY });
         if (grain === 'coarse' || typeof coarse === 'string') return coarse;
         // About FINE_SEGMENTS trunk segments, each with at least 16 px of halo.

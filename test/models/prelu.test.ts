@@ -4,11 +4,14 @@
  * not touch left alone, and createSession running the split graph on CPU.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import ort from 'onnxruntime-node';
 import { silentLogger } from '../../src/log.js';
 import { GraphBuilder } from '../../src/models/onnx/builder.js';
-import { splitPRelu } from '../../src/models/onnx/prelu.js';
+import { mayHavePRelu, splitPRelu } from '../../src/models/onnx/prelu.js';
 import { decodeModel, encodeModel, graphOf, opCounts } from '../../src/models/onnx/qdq.js';
 import { createSession } from '../../src/models/session.js';
 
@@ -142,12 +145,56 @@ test('createSession runs the split graph on CPU: its rounding, not PRelu’s, sh
   const x = Float32Array.from(tell);
   const plain = await run(onnx, x, [1, 16]);
   assert.deepEqual([...plain], [...x.map((v) => Math.fround(a * v))], 'onnxruntime’s PRelu returns a·x');
-  const { session } = await createSession(
-    onnx,
-    { device: 'cpu', threads: 1, graphOptimizationLevel: 'all' },
+  const split = await run(splitPRelu(onnx)!, x, [1, 16]);
+  // From bytes, and from a file as the store opens its models.
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pixelift-prelu-')), 'tell.onnx');
+  fs.writeFileSync(file, onnx);
+  for (const model of [onnx, file]) {
+    const { session } = await createSession(
+      model,
+      { device: 'cpu', threads: 1, graphOptimizationLevel: 'all' },
+      silentLogger,
+    );
+    const viaCreate = await run(session, x, [1, 16]);
+    assert.deepEqual([...viaCreate], [...split], typeof model);
+    assert.notDeepEqual([...viaCreate], [...plain], typeof model);
+  }
+  // splitPRelu: false (benchmarks only) runs the graph as stored.
+  const { session: stored } = await createSession(
+    file,
+    { device: 'cpu', threads: 1, graphOptimizationLevel: 'all', splitPRelu: false },
     silentLogger,
   );
-  const viaCreate = await run(session, x, [1, 16]);
-  assert.deepEqual([...viaCreate], [...(await run(splitPRelu(onnx)!, x, [1, 16]))]);
-  assert.notDeepEqual([...viaCreate], [...plain]);
+  assert.deepEqual([...(await run(stored, x, [1, 16]))], [...plain]);
+  fs.rmSync(path.dirname(file), { recursive: true });
+});
+
+test('mayHavePRelu finds the op type in a file through its 4 MiB window, also across the window’s edge', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelift-prelu-'));
+  const MiB4 = 4 * 2 ** 20;
+  const fileWith = (name: string, size: number, at?: number) => {
+    const b = Buffer.alloc(size, 0x50); // 'P', so that only the whole word matches
+    if (at !== undefined) b.write('PRelu', at, 'latin1');
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, b);
+    return file;
+  };
+  try {
+    for (const at of [0, MiB4 - 5, MiB4 - 4, MiB4 - 2, MiB4 - 1, MiB4, 2 * MiB4 + 3, 3 * MiB4 - 5])
+      assert.equal(await mayHavePRelu(fileWith(`at-${at}`, 3 * MiB4, at)), true, `PRelu at ${at}`);
+    assert.equal(await mayHavePRelu(fileWith('none', 3 * MiB4 + 7)), false);
+    assert.equal(await mayHavePRelu(fileWith('empty', 0)), false);
+    const partial = fileWith('partial', MiB4 + 4);
+    fs.writeFileSync(
+      partial,
+      Buffer.concat([fs.readFileSync(partial).subarray(0, MiB4), Buffer.from('PRel')]),
+    );
+    assert.equal(await mayHavePRelu(partial), false, 'a word cut off by the end of the file');
+    fs.writeFileSync(path.join(dir, 'net.onnx'), convPReluConv());
+    assert.equal(await mayHavePRelu(path.join(dir, 'net.onnx')), true);
+    fs.writeFileSync(path.join(dir, 'split.onnx'), splitPRelu(convPReluConv())!);
+    assert.equal(await mayHavePRelu(path.join(dir, 'split.onnx')), false);
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
 });

@@ -9,33 +9,26 @@
  *        [--borders=0,4,8,12,16 --reference=48]
  */
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decode } from '../src/engine/decode.js';
 import { runOneWindow } from '../src/engine/segmented.js';
 import { crop, planarSink } from '../src/engine/tiles.js';
 import type { Tile } from '../src/models/runner.js';
-import { benchStore } from './lib/bench-store.js';
+import { BENCH_LIMITS, PROBE_OPTIONS, photoPath, probeStore } from './lib/probe.js';
 import { fmt, formatTable } from './lib/table.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
 const { values: args } = parseArgs({
   options: {
-    model: { type: 'string', default: 'realesrgan-x4fast' },
-    photo: { type: 'string', default: 'rocket.jpg' },
+    ...PROBE_OPTIONS,
     crop: { type: 'string' },
     at: { type: 'string', default: 'center' },
     borders: { type: 'string', default: '0,4,8,12,16' },
     reference: { type: 'string', default: '48' },
-    cache: { type: 'string', default: path.join(os.tmpdir(), 'pixelift-bench-e2e-cache') },
   },
 });
-const LIMITS = { maxInputBytes: 2 ** 31, maxInputMegapixels: 1000, maxSide: 65535, maxOutputMegapixels: 1e5 };
 
-const store = benchStore(args.cache!, root);
-const d = await decode(path.join(root, 'bench/photos', args.photo!), LIMITS);
+const store = probeStore(args.cache);
+const d = await decode(photoPath(args.photo), BENCH_LIMITS);
 let image: Tile = { data: d.rgb, width: d.width, height: d.height };
 if (args.crop) {
   const [cw, ch] = args.crop.split('x').map(Number) as [number, number];

@@ -42,13 +42,18 @@ import { crop } from '../src/engine/tiles.js';
 import { isClassical } from '../src/models/catalog.js';
 import { hasInt8, type RunPrecision } from '../src/models/precision.js';
 import type { ModelStore } from '../src/models/store.js';
-import { benchStore } from './lib/bench-store.js';
 import { median } from './lib/measure.js';
+import {
+  BENCH_LIMITS,
+  PACKAGE_ROOT,
+  PHOTOS_DIR,
+  PROBE_OPTIONS,
+  probeStore,
+  procStatus,
+  resetPeak,
+} from './lib/probe.js';
 import { fmt, formatTable } from './lib/table.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
-const photosDir = path.join(root, 'bench/photos');
 const TORCH_ARCH: Record<string, 'rrdbnet' | 'srvgg' | 'rrdn'> = {
   'realesrgan-x4plus': 'rrdbnet',
   'realesrgan-x4fast': 'srvgg',
@@ -69,13 +74,6 @@ const TORCH_SRVGG_MIN_BYTES_PER_PX = 2 * 64 * 4;
 /** Slack on top of the image buffers in the scaling rows' constant (see the printed derivation). */
 const SCALING_SLACK = 64 * 2 ** 20;
 
-const BIG_LIMITS = {
-  maxInputBytes: 2 ** 31,
-  maxInputMegapixels: 1000,
-  maxSide: 65535,
-  maxOutputMegapixels: 100_000,
-};
-
 const { values: args } = parseArgs({
   options: {
     child: { type: 'string' },
@@ -88,7 +86,7 @@ const { values: args } = parseArgs({
     'scaling-budget': { type: 'string', default: '768M' },
     'torch-crop': { type: 'string' },
     python: { type: 'string', default: '/usr/bin/python3' },
-    cache: { type: 'string', default: path.join(os.tmpdir(), 'pixelift-bench-e2e-cache') },
+    cache: PROBE_OPTIONS.cache,
     work: { type: 'string' },
     tiling: { type: 'string', default: 'exact' },
     precisions: { type: 'string', default: 'fp32,int8' },
@@ -106,7 +104,7 @@ const budget = args.budget ? parseByteSize(args.budget) : defaultMemoryBudget();
 if (budget === undefined) throw new RangeError(`--budget: expected a size such as 1G, got ${args.budget}`);
 
 function newStore(): ModelStore {
-  return benchStore(args.cache!, root, threads);
+  return probeStore(args.cache, threads);
 }
 
 interface CaseResult {
@@ -155,7 +153,7 @@ async function runCase(
     format: 'png' as const,
     memoryBudget: budget,
     tiling,
-    limits: BIG_LIMITS,
+    limits: BENCH_LIMITS,
   };
   const meta = await sharp(photo).metadata();
   const [W, H] = [meta.width!, meta.height!];
@@ -164,7 +162,7 @@ async function runCase(
   // Peak RSS of the pipeline alone: the first round runs before the raw session's tiles
   // (whose arena would stay in the process), with the kernel's high-water mark reset.
   const start = vmRss();
-  fs.writeFileSync('/proc/self/clear_refs', '5');
+  resetPeak();
   const t0 = performance.now();
   let last = await upscaleImage(store, photo, opts);
   const firstMs = performance.now() - t0;
@@ -223,18 +221,13 @@ function memAvailable(): number {
   return Number(/MemAvailable:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
 }
 
-function vmRss(): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
-}
-
+const vmRss = (): number => procStatus('VmRSS');
 /** The process's peak RSS since the last reset (VmHWM), bytes. */
-function vmHwm(): number {
-  return Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
-}
+const vmHwm = (): number => procStatus('VmHWM');
 
 /** Tiles cut from the photo (reflected past its edge), RGB CHW 0..1, cycling over positions. */
 async function photoTiles(photo: string) {
-  const d = await decode(photo, BIG_LIMITS);
+  const d = await decode(photo, BENCH_LIMITS);
   const info = { width: d.width, height: d.height };
   const image = { data: d.rgb, width: d.width, height: d.height };
   return (tile: number, i: number) => {
@@ -250,7 +243,7 @@ async function runScale(model: string, photo: string, memoryBudget: number) {
   await store.prepare(model);
   const rss0 = vmRss();
   const t = performance.now();
-  const r = await upscaleImage(store, photo, { model, scale: 4, memoryBudget, tiling, limits: BIG_LIMITS });
+  const r = await upscaleImage(store, photo, { model, scale: 4, memoryBudget, tiling, limits: BENCH_LIMITS });
   const ms = performance.now() - t;
   const peak = vmHwm(); // since the process started: prepare's golden check is far below the run
   await store.close();
@@ -342,7 +335,7 @@ function torchSr(opts: {
   const out = execFileSync(
     args.python!,
     [
-      path.join(root, 'bench/torch_sr.py'),
+      path.join(PACKAGE_ROOT, 'bench/torch_sr.py'),
       `--arch=${TORCH_ARCH[opts.model]}`,
       `--weights=${opts.weights}`,
       `--input=${opts.input}`,
@@ -378,7 +371,7 @@ async function checkTorch(model: string, photo: string, work: string): Promise<n
   const done = torchChecked.get(model);
   if (done !== undefined) return done;
   const weights = await torchWeights(model, work);
-  const d = await decode(photo, BIG_LIMITS);
+  const d = await decode(photo, BENCH_LIMITS);
   const side = Math.min(TORCH_CHECK_SIDE, d.width, d.height);
   const [cx, cy] = [(d.width - side) >> 1, (d.height - side) >> 1];
   const tile = {
@@ -421,7 +414,7 @@ async function runTorch(
   await checkTorch(model, photo, work);
   // The pipeline's own decoder, so both see the same pixels (it keeps the sRGB encoding and
   // does not convert through an embedded profile).
-  const d = await decode(photo, BIG_LIMITS);
+  const d = await decode(photo, BENCH_LIMITS);
   // --torch-crop=WxH: PyTorch runs on a centre crop (its x4plus takes minutes per photo on
   // 2 cores); rates are compared per input pixel.
   const [cw, ch] = (args['torch-crop'] ?? `${d.width}x${d.height}`).split('x').map(Number) as [
@@ -446,7 +439,7 @@ async function runTorch(
   // The same weights must give the same picture: compare away from the border (Pixelift reflects
   // 16 px around the image, PyTorch zero-pads at it as Real-ESRGAN's whole-image mode does).
   const y = new Float32Array(fs.readFileSync(output).buffer.slice(0));
-  const png = await decode(pixeliftPng, BIG_LIMITS); // as stored, not through its ICC profile
+  const png = await decode(pixeliftPng, BENCH_LIMITS); // as stored, not through its ICC profile
   const [OW, OH] = [info.width * 4, info.height * 4];
   const [PW, PH] = [d.width * 4, d.height * 4];
   const margin = 4 * 48;
@@ -477,8 +470,8 @@ async function parent(): Promise<void> {
       .map((m) => m.id);
   await store.close();
   const photos = (
-    args.photos?.split(',') ?? fs.readdirSync(photosDir).filter((f) => /\.(jpe?g|png)$/i.test(f))
-  ).map((f) => path.join(photosDir, f));
+    args.photos?.split(',') ?? fs.readdirSync(PHOTOS_DIR).filter((f) => /\.(jpe?g|png)$/i.test(f))
+  ).map((f) => path.join(PHOTOS_DIR, f));
   const work = args.work ?? fs.mkdtempSync(path.join(os.tmpdir(), 'pixelift-bench-e2e-'));
   const torch = torchAvailable();
   console.log(
@@ -647,7 +640,7 @@ async function parent(): Promise<void> {
         console.error(`  scaling torch ${torchNotes[torchNotes.length - 1]}`);
         continue;
       }
-      const decoded = await decode(input, BIG_LIMITS);
+      const decoded = await decode(input, BENCH_LIMITS);
       const f32 = path.join(work, `scale-${mp}.f32`);
       fs.writeFileSync(f32, decoded.rgb);
       const t = torchSr({

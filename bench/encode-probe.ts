@@ -8,31 +8,25 @@
  *   node dist/bench/encode-probe.js --model=realesrgan-x4fast --photo=rocket.jpg [--levels=6,4,3,2,1]
  */
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { upscaleImage } from '../src/engine/pipeline.js';
-import { benchStore } from './lib/bench-store.js';
 import { median } from './lib/measure.js';
+import { PROBE_OPTIONS, photoPath, probeStore } from './lib/probe.js';
 import { fmt, formatTable } from './lib/table.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
 const { values: args } = parseArgs({
   options: {
-    model: { type: 'string', default: 'realesrgan-x4fast' },
-    photo: { type: 'string', default: 'rocket.jpg' },
+    ...PROBE_OPTIONS,
     levels: { type: 'string', default: '6,4,3,2,1' },
     runs: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '3' },
-    cache: { type: 'string', default: path.join(os.tmpdir(), 'pixelift-bench-e2e-cache') },
   },
 });
 
-const store = benchStore(args.cache!, root);
-const photo = path.join(root, 'bench/photos', args.photo!);
-const opts = { model: args.model!, precision: 'fp32' as const, scale: 4 };
+const store = probeStore(args.cache);
+const photo = photoPath(args.photo);
+const opts = { model: args.model, precision: 'fp32' as const, scale: 4 };
 console.log(`${args.model} on ${args.photo}; load ${os.loadavg()[0]!.toFixed(2)}`);
 await upscaleImage(store, photo, opts); // warm-up: sessions open, shapes allocated
 const shares: string[][] = [];

@@ -16,8 +16,6 @@
  *         --budget=64M]
  */
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decode } from '../src/engine/decode.js';
 import { parseByteSize } from '../src/engine/memory.js';
@@ -25,16 +23,13 @@ import { runOneWindow, runSegmented, spread } from '../src/engine/segmented.js';
 import { crop, planarSink } from '../src/engine/tiles.js';
 import type { RunPrecision } from '../src/models/precision.js';
 import type { ModelRunner, Tile } from '../src/models/runner.js';
-import { benchStore } from './lib/bench-store.js';
 import { median } from './lib/measure.js';
+import { BENCH_LIMITS, cpuMs, gc, PROBE_OPTIONS, photoPath, probeStore } from './lib/probe.js';
 import { fmt, formatTable } from './lib/table.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
 const { values: args } = parseArgs({
   options: {
-    model: { type: 'string', default: 'realesrgan-x4fast' },
-    photo: { type: 'string', default: 'rocket.jpg' },
+    ...PROBE_OPTIONS,
     crop: { type: 'string' },
     rounds: { type: 'string', default: '3' },
     tiles: { type: 'string', default: '' },
@@ -43,23 +38,16 @@ const { values: args } = parseArgs({
     border: { type: 'string', default: '16' },
     precision: { type: 'string', default: 'fp32' },
     budget: { type: 'string' },
-    cache: { type: 'string', default: path.join(os.tmpdir(), 'pixelift-bench-e2e-cache') },
   },
 });
-const LIMITS = { maxInputBytes: 2 ** 31, maxInputMegapixels: 1000, maxSide: 65535, maxOutputMegapixels: 1e5 };
 const BIG_BUDGET = 16 * 2 ** 30;
 const budget = args.budget === undefined ? BIG_BUDGET : parseByteSize(args.budget);
 if (budget === undefined) throw new RangeError(`--budget: a size such as 64M, got ${args.budget}`);
 const underBudget = args.budget === undefined ? '' : ` @${args.budget}`;
-const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 
-const store = benchStore(args.cache!, root);
-const model = args.model!;
-const d = await decode(path.join(root, 'bench/photos', args.photo!), LIMITS);
+const store = probeStore(args.cache);
+const model = args.model;
+const d = await decode(photoPath(args.photo), BENCH_LIMITS);
 let image: Tile = { data: d.rgb, width: d.width, height: d.height };
 if (args.crop) {
   const [cw, ch] = args.crop.split('x').map(Number) as [number, number];

@@ -13,9 +13,7 @@
  *        --runs=2 --budget=3G --variants=default,no-arena,...]
  */
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
@@ -23,12 +21,18 @@ import sharp from 'sharp';
 import { workerEnv } from '../src/config.js';
 import { parseByteSize } from '../src/engine/memory.js';
 import { upscaleImage } from '../src/engine/pipeline.js';
-import { benchStore } from './lib/bench-store.js';
 import { median } from './lib/measure.js';
+import {
+  cpuMs,
+  gc,
+  PROBE_OPTIONS,
+  photoPath,
+  probeStore,
+  resetPeak,
+  procStatus as status,
+} from './lib/probe.js';
 import { fmt, formatTable } from './lib/table.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
 const MB = 2 ** 20;
 
 interface Variant {
@@ -73,22 +77,12 @@ const VARIANTS: Record<string, Variant> = {
 const { values: args } = parseArgs({
   options: {
     child: { type: 'string' },
-    model: { type: 'string', default: 'realesrgan-x4fast' },
-    photo: { type: 'string', default: 'rocket.jpg' },
+    ...PROBE_OPTIONS,
     runs: { type: 'string', default: '2' },
     budget: { type: 'string', default: '3G' },
     variants: { type: 'string', default: Object.keys(VARIANTS).join(',') },
-    cache: { type: 'string', default: path.join(os.tmpdir(), 'pixelift-bench-e2e-cache') },
   },
 });
-
-const status = (key: string) =>
-  Number(new RegExp(`${key}:\\s+(\\d+)`).exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
-const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 
 interface Measured {
   start: number;
@@ -112,14 +106,14 @@ async function child(name: string): Promise<Measured> {
   if (v.sharpCache === false) sharp.cache(false);
   if (v.sharpConcurrency) sharp.concurrency(v.sharpConcurrency);
   const budget = parseByteSize(v.budget ?? args.budget!)!;
-  const store = benchStore(args.cache!, root);
-  const photo = path.join(root, 'bench/photos', args.photo!);
-  const opts = { model: args.model!, scale: 4, format: 'png' as const, memoryBudget: budget };
+  const store = probeStore(args.cache);
+  const photo = photoPath(args.photo);
+  const opts = { model: args.model, scale: 4, format: 'png' as const, memoryBudget: budget };
   const crop = await sharp(photo).extract({ left: 0, top: 0, width: 64, height: 64 }).png().toBuffer();
   await upscaleImage(store, crop, opts);
   gc();
   const start = status('VmRSS');
-  fs.writeFileSync('/proc/self/clear_refs', '5');
+  resetPeak();
   const walls: number[] = [];
   const cpus: number[] = [];
   let peak = 0;

@@ -11,39 +11,27 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { graphFor } from '../src/models/session.js';
 import type { SegmentGrain } from '../src/models/store.js';
-import { benchStore } from './lib/bench-store.js';
+import { cpuMs, gc, PROBE_OPTIONS, probeStore, resetPeak, procStatus as status } from './lib/probe.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
 const { values: args } = parseArgs({
   options: {
-    model: { type: 'string', default: 'realesrgan-x4fast' },
+    model: PROBE_OPTIONS.model,
     grain: { type: 'string', default: 'fine' },
     sides: { type: 'string', default: '128,256,512' },
     runs: { type: 'string', default: '2' },
     arena: { type: 'string', default: 'true' },
     whole: { type: 'boolean', default: false },
-    cache: { type: 'string', default: path.join(os.tmpdir(), 'pixelift-bench-e2e-cache') },
+    cache: PROBE_OPTIONS.cache,
   },
 });
 
 const MB = 2 ** 20;
-const status = (key: string) =>
-  Number(new RegExp(`${key}:\\s+(\\d+)`).exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
-const resetPeak = () => fs.writeFileSync('/proc/self/clear_refs', '5');
-const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 
-const store = benchStore(args.cache!, root);
+const store = probeStore(args.cache);
 const options: ort.InferenceSession.SessionOptions = {
   executionProviders: ['cpu'],
   intraOpNumThreads: os.availableParallelism(),

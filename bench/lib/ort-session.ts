@@ -1,27 +1,26 @@
 /**
- * onnxruntime-node sessions as Pixelift creates them (src/models/session.ts): CPU provider,
- * every core for intra-op work, one inter-op thread, sequential execution, graph optimization
- * 'all'; threads and level come from src/config.ts DEFAULTS so the bench measures what the
- * server runs.
+ * onnxruntime-node sessions as Pixelift creates them (src/models/session.ts): the same options
+ * (`sessionOptions`: CPU provider, every core for intra-op work, one inter-op thread, sequential,
+ * no memory pattern) and the same graph (`graphFor`: PRelu split on CPU), with threads and
+ * optimization level from src/config.ts DEFAULTS, so the bench measures what the server runs.
  */
 import ort from 'onnxruntime-node';
 import { DEFAULTS } from '../../src/config.js';
+import { graphFor, sessionOptions } from '../../src/models/session.js';
 
 export type SessionOptions = ort.InferenceSession.SessionOptions;
 
-export const defaultSessionOptions = (): SessionOptions => ({
-  executionProviders: ['cpu'],
-  intraOpNumThreads: DEFAULTS.threads,
-  interOpNumThreads: 1,
-  executionMode: 'sequential',
-  graphOptimizationLevel: DEFAULTS.graphOptimizationLevel,
-});
+export const defaultSessionOptions = (): SessionOptions =>
+  sessionOptions(
+    { device: 'cpu', threads: DEFAULTS.threads, graphOptimizationLevel: DEFAULTS.graphOptimizationLevel },
+    'cpu',
+  );
 
 export function createSession(
   onnx: Uint8Array,
   options: SessionOptions = defaultSessionOptions(),
 ): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(onnx, options);
+  return ort.InferenceSession.create(graphFor('cpu', onnx), options);
 }
 
 /** A [1, C, H, W] float32 feed for the graph input named `input`. */

@@ -221,9 +221,15 @@ function memAvailable(): number {
   return Number(/MemAvailable:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
 }
 
-const vmRss = (): number => procStatus('VmRSS');
+// Declarations, not consts: a child runs its case above this point.
+function vmRss(): number {
+  return procStatus('VmRSS');
+}
+
 /** The process's peak RSS since the last reset (VmHWM), bytes. */
-const vmHwm = (): number => procStatus('VmHWM');
+function vmHwm(): number {
+  return procStatus('VmHWM');
+}
 
 /** Tiles cut from the photo (reflected past its edge), RGB CHW 0..1, cycling over positions. */
 async function photoTiles(photo: string) {

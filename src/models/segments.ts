@@ -190,19 +190,24 @@ export function segmentGraph(bytes: Uint8Array, options: SegmentOptions = {}): S
     held.slice(Math.max(0, p - CUT_WINDOW), p + CUT_WINDOW + 1).every((c) => held[p]! <= c);
   // In an int8 graph, no segment boundary between a QuantizeLinear and its DequantizeLinear
   // (a uint8 value), nor between a Conv and the Q → DQ around it that make it a QLinearConv.
+  // Only the readers after the boundary count: a value that crosses it (the trunk's first
+  // feature map, which the last trunk Add reads back) may have fed a quantized Conv before it.
+  // Counting every reader left int8 x4plus and rrdn-thick with no cut in the trunk at all.
   const producer = new Map(order.map((n) => [n.output![0]!, n]));
-  const readers = new Map<string, Node[]>();
-  for (const n of order) for (const v of n.input ?? []) readers.set(v, [...(readers.get(v) ?? []), n]);
-  const splitsQdq = (v: string): boolean => {
+  const readers = new Map<string, number[]>();
+  order.forEach((n, i) => {
+    for (const v of n.input ?? []) readers.set(v, [...(readers.get(v) ?? []), i]);
+  });
+  const splitsQdq = (v: string, p: number): boolean => {
     const op = producer.get(v)?.opType;
-    const read = (readers.get(v) ?? []).map((n) => n.opType);
+    const read = (readers.get(v) ?? []).filter((i) => i > p).map((i) => order[i]!.opType);
     return (
       op === 'QuantizeLinear' ||
       (op === 'Conv' && read.includes('QuantizeLinear')) ||
       (op === 'DequantizeLinear' && read.includes('Conv'))
     );
   };
-  const cuttable = (p: number) => !crossing(p).some(splitsQdq);
+  const cuttable = (p: number) => !crossing(p).some((v) => splitsQdq(v, p));
   const cuts: number[] = [];
   let reach = new Map<string, number>();
   let segmentReach = 0;

@@ -128,6 +128,22 @@ test('the fine cut of x4plus falls between RRDBs; the coarse one is trunk | tail
   }
 });
 
+test('int8 graphs get a fine cut too: rrdn-thick int8 is cut between its RRDBs like fp32, not left with its 153 px trunk halo', async () => {
+  // The trunk's first feature map crosses every boundary (the last trunk Add reads it) and fed a
+  // quantized Conv at the start: only readers after a boundary may forbid it.
+  const fp32 = (await store.segmentPlans('rrdn-thick', 4, 'fp32'))!;
+  const int8 = (await store.segmentPlans('rrdn-thick', 4, 'int8'))!;
+  assert.equal(int8.coarse.segments.length, 2);
+  const fine = int8.fine.segments;
+  assert.ok(
+    fine.length >= fp32.fine.segments.length,
+    `${fine.length} int8 segments, fp32 ${fp32.fine.segments.length}`,
+  );
+  assert.equal(int8.fine.totalHalo, int8.coarse.totalHalo, 'both cuts see the same receptive field');
+  for (const seg of fine.slice(0, -1)) assert.ok(seg.halo <= 32, `trunk segment halo ${seg.halo}`);
+  assert.ok(int8.coarse.segments[0]!.halo > 150, 'the coarse trunk is one segment');
+});
+
 test('x4plus runs a photo whose trunk fits the budget whole; a larger one, or one past ~2½ min of work in one window, takes the fine cut', async () => {
   const plans = (await store.segmentPlans('realesrgan-x4plus', 4))!;
   assert.equal(fitsWhole(plans.coarse, 3 * 2 ** 30, 20, 15, 16), true);
